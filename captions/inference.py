@@ -1,0 +1,40 @@
+"""The worker's side of captioning: which captioner to use and how a stored image is read.
+
+Only worker processes import this module's model code (mlcore.load_captioner keeps one loaded
+model per process); the web process never calls it.
+"""
+
+import logging
+import time
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+
+from captions.imaging import decode_image
+from captions.models import Image
+
+logger = logging.getLogger(__name__)
+
+
+class ModelUnavailable(Exception):
+    """The configured model cannot be loaded; the message tells the operator what to do."""
+
+
+def captioner_for(spec: str):
+    import mlcore
+
+    started = time.perf_counter()
+    try:
+        captioner = mlcore.load_captioner(spec, device=settings.CAPTION_DEVICE)
+    except mlcore.ModelLoadError as error:
+        raise ModelUnavailable(str(error)) from None
+    elapsed = time.perf_counter() - started
+    if elapsed > 0.5:
+        logger.info("Loaded caption model %s (%s) in %.1fs", captioner.model_id, captioner.model_version, elapsed)
+    return captioner
+
+
+def load_image_for_model(image: Image):
+    with default_storage.open(image.file.name, "rb") as handle:
+        data = handle.read()
+    return decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS).image

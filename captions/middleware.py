@@ -1,0 +1,30 @@
+import json
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+# Room for multipart boundaries, headers and form fields around the files themselves.
+_MULTIPART_OVERHEAD_BYTES = 1024 * 1024
+
+
+class UploadSizeLimitMiddleware:
+    """Refuses a request whose declared body could not be a valid upload, before reading it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = settings.MAX_UPLOAD_BYTES * settings.MAX_FILES_PER_UPLOAD + _MULTIPART_OVERHEAD_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            detail = (
+                f"The request is {declared} bytes; an upload may carry at most "
+                f"{settings.MAX_FILES_PER_UPLOAD} files of {settings.MAX_UPLOAD_BYTES} bytes each."
+            )
+            if request.path.startswith("/api/") or "application/json" in request.META.get("HTTP_ACCEPT", ""):
+                return HttpResponse(json.dumps({"detail": detail}), status=413, content_type="application/json")
+            return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)

@@ -1,0 +1,119 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Batch(models.Model):
+    """The images of one multi-file upload, so they can be followed and exported together."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batches")
+    name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return self.name or f"Batch {self.pk}"
+
+
+class Image(models.Model):
+    """An uploaded image. Its status row is the queue of record for captioning."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PROCESSING = "processing", "Processing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    FINAL_STATUSES = (Status.DONE, Status.FAILED)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="images")
+    batch = models.ForeignKey(Batch, on_delete=models.SET_NULL, null=True, blank=True, related_name="images")
+
+    file = models.FileField(max_length=300)
+    thumbnail = models.FileField(max_length=300, blank=True)
+    original_filename = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    format = models.CharField(max_length=10)
+    byte_size = models.PositiveBigIntegerField()
+
+    # What to caption with: the generation parameters (mlcore GenerationParams as a dict) and,
+    # when not the configured default, the model spec.
+    params = models.JSONField(default=dict, blank=True)
+    model_spec = models.CharField(max_length=300, blank=True)
+
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    available_at = models.DateTimeField(db_index=True, help_text="Not claimed before this time (retry back-off).")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    claim_token = models.CharField(max_length=64, blank=True, db_index=True)
+    error = models.TextField(blank=True)
+
+    current_caption = models.ForeignKey(
+        "Caption", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            models.Index(fields=["status", "available_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(status="processing") | models.Q(claim_expires_at__isnull=False),
+                name="processing_image_has_lease",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.original_filename} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+
+class Caption(models.Model):
+    """One caption of an image. Older rows are its history; Image.current_caption is the one shown."""
+
+    class Source(models.TextChoices):
+        MODEL = "model", "Model"
+        CACHE = "cache", "Model (reused)"
+        HUMAN = "human", "Human"
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="captions")
+    text = models.TextField()
+    raw_text = models.TextField(blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    candidates = models.JSONField(default=list, blank=True)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.MODEL)
+    model_id = models.CharField(max_length=300, blank=True, db_index=True)
+    model_version = models.CharField(max_length=64, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    inference_ms = models.FloatField(null=True, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+    needs_review = models.BooleanField(default=False, db_index=True)
+    # sha256 of (image bytes, model id, model version, params): equal keys mean equal captions.
+    cache_key = models.CharField(max_length=64, blank=True, db_index=True)
+    reused_from = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.text[:80]

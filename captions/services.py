@@ -1,0 +1,450 @@
+"""Every write of the captions app: submitting images, the worker's claim/caption/record cycle,
+retries, deletion and the sweep that recovers images from crashed workers."""
+
+import hashlib
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from captions.imaging import FORMAT_EXTENSIONS, ImageRejected, decode_image, make_thumbnail
+from captions.models import Batch, Caption, Image
+from mlcore.params import GenerationParams, InvalidParams
+
+logger = logging.getLogger(__name__)
+
+CAPTION_TASK = "captions.tasks.caption_pending"
+
+
+# --- Submitting ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Refusal:
+    filename: str
+    reason: str
+
+
+@dataclass
+class SubmitResult:
+    accepted: list[Image] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    batch: Batch | None = None
+
+
+class UploadRejected(Exception):
+    """The upload as a whole is refused (no file is stored); the message says why."""
+
+
+def generation_params_clean(raw: dict | None) -> dict:
+    """Validated generation parameters as a plain dict; raises ValidationError naming the field."""
+    try:
+        return GenerationParams.from_dict(dict(raw or {})).to_dict()
+    except InvalidParams as error:
+        raise ValidationError({error.field: [error.message]}) from None
+
+
+def image_submit(
+    *,
+    owner,
+    files: list[UploadedFile],
+    params: dict | None = None,
+    model_spec: str = "",
+    oversize_filenames: list[str] | None = None,
+) -> SubmitResult:
+    """Store every acceptable file as a queued Image and wake a worker; refuse the rest by name.
+
+    A refused file leaves no row and no file behind; the accepted ones of the same upload go on.
+    """
+    oversize_filenames = list(oversize_filenames or [])
+    total = len(files) + len(oversize_filenames)
+    if total == 0:
+        raise UploadRejected("Choose at least one image to upload.")
+    if total > settings.MAX_FILES_PER_UPLOAD:
+        raise UploadRejected(
+            f"{total} files were sent; at most {settings.MAX_FILES_PER_UPLOAD} can be uploaded at once."
+        )
+    clean_params = generation_params_clean(params)
+
+    result = SubmitResult()
+    limit_mib = settings.MAX_UPLOAD_BYTES / (1024 * 1024)
+    for name in oversize_filenames:
+        result.refused.append(Refusal(name, f"The file is larger than the {limit_mib:g} MiB limit."))
+
+    prepared = []
+    for upload in files:
+        name = os.path.basename(upload.name or "") or "(unnamed file)"
+        if upload.size is not None and upload.size > settings.MAX_UPLOAD_BYTES:
+            result.refused.append(Refusal(name, f"The file is larger than the {limit_mib:g} MiB limit."))
+            continue
+        data = upload.read()
+        try:
+            decoded = decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
+        except ImageRejected as error:
+            result.refused.append(Refusal(name, str(error)))
+            continue
+        prepared.append((name, data, decoded))
+
+    if not prepared:
+        return result
+
+    saved_paths: list[str] = []
+    try:
+        with transaction.atomic():
+            if total > 1:
+                result.batch = Batch.objects.create(owner=owner)
+            for name, data, decoded in prepared:
+                result.accepted.append(
+                    _image_store(
+                        owner=owner,
+                        batch=result.batch,
+                        filename=name,
+                        data=data,
+                        decoded=decoded,
+                        params=clean_params,
+                        model_spec=model_spec,
+                        saved_paths=saved_paths,
+                    )
+                )
+            transaction.on_commit(caption_workers_wake)
+    except Exception:
+        for path in saved_paths:
+            default_storage.delete(path)
+        raise
+    return result
+
+
+def _image_store(*, owner, batch, filename, data, decoded, params, model_spec, saved_paths) -> Image:
+    stem = uuid.uuid4().hex
+    month = timezone.now().strftime("%Y/%m")
+    file_path = default_storage.save(
+        f"images/{month}/{stem}.{FORMAT_EXTENSIONS[decoded.format]}", ContentFile(data)
+    )
+    saved_paths.append(file_path)
+    thumb_path = default_storage.save(
+        f"thumbnails/{month}/{stem}.jpg",
+        ContentFile(make_thumbnail(decoded.image, size=settings.THUMBNAIL_SIZE)),
+    )
+    saved_paths.append(thumb_path)
+    return Image.objects.create(
+        owner=owner,
+        batch=batch,
+        file=file_path,
+        thumbnail=thumb_path,
+        original_filename=filename[:255],
+        sha256=hashlib.sha256(data).hexdigest(),
+        width=decoded.width,
+        height=decoded.height,
+        format=decoded.format,
+        byte_size=len(data),
+        params=params,
+        model_spec=model_spec,
+        status=Image.Status.QUEUED,
+        available_at=timezone.now(),
+    )
+
+
+def caption_workers_wake() -> None:
+    """Send one wake-up message to the workers. The database, not the message, says what to do,
+    so a lost message only delays work until the sweep sends another."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task(CAPTION_TASK, task_name="caption-pending")
+    except Exception:  # the broker is down: the scheduled sweep wakes the workers later
+        logger.exception("Could not enqueue the captioning task; the sweep will retry.")
+
+
+# --- User actions ---------------------------------------------------------------------------------
+
+
+def image_retry(*, image: Image) -> Image:
+    """Queue a failed image again with a fresh attempt budget."""
+    with transaction.atomic():
+        updated = Image.objects.filter(pk=image.pk, status=Image.Status.FAILED).update(
+            status=Image.Status.QUEUED,
+            attempts=0,
+            error="",
+            available_at=timezone.now(),
+            claim_token="",
+            claimed_at=None,
+            claim_expires_at=None,
+            finished_at=None,
+            updated_at=timezone.now(),
+        )
+        if not updated:
+            raise ValidationError("Only a failed image can be retried.")
+        transaction.on_commit(caption_workers_wake)
+    image.refresh_from_db()
+    return image
+
+
+def image_delete(*, image: Image) -> None:
+    """Remove the image, its captions and its files (files go once the rows are gone)."""
+    paths = [p for p in (image.file.name, image.thumbnail.name) if p]
+    with transaction.atomic():
+        image.delete()
+        transaction.on_commit(lambda: [default_storage.delete(p) for p in paths])
+
+
+# --- The worker's cycle -----------------------------------------------------------------------------
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def images_claim(*, worker_id: str, limit: int, lease_seconds: int | None = None) -> tuple[str, list[Image]]:
+    """Take up to `limit` queued images for this worker, with a lease that expires.
+
+    On PostgreSQL the candidate rows are locked with SKIP LOCKED so concurrent workers take
+    different images; on SQLite the IMMEDIATE transaction holds the database write lock. In both
+    cases the status guard on the UPDATE makes a double claim impossible.
+    """
+    lease = timedelta(seconds=lease_seconds or settings.CAPTION_LEASE_SECONDS)
+    token = f"{worker_id}:{uuid.uuid4().hex[:12]}"
+    now = timezone.now()
+    with transaction.atomic():
+        candidates = Image.objects.filter(status=Image.Status.QUEUED, available_at__lte=now).order_by(
+            "available_at", "id"
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True)
+        ids = list(candidates.values_list("id", flat=True)[:limit])
+        if not ids:
+            return token, []
+        Image.objects.filter(id__in=ids, status=Image.Status.QUEUED).update(
+            status=Image.Status.PROCESSING,
+            claimed_at=now,
+            claim_expires_at=now + lease,
+            claim_token=token,
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+    return token, list(Image.objects.filter(claim_token=token).select_related("owner").order_by("id"))
+
+
+@dataclass(frozen=True)
+class WorkerRunSummary:
+    captioned: int = 0
+    reused: int = 0
+    failed: int = 0
+    retried: int = 0
+
+    def __add__(self, other: "WorkerRunSummary") -> "WorkerRunSummary":
+        return WorkerRunSummary(*(a + b for a, b in zip(self.__dict__.values(), other.__dict__.values())))
+
+
+def caption_pending_run(*, worker_id: str | None = None, max_batches: int | None = None) -> WorkerRunSummary:
+    """Claim and caption queued images batch after batch until none is left (or max_batches)."""
+    worker_id = worker_id or worker_identity()
+    summary = WorkerRunSummary()
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        token, images = images_claim(worker_id=worker_id, limit=settings.CAPTION_BATCH_SIZE)
+        if not images:
+            break
+        batches += 1
+        summary += images_caption(images=images, claim_token=token)
+    return summary
+
+
+def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary:
+    """Caption claimed images: reuse cached captions, one batched model call per (model, params)."""
+    from captions import inference
+
+    summary = WorkerRunSummary()
+    groups: dict[tuple[str, str], list[Image]] = {}
+    for image in images:
+        spec = image.model_spec or settings.CAPTION_MODEL
+        groups.setdefault((spec, GenerationParams.from_dict(image.params).cache_key()), []).append(image)
+
+    for (spec, _), group in groups.items():
+        params = GenerationParams.from_dict(group[0].params)
+        try:
+            captioner = inference.captioner_for(spec)
+        except inference.ModelUnavailable as error:
+            for image in group:
+                summary += image_attempt_failed(image=image, claim_token=claim_token, reason=str(error), permanent=True)
+            continue
+
+        to_compute: list[tuple[Image, str]] = []
+        for image in group:
+            key = caption_cache_key(image=image, captioner=captioner, params=params)
+            cached = Caption.objects.filter(cache_key=key, source=Caption.Source.MODEL).order_by("-id").first()
+            if cached is not None:
+                if caption_record_reused(image=image, claim_token=claim_token, original=cached):
+                    summary += WorkerRunSummary(reused=1)
+            else:
+                to_compute.append((image, key))
+        if not to_compute:
+            continue
+
+        loaded, pixels = [], []
+        for image, key in to_compute:
+            try:
+                pixels.append(inference.load_image_for_model(image))
+                loaded.append((image, key))
+            except Exception as error:  # missing or damaged file: this image only
+                summary += image_attempt_failed(
+                    image=image, claim_token=claim_token, reason=f"The stored image could not be read: {error}",
+                    permanent=True,
+                )
+        if not loaded:
+            continue
+        try:
+            results = captioner.caption(pixels, params)
+        except Exception as error:
+            logger.exception("Captioning a batch of %d images with %s failed", len(loaded), spec)
+            for image, _ in loaded:
+                summary += image_attempt_failed(
+                    image=image, claim_token=claim_token, reason=f"The model failed on this batch: {error}"
+                )
+            continue
+        for (image, key), result in zip(loaded, results, strict=True):
+            if caption_record(image=image, claim_token=claim_token, result=result, params=params, cache_key=key):
+                summary += WorkerRunSummary(captioned=1)
+    return summary
+
+
+def caption_cache_key(*, image: Image, captioner, params: GenerationParams) -> str:
+    material = "|".join([image.sha256, captioner.model_id, captioner.model_version, params.cache_key()])
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _image_finish(*, image: Image, claim_token: str, caption: Caption) -> bool:
+    now = timezone.now()
+    updated = Image.objects.filter(pk=image.pk, claim_token=claim_token, status=Image.Status.PROCESSING).update(
+        status=Image.Status.DONE,
+        current_caption=caption,
+        error="",
+        finished_at=now,
+        claim_expires_at=None,
+        updated_at=now,
+    )
+    return bool(updated)
+
+
+def caption_record(*, image: Image, claim_token: str, result, params: GenerationParams, cache_key: str) -> bool:
+    """Store a model caption and finish the image, if this worker still holds its lease.
+
+    Returns False (and writes nothing) when the lease was lost to another worker: that one
+    records its own result, so a task that runs twice never produces two current captions.
+    """
+    with transaction.atomic():
+        caption = Caption.objects.create(
+            image=image,
+            text=result.text,
+            raw_text=result.raw_text,
+            confidence=result.confidence,
+            candidates=[{"text": c.text, "score": c.score} for c in result.candidates],
+            source=Caption.Source.MODEL,
+            model_id=result.model_id,
+            model_version=result.model_version,
+            params=params.to_dict(),
+            inference_ms=result.timings.get("total_ms"),
+            timings=dict(result.timings),
+            needs_review=_needs_review(result.confidence),
+            cache_key=cache_key,
+        )
+        if not _image_finish(image=image, claim_token=claim_token, caption=caption):
+            transaction.set_rollback(True)
+            return False
+    return True
+
+
+def caption_record_reused(*, image: Image, claim_token: str, original: Caption) -> bool:
+    with transaction.atomic():
+        caption = Caption.objects.create(
+            image=image,
+            text=original.text,
+            raw_text=original.raw_text,
+            confidence=original.confidence,
+            candidates=original.candidates,
+            source=Caption.Source.CACHE,
+            model_id=original.model_id,
+            model_version=original.model_version,
+            params=original.params,
+            inference_ms=0.0,
+            timings={"reused": True},
+            needs_review=original.needs_review,
+            cache_key=original.cache_key,
+            reused_from=original,
+        )
+        if not _image_finish(image=image, claim_token=claim_token, caption=caption):
+            transaction.set_rollback(True)
+            return False
+    return True
+
+
+def _needs_review(confidence: float | None) -> bool:
+    return confidence is None or confidence < settings.CAPTION_REVIEW_THRESHOLD
+
+
+def image_attempt_failed(*, image: Image, claim_token: str, reason: str, permanent: bool = False) -> WorkerRunSummary:
+    """Record a failed attempt: back to the queue after a delay, or failed for good once the
+    attempts are spent (or at once when retrying cannot help, such as a model that won't load)."""
+    now = timezone.now()
+    current = Image.objects.filter(pk=image.pk, claim_token=claim_token, status=Image.Status.PROCESSING)
+    attempts = current.values_list("attempts", flat=True).first()
+    if attempts is None:
+        return WorkerRunSummary()
+    if permanent or attempts >= settings.CAPTION_MAX_ATTEMPTS:
+        if not permanent:
+            reason = f"{reason} (gave up after {attempts} attempts)"
+        current.update(status=Image.Status.FAILED, error=reason, finished_at=now, claim_expires_at=None, updated_at=now)
+        return WorkerRunSummary(failed=1)
+    current.update(
+        status=Image.Status.QUEUED,
+        error=f"Attempt {attempts} failed: {reason}",
+        available_at=now + timedelta(seconds=settings.CAPTION_RETRY_DELAY_SECONDS * attempts),
+        claim_expires_at=None,
+        updated_at=now,
+    )
+    return WorkerRunSummary(retried=1)
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    requeued: int
+    failed: int
+    woke: bool
+
+
+def images_requeue_stale() -> SweepSummary:
+    """Recover images from crashed workers and lost messages (run on a schedule)."""
+    now = timezone.now()
+    expired = Image.objects.filter(status=Image.Status.PROCESSING, claim_expires_at__lt=now)
+    failed = expired.filter(attempts__gte=settings.CAPTION_MAX_ATTEMPTS).update(
+        status=Image.Status.FAILED,
+        error=(
+            f"A worker stopped while captioning this image {settings.CAPTION_MAX_ATTEMPTS} times "
+            "(its lease expired each time). Retry it, and check the worker logs."
+        ),
+        finished_at=now,
+        claim_expires_at=None,
+        updated_at=now,
+    )
+    requeued = expired.update(
+        status=Image.Status.QUEUED,
+        error="The worker captioning this image stopped before finishing; it was queued again.",
+        available_at=now,
+        claim_expires_at=None,
+        updated_at=now,
+    )
+    # Cheap to over-send: a worker that wakes to an empty queue returns at once.
+    woke = Image.objects.filter(status=Image.Status.QUEUED, available_at__lte=now).exists()
+    if woke:
+        caption_workers_wake()
+    return SweepSummary(requeued=requeued, failed=failed, woke=woke)

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from captions import views
+
+app_name = "captions"
+
+urlpatterns = [
+    path("", views.gallery, name="gallery"),
+    path("images/<uuid:public_id>/", views.image_detail, name="image_detail"),
+    path("images/<uuid:public_id>/card/", views.image_card, name="image_card"),
+    path("images/<uuid:public_id>/retry/", views.image_retry, name="image_retry"),
+    path("images/<uuid:public_id>/delete/", views.image_delete, name="image_delete"),
+    path("images/<uuid:public_id>/original/", views.image_file, {"variant": "original"}, name="image_original"),
+    path("images/<uuid:public_id>/thumbnail/", views.image_file, {"variant": "thumbnail"}, name="image_thumbnail"),
+]

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Run captionsite on this machine: the web server and a captioning worker, together.
+# Ctrl-C stops both. Settings come from the environment or a .env file (see .env.example).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+.venv/bin/python manage.py migrate --noinput
+.venv/bin/python manage.py collectstatic --noinput --verbosity 0
+
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+.venv/bin/gunicorn captionsite.wsgi --config gunicorn.conf.py --bind "$HOST:$PORT" &
+web=$!
+.venv/bin/python manage.py qcluster &
+worker=$!
+
+stop() { kill -TERM "$web" "$worker" 2>/dev/null || true; wait "$web" "$worker" 2>/dev/null || true; }
+trap stop INT TERM EXIT
+echo "captionsite is running at http://$HOST:$PORT (Ctrl-C stops the web server and the worker)"
+wait -n "$web" "$worker"
