@@ -279,42 +279,61 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
                 summary += image_attempt_failed(image=image, claim_token=claim_token, reason=str(error), permanent=True)
             continue
 
-        to_compute: list[tuple[Image, str]] = []
+        # Same bytes + same model + same params: caption once, reuse for the rest, including
+        # duplicates inside this very batch.
+        to_compute: dict[str, list[Image]] = {}
         for image in group:
             key = caption_cache_key(image=image, captioner=captioner, params=params)
             cached = Caption.objects.filter(cache_key=key, source=Caption.Source.MODEL).order_by("-id").first()
-            if cached is not None:
-                if caption_record_reused(image=image, claim_token=claim_token, original=cached):
-                    summary += WorkerRunSummary(reused=1)
-            else:
-                to_compute.append((image, key))
-        if not to_compute:
-            continue
+            if cached is None:
+                to_compute.setdefault(key, []).append(image)
+            elif caption_record_reused(image=image, claim_token=claim_token, original=cached):
+                summary += WorkerRunSummary(reused=1)
+        if to_compute:
+            summary += _caption_with_model(
+                captioner=captioner, params=params, claim_token=claim_token, to_compute=to_compute
+            )
+    return summary
 
-        loaded, pixels = [], []
-        for image, key in to_compute:
-            try:
-                pixels.append(inference.load_image_for_model(image))
-                loaded.append((image, key))
-            except Exception as error:  # missing or damaged file: this image only
+
+def _caption_with_model(*, captioner, params: GenerationParams, claim_token: str, to_compute: dict[str, list[Image]]):
+    from captions import inference
+
+    summary = WorkerRunSummary()
+    keys, pixels = [], []
+    for key, same_images in to_compute.items():
+        try:
+            pixels.append(inference.load_image_for_model(same_images[0]))
+            keys.append(key)
+        except Exception as error:  # a missing or damaged stored file fails those images only
+            for image in same_images:
                 summary += image_attempt_failed(
-                    image=image, claim_token=claim_token, reason=f"The stored image could not be read: {error}",
+                    image=image,
+                    claim_token=claim_token,
+                    reason=f"The stored image file could not be read: {error}",
                     permanent=True,
                 )
-        if not loaded:
-            continue
-        try:
-            results = captioner.caption(pixels, params)
-        except Exception as error:
-            logger.exception("Captioning a batch of %d images with %s failed", len(loaded), spec)
-            for image, _ in loaded:
+    if not keys:
+        return summary
+    try:
+        results = captioner.caption(pixels, params)
+    except Exception as error:
+        logger.exception("Captioning a batch of %d images with %s failed", len(keys), captioner.model_id)
+        for key in keys:
+            for image in to_compute[key]:
                 summary += image_attempt_failed(
                     image=image, claim_token=claim_token, reason=f"The model failed on this batch: {error}"
                 )
+        return summary
+    for key, result in zip(keys, results, strict=True):
+        first, *duplicates = to_compute[key]
+        caption = caption_record(image=first, claim_token=claim_token, result=result, params=params, cache_key=key)
+        if caption is None:
             continue
-        for (image, key), result in zip(loaded, results, strict=True):
-            if caption_record(image=image, claim_token=claim_token, result=result, params=params, cache_key=key):
-                summary += WorkerRunSummary(captioned=1)
+        summary += WorkerRunSummary(captioned=1)
+        for image in duplicates:
+            if caption_record_reused(image=image, claim_token=claim_token, original=caption):
+                summary += WorkerRunSummary(reused=1)
     return summary
 
 
@@ -336,10 +355,12 @@ def _image_finish(*, image: Image, claim_token: str, caption: Caption) -> bool:
     return bool(updated)
 
 
-def caption_record(*, image: Image, claim_token: str, result, params: GenerationParams, cache_key: str) -> bool:
+def caption_record(
+    *, image: Image, claim_token: str, result, params: GenerationParams, cache_key: str
+) -> Caption | None:
     """Store a model caption and finish the image, if this worker still holds its lease.
 
-    Returns False (and writes nothing) when the lease was lost to another worker: that one
+    Returns None (and writes nothing) when the lease was lost to another worker: that one
     records its own result, so a task that runs twice never produces two current captions.
     """
     with transaction.atomic():
@@ -360,8 +381,8 @@ def caption_record(*, image: Image, claim_token: str, result, params: Generation
         )
         if not _image_finish(image=image, claim_token=claim_token, caption=caption):
             transaction.set_rollback(True)
-            return False
-    return True
+            return None
+    return caption
 
 
 def caption_record_reused(*, image: Image, claim_token: str, original: Caption) -> bool:

@@ -59,7 +59,7 @@ def image_card(request: HttpRequest, public_id) -> HttpResponse:
 def image_detail(request: HttpRequest, public_id) -> HttpResponse:
     image = selectors.image_for(request.user, public_id)
     history = selectors.caption_history_for(image)
-    return render(request, "captions/image_detail.html", {"image": image, "history": history})
+    return render(request, "captions/image_detail.html", {"image": image, "caption": image.current_caption, "history": history})
 
 
 @login_required
