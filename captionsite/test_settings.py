@@ -8,6 +8,13 @@ os.environ.setdefault("CACHE_KEY_PREFIX", "captionsite-test")
 
 from captionsite.settings import *  # noqa: E402,F403
 
+# A test database per test run, in a file (not in memory) so that worker subprocesses started by
+# the tests open the same database; the pid keeps concurrent runs on one machine apart.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-captionsite-{os.getpid()}.sqlite3")}  # noqa: F405
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_captionsite_{os.getpid()}"}  # noqa: F405
+
 # Tests render pages without running collectstatic first.
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 WHITENOISE_USE_FINDERS = True

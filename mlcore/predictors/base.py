@@ -1,0 +1,175 @@
+"""The Captioner interface and the shared finishing steps (post-processing, confidence, ranking)."""
+
+from __future__ import annotations
+
+import abc
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from ..confidence import DEFAULT_CONFIDENCE, ConfidenceConfig, combine
+from ..params import GenerationParams
+from ..postprocess import DEFAULT_RULES, GrammarCorrector, postprocess
+from ..results import Candidate, CaptionResult
+
+__all__ = ["Captioner", "RawCandidate", "check_images"]
+
+
+@dataclass
+class RawCandidate:
+    """What a model produced for one image, before clean-up."""
+
+    raw_text: str
+    mean_logprob: float | None  # length-normalised mean token log-probability
+    itm_prob: float | None = None
+
+
+def check_images(images: Sequence[Any]) -> list:
+    """Validate a list of PIL images; convert to RGB (palette, RGBA, L, CMYK, ...)."""
+    from PIL import Image
+
+    if isinstance(images, Image.Image):
+        raise TypeError("caption() takes a list of PIL images, not a single image")
+    out = []
+    for i, img in enumerate(images):
+        if not isinstance(img, Image.Image):
+            raise TypeError(f"images[{i}] is {type(img).__name__}, expected PIL.Image.Image")
+        if img.width < 1 or img.height < 1:
+            raise ValueError(f"images[{i}] is empty ({img.width}x{img.height})")
+        out.append(img if img.mode == "RGB" else img.convert("RGB"))
+    return out
+
+
+class Captioner(abc.ABC):
+    """Turns a list of PIL images into one CaptionResult per image, in order."""
+
+    model_id: str = ""
+    model_version: str = ""
+    device: str = "cpu"
+    dtype: str = "float32"
+    kind: str = "hf"
+
+    def __init__(
+        self,
+        *,
+        confidence_config: ConfidenceConfig = DEFAULT_CONFIDENCE,
+        rules: Sequence[str] = DEFAULT_RULES,
+        grammar: GrammarCorrector | None = None,
+        itm: Any = None,
+        max_batch_size: int | None = None,
+    ):
+        self.confidence_config = confidence_config
+        self.rules = tuple(rules)
+        self.grammar = grammar
+        self.itm = itm
+        self.max_batch_size = max_batch_size or (64 if str(self.device).startswith("cuda") else 16)
+
+    # -- to implement -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def generate_raw(
+        self, images: list, params: GenerationParams
+    ) -> tuple[list[list[RawCandidate]], dict[str, float]]:
+        """One list of raw candidates per image (any order) and the chunk's timings in ms
+        ({'preprocess_ms', 'generate_ms'}) for a batch of at most max_batch_size images."""
+
+    # -- shared -------------------------------------------------------------------------------
+
+    def caption(self, images: Sequence[Any], params: GenerationParams | None = None) -> list[CaptionResult]:
+        params = params if params is not None else GenerationParams()
+        if not isinstance(params, GenerationParams):
+            raise TypeError("params must be a GenerationParams (use GenerationParams.from_dict)")
+        images = check_images(images)
+        results: list[CaptionResult] = []
+        for start in range(0, len(images), self.max_batch_size):
+            chunk = images[start : start + self.max_batch_size]
+            t0 = time.perf_counter()
+            raw, timings = self.generate_raw(chunk, params)
+            if self.itm is not None:
+                t_itm = time.perf_counter()
+                self.itm.score_candidates(chunk, raw)
+                timings["itm_ms"] = (time.perf_counter() - t_itm) * 1000
+            results.extend(self.finish(raw, params, timings, time.perf_counter() - t0, len(chunk)))
+        return results
+
+    def score_text(self, raw: RawCandidate) -> tuple[str, float, dict[str, Any]]:
+        text = postprocess(raw.raw_text, self.rules)
+        score, details = combine(text, raw.mean_logprob, raw.itm_prob, self.confidence_config)
+        return text, score, details
+
+    def finish(
+        self,
+        raw: list[list[RawCandidate]],
+        params: GenerationParams,
+        timings: dict[str, float],
+        chunk_seconds: float,
+        n: int,
+    ) -> list[CaptionResult]:
+        out = []
+        t_post = time.perf_counter()
+        grammar_fixed: dict[str, str] = {}
+        if self.grammar is not None:
+            firsts = sorted({postprocess(c.raw_text, self.rules) for cands in raw for c in cands} - {""})
+            grammar_fixed = dict(zip(firsts, [postprocess(t) for t in self.grammar.correct(firsts)]))
+        for cands in raw:
+            ranked: dict[str, tuple[Candidate, dict]] = {}
+            for rc in cands:
+                text, score, details = self.score_text(rc)
+                text = grammar_fixed.get(text, text)
+                cand = Candidate(
+                    text=text,
+                    score=score,
+                    raw_text=rc.raw_text,
+                    sequence_score=rc.mean_logprob,
+                    itm_score=rc.itm_prob,
+                    model_id=getattr(rc, "model_id", None),
+                )
+                key = text.lower()
+                if key not in ranked or score > ranked[key][0].score:
+                    ranked[key] = (cand, details)
+            order = sorted(ranked.values(), key=lambda cd: (-cd[0].score, cd[0].text))
+            if order and order[0][0].text == "" and len(order) > 1:
+                # never choose an empty caption while a non-empty one exists
+                order = [cd for cd in order if cd[0].text] + [cd for cd in order if not cd[0].text]
+            if not order:
+                best, details = Candidate(text="", score=0.0), {"flags": ["empty"]}
+            else:
+                best, details = order[0]
+            alternatives = [cd[0] for cd in order if cd[0].text or cd[0] is best][: params.num_alternatives]
+            out.append(
+                CaptionResult(
+                    text=best.text,
+                    raw_text=best.raw_text,
+                    confidence=best.score,
+                    candidates=alternatives or [best],
+                    model_id=self.model_id,
+                    model_version=self.model_version,
+                    timings={},
+                    details=dict(details, needs_review=best.score < self.confidence_config.review_threshold),
+                )
+            )
+        post_s = time.perf_counter() - t_post
+        total_ms = (chunk_seconds + post_s) * 1000
+        for r in out:
+            r.timings = {
+                "preprocess_ms": timings.get("preprocess_ms", 0.0) / max(n, 1),
+                "generate_ms": timings.get("generate_ms", 0.0) / max(n, 1),
+                "total_ms": total_ms / max(n, 1),
+                "batch_size": n,
+            }
+            if "itm_ms" in timings:
+                r.timings["itm_ms"] = timings["itm_ms"] / max(n, 1)
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "model_id": self.model_id,
+            "model_version": self.model_version,
+            "device": self.device,
+            "dtype": self.dtype,
+            "max_batch_size": self.max_batch_size,
+        }
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.model_id} v{self.model_version} {self.device}/{self.dtype}>"

@@ -1,0 +1,373 @@
+"""Any transformers image-to-text model: BLIP, BLIP-2, GIT, VisionEncoderDecoder (ViT + GPT-2).
+
+Loaded with the real classes' ``from_pretrained``; one batched ``generate`` per chunk with
+``output_logits=True, return_dict_in_generate=True``; the sequence score comes from
+``model.compute_transition_scores`` on those logits (no second forward pass).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from ..errors import ModelLoadError
+from ..hfutils import (
+    folder_fingerprint,
+    hub_kwargs,
+    is_offline,
+    quiet_transformers,
+    resolve_device,
+    resolve_dtype,
+    snapshot_commit,
+    torch_dtype,
+)
+from ..params import GenerationParams
+from .base import Captioner, RawCandidate
+
+__all__ = ["HFCaptioner", "ITMScorer", "ARCHITECTURES", "load_hf_parts"]
+
+# config.model_type -> (model class name in transformers, short architecture name)
+ARCHITECTURES: dict[str, tuple[str, str]] = {
+    "blip": ("BlipForConditionalGeneration", "blip"),
+    "blip-2": ("Blip2ForConditionalGeneration", "blip2"),
+    "git": ("GitForCausalLM", "git"),
+    "vision-encoder-decoder": ("VisionEncoderDecoderModel", "vision-encoder-decoder"),
+}
+
+
+def _from_pretrained(loader, source: str, spec: str, what: str, **kw):
+    """Local cache first (fast, no network); then the hub unless offline. ModelLoadError on failure."""
+    try:
+        return loader(source, **hub_kwargs(local_files_only=True), **kw)
+    except Exception as first:  # noqa: BLE001
+        if os.path.isdir(source) or is_offline():
+            raise ModelLoadError(_explain(first, source, what), spec) from first
+    try:
+        return loader(source, **hub_kwargs(), **kw)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelLoadError(_explain(exc, source, what), spec) from exc
+
+
+def _explain(exc: Exception, source: str, what: str) -> str:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if os.path.isdir(source):
+        where = f"the folder {source!r} (is it complete? it needs config.json, the weights and the processor files)"
+    elif is_offline():
+        where = f"{source!r}: HF_HUB_OFFLINE is set and it is not in the local Hugging Face cache"
+    else:
+        where = f"{source!r} (not in the local cache and the hub could not be reached, or no such model)"
+    return f"could not load the {what} of {where}: {type(exc).__name__}: {msg[:300]}"
+
+
+def load_hf_parts(source: str, spec: str | None = None, dtype: str = "float32", device: str = "cpu"):
+    """Load (model, processor-ish, arch, config) for ``source`` (hub id or folder)."""
+    import torch  # noqa: F401
+    import transformers
+    from transformers import AutoConfig
+
+    spec = spec or source
+    with quiet_transformers():
+        config = _from_pretrained(AutoConfig.from_pretrained, source, spec, "config")
+        model_type = getattr(config, "model_type", None)
+        if model_type not in ARCHITECTURES:
+            raise ModelLoadError(
+                f"{source!r} is a {model_type!r} model; supported image-to-text architectures: "
+                f"{', '.join(sorted(ARCHITECTURES))}",
+                spec,
+            )
+        cls_name, arch = ARCHITECTURES[model_type]
+        model_cls = getattr(transformers, cls_name)
+        load_dtype = torch_dtype(dtype)
+        model = _from_pretrained(model_cls.from_pretrained, source, spec, "weights", dtype=load_dtype)
+        if arch == "vision-encoder-decoder":
+            from transformers import AutoImageProcessor, AutoTokenizer
+
+            image_processor = _from_pretrained(AutoImageProcessor.from_pretrained, source, spec, "image processor")
+            tokenizer = _from_pretrained(AutoTokenizer.from_pretrained, source, spec, "tokenizer")
+            processor = None
+        else:
+            from transformers import AutoProcessor
+
+            processor = _from_pretrained(AutoProcessor.from_pretrained, source, spec, "processor")
+            image_processor = getattr(processor, "image_processor", None)
+            tokenizer = getattr(processor, "tokenizer", None)
+        if tokenizer is None or image_processor is None:
+            raise ModelLoadError(f"{source!r} has no tokenizer or image processor", spec)
+    model.eval()
+    if dtype == "int8":
+        model = quantize_dynamic_int8(model)
+    else:
+        model.to(device)
+    return model, processor, image_processor, tokenizer, arch, config
+
+
+def quantize_dynamic_int8(model):
+    """CPU dynamic int8 quantisation of the nn.Linear layers (weights int8, activations fp32)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import quantize_dynamic
+
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def model_version_of(source: str, model: Any = None) -> str:
+    """Hub commit hash when the files came from the HF cache, else a fingerprint of the folder."""
+    if os.path.isdir(source):
+        commit = snapshot_commit(source)
+        return commit[:12] if commit else folder_fingerprint(source)
+    name_or_path = getattr(getattr(model, "config", None), "_name_or_path", "") or ""
+    # transformers records the resolved snapshot dir in _commit_hash for hub loads.
+    commit = getattr(getattr(model, "config", None), "_commit_hash", None)
+    if commit:
+        return str(commit)[:12]
+    if name_or_path and os.path.isdir(name_or_path):
+        return model_version_of(name_or_path)
+    try:
+        from huggingface_hub import snapshot_download
+
+        path = snapshot_download(source, local_files_only=True, **({"cache_dir": hub_kwargs()["cache_dir"]} if "cache_dir" in hub_kwargs() else {}))
+        commit = snapshot_commit(path)
+        if commit:
+            return commit[:12]
+    except Exception:  # noqa: BLE001
+        pass
+    return "unknown"
+
+
+class HFCaptioner(Captioner):
+    """A transformers image-to-text model behind the Captioner interface."""
+
+    kind = "hf"
+
+    def __init__(
+        self,
+        model,
+        image_processor,
+        tokenizer,
+        *,
+        arch: str,
+        model_id: str,
+        model_version: str,
+        device: str,
+        dtype: str,
+        processor=None,
+        **kwargs,
+    ):
+        self.model = model
+        self.processor = processor
+        self.image_processor = image_processor
+        self.tokenizer = tokenizer
+        self.arch = arch
+        self.model_id = model_id
+        self.model_version = model_version
+        self.device = device
+        self.dtype = dtype
+        super().__init__(**kwargs)
+        self._eos_ids = self._find_eos_ids()
+
+    @classmethod
+    def from_pretrained(
+        cls, source: str, *, spec: str | None = None, device: str | None = None, dtype: str | None = None, **kwargs
+    ) -> "HFCaptioner":
+        dev = resolve_device(device)
+        dt = resolve_dtype(dtype, dev)
+        model, processor, image_processor, tokenizer, arch, _ = load_hf_parts(source, spec, dt, dev)
+        model_id = os.path.abspath(source) if os.path.isdir(source) else source
+        return cls(
+            model,
+            image_processor,
+            tokenizer,
+            processor=processor,
+            arch=arch,
+            model_id=model_id,
+            model_version=model_version_of(source, model),
+            device=dev,
+            dtype=dt,
+            **kwargs,
+        )
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _find_eos_ids(self) -> set[int]:
+        ids: set[int] = set()
+        cfgs = [getattr(self.model, "generation_config", None), getattr(self.model, "config", None)]
+        text_cfg = getattr(self.model.config, "text_config", None)
+        if self.arch == "blip" and text_cfg is not None:
+            # BLIP's generate() ends captions at [SEP], not at the config's eos token.
+            ids.add(int(text_cfg.sep_token_id))
+            return ids
+        cfgs.append(text_cfg)
+        cfgs.append(getattr(self.model.config, "decoder", None))
+        for cfg in cfgs:
+            eos = getattr(cfg, "eos_token_id", None) if cfg is not None else None
+            if eos is None:
+                continue
+            ids.update(int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos]))
+        if self.arch == "git" and getattr(self.tokenizer, "sep_token_id", None) is not None:
+            ids.add(int(self.tokenizer.sep_token_id))
+        return ids
+
+    def _preprocess(self, images: list) -> dict:
+        import torch
+
+        if self.arch == "blip2":
+            inputs = self.processor(images=images, return_tensors="pt")
+        else:
+            inputs = {"pixel_values": self.image_processor(images=images, return_tensors="pt")["pixel_values"]}
+        out = {}
+        float_dtype = torch_dtype(self.dtype)
+        for k, v in dict(inputs).items():
+            if hasattr(v, "to"):
+                v = v.to(self.device)
+                if torch.is_floating_point(v):
+                    v = v.to(float_dtype)
+            out[k] = v
+        return out
+
+    def generation_kwargs(self, params: GenerationParams) -> dict[str, Any]:
+        kw: dict[str, Any] = {
+            "max_new_tokens": params.max_length,
+            "min_new_tokens": params.min_length,
+            "num_beams": params.num_beams,
+            "do_sample": params.do_sample,
+            "repetition_penalty": params.repetition_penalty,
+            "num_return_sequences": params.num_candidates,
+            "output_logits": True,
+            "return_dict_in_generate": True,
+        }
+        if params.num_beams > 1:
+            kw["length_penalty"] = params.length_penalty
+        if params.no_repeat_ngram_size:
+            kw["no_repeat_ngram_size"] = params.no_repeat_ngram_size
+        if params.do_sample:
+            kw["temperature"] = params.temperature
+            kw["top_p"] = params.top_p
+            kw["top_k"] = 0
+        pad = getattr(self.tokenizer, "pad_token_id", None)
+        if pad is None:
+            pad = next(iter(sorted(self._eos_ids)), None)
+        if pad is not None and self.arch != "blip":
+            kw["pad_token_id"] = pad
+        return kw
+
+    def generate_raw(self, images: list, params: GenerationParams):
+        import torch
+
+        t0 = time.perf_counter()
+        inputs = self._preprocess(images)
+        t1 = time.perf_counter()
+        with torch.inference_mode():
+            out = self.model.generate(**inputs, **self.generation_kwargs(params))
+            logits = out.logits
+            steps = len(logits)
+            tokens = out.sequences[:, -steps:] if steps else out.sequences[:, :0]
+            if steps:
+                trans = self.model.compute_transition_scores(
+                    out.sequences, logits, getattr(out, "beam_indices", None), normalize_logits=True
+                ).float()
+            else:
+                trans = torch.zeros(tokens.shape, dtype=torch.float32)
+            beam_indices = getattr(out, "beam_indices", None)
+            beam_valid = (beam_indices[:, :steps] >= 0) if beam_indices is not None else None
+        t2 = time.perf_counter()
+        means = _mean_logprobs(tokens, trans, self._eos_ids, beam_valid)
+        texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
+        k = params.num_candidates
+        raw: list[list[RawCandidate]] = []
+        for i in range(len(images)):
+            raw.append([RawCandidate(texts[j].strip(), means[j]) for j in range(i * k, (i + 1) * k)])
+        return raw, {"preprocess_ms": (t1 - t0) * 1000, "generate_ms": (t2 - t1) * 1000}
+
+
+def _mean_logprobs(tokens, trans, eos_ids: set[int], beam_valid=None) -> list[float | None]:
+    """Length-normalised mean log-probability over each sequence's tokens up to and including its
+    first end-of-sequence token (padding after it is ignored)."""
+    import torch
+
+    if tokens.numel() == 0:
+        return [None] * tokens.shape[0]
+    is_eos = torch.zeros_like(tokens, dtype=torch.bool)
+    for e in eos_ids:
+        is_eos |= tokens == e
+    # a position is valid when no eos came strictly before it
+    before = torch.cumsum(is_eos.int(), dim=1) - is_eos.int()
+    valid = (before == 0) & torch.isfinite(trans)
+    if beam_valid is not None and beam_valid.shape == valid.shape:
+        valid &= beam_valid.to(valid.device)
+    sums = torch.where(valid, trans, torch.zeros_like(trans)).sum(dim=1)
+    counts = valid.sum(dim=1)
+    return [float(s / c) if c > 0 else None for s, c in zip(sums.tolist(), counts.tolist())]
+
+
+class ITMScorer:
+    """Image-text matching with BlipForImageTextRetrieval (e.g. Salesforce/blip-itm-base-coco).
+
+    ``score_candidates(images, raw)`` fills each RawCandidate's itm_prob with P(match); the image
+    is encoded once and its embeddings reused for every candidate.
+    """
+
+    def __init__(self, model, processor, *, model_id: str, device: str = "cpu", dtype: str = "float32"):
+        self.model = model
+        self.processor = processor
+        self.model_id = model_id
+        self.device = device
+        self.dtype = dtype
+
+    @classmethod
+    def from_pretrained(cls, source: str, device: str | None = None, dtype: str | None = None) -> "ITMScorer":
+        from transformers import BlipForImageTextRetrieval, BlipProcessor
+
+        dev = resolve_device(device)
+        dt = resolve_dtype(dtype, dev)
+        if dt == "int8":
+            dt = "float32"
+        with quiet_transformers():
+            model = _from_pretrained(
+                BlipForImageTextRetrieval.from_pretrained, source, source, "ITM weights", dtype=torch_dtype(dt)
+            )
+            processor = _from_pretrained(BlipProcessor.from_pretrained, source, source, "ITM processor")
+        model.eval().to(dev)
+        return cls(model, processor, model_id=source, device=dev, dtype=dt)
+
+    def match_probs(self, images: list, texts_per_image: list[list[str]]) -> list[list[float]]:
+        import torch
+
+        if not images:
+            return []
+        pixel = self.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+        pixel = pixel.to(self.device, torch_dtype(self.dtype))
+        flat_texts, owner = [], []
+        for i, texts in enumerate(texts_per_image):
+            for t in texts:
+                flat_texts.append(t or ".")
+                owner.append(i)
+        if not flat_texts:
+            return [[] for _ in images]
+        with torch.inference_mode():
+            image_embeds = self.model.vision_model(pixel_values=pixel).last_hidden_state
+            enc = self.processor.tokenizer(flat_texts, return_tensors="pt", padding=True, truncation=True, max_length=64)
+            idx = torch.tensor(owner, device=image_embeds.device)
+            emb = image_embeds.index_select(0, idx)
+            atts = torch.ones(emb.shape[:-1], dtype=torch.long, device=emb.device)
+            hidden = self.model.text_encoder(
+                input_ids=enc["input_ids"].to(self.device),
+                attention_mask=enc["attention_mask"].to(self.device),
+                encoder_hidden_states=emb,
+                encoder_attention_mask=atts,
+            ).last_hidden_state
+            probs = torch.softmax(self.model.itm_head(hidden[:, 0, :]).float(), dim=-1)[:, 1].tolist()
+        out: list[list[float]] = [[] for _ in images]
+        for i, p in zip(owner, probs):
+            out[i].append(float(p))
+        return out
+
+    def score_candidates(self, images: list, raw: list[list[RawCandidate]]) -> None:
+        probs = self.match_probs(images, [[c.raw_text for c in cands] for cands in raw])
+        for cands, ps in zip(raw, probs):
+            for c, p in zip(cands, ps):
+                c.itm_prob = p

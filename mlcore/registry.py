@@ -1,0 +1,271 @@
+"""Model names -> loaders, spec resolution, fetching, and the process-wide cache of captioners."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from typing import Any
+
+from .errors import ModelLoadError
+from .params import ModelSpec
+
+__all__ = [
+    "REGISTRY",
+    "DEFAULT_MODEL",
+    "DEFAULT_ITM_MODEL",
+    "register_model",
+    "resolve_spec",
+    "load_captioner",
+    "fetch_model",
+    "clear_cache",
+    "cached_captioners",
+    "INHOUSE_MARKER",
+]
+
+#: short name -> hub id. Each can be overridden by a local folder (see ``_override``).
+REGISTRY: dict[str, str] = {
+    "blip-base": "Salesforce/blip-image-captioning-base",
+    "blip-large": "Salesforce/blip-image-captioning-large",
+    "blip2-opt-2.7b": "Salesforce/blip2-opt-2.7b",
+    "git-base-coco": "microsoft/git-base-coco",
+    "git-large-coco": "microsoft/git-large-coco",
+    "vit-gpt2": "nlpconnect/vit-gpt2-image-captioning",
+}
+DEFAULT_MODEL = "blip-base"
+DEFAULT_ITM_MODEL = "Salesforce/blip-itm-base-coco"
+#: file that marks a folder as an in-house (ResNet-50 + Transformer decoder) checkpoint
+INHOUSE_MARKER = "mlcore_inhouse.json"
+
+_LOCAL_OVERRIDES: dict[str, str] = {}
+_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+
+_CACHE: dict[tuple, Any] = {}
+_LOCK = threading.RLock()
+
+
+def register_model(name: str, source: str) -> None:
+    """Add a short name, or point an existing one at a local folder / another hub id."""
+    if not name or "," in name or ":" in name:
+        raise ValueError(f"bad model name {name!r}")
+    _LOCAL_OVERRIDES[name] = source
+
+
+def _env_name(name: str) -> str:
+    return "MLCORE_MODEL_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def _override(name: str) -> str | None:
+    """A local folder (or id) that replaces registry entry ``name``, if any:
+    register_model(), then $MLCORE_MODEL_<NAME> (e.g. MLCORE_MODEL_BLIP_BASE), then
+    $MLCORE_MODELS_DIR/<name> when that folder exists."""
+    if name in _LOCAL_OVERRIDES:
+        return _LOCAL_OVERRIDES[name]
+    env = os.environ.get(_env_name(name))
+    if env:
+        return env
+    base = os.environ.get("MLCORE_MODELS_DIR")
+    if base and os.path.isdir(os.path.join(base, name)):
+        return os.path.join(base, name)
+    return None
+
+
+def _is_inhouse_dir(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, INHOUSE_MARKER))
+
+
+def _known() -> str:
+    return ", ".join(sorted(set(REGISTRY) | set(_LOCAL_OVERRIDES)))
+
+
+def resolve_spec(spec: str | None) -> ModelSpec:
+    """Resolve a spec string (registry name, hub id, local folder, 'ensemble:a,b[;pick=consensus]',
+    'inhouse:/path') to a ModelSpec. Loads nothing; raises ModelLoadError for an unusable spec."""
+    if spec is None or not str(spec).strip():
+        spec = DEFAULT_MODEL
+    original = str(spec)
+    spec = original.strip()
+
+    if spec.startswith("ensemble:"):
+        body = spec[len("ensemble:") :]
+        body, _, opts = body.partition(";")
+        options: list[tuple[str, str]] = []
+        for part in filter(None, (p.strip() for p in opts.split(";"))):
+            k, _, v = part.partition("=")
+            options.append((k.strip(), v.strip()))
+        pick = dict(options).get("pick", "confidence")
+        if pick not in ("confidence", "consensus"):
+            raise ModelLoadError(f"ensemble pick must be 'confidence' or 'consensus', got {pick!r}", original)
+        names = [n.strip() for n in body.split(",") if n.strip()]
+        if len(names) < 1:
+            raise ModelLoadError("an ensemble needs at least one member: 'ensemble:blip-base,git-base-coco'", original)
+        members = []
+        for n in names:
+            m = resolve_spec(n)
+            if m.kind == "ensemble":
+                raise ModelLoadError("ensembles cannot be nested", original)
+            members.append(m)
+        return ModelSpec(
+            name=original, model_id="ensemble:" + ",".join(m.model_id for m in members), kind="ensemble",
+            members=tuple(members), options=tuple(sorted(options)),
+        )
+
+    if spec.startswith("inhouse:"):
+        path = os.path.abspath(os.path.expanduser(spec[len("inhouse:") :].strip()))
+        return ModelSpec(name=original, model_id=path, kind="inhouse", path=path)
+
+    if spec in REGISTRY or spec in _LOCAL_OVERRIDES:
+        override = _override(spec)
+        if override:
+            sub = resolve_spec(override)
+            return ModelSpec(name=spec, model_id=sub.model_id, kind=sub.kind, path=sub.path)
+        return ModelSpec(name=spec, model_id=REGISTRY[spec], kind="hf")
+
+    expanded = os.path.expanduser(spec)
+    if os.path.isdir(expanded):
+        path = os.path.abspath(expanded)
+        kind = "inhouse" if _is_inhouse_dir(path) else "hf"
+        return ModelSpec(name=original, model_id=path, kind=kind, path=path)
+
+    looks_like_path = spec.startswith(("/", ".", "~")) or os.sep in spec and not _HUB_ID_RE.match(spec)
+    if looks_like_path:
+        raise ModelLoadError(f"model folder {spec!r} does not exist", original)
+    if _HUB_ID_RE.match(spec):
+        return ModelSpec(name=original, model_id=spec, kind="hf")
+    raise ModelLoadError(
+        f"unknown model spec {spec!r}: use a registry name ({_known()}), a hub id (org/name), "
+        "a local folder, 'ensemble:a,b' or 'inhouse:/path'",
+        original,
+    )
+
+
+def _build(ms: ModelSpec, device: str | None, dtype: str | None, options: dict[str, Any]):
+    if ms.kind == "hf":
+        from .predictors.hf import HFCaptioner
+
+        return HFCaptioner.from_pretrained(ms.path or ms.model_id, spec=ms.name, device=device, dtype=dtype, **options)
+    if ms.kind == "inhouse":
+        from .predictors.custom import InHouseCaptioner
+
+        if not os.path.isdir(ms.model_id) or not _is_inhouse_dir(ms.model_id):
+            raise ModelLoadError(
+                f"{ms.model_id!r} is not an in-house checkpoint folder (no {INHOUSE_MARKER}); "
+                "train one with mlcore.training.train_inhouse",
+                ms.name,
+            )
+        return InHouseCaptioner.from_checkpoint(ms.model_id, device=device, dtype=dtype, **options)
+    if ms.kind == "ensemble":
+        from .predictors.ensemble import EnsembleCaptioner
+
+        members = [load_captioner(m.name, device=device, dtype=dtype, **options) for m in ms.members]
+        return EnsembleCaptioner(members, pick=ms.option("pick", "confidence"), spec=ms)
+    raise ModelLoadError(f"unknown model kind {ms.kind!r}", ms.name)
+
+
+def load_captioner(
+    spec: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    **options: Any,
+):
+    """Load (once per process) and return the Captioner for ``spec``.
+
+    Cached by (resolved spec, device, dtype, options): a second call returns the same object.
+    ``options`` go to the predictor: ``itm`` (an ITM model spec, or True for the default
+    Salesforce/blip-itm-base-coco), ``confidence_config``, ``max_batch_size``, ``rules``, ``grammar``.
+    Raises ModelLoadError (with what to do) when the model cannot be loaded.
+    """
+    from .hfutils import resolve_device, resolve_dtype
+
+    ms = resolve_spec(spec)
+    try:
+        dev = resolve_device(device)
+        dt = resolve_dtype(dtype, dev)
+    except ValueError as exc:
+        raise ModelLoadError(str(exc), ms.name) from exc
+    if options.get("itm") is None and os.environ.get("MLCORE_ITM_MODEL"):
+        options["itm"] = os.environ["MLCORE_ITM_MODEL"]
+    key = (ms.key, dev, dt, tuple(sorted((k, repr(v)) for k, v in options.items())))
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            return hit
+        opts = dict(options)
+        itm = opts.pop("itm", None)
+        if itm and ms.kind != "ensemble":
+            itm_source = DEFAULT_ITM_MODEL if itm is True else str(itm)
+            if not isinstance(itm, (str, bool)):
+                opts["itm"] = itm  # an ITMScorer instance
+            else:
+                opts["itm"] = _load_itm(itm_source, dev, dt)
+        elif itm and ms.kind == "ensemble":
+            opts["itm"] = itm
+        try:
+            captioner = _build(ms, dev, dt, opts)
+        except (ModelLoadError, SyntaxError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - anything else while loading is a load error
+            raise ModelLoadError(f"could not load {ms.model_id!r}: {type(exc).__name__}: {exc}", ms.name) from exc
+        _CACHE[key] = captioner
+        return captioner
+
+
+def _load_itm(source: str, device: str, dtype: str):
+    from .predictors.hf import ITMScorer
+
+    key = ("itm", source, device, dtype)
+    if key not in _CACHE:
+        _CACHE[key] = ITMScorer.from_pretrained(resolve_spec(source).model_id, device=device, dtype=dtype)
+    return _CACHE[key]
+
+
+def clear_cache() -> None:
+    """Forget every loaded captioner (tests; freeing memory)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
+def cached_captioners() -> list:
+    with _LOCK:
+        return list(_CACHE.values())
+
+
+def fetch_model(spec: str, cache_dir: str | None = None) -> str:
+    """Download ``spec``'s files into the HF cache (on a connected machine) and return the local path.
+
+    For an ensemble, fetches every member and returns their paths joined with os.pathsep.
+    Local folders are returned as they are. Raises ModelLoadError with a clear message offline.
+    """
+    ms = resolve_spec(spec)
+    if ms.kind == "ensemble":
+        return os.pathsep.join(fetch_model(m.path or m.model_id, cache_dir) for m in ms.members)
+    if ms.path:
+        return ms.path
+    from huggingface_hub import snapshot_download
+
+    from .hfutils import is_offline
+
+    if is_offline():
+        raise ModelLoadError(
+            f"cannot fetch {ms.model_id!r}: HF_HUB_OFFLINE is set; run model_fetch on a machine with network "
+            "access (unset HF_HUB_OFFLINE there) and copy the HF cache over",
+            ms.name,
+        )
+    ignore = ["*.h5", "*.msgpack", "*.onnx", "*.onnx_data", "*.tflite", "*.ot", "*.mlmodel", "coreml/*", "onnx/*"]
+    kw: dict[str, Any] = {"cache_dir": cache_dir or os.environ.get("MLCORE_HF_CACHE") or None}
+    try:
+        from huggingface_hub import HfApi
+
+        files = HfApi().list_repo_files(ms.model_id)
+        if any(f.endswith(".safetensors") for f in files):
+            ignore += ["*.bin", "*.pt", "*.pth"]
+    except Exception as exc:  # noqa: BLE001
+        raise ModelLoadError(
+            f"cannot fetch {ms.model_id!r}: the Hugging Face hub is unreachable or the id is wrong "
+            f"({type(exc).__name__}: {str(exc)[:200]}); run model_fetch on a machine with network access",
+            ms.name,
+        ) from exc
+    try:
+        return snapshot_download(ms.model_id, ignore_patterns=ignore, **kw)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelLoadError(f"download of {ms.model_id!r} failed: {type(exc).__name__}: {exc}", ms.name) from exc

@@ -1,0 +1,56 @@
+"""Result types returned by captioners (pure Python)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Candidate", "CaptionResult"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One alternative caption with its (combined confidence) score in [0, 1]."""
+
+    text: str
+    score: float
+    raw_text: str = ""
+    sequence_score: float | None = None  # length-normalised mean token log-probability
+    itm_score: float | None = None
+    model_id: str | None = None  # set by ensembles: which member produced it
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"text": self.text, "score": round(float(self.score), 6)}
+        if self.raw_text:
+            d["raw_text"] = self.raw_text
+        if self.sequence_score is not None:
+            d["sequence_score"] = round(float(self.sequence_score), 6)
+        if self.itm_score is not None:
+            d["itm_score"] = round(float(self.itm_score), 6)
+        if self.model_id is not None:
+            d["model_id"] = self.model_id
+        return d
+
+
+@dataclass
+class CaptionResult:
+    text: str
+    raw_text: str
+    confidence: float
+    candidates: list[Candidate]
+    model_id: str
+    model_version: str
+    timings: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)  # confidence components, flags
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "raw_text": self.raw_text,
+            "confidence": round(float(self.confidence), 6),
+            "candidates": [c.to_dict() for c in self.candidates],
+            "model_id": self.model_id,
+            "model_version": self.model_version,
+            "timings": {k: round(float(v), 3) for k, v in self.timings.items()},
+            "details": self.details,
+        }

@@ -1,0 +1,139 @@
+"""Tiny random models of every supported architecture, for tests (no network, a second or two each).
+
+Each ``build_tiny_<arch>(dest_dir)`` writes a folder with ``save_pretrained`` (config, weights,
+processor / tokenizer files) that ``load_captioner(folder)`` loads like a real checkpoint.
+The Django tests use ``build_tiny_blip`` too.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+__all__ = [
+    "CAPTION_WORDS",
+    "build_tiny_blip",
+    "build_tiny_blip_itm",
+    "build_tiny_blip2",
+    "build_tiny_git",
+    "build_tiny_vit_gpt2",
+    "make_test_images",
+]
+
+#: words of the tiny vocabularies (enough to make caption-like gibberish)
+CAPTION_WORDS: tuple[str, ...] = tuple(
+    """a an the of on in with and at near by is are two three man woman person people child dog dogs
+    cat cats bird horse car bus train bike boat plane street road table plate food pizza cake grass
+    field beach water sky tree trees house building room kitchen bed couch chair window wall red blue
+    green white black yellow small large young old sitting standing walking riding holding eating
+    playing lying looking parked flying top front next group picture photo view""".split()
+)
+
+_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def _bert_tokenizer(words: Sequence[str] = CAPTION_WORDS, add_dec: bool = True):
+    from transformers import BertTokenizer
+
+    vocab = {t: i for i, t in enumerate(list(_SPECIALS) + list(words) + [".", ",", "'", "-"])}
+    tok = BertTokenizer(vocab=vocab)
+    if add_dec:
+        tok.add_special_tokens({"bos_token": "[DEC]"})
+    return tok
+
+
+def _seeded(seed: int):
+    import torch
+
+    torch.manual_seed(seed)
+
+
+def _quiet():
+    from .hfutils import quiet_transformers
+
+    return quiet_transformers()
+
+
+def _scale_weights(model, factor: float) -> None:
+    """Random-init weights are tiny, which makes every image give the same caption; scaling the
+    matrices up makes the tiny models image-dependent (useful to test batching and order)."""
+    import torch
+
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() >= 2:
+                p.mul_(factor)
+
+
+def build_tiny_blip(dest_dir: str | os.PathLike, seed: int = 0, image_size: int = 32, scale: float = 3.0) -> str:
+    """A tiny random BlipForConditionalGeneration + BlipProcessor (PIL image processor) folder."""
+    from transformers import BlipConfig, BlipForConditionalGeneration, BlipProcessor
+    from transformers.models.blip.image_processing_pil_blip import BlipImageProcessorPil
+
+    dest = os.fspath(dest_dir)
+    tok = _bert_tokenizer()
+    processor = BlipProcessor(image_processor=BlipImageProcessorPil(size={"height": image_size, "width": image_size}),
+                              tokenizer=tok)
+    config = BlipConfig(
+        text_config=dict(
+            vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+            intermediate_size=48, max_position_embeddings=128, bos_token_id=tok.bos_token_id,
+            sep_token_id=tok.sep_token_id, pad_token_id=tok.pad_token_id, eos_token_id=tok.sep_token_id,
+        ),
+        vision_config=dict(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48,
+            image_size=image_size, patch_size=8, initializer_range=0.2,
+        ),
+        projection_dim=32,
+    )
+    _seeded(seed)
+    with _quiet():
+        model = BlipForConditionalGeneration(config).eval()
+        _scale_weights(model, scale)
+        model.save_pretrained(dest)
+        processor.save_pretrained(dest)
+    return dest
+
+
+def build_tiny_blip_itm(dest_dir: str | os.PathLike, seed: int = 0, image_size: int = 32) -> str:
+    """A tiny random BlipForImageTextRetrieval (the ITM model) + BlipProcessor folder."""
+    from transformers import BlipConfig, BlipForImageTextRetrieval, BlipProcessor
+    from transformers.models.blip.image_processing_pil_blip import BlipImageProcessorPil
+
+    dest = os.fspath(dest_dir)
+    tok = _bert_tokenizer()
+    processor = BlipProcessor(image_processor=BlipImageProcessorPil(size={"height": image_size, "width": image_size}),
+                              tokenizer=tok)
+    config = BlipConfig(
+        text_config=dict(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=48, max_position_embeddings=128, bos_token_id=tok.bos_token_id,
+                         sep_token_id=tok.sep_token_id, pad_token_id=tok.pad_token_id),
+        vision_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48,
+                           image_size=image_size, patch_size=8, initializer_range=0.2),
+        projection_dim=32,
+    )
+    _seeded(seed)
+    with _quiet():
+        model = BlipForImageTextRetrieval(config).eval()
+        model.save_pretrained(dest)
+        processor.save_pretrained(dest)
+    return dest
+
+
+def make_test_images(n: int = 4, size: tuple[int, int] = (48, 40), seed: int = 0):
+    """``n`` distinct PIL RGB images (coloured shapes on noise), deterministic for a seed."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng = np.random.RandomState(seed)
+    images = []
+    for i in range(n):
+        arr = (rng.rand(size[1], size[0], 3) * 80).astype("uint8")
+        img = Image.fromarray(arr, "RGB")
+        draw = ImageDraw.Draw(img)
+        color = tuple(int(c) for c in rng.randint(0, 256, 3))
+        x0, y0 = int(rng.randint(0, size[0] // 2)), int(rng.randint(0, size[1] // 2))
+        shape = [x0, y0, x0 + size[0] // 2, y0 + size[1] // 2]
+        (draw.ellipse if i % 2 else draw.rectangle)(shape, fill=color)
+        images.append(img)
+    return images

@@ -1,0 +1,41 @@
+"""Shared fixtures for the mlcore tests: tiny random models built on the fly (no network)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Never touch the network from these tests (read at call time by mlcore).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_blip_dir(tmp_path_factory) -> str:
+    from mlcore.testing import build_tiny_blip
+
+    return build_tiny_blip(tmp_path_factory.mktemp("models") / "tiny-blip")
+
+
+@pytest.fixture(scope="session")
+def tiny_blip(tiny_blip_dir):
+    from mlcore import load_captioner
+
+    return load_captioner(tiny_blip_dir)
+
+
+@pytest.fixture(scope="session")
+def images():
+    from mlcore.testing import make_test_images
+
+    return make_test_images(6)
+
+
+@pytest.fixture
+def fresh_cache():
+    from mlcore import clear_cache
+
+    clear_cache()
+    yield
+    clear_cache()

@@ -1,0 +1,114 @@
+import random
+import string
+
+import pytest
+
+import mlcore.postprocess as pp_module
+from mlcore.postprocess import (
+    DEFAULT_RULES,
+    RULES,
+    capitalise,
+    collapse_repeats,
+    end_with_full_stop,
+    fix_articles,
+    fix_spacing,
+    postprocess,
+    repeated_ngram_ratio,
+    strip_artifacts,
+    strip_filler_openers,
+)
+
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("arafed man riding a horse", "man riding a horse"),
+        ("araffe sitting on a bench", "sitting on a bench"),
+        ("a dog on a raft", "a dog on a raft"),  # "raft" is a word, not an artefact
+        ("Arrafed cat", "cat"),
+    ],
+)
+def test_strip_artifacts(raw, expected):
+    assert " ".join(strip_artifacts(raw).split()) == expected
+
+
+def test_strip_filler_openers():
+    assert strip_filler_openers("there is a dog on the grass") == "a dog on the grass"
+    assert strip_filler_openers("there are two cats") == "two cats"
+    assert strip_filler_openers("a picture of a dog") == "a dog"
+    assert strip_filler_openers("a dog there is") == "a dog there is"
+
+
+def test_collapse_repeats():
+    assert collapse_repeats("a dog dog dog on grass") == "a dog on grass"
+    assert collapse_repeats("a man a man riding a horse") == "a man riding a horse"
+    assert collapse_repeats("on the beach on the beach on the beach") == "on the beach"
+    assert collapse_repeats("a b c d a b c d") == "a b c d"
+    assert collapse_repeats("a dog and a cat") == "a dog and a cat"
+
+
+def test_fix_spacing():
+    assert fix_spacing("a man ' s hat ,  on a t - shirt .") == "a man's hat, on a t-shirt."
+    assert fix_spacing("  , . hello   world  ") == "hello world"
+    assert fix_spacing("a [UNK] dog") == "a dog"
+
+
+def test_fix_articles():
+    assert fix_articles("a elephant and an dog") == "an elephant and a dog"
+    assert fix_articles("a hour with a umbrella") == "an hour with an umbrella"
+    assert fix_articles("a one way sign and a university") == "a one way sign and a university"
+    assert fix_articles("a a cat") == "a cat"
+    assert fix_articles("A apple") == "An apple"
+
+
+def test_capitalise_and_full_stop():
+    assert capitalise("a dog") == "A dog"
+    assert capitalise("") == ""
+    assert end_with_full_stop("a dog") == "a dog."
+    assert end_with_full_stop("a dog ...") == "a dog."
+    assert end_with_full_stop("a dog,") == "a dog."
+    assert end_with_full_stop("is it a dog?") == "is it a dog?"
+    assert end_with_full_stop(" . , ") == ""
+
+
+def test_pipeline():
+    assert postprocess("arafed there is a a dog dog on the grass") == "A dog on the grass."
+    assert postprocess("a man a man riding a elephant") == "A man riding an elephant."
+    assert postprocess("") == ""
+    assert postprocess(None) == ""  # type: ignore[arg-type]
+
+
+def test_pipeline_is_configurable():
+    assert postprocess("a dog", rules=["capitalise"]) == "A dog"
+    assert postprocess("a dog", rules=[str.upper]) == "A DOG"
+    assert list(DEFAULT_RULES)[-1] == "end_with_full_stop"
+    assert set(DEFAULT_RULES) <= set(RULES)
+
+
+def test_idempotent_on_clean_captions():
+    for text in ["A dog on the grass.", "Two cats sleeping on a couch.", "A man's hat."]:
+        assert postprocess(text) == text
+        assert postprocess(postprocess(text + " " + text.lower())) == postprocess(text + " " + text.lower())
+
+
+def test_gibberish_never_crashes():
+    rnd = random.Random(0)
+    alphabet = string.ascii_letters + string.punctuation + " " * 10 + "éß😀\t\n"
+    for _ in range(500):
+        s = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 60)))
+        out = postprocess(s)
+        assert isinstance(out, str)
+        assert out == "" or out[-1] in ".?!"
+
+
+def test_repeated_ngram_ratio():
+    assert repeated_ngram_ratio("a dog on the grass") == 0.0
+    assert repeated_ngram_ratio("a dog a dog a dog") > 0.5
+    assert repeated_ngram_ratio("") == 0.0
+
+
+def test_module_reachable_as_attribute():
+    import mlcore
+
+    assert mlcore.postprocess is pp_module  # the module is not shadowed by a function
+    assert pp_module.postprocess("a dog") == "A dog."
