@@ -265,13 +265,18 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
     from captions import inference
 
     summary = WorkerRunSummary()
-    groups: dict[tuple[str, str], list[Image]] = {}
+    groups: dict[tuple[str, GenerationParams], list[Image]] = {}
     for image in images:
-        spec = image.model_spec or settings.CAPTION_MODEL
-        groups.setdefault((spec, GenerationParams.from_dict(image.params).cache_key()), []).append(image)
+        try:
+            params = GenerationParams.from_dict(image.params)
+        except InvalidParams as error:
+            summary += image_attempt_failed(
+                image=image, claim_token=claim_token, reason=f"Invalid generation parameters: {error}", permanent=True
+            )
+            continue
+        groups.setdefault((image.model_spec or settings.CAPTION_MODEL, params), []).append(image)
 
-    for (spec, _), group in groups.items():
-        params = GenerationParams.from_dict(group[0].params)
+    for (spec, params), group in groups.items():
         try:
             captioner = inference.captioner_for(spec)
         except inference.ModelUnavailable as error:

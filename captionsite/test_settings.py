@@ -3,7 +3,8 @@ tasks never reach a worker of a site running on the same broker."""
 
 import os
 
-os.environ.setdefault("Q_CLUSTER_NAME", "captionsite-test")
+# The pid keeps test runs that share one Redis apart; worker subprocesses get the name passed in.
+os.environ.setdefault("Q_CLUSTER_NAME", f"captionsite-test-{os.getpid()}")
 os.environ.setdefault("CACHE_KEY_PREFIX", "captionsite-test")
 
 from captionsite.settings import *  # noqa: E402,F403
