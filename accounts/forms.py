@@ -45,3 +45,15 @@ class EmailAuthenticationForm(AuthenticationForm):
 
     def clean_username(self) -> str:
         return self.cleaned_data["username"].lower()
+
+
+class ApiKeyForm(forms.Form):
+    EXPIRY_CHOICES = [("", "Never"), ("30", "In 30 days"), ("90", "In 90 days"), ("365", "In a year")]
+
+    name = forms.CharField(
+        max_length=100, help_text="What the key is for, such as the script that will use it.",
+        widget=forms.TextInput(attrs={"placeholder": "nightly import"}),
+    )
+    expires_in_days = forms.TypedChoiceField(
+        label="Expires", choices=EXPIRY_CHOICES, coerce=int, empty_value=None, required=False
+    )

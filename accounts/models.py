@@ -42,3 +42,34 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.email
+
+
+class ApiKey(models.Model):
+    """A key for scripts, sent as `Authorization: Api-Key <prefix>.<secret>`.
+
+    Only the prefix (to find the key) and a hash of the secret are stored; the full key is shown
+    once, when it is made. A key acts as its owner, nothing more.
+    """
+
+    owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    hashed_secret = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def state_at(self, moment) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= moment:
+            return "expired"
+        return "active"

@@ -1,0 +1,206 @@
+"""The accounts API: JWTs (obtain, refresh with rotation, verify, log out) and API keys."""
+
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.serializers import (
+    TokenBlacklistSerializer,
+    TokenObtainPairSerializer,
+    TokenRefreshSerializer,
+    TokenVerifySerializer,
+)
+
+from accounts import selectors, services
+from captionsite.api_support import PAGE_PARAMETERS, error_responses, paginated, paginated_response, rate_limit
+
+TokenRateLimit = rate_limit("token", "API_RATE_TOKEN", key="ip")
+
+
+def _validated(serializer) -> dict:
+    """simplejwt reports a bad token as TokenError: that is a 401, not a 500."""
+    try:
+        serializer.is_valid(raise_exception=True)
+    except TokenError as error:
+        raise InvalidToken(error.args[0]) from None
+    return serializer.validated_data
+
+
+# --- Tokens ------------------------------------------------------------------------------------
+
+
+class TokenEndpoint(APIView):
+    """Open to anybody, limited per client address (password guessing)."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [TokenRateLimit]
+
+    def get_authenticate_header(self, request) -> str:
+        # Bad credentials or tokens are a 401 naming the scheme, as on the rest of the API.
+        return 'Bearer realm="api"'
+
+
+class EmailTokenObtainSerializer(TokenObtainPairSerializer):
+    """Email addresses are stored lower-case; people type them any way."""
+
+    def validate(self, attrs):
+        attrs[self.username_field] = attrs[self.username_field].strip().lower()
+        return super().validate(attrs)
+
+
+class TokenObtainInputSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    password = serializers.CharField(style={"input_type": "password"})
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField(help_text="Send as `Authorization: Bearer <access>`; short-lived.")
+    refresh = serializers.CharField(help_text="Trade for a new pair at /auth/token/refresh/; each works once.")
+
+
+class RefreshInputSerializer(serializers.Serializer):
+    refresh = serializers.CharField()
+
+
+class TokenInputSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="An access or refresh token.")
+
+
+class TokenObtainApi(TokenEndpoint):
+    """Trade an email and password for an access token and a refresh token."""
+
+
+    @extend_schema(
+        operation_id="auth_token_obtain",
+        tags=["auth"],
+        auth=[],
+        request=TokenObtainInputSerializer,
+        responses={200: TokenPairSerializer, **error_responses(400, 401, 415, 429)},
+        examples=[
+            OpenApiExample("Credentials", value={"email": "ada@example.com", "password": "correct horse"}, request_only=True)
+        ],
+    )
+    def post(self, request):
+        serializer = EmailTokenObtainSerializer(data=request.data, context={"request": request})
+        return Response(_validated(serializer))
+
+
+class TokenRefreshApi(TokenEndpoint):
+    """Trade a refresh token for a new pair; the old refresh token is blacklisted (rotation)."""
+
+
+    @extend_schema(
+        operation_id="auth_token_refresh",
+        tags=["auth"],
+        auth=[],
+        request=RefreshInputSerializer,
+        responses={200: TokenPairSerializer, **error_responses(400, 401, 415, 429)},
+    )
+    def post(self, request):
+        return Response(_validated(TokenRefreshSerializer(data=request.data, context={"request": request})))
+
+
+class TokenVerifyApi(TokenEndpoint):
+    """200 when the token is valid (signature, expiry, not blacklisted); 401 otherwise."""
+
+
+    @extend_schema(
+        operation_id="auth_token_verify",
+        tags=["auth"],
+        auth=[],
+        request=TokenInputSerializer,
+        responses={200: None, **error_responses(400, 401, 415, 429)},
+    )
+    def post(self, request):
+        _validated(TokenVerifySerializer(data=request.data, context={"request": request}))
+        return Response(status=status.HTTP_200_OK)
+
+
+class LogoutApi(TokenEndpoint):
+    """Blacklist a refresh token: it can no longer be refreshed (access tokens expire on their own)."""
+
+
+    @extend_schema(
+        operation_id="auth_logout",
+        tags=["auth"],
+        auth=[],
+        request=RefreshInputSerializer,
+        responses={204: None, **error_responses(400, 401, 415, 429)},
+    )
+    def post(self, request):
+        _validated(TokenBlacklistSerializer(data=request.data, context={"request": request}))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+
+class ApiKeySerializer(serializers.Serializer):
+    prefix = serializers.CharField(help_text="The key's public part, before the dot; it names the key in URLs.")
+    name = serializers.CharField()
+    state = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True, help_text="To the minute.")
+    expires_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+    def get_state(self, api_key) -> str:
+        from django.utils import timezone
+
+        return api_key.state_at(timezone.now())
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    key = serializers.SerializerMethodField(
+        help_text="The full key, shown this once: send it as `Authorization: Api-Key <key>`."
+    )
+
+    def get_key(self, api_key) -> str:
+        return self.context["key"]
+
+
+class ApiKeyCreateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, help_text="What the key is for, such as the script that uses it.")
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Optional; in the future.")
+
+
+class ApiKeyListApi(APIView):
+    """The API keys of the caller, revoked and expired ones included."""
+
+    @extend_schema(
+        operation_id="api_keys_list",
+        tags=["api keys"],
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(ApiKeySerializer), **error_responses(401, 404)},
+    )
+    def get(self, request):
+        return paginated_response(request, self, selectors.api_keys_for(request.user), ApiKeySerializer)
+
+
+class ApiKeyCreateApi(APIView):
+    """Make an API key; the answer carries the full key, which cannot be shown again."""
+
+    @extend_schema(
+        operation_id="api_keys_create",
+        tags=["api keys"],
+        request=ApiKeyCreateInputSerializer,
+        responses={201: ApiKeyCreatedSerializer, **error_responses(400, 401, 415)},
+        examples=[OpenApiExample("A key for a script", value={"name": "nightly import"}, request_only=True)],
+    )
+    def post(self, request):
+        serializer = ApiKeyCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        api_key, full_key = services.api_key_create(owner=request.user, **serializer.validated_data)
+        return Response(ApiKeyCreatedSerializer(api_key, context={"key": full_key}).data, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyRevokeApi(APIView):
+    """Revoke one of the caller's keys; requests with it get 401 from then on."""
+
+    @extend_schema(operation_id="api_keys_revoke", tags=["api keys"], responses={204: None, **error_responses(401, 404)})
+    def delete(self, request, prefix: str):
+        services.api_key_revoke(api_key=selectors.api_key_for(request.user, prefix))
+        return Response(status=status.HTTP_204_NO_CONTENT)

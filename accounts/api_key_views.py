@@ -1,0 +1,55 @@
+"""The "API keys" page: make a key (shown once), see when each was last used, revoke one."""
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts import selectors, services
+from accounts.forms import ApiKeyForm
+
+
+@login_required
+def api_keys(request: HttpRequest) -> HttpResponse:
+    form = ApiKeyForm(request.POST or None)
+    new_key = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            days = form.cleaned_data["expires_in_days"]
+            try:
+                api_key, new_key = services.api_key_create(
+                    owner=request.user,
+                    name=form.cleaned_data["name"],
+                    expires_at=timezone.now() + timedelta(days=days) if days else None,
+                )
+            except ValidationError as error:
+                for field, errors in error.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                form = ApiKeyForm()
+                status = 201
+        if form.errors:
+            status = 400
+    keys = list(selectors.api_keys_for(request.user))
+    now = timezone.now()
+    rows = [(key, key.state_at(now)) for key in keys]
+    return render(
+        request,
+        "accounts/api_keys.html",
+        {"form": form, "rows": rows, "new_key": new_key, "api_docs_url": "/api/docs/"},
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def api_key_revoke(request: HttpRequest, prefix: str) -> HttpResponse:
+    api_key = services.api_key_revoke(api_key=selectors.api_key_for(request.user, prefix))
+    messages.success(request, f"The key “{api_key.name}” ({api_key.prefix}…) was revoked.")
+    return redirect("accounts:api_keys")

@@ -1,0 +1,195 @@
+"""Batches: many images (or .zip archives of images) at once, their progress and the alt-text export."""
+
+import csv
+import io
+import os
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from captions import selectors, services, zipimport
+from captions.api.common import (
+    AnyFileField,
+    BatchMultiPartParser,
+    GenerationParamsFields,
+    StrictSerializer,
+    SubmitResultSerializer,
+    generation_params_of,
+    submit_response,
+    upload_rejected_error,
+)
+from captions.api.images import ACCEPTED_EXAMPLE, UPLOAD_ERRORS
+from captions.models import Image
+from captions.services import Refusal
+from captions.uploads import oversize_refusals
+from captionsite.api_support import error_responses, rate_limit
+
+
+class BatchCreateInputSerializer(GenerationParamsFields):
+    files = serializers.ListField(
+        child=AnyFileField(),
+        required=False,
+        help_text=(
+            "Images and/or .zip archives of images (repeat the field). Each archive member is "
+            "checked like an uploaded file; a batch holds at most MAX_FILES_PER_UPLOAD images."
+        ),
+    )
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class BatchCreateApi(APIView):
+    """Upload many images as one batch, to follow and export them together."""
+
+    parser_classes = [BatchMultiPartParser]
+    throttle_classes = [rate_limit("batches", "API_RATE_BATCH", key="user")]
+
+    @extend_schema(
+        operation_id="batches_create",
+        tags=["batches"],
+        request={"multipart/form-data": BatchCreateInputSerializer},
+        responses={202: SubmitResultSerializer, **UPLOAD_ERRORS, **error_responses(401, 415, 429)},
+        examples=[ACCEPTED_EXAMPLE],
+    )
+    def post(self, request):
+        serializer = BatchCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        oversize = oversize_refusals(request)
+        # A dropped archive is named with its own limit, not the per-image one.
+        zips = [name for name in oversize if name.lower().endswith(".zip")]
+        limit_mib = settings.BATCH_MAX_ZIP_BYTES / (1024 * 1024)
+        refused = [Refusal(os.path.basename(n), f"The archive is larger than the {limit_mib:g} MiB limit.") for n in zips]
+        unpacked = zipimport.uploads_expand(serializer.validated_data.get("files", []))
+        try:
+            result = services.batch_submit(
+                owner=request.user,
+                files=unpacked.files,
+                params=generation_params_of(serializer.validated_data),
+                name=serializer.validated_data.get("name", ""),
+                oversize_filenames=[n for n in oversize if n not in zips],
+                refused=refused + unpacked.refused,
+            )
+        except services.UploadRejected as error:
+            raise upload_rejected_error(error) from None
+        return submit_response(request, result, oversize=oversize)
+
+
+class BatchSerializer(serializers.Serializer):
+    class CountsSerializer(serializers.Serializer):
+        queued = serializers.IntegerField()
+        processing = serializers.IntegerField()
+        done = serializers.IntegerField()
+        failed = serializers.IntegerField()
+
+    id = serializers.IntegerField(source="batch.pk")
+    name = serializers.CharField(source="batch.name")
+    created_at = serializers.DateTimeField(source="batch.created_at")
+    total = serializers.IntegerField()
+    counts = CountsSerializer(help_text="Images per status.")
+    finished = serializers.BooleanField(help_text="No image is queued or processing any more.")
+    needs_review = serializers.IntegerField(help_text="Captions below the review threshold.")
+    images_url = serializers.SerializerMethodField()
+    export_url = serializers.SerializerMethodField()
+
+    def _url(self, name: str, batch) -> str:
+        return self.context["request"].build_absolute_uri(reverse(name, kwargs={"batch_id": batch.pk}))
+
+    def get_images_url(self, progress) -> str:
+        return self.context["request"].build_absolute_uri(reverse("api:images") + f"?batch={progress['batch'].pk}")
+
+    def get_export_url(self, progress) -> str:
+        return self._url("api:batch-export", progress["batch"]) + "?format=csv"
+
+
+class BatchDetailApi(APIView):
+    """A batch's progress: how many of its images are in each status."""
+
+    @extend_schema(operation_id="batches_retrieve", tags=["batches"], responses={200: BatchSerializer, **error_responses(401, 404)})
+    def get(self, request, batch_id: int):
+        batch = selectors.batch_for(request.user, batch_id)
+        progress = {"batch": batch, **selectors.batch_progress(batch)}
+        return Response(BatchSerializer(progress, context={"request": request}).data)
+
+
+class ExportRowSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    filename = serializers.CharField()
+    status = serializers.ChoiceField(choices=Image.Status.choices)
+    caption = serializers.CharField(help_text="Empty until captioned.")
+    confidence = serializers.FloatField(allow_null=True)
+
+
+class ExportQuerySerializer(StrictSerializer):
+    format = serializers.ChoiceField(choices=["csv", "json"], default="csv")
+
+
+class FirstRenderer(BaseContentNegotiation):
+    """The export picks its format from ?format=, whatever the Accept header says."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+# Spreadsheets run cells that start like a formula; file names and captions are user text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(ExportRowSerializer().fields))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: _cell(value) for key, value in row.items()})
+    return buffer.getvalue()
+
+
+class BatchExportApi(APIView):
+    """The batch's captions as alt text: filename, caption, confidence per image (CSV or JSON)."""
+
+    content_negotiation_class = FirstRenderer
+
+    @extend_schema(
+        operation_id="batches_export",
+        tags=["batches"],
+        parameters=[
+            OpenApiParameter("format", str, enum=["csv", "json"], default="csv", description="CSV (default) or JSON.")
+        ],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="A CSV file with a header row."),
+            (200, "application/json"): ExportRowSerializer(many=True),
+            **error_responses(400, 401, 404),
+        },
+        examples=[
+            OpenApiExample(
+                "JSON",
+                response_only=True,
+                media_type="application/json",
+                value=[{"id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "filename": "beach.jpg", "status": "done",
+                        "caption": "a dog running on a beach", "confidence": 0.83}],
+            )
+        ],
+    )
+    def get(self, request, batch_id: int):
+        query = ExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        batch = selectors.batch_for(request.user, batch_id)
+        rows = selectors.batch_export_rows(batch)
+        if query.validated_data["format"] == "json":
+            return Response(ExportRowSerializer(rows, many=True).data)
+        response = HttpResponse(_csv(rows), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-captions.csv"'
+        return response

@@ -1,0 +1,223 @@
+"""Serializers and parsers shared by the captions API views."""
+
+import dataclasses
+
+from django.conf import settings
+from django.core.files.uploadhandler import SkipFile
+from django.urls import reverse
+from rest_framework import serializers
+from rest_framework.fields import empty
+from rest_framework.parsers import MultiPartParser
+
+from captions.models import Caption, Image
+from captions.uploads import SizeLimitedUploadHandler
+from mlcore.params import PARAM_RANGES, GenerationParams
+
+# --- Input ----------------------------------------------------------------------------------------
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know: a typo such as `num_beam` is a 400, not silently ignored."""
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(getattr(data, "keys", lambda: [])()) - set(self.fields))
+        errors = {}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            errors.update(error.detail)
+        for name in unknown:
+            errors[name] = ["Unknown field."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+class OptionalBooleanField(serializers.BooleanField):
+    # A form field left out means "the default", not False.
+    default_empty_html = empty
+
+
+def _range_text(name: str) -> str:
+    kind, low, high, low_inclusive = PARAM_RANGES[name]
+    return f"{low} {'≤' if low_inclusive else '<'} {name} ≤ {high}"
+
+
+def _generation_param_fields() -> dict[str, serializers.Field]:
+    fields = {}
+    for spec in dataclasses.fields(GenerationParams):
+        help_text = f"Default {spec.default!r}."
+        if spec.name in PARAM_RANGES:
+            help_text += f" Range: {_range_text(spec.name)}."
+        type_name = getattr(spec.type, "__name__", spec.type)  # a string under postponed annotations
+        kind = {"int": serializers.IntegerField, "float": serializers.FloatField, "bool": OptionalBooleanField}[type_name]
+        fields[spec.name] = kind(required=False, help_text=help_text)
+    return fields
+
+
+GenerationParamsFields = type(
+    "GenerationParamsFields",
+    (StrictSerializer,),
+    {"__module__": __name__, "__doc__": "The mlcore GenerationParams fields, all optional.", **_generation_param_fields()},
+)
+GENERATION_PARAM_NAMES = tuple(f.name for f in dataclasses.fields(GenerationParams))
+
+
+def generation_params_of(validated: dict) -> dict:
+    """The generation parameters among validated input (ranges are checked by the service)."""
+    return {name: validated[name] for name in GENERATION_PARAM_NAMES if name in validated}
+
+
+class AnyFileField(serializers.FileField):
+    """A file of any content: whether it is an acceptable image is image_submit's call, which
+    refuses a bad file by name (empty files included) instead of failing the whole request."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("allow_empty_file", True)
+        kwargs.setdefault("use_url", False)
+        super().__init__(**kwargs)
+
+
+# --- Uploads: the per-file size limit as the request streams in -----------------------------------
+
+
+class _LimitedUploadHandler(SizeLimitedUploadHandler):
+    """SizeLimitedUploadHandler with a limit per file chosen by the view (a file over it is
+    dropped while it arrives and named by captions.uploads.oversize_refusals)."""
+
+    limit_for_name = staticmethod(lambda name: settings.MAX_UPLOAD_BYTES)
+
+    def byte_limit(self, file_name: str) -> int:
+        return self.limit_for_name(file_name)
+
+
+class LimitedMultiPartParser(MultiPartParser):
+    """Multipart with this view's per-file limit in place of the site-wide one."""
+
+    limit_for_name = staticmethod(lambda name: settings.MAX_UPLOAD_BYTES)
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        django_request = parser_context["request"]._request
+        handler_class = type(
+            "UploadHandler", (_LimitedUploadHandler,), {"limit_for_name": staticmethod(self.limit_for_name)}
+        )
+        handlers = [handler_class(django_request)]
+        handlers += [h for h in django_request.upload_handlers if not isinstance(h, SizeLimitedUploadHandler)]
+        django_request.upload_handlers = handlers
+        return super().parse(stream, media_type, parser_context)
+
+
+class BatchMultiPartParser(LimitedMultiPartParser):
+    """A .zip may be as large as BATCH_MAX_ZIP_BYTES; its members obey MAX_UPLOAD_BYTES."""
+
+    limit_for_name = staticmethod(
+        lambda name: settings.BATCH_MAX_ZIP_BYTES if name.lower().endswith(".zip") else settings.MAX_UPLOAD_BYTES
+    )
+
+
+class DemoMultiPartParser(LimitedMultiPartParser):
+    limit_for_name = staticmethod(lambda name: settings.DEMO_MAX_UPLOAD_BYTES)
+
+
+# --- Output ---------------------------------------------------------------------------------------
+
+
+class CandidateSerializer(serializers.Serializer):
+    text = serializers.CharField()
+    score = serializers.FloatField(allow_null=True)
+
+
+class CaptionSerializer(serializers.ModelSerializer):
+    alternatives = CandidateSerializer(source="candidates", many=True, help_text="Other candidate captions, best first.")
+    params = serializers.DictField(help_text="The generation parameters used.")
+    timings = serializers.DictField(help_text="Milliseconds per stage, as measured by the worker.")
+
+    class Meta:
+        model = Caption
+        fields = [
+            "id",
+            "text",
+            "confidence",
+            "alternatives",
+            "source",
+            "model_id",
+            "model_version",
+            "needs_review",
+            "params",
+            "inference_ms",
+            "timings",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+def image_api_url(request, image: Image) -> str:
+    return request.build_absolute_uri(reverse("api:image-detail", kwargs={"public_id": image.public_id}))
+
+
+class ImageSummarySerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    url = serializers.SerializerMethodField(help_text="Poll this URL for the caption.")
+    status = serializers.ChoiceField(choices=Image.Status.choices)
+    filename = serializers.CharField(source="original_filename")
+
+    def get_url(self, image) -> str:
+        return image_api_url(self.context["request"], image)
+
+
+class ImageSerializer(ImageSummarySerializer):
+    batch = serializers.IntegerField(source="batch_id", allow_null=True)
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    format = serializers.CharField()
+    byte_size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    params = serializers.DictField(help_text="The generation parameters asked for.")
+    attempts = serializers.IntegerField()
+    error = serializers.CharField(help_text="Why the last attempt failed; empty otherwise.")
+    needs_review = serializers.SerializerMethodField()
+    caption = CaptionSerializer(source="current_caption", allow_null=True, help_text="Null until captioned.")
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_needs_review(self, image) -> bool:
+        return bool(image.current_caption and image.current_caption.needs_review)
+
+
+class RefusalSerializer(serializers.Serializer):
+    filename = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class SubmitResultSerializer(serializers.Serializer):
+    batch = serializers.IntegerField(source="batch.pk", allow_null=True, default=None)
+    images = ImageSummarySerializer(source="accepted", many=True)
+    refused = RefusalSerializer(many=True)
+
+
+# --- Answers to an upload -------------------------------------------------------------------------
+
+
+def submit_response(request, result, *, oversize: list[str] = ()):
+    """202 with each accepted image and each refused file; when nothing was accepted, 400 (or
+    413 when every file was refused for its size), in the error format, refusals listed too."""
+    from rest_framework import status
+    from rest_framework.response import Response
+
+    from captionsite.exceptions import error_body
+
+    refused = RefusalSerializer(result.refused, many=True).data
+    if result.accepted:
+        return Response(SubmitResultSerializer(result, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+    too_large = bool(oversize) and len(oversize) == len(result.refused)
+    messages = [f"{r.filename}: {r.reason}" for r in result.refused] or ["No file was sent."]
+    body = error_body(
+        f"No file was accepted. {messages[0]}", "too_large" if too_large else "files_refused", {"files": messages}
+    )
+    body["refused"] = refused
+    return Response(body, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if too_large else status.HTTP_400_BAD_REQUEST)
+
+
+def upload_rejected_error(error) -> "serializers.ValidationError":
+    """captions.services.UploadRejected (the upload as a whole) as a 400 naming `files`."""
+    return serializers.ValidationError({"files": [str(error)]}, code="upload_rejected")

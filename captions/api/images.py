@@ -1,0 +1,230 @@
+"""Images: upload, list with filters, detail, delete, retry, caption history."""
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from captions import selectors, services
+from captions.api.common import (
+    AnyFileField,
+    CaptionSerializer,
+    GenerationParamsFields,
+    ImageSerializer,
+    LimitedMultiPartParser,
+    RefusalSerializer,
+    StrictSerializer,
+    SubmitResultSerializer,
+    OptionalBooleanField,
+    generation_params_of,
+    submit_response,
+    upload_rejected_error,
+)
+from captions.models import Image
+from captions.uploads import oversize_refusals
+from captionsite.api_support import (
+    PAGE_PARAMETERS,
+    ErrorSerializer,
+    Pagination,
+    error_responses,
+    paginated,
+    paginated_response,
+    rate_limit,
+)
+from captionsite.exceptions import Conflict
+
+
+class UploadErrorSerializer(ErrorSerializer):
+    refused = RefusalSerializer(many=True, required=False, help_text="Each refused file and why.")
+
+
+UPLOAD_ERRORS = {
+    400: OpenApiResponse(UploadErrorSerializer, description="Bad parameters, or no file was accepted."),
+    413: OpenApiResponse(UploadErrorSerializer, description="Every file, or the request, was too large."),
+}
+
+ACCEPTED_EXAMPLE = OpenApiExample(
+    "One accepted, one refused",
+    status_codes=["202"],
+    response_only=True,
+    value={
+        "batch": 12,
+        "images": [
+            {
+                "id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                "url": "https://captions.example.com/api/v1/images/1b4e28ba-2fa1-11d2-883f-0016d3cca427/",
+                "status": "queued",
+                "filename": "beach.jpg",
+            }
+        ],
+        "refused": [{"filename": "notes.txt", "reason": "Not a supported image: accepted formats are JPEG, ..."}],
+    },
+)
+
+
+IMAGE_EXAMPLE_VALUE = {
+    "id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+    "url": "https://captions.example.com/api/v1/images/1b4e28ba-2fa1-11d2-883f-0016d3cca427/",
+    "status": "done",
+    "filename": "beach.jpg",
+    "batch": None,
+    "width": 1024,
+    "height": 768,
+    "format": "JPEG",
+    "byte_size": 183211,
+    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "params": {"num_beams": 3, "max_length": 40},
+    "attempts": 1,
+    "error": "",
+    "needs_review": False,
+    "caption": {
+        "id": 31,
+        "text": "a dog running on a beach",
+        "confidence": 0.83,
+        "alternatives": [{"text": "a dog running on a beach", "score": -0.41}, {"text": "a dog on the sand", "score": -0.77}],
+        "source": "model",
+        "model_id": "Salesforce/blip-image-captioning-base",
+        "model_version": "82a1c2e",
+        "needs_review": False,
+        "params": {"num_beams": 3, "max_length": 40},
+        "inference_ms": 412.5,
+        "timings": {"preprocess_ms": 18.2, "generate_ms": 380.1, "total_ms": 412.5},
+        "created_at": "2026-01-05T10:12:03Z",
+    },
+    "created_at": "2026-01-05T10:12:01Z",
+    "finished_at": "2026-01-05T10:12:03Z",
+}
+IMAGE_EXAMPLE = OpenApiExample("Captioned", value=IMAGE_EXAMPLE_VALUE, response_only=True, status_codes=["200"])
+
+
+class ImageUploadInputSerializer(GenerationParamsFields):
+    files = serializers.ListField(
+        child=AnyFileField(), required=False, help_text="One or more images (repeat the field)."
+    )
+
+
+class ImageUploadApi(APIView):
+    """Upload images for captioning; each file is accepted or refused with its reason."""
+
+    parser_classes = [LimitedMultiPartParser]
+    throttle_classes = [rate_limit("images_upload", "API_RATE_UPLOAD", key="user")]
+
+    @extend_schema(
+        operation_id="images_upload",
+        tags=["images"],
+        request={"multipart/form-data": ImageUploadInputSerializer},
+        responses={202: SubmitResultSerializer, **UPLOAD_ERRORS, **error_responses(401, 415, 429)},
+        examples=[ACCEPTED_EXAMPLE],
+    )
+    def post(self, request):
+        serializer = ImageUploadInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        oversize = oversize_refusals(request)
+        try:
+            result = services.image_submit(
+                owner=request.user,
+                files=serializer.validated_data.get("files", []),
+                params=generation_params_of(serializer.validated_data),
+                oversize_filenames=oversize,
+            )
+        except services.UploadRejected as error:
+            raise upload_rejected_error(error) from None
+        return submit_response(request, result, oversize=oversize)
+
+
+class ImageFilterSerializer(StrictSerializer):
+    status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
+    needs_review = OptionalBooleanField(required=False, help_text="Only images whose caption needs review (or not).")
+    batch = serializers.IntegerField(required=False, min_value=1, help_text="Only the images of this batch.")
+    created_after = serializers.DateTimeField(required=False, help_text="Uploaded at or after (ISO 8601).")
+    created_before = serializers.DateTimeField(required=False, help_text="Uploaded before (ISO 8601).")
+    page = serializers.IntegerField(required=False, min_value=1, help_text="Page number, from 1.")
+    page_size = serializers.IntegerField(
+        required=False, min_value=1, max_value=Pagination.max_page_size, help_text="Items per page."
+    )
+
+    def validate(self, attrs):
+        after, before = attrs.get("created_after"), attrs.get("created_before")
+        if after and before and after >= before:
+            raise serializers.ValidationError({"created_before": ["Must be later than created_after."]})
+        return attrs
+
+
+class ImageListApi(APIView):
+    """The caller's images, newest first."""
+
+    @extend_schema(
+        operation_id="images_list",
+        tags=["images"],
+        parameters=[ImageFilterSerializer],
+        responses={200: paginated(ImageSerializer), **error_responses(400, 401, 404)},
+    )
+    def get(self, request):
+        filters = ImageFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        images = selectors.images_filtered_for(
+            request.user,
+            status=data.get("status"),
+            needs_review=data.get("needs_review"),
+            batch_id=data.get("batch"),
+            created_after=data.get("created_after"),
+            created_before=data.get("created_before"),
+        )
+        return paginated_response(request, self, images, ImageSerializer)
+
+
+class ImageDetailApi(APIView):
+    """One image with its current caption, alternatives, confidence, model and timings."""
+
+    @extend_schema(
+        operation_id="images_retrieve",
+        tags=["images"],
+        responses={200: ImageSerializer, **error_responses(401, 404)},
+        examples=[IMAGE_EXAMPLE],
+    )
+    def get(self, request, public_id):
+        image = selectors.image_for(request.user, public_id)
+        return Response(ImageSerializer(image, context={"request": request}).data)
+
+
+class ImageDeleteApi(APIView):
+    """Delete the image, its files and all its captions."""
+
+    @extend_schema(operation_id="images_delete", tags=["images"], responses={204: None, **error_responses(401, 404)})
+    def delete(self, request, public_id):
+        services.image_delete(image=selectors.image_for(request.user, public_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ImageRetryApi(APIView):
+    """Queue a failed image again (409 for an image that has not failed)."""
+
+    @extend_schema(
+        operation_id="images_retry",
+        tags=["images"],
+        request=None,
+        responses={202: ImageSerializer, **error_responses(401, 404, 409)},
+    )
+    def post(self, request, public_id):
+        image = selectors.image_for(request.user, public_id)
+        try:
+            image = services.image_retry(image=image)
+        except ValidationError as error:
+            raise Conflict(" ".join(error.messages)) from None
+        return Response(ImageSerializer(image, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImageCaptionsApi(APIView):
+    """Every caption the image has had, newest first (model, reused and human ones)."""
+
+    @extend_schema(
+        operation_id="images_captions",
+        tags=["images"],
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(CaptionSerializer), **error_responses(401, 404)},
+    )
+    def get(self, request, public_id):
+        image = selectors.image_for(request.user, public_id)
+        return paginated_response(request, self, selectors.caption_history_for(image), CaptionSerializer)

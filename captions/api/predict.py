@@ -1,0 +1,202 @@
+"""Synchronous-for-the-caller captioning: predict (signed in) and the anonymous demo.
+
+Both enqueue like any upload and wait, reading the database, for a worker to finish the image:
+200 with the caption when it does within PREDICT_WAIT_SECONDS, else 202 with the URL to poll.
+The web process never loads a model.
+"""
+
+from django.conf import settings
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from captions import selectors, services
+from captions.api.common import (
+    AnyFileField,
+    CandidateSerializer,
+    DemoMultiPartParser,
+    GenerationParamsFields,
+    ImageSerializer,
+    LimitedMultiPartParser,
+    generation_params_of,
+    image_api_url,
+    submit_response,
+    upload_rejected_error,
+)
+from captions.api.images import IMAGE_EXAMPLE, UPLOAD_ERRORS
+from captions.models import Image
+from captions.uploads import oversize_refusals
+from captionsite.api_support import error_responses, rate_limit
+from captionsite.exceptions import PayloadTooLarge
+
+
+class PredictInputSerializer(GenerationParamsFields):
+    file = AnyFileField(required=False, help_text="One image.")
+
+
+def _image_answer(request, image: Image, poll_url: str, body: dict) -> Response:
+    if image.is_final:
+        return Response(body, status=status.HTTP_200_OK)
+    return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": poll_url})
+
+
+def _submit_one(request, *, owner, limit_text: str | None = None):
+    """Validate the input and store the one image; (image, None) or (None, error response)."""
+    serializer = PredictInputSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    oversize = oversize_refusals(request)
+    if oversize and limit_text:
+        raise PayloadTooLarge(f"{oversize[0]}: {limit_text}")
+    upload = serializer.validated_data.get("file")
+    try:
+        result = services.image_submit(
+            owner=owner,
+            files=[upload] if upload else [],
+            params=generation_params_of(serializer.validated_data),
+            oversize_filenames=oversize,
+        )
+    except services.UploadRejected as error:
+        raise upload_rejected_error(error) from None
+    if not result.accepted:
+        return None, submit_response(request, result, oversize=oversize)
+    return result.accepted[0], None
+
+
+class PredictApi(APIView):
+    """Caption one image and wait for it (up to PREDICT_WAIT_SECONDS): 200 with the image and
+    its caption (check `status`: done, or failed with `error`), or 202 with `url` to poll."""
+
+    parser_classes = [LimitedMultiPartParser]
+    throttle_classes = [rate_limit("predict", "API_RATE_PREDICT", key="user")]
+
+    @extend_schema(
+        operation_id="predict",
+        tags=["predict"],
+        request={"multipart/form-data": PredictInputSerializer},
+        responses={
+            200: OpenApiResponse(ImageSerializer, description="Finished: done (with caption) or failed (with error)."),
+            202: OpenApiResponse(ImageSerializer, description="Still queued or processing: poll `url` (also in Location)."),
+            **UPLOAD_ERRORS,
+            **error_responses(401, 415, 429),
+        },
+        examples=[IMAGE_EXAMPLE],
+    )
+    def post(self, request):
+        image, refused = _submit_one(request, owner=request.user)
+        if refused is not None:
+            return refused
+        image = selectors.image_wait_final(image, timeout_seconds=settings.PREDICT_WAIT_SECONDS)
+        if image is None:
+            raise NotFound("The image was deleted while it was being captioned.")
+        body = ImageSerializer(image, context={"request": request}).data
+        return _image_answer(request, image, image_api_url(request, image), body)
+
+
+# --- The demo --------------------------------------------------------------------------------------
+
+
+class DemoCaptionSerializer(serializers.Serializer):
+    text = serializers.CharField()
+    confidence = serializers.FloatField(allow_null=True)
+    alternatives = CandidateSerializer(source="candidates", many=True)
+    model_id = serializers.CharField()
+
+
+class DemoResultSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    status = serializers.ChoiceField(choices=Image.Status.choices)
+    caption = DemoCaptionSerializer(source="current_caption", allow_null=True)
+    error = serializers.CharField()
+    url = serializers.SerializerMethodField(help_text="Poll here while the status is queued or processing.")
+
+    def get_url(self, image) -> str:
+        return demo_poll_url(self.context["request"], image)
+
+
+def demo_poll_url(request, image: Image) -> str:
+    return request.build_absolute_uri(reverse("api:demo-caption-poll", kwargs={"public_id": image.public_id}))
+
+
+def _demo_answer(request, image: Image) -> Response:
+    body = DemoResultSerializer(image, context={"request": request}).data
+    # Handed out: the upload is not kept (the scheduled purge removes what is never collected).
+    services.demo_image_discard(image=image)
+    return _image_answer(request, image, body["url"], body)
+
+
+class DemoOnly(AllowAny):
+    def has_permission(self, request, view) -> bool:
+        if not settings.DEMO_ENABLED:
+            raise NotFound("The demo is switched off on this site.")
+        return True
+
+
+DEMO_EXAMPLE = OpenApiExample(
+    "Captioned",
+    status_codes=["200"],
+    response_only=True,
+    value={
+        "id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+        "status": "done",
+        "caption": {"text": "a dog running on a beach", "confidence": 0.83, "alternatives": [], "model_id": "blip-base"},
+        "error": "",
+        "url": "https://captions.example.com/api/v1/demo/caption/1b4e28ba-2fa1-11d2-883f-0016d3cca427/",
+    },
+)
+
+
+class DemoCaptionApi(APIView):
+    """Try the service without an account: one small image, a strict per-address limit. The
+    upload is deleted once its caption is returned (and at most DEMO_RETENTION_MINUTES later)."""
+
+    authentication_classes = []
+    permission_classes = [DemoOnly]
+    parser_classes = [DemoMultiPartParser]
+    throttle_classes = [rate_limit("demo", "API_RATE_DEMO", key="ip")]
+
+    @extend_schema(
+        operation_id="demo_caption",
+        tags=["demo"],
+        auth=[],
+        request={"multipart/form-data": PredictInputSerializer},
+        responses={
+            200: OpenApiResponse(DemoResultSerializer, description="Finished (the upload is now deleted)."),
+            202: OpenApiResponse(DemoResultSerializer, description="Still working: poll `url`."),
+            **UPLOAD_ERRORS,
+            **error_responses(404, 415, 429),
+        },
+        examples=[DEMO_EXAMPLE],
+    )
+    def post(self, request):
+        limit = f"The demo accepts files up to {settings.DEMO_MAX_UPLOAD_BYTES / (1024 * 1024):g} MiB."
+        image, refused = _submit_one(request, owner=services.demo_owner_get(), limit_text=limit)
+        if refused is not None:
+            return refused
+        image = selectors.image_wait_final(image, timeout_seconds=settings.PREDICT_WAIT_SECONDS)
+        if image is None:
+            raise NotFound("The upload is gone.")
+        return _demo_answer(request, image)
+
+
+class DemoCaptionPollApi(APIView):
+    """The demo caption of an upload that was still being captioned (404 once collected)."""
+
+    authentication_classes = []
+    permission_classes = [DemoOnly]
+
+    @extend_schema(
+        operation_id="demo_caption_poll",
+        tags=["demo"],
+        auth=[],
+        responses={
+            200: OpenApiResponse(DemoResultSerializer, description="Finished (the upload is now deleted)."),
+            202: OpenApiResponse(DemoResultSerializer, description="Still working."),
+            **error_responses(404),
+        },
+    )
+    def get(self, request, public_id):
+        return _demo_answer(request, selectors.demo_image_for(public_id))

@@ -1,0 +1,153 @@
+"""Plumbing shared by the API views of every app: pagination, rate limits, the error schema and
+routing several one-operation views to one URL."""
+
+import functools
+
+from django.conf import settings
+from django_ratelimit import ALL
+from django_ratelimit.core import get_usage
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
+
+
+class Pagination(PageNumberPagination):
+    page_size = 25
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+# --- Rate limits ------------------------------------------------------------------------------
+
+
+class RateLimit(BaseThrottle):
+    """A django-ratelimit counter in the cache, as a DRF throttle: over the limit DRF raises
+    Throttled, which answers 429 with Retry-After (django-ratelimit's own decorator gives 403).
+
+    It runs after authentication, so a per-user limit counts the key's or token's owner.
+    """
+
+    group: str = ""
+    rate_setting: str = ""  # the name of the setting that holds the rate, read per request
+    key: str = "user_or_ip"
+    methods: tuple[str, ...] = ("POST",)
+
+    def allow_request(self, request, view) -> bool:
+        if request.method not in self.methods:
+            return True
+        usage = get_usage(
+            request, group=self.group, key=self.key, rate=getattr(settings, self.rate_setting), method=ALL, increment=True
+        )
+        if usage is None:  # RATELIMIT_ENABLE is off
+            return True
+        self._wait = max(1, usage["time_left"])
+        return not usage["should_limit"]
+
+    def wait(self) -> float:
+        return self._wait
+
+
+def rate_limit(group: str, rate_setting: str, *, key: str = "user_or_ip") -> type[RateLimit]:
+    return type(f"RateLimit_{group}", (RateLimit,), {"group": group, "rate_setting": rate_setting, "key": key})
+
+
+# --- Errors in the schema -----------------------------------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong, for a person.")
+    code = serializers.CharField(help_text="The same, for a program: invalid, not_found, throttled, ...")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Messages per field at fault (the field of a form or multipart request).",
+    )
+
+
+_ERROR_TEXTS = {
+    400: "Invalid input; `errors` names the fields.",
+    401: "Not authenticated, or the token or API key is invalid, expired or revoked.",
+    403: "Authenticated, but not allowed.",
+    404: "Not found (another user's objects are not found either).",
+    405: "Method not allowed.",
+    409: "Conflict with the current state.",
+    413: "Too large.",
+    415: "Unsupported media type.",
+    429: "Too many requests; the Retry-After header says when to try again.",
+}
+
+
+def error_responses(*codes: int) -> dict:
+    return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXTS[code]) for code in codes}
+
+
+# --- One URL, one view per operation --------------------------------------------------------------
+
+_HANDLERS = ("get", "post", "put", "patch", "delete")
+
+
+def route(*operations: type[APIView]):
+    """A URL whose methods are served by separate single-operation API views.
+
+    Each view implements exactly one HTTP method with its own parsers, permissions and rate
+    limits; the combined view takes the handler and those policies from the view of the
+    request's method, so OpenAPI documents each operation from its own class.
+    """
+    by_method: dict[str, type[APIView]] = {}
+    for operation in operations:
+        methods = [m for m in _HANDLERS if hasattr(operation, m)]
+        if len(methods) != 1:
+            raise TypeError(f"{operation.__name__} must implement exactly one HTTP method, not {methods}")
+        by_method[methods[0]] = operation
+        handler = operation.__dict__.get(methods[0])
+        if handler is not None and not handler.__doc__:
+            handler.__doc__ = operation.__doc__  # OpenAPI describes each operation by its own view
+
+    def operation_of(view):
+        method = (view.request.method or "GET").lower() if getattr(view, "request", None) else "get"
+        return by_method.get("get" if method == "head" else method, operations[0])
+
+    namespace = {
+        "__doc__": operations[0].__doc__,
+        "__module__": operations[0].__module__,
+        "get_parsers": lambda self: [p() for p in operation_of(self).parser_classes],
+        "get_authenticators": lambda self: [a() for a in operation_of(self).authentication_classes],
+        "get_permissions": lambda self: [p() for p in operation_of(self).permission_classes],
+        "get_throttles": lambda self: [t() for t in operation_of(self).throttle_classes],
+    }
+    combined = type("".join(op.__name__ for op in operations), tuple(operations), namespace)
+    return combined.as_view()
+
+
+# --- Paginated lists from plain API views --------------------------------------------------------
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", int, description="Page number, from 1."),
+    OpenApiParameter("page_size", int, description=f"Items per page (default {Pagination.page_size}, at most {Pagination.max_page_size})."),
+]
+
+
+@functools.cache
+def paginated(item_serializer: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The schema of a page of `item_serializer` items, as Pagination answers it."""
+    name = item_serializer.__name__.removesuffix("Serializer")
+    return type(
+        f"Paginated{name}List",
+        (serializers.Serializer,),
+        {
+            "__module__": item_serializer.__module__,
+            "count": serializers.IntegerField(help_text="Items on all pages."),
+            "next": serializers.URLField(allow_null=True, help_text="The next page, or null."),
+            "previous": serializers.URLField(allow_null=True, help_text="The previous page, or null."),
+            "results": item_serializer(many=True),
+        },
+    )
+
+
+def paginated_response(request, view, queryset, item_serializer: type[serializers.Serializer], **context):
+    paginator = Pagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(
+        item_serializer(page, many=True, context={"request": request, **context}).data
+    )

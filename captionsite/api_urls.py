@@ -1,0 +1,45 @@
+"""Everything under /api/: the versioned API (/api/v1/), its OpenAPI schema and the Swagger UI."""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts import api as accounts_api
+from captions.api import batches, images, predict
+from captionsite.api_support import route
+from feedback import api as feedback_api
+
+app_name = "api"
+
+v1 = [
+    # Authentication
+    path("auth/token/", accounts_api.TokenObtainApi.as_view(), name="token-obtain"),
+    path("auth/token/refresh/", accounts_api.TokenRefreshApi.as_view(), name="token-refresh"),
+    path("auth/token/verify/", accounts_api.TokenVerifyApi.as_view(), name="token-verify"),
+    path("auth/logout/", accounts_api.LogoutApi.as_view(), name="logout"),
+    path("api-keys/", route(accounts_api.ApiKeyListApi, accounts_api.ApiKeyCreateApi), name="api-keys"),
+    path("api-keys/<str:prefix>/", accounts_api.ApiKeyRevokeApi.as_view(), name="api-key"),
+    # Images
+    path("images/", route(images.ImageListApi, images.ImageUploadApi), name="images"),
+    path("images/<uuid:public_id>/", route(images.ImageDetailApi, images.ImageDeleteApi), name="image-detail"),
+    path("images/<uuid:public_id>/retry/", images.ImageRetryApi.as_view(), name="image-retry"),
+    path("images/<uuid:public_id>/captions/", images.ImageCaptionsApi.as_view(), name="image-captions"),
+    path("predict/", predict.PredictApi.as_view(), name="predict"),
+    # Batches
+    path("batches/", batches.BatchCreateApi.as_view(), name="batches"),
+    path("batches/<int:batch_id>/", batches.BatchDetailApi.as_view(), name="batch-detail"),
+    # With or without the trailing slash: `export?format=csv` is how people type it.
+    re_path(r"^batches/(?P<batch_id>[0-9]+)/export/?$", batches.BatchExportApi.as_view(), name="batch-export"),
+    # The anonymous demo
+    path("demo/caption/", predict.DemoCaptionApi.as_view(), name="demo-caption"),
+    path("demo/caption/<uuid:public_id>/", predict.DemoCaptionPollApi.as_view(), name="demo-caption-poll"),
+    # Feedback
+    path("captions/<int:caption_id>/feedback/", feedback_api.CaptionFeedbackApi.as_view(), name="caption-feedback"),
+    path("feedback/", feedback_api.FeedbackListApi.as_view(), name="feedback"),
+    # OpenAPI
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+]
+
+urlpatterns = [
+    path("v1/", include(v1)),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]

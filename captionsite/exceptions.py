@@ -1,0 +1,113 @@
+"""The API's one error format, for every status:
+
+    {"detail": "what went wrong, for a person", "code": "machine_readable", "errors": {field: [messages]}}
+
+`errors` is empty unless particular fields are at fault. DRF's exceptions, Django's
+ValidationError (raised by services), Http404 and rate limits all pass through
+`api_exception_handler`; the 404 and 500 handlers answer in the same shape under /api/.
+"""
+
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFilesSent
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, JsonResponse
+from django.views import defaults
+from django_ratelimit.exceptions import Ratelimited
+from rest_framework import exceptions, status
+from rest_framework.serializers import as_serializer_error
+from rest_framework.settings import api_settings
+from rest_framework.views import exception_handler
+
+NON_FIELD_ERRORS = api_settings.NON_FIELD_ERRORS_KEY
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request is too large."
+    default_code = "too_large"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = "conflict"
+
+
+def error_body(detail: str, code: str, errors: dict | None = None) -> dict:
+    return {"detail": detail, "code": code, "errors": errors or {}}
+
+
+def _flatten(errors, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error structures as {"field" or "field.sub" or "field.0": [messages]}."""
+    if isinstance(errors, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in errors.items():
+            flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(errors, list) and errors and all(isinstance(e, (dict, list)) for e in errors):
+        flat = {}
+        for index, value in enumerate(errors):
+            flat.update(_flatten(value, f"{prefix}.{index}" if prefix else str(index)))
+        return flat
+    messages = errors if isinstance(errors, list) else [errors]
+    return {prefix or NON_FIELD_ERRORS: [str(m) for m in messages]}
+
+
+def _first_code(codes) -> str:
+    while isinstance(codes, (dict, list)) and codes:
+        codes = next(iter(codes.values())) if isinstance(codes, dict) else codes[0]
+    return codes if isinstance(codes, str) else "invalid"
+
+
+def _as_api_exception(exc):
+    if isinstance(exc, DjangoValidationError):
+        return exceptions.ValidationError(detail=as_serializer_error(exc))
+    if isinstance(exc, Http404):
+        return exceptions.NotFound()
+    if isinstance(exc, Ratelimited):
+        return exceptions.Throttled()
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge(str(exc) or None)
+    if isinstance(exc, TooManyFilesSent):
+        return exceptions.ParseError("The request carries too many files.")
+    if isinstance(exc, SuspiciousOperation):
+        return exceptions.ParseError("The request could not be read.")
+    return exc
+
+
+def api_exception_handler(exc, context):
+    exc = _as_api_exception(exc)
+    response = exception_handler(exc, context)
+    if response is None:
+        return None  # a bug: Django's 500 handler answers (in this format under /api/)
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(exc.detail)
+        field, messages = next(iter(errors.items()))
+        detail = messages[0] if field == NON_FIELD_ERRORS else f"{field}: {messages[0]}"
+        response.data = error_body(detail, _first_code(exc.get_codes()), errors)
+    elif isinstance(exc, exceptions.Throttled):
+        wait = f" Try again in {int(exc.wait)} seconds." if exc.wait else ""
+        response.data = error_body(f"Too many requests.{wait}", "throttled")
+    else:
+        data = response.data
+        detail = data.get("detail", exc.detail) if isinstance(data, dict) else exc.detail
+        code = data.get("code") if isinstance(data, dict) and isinstance(data.get("code"), str) else None
+        response.data = error_body(str(detail), code or _first_code(exc.get_codes()))
+    return response
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request: HttpRequest, exception):
+    if _is_api(request):
+        return JsonResponse(error_body("Not found.", "not_found"), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest):
+    if _is_api(request):
+        return JsonResponse(
+            error_body("The server failed to answer this request; it has been logged.", "server_error"), status=500
+        )
+    return defaults.server_error(request)

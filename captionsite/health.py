@@ -1,0 +1,92 @@
+"""Health endpoints for load balancers and orchestrators.
+
+GET /health/        liveness: 200 whenever this process serves requests.
+GET /health/ready/  readiness: the database answers, the broker answers, a worker sent a
+                    heartbeat recently, and the last worker that tried could load CAPTION_MODEL.
+                    200 when all hold, 503 otherwise; each check with its status, as JSON.
+The web process never loads a model: the model check reads what the workers reported.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+
+@never_cache
+@require_GET
+def liveness(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return {"ok": True, "detail": connection.vendor}
+
+
+def _check_broker() -> dict:
+    from django_q.brokers import get_broker
+
+    broker = get_broker()
+    if not broker.ping():
+        return {"ok": False, "detail": "The broker did not answer."}
+    return {"ok": True, "detail": broker.info(), "queued_messages": broker.queue_size()}
+
+
+def _check_worker() -> dict:
+    from captions.models import WorkerHeartbeat
+
+    latest = WorkerHeartbeat.objects.order_by("-seen_at").first()
+    max_age = settings.HEALTH_WORKER_MAX_AGE_SECONDS
+    if latest is None:
+        return {"ok": False, "detail": "No worker has sent a heartbeat yet: is `manage.py qcluster` running?"}
+    age = (timezone.now() - latest.seen_at).total_seconds()
+    recent = WorkerHeartbeat.objects.filter(seen_at__gte=timezone.now() - timedelta(seconds=max_age)).count()
+    if age > max_age:
+        return {
+            "ok": False,
+            "detail": f"The last worker heartbeat is {age:.0f}s old (limit {max_age}s): are the workers running?",
+            "last_seen": latest.seen_at.isoformat(),
+        }
+    return {"ok": True, "detail": f"{recent} worker(s) seen in the last {max_age}s.", "last_seen": latest.seen_at.isoformat()}
+
+
+def _check_model() -> dict:
+    from captions.models import WorkerHeartbeat
+
+    spec = settings.CAPTION_MODEL
+    report = (
+        WorkerHeartbeat.objects.filter(model_spec=spec, model_checked_at__isnull=False)
+        .order_by("-model_checked_at")
+        .first()
+    )
+    if report is None:
+        return {"ok": False, "detail": f"No worker has reported on loading {spec} yet.", "model": spec}
+    result = {"ok": bool(report.model_ok), "model": spec, "checked_at": report.model_checked_at.isoformat()}
+    if report.model_ok:
+        result["detail"] = f"Loaded by {report.worker_id} as {report.model_id}."
+    else:
+        result["detail"] = report.model_error or "The worker could not load the model."
+    return result
+
+
+CHECKS = {"database": _check_database, "broker": _check_broker, "worker": _check_worker, "model": _check_model}
+
+
+@never_cache
+@require_GET
+def readiness(request: HttpRequest) -> JsonResponse:
+    checks = {}
+    for name, check in CHECKS.items():
+        try:
+            checks[name] = check()
+        except Exception as error:  # a failing dependency is a 503 with its reason, never a 500
+            checks[name] = {"ok": False, "detail": f"{type(error).__name__}: {error}"}
+    ready = all(check["ok"] for check in checks.values())
+    return JsonResponse({"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503)
