@@ -1,0 +1,91 @@
+from django import forms
+from django.core.exceptions import ValidationError
+
+from feedback.models import Feedback
+
+
+def add_service_errors(form: forms.Form, error: ValidationError) -> None:
+    """Put a service's ValidationError on the form, on the field it names when the form has it."""
+    if hasattr(error, "error_dict"):
+        for field, messages in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, messages)
+    else:
+        form.add_error(None, error.messages)
+
+
+class CaptionEditForm(forms.Form):
+    # Length and whitespace are the service's rules (caption_text_clean), shared with the API.
+    text = forms.CharField(
+        label="Caption",
+        required=False,
+        strip=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "maxlength": Feedback.MAX_CORRECTION_LENGTH}),
+    )
+
+
+class PickForm(forms.Form):
+    index = forms.IntegerField(min_value=0)
+
+
+class RecaptionForm(forms.Form):
+    model_spec = forms.ChoiceField(label="Model", choices=())
+    num_beams = forms.IntegerField(label="Beam width", min_value=1, max_value=10)
+    max_length = forms.IntegerField(label="Max length (tokens)", min_value=5, max_value=100)
+    num_alternatives = forms.IntegerField(label="Alternatives", min_value=1, max_value=5)
+    do_sample = forms.BooleanField(label="Sample (more varied)", required=False)
+
+    def __init__(self, *args, model_choices: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model_spec"].choices = [(m, m) for m in model_choices]
+
+    @classmethod
+    def suggesting_other_settings(cls, caption, model_choices: list[str]) -> "RecaptionForm":
+        """Pre-filled with settings that differ from the caption's, so Enter re-captions at once."""
+        params = caption.params or {}
+        beams = int(params.get("num_beams") or 3)
+        return cls(
+            model_choices=model_choices,
+            initial={
+                "model_spec": model_choices[0] if model_choices else "",
+                "num_beams": beams + 2 if beams <= 8 else 5,
+                "max_length": int(params.get("max_length") or 40),
+                "num_alternatives": min(3, beams + 2 if beams <= 8 else 5),
+                "do_sample": False,
+            },
+        )
+
+    def generation_params(self) -> dict:
+        data = self.cleaned_data
+        return {k: data[k] for k in ("num_beams", "max_length", "num_alternatives", "do_sample")}
+
+
+class FeedbackForm(forms.Form):
+    rating = forms.TypedChoiceField(
+        label="Rating", choices=[(n, n) for n in range(1, 6)], coerce=int, widget=forms.RadioSelect
+    )
+    corrected_caption = forms.CharField(
+        label="Better caption (optional)",
+        required=False,
+        strip=False,
+        widget=forms.TextInput(attrs={"maxlength": Feedback.MAX_CORRECTION_LENGTH, "placeholder": "Better caption (optional)"}),
+    )
+
+
+def feedback_form_for(user, caption) -> FeedbackForm:
+    """The rating widget's form, filled with the user's feedback on the caption when there is one."""
+    from feedback.selectors import feedback_of
+
+    existing = feedback_of(user, caption)
+    initial = {"rating": existing.rating, "corrected_caption": existing.corrected_caption} if existing else {}
+    return FeedbackForm(initial=initial)
+
+
+class ReviewerSettingsForm(forms.Form):
+    review_threshold = forms.FloatField(
+        label="My review threshold",
+        required=False,
+        min_value=0.0,
+        max_value=1.0,
+        help_text="Review captions below this confidence. Empty: the site's threshold.",
+        widget=forms.NumberInput(attrs={"step": "0.05"}),
+    )

@@ -1,0 +1,329 @@
+"""Every write of the review and feedback app: review decisions, ratings, reviewer settings,
+calibrations, fine-tuning runs and model activation."""
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from captions.models import Caption, Image
+from captions.services import caption_workers_wake, generation_params_clean
+from feedback.models import (
+    ConfidenceCalibration,
+    Feedback,
+    ModelActivation,
+    ReviewAction,
+    ReviewerSettings,
+    TrainingRun,
+)
+from feedback.selectors import active_caption_model, corrections_since, recaption_model_choices
+
+logger = logging.getLogger(__name__)
+
+MAX_CAPTION_LENGTH = Feedback.MAX_CORRECTION_LENGTH
+FINETUNE_TASK = "feedback.tasks.finetune_run"
+
+
+def caption_text_clean(text, *, field: str = "text") -> str:
+    """A caption a person wrote: 1 to 300 characters once trimmed, not only whitespace."""
+    if not isinstance(text, str):
+        raise ValidationError({field: ["Write the caption as text."]})
+    cleaned = " ".join(text.split())
+    if not cleaned:
+        raise ValidationError({field: ["The caption cannot be empty or only whitespace."]})
+    if len(cleaned) > MAX_CAPTION_LENGTH:
+        raise ValidationError(
+            {field: [f"The caption is {len(cleaned)} characters long; at most {MAX_CAPTION_LENGTH} are allowed."]}
+        )
+    return cleaned
+
+
+# --- Review decisions ---------------------------------------------------------------------------------
+
+
+def _current_image_locked(caption: Caption) -> Image:
+    """The caption's image, locked for this transaction; refuses a decision on a caption that
+    someone else replaced in the meantime (two reviewers on one image)."""
+    image = Image.objects.select_for_update().get(pk=caption.image_id)
+    if image.current_caption_id != caption.pk:
+        raise ValidationError(
+            "This caption is no longer the image's current caption (someone changed it meanwhile). "
+            "Reload to see the latest one."
+        )
+    return image
+
+
+def _action_record(*, caption: Caption, reviewer, action: str, text_after: str = "", result_caption=None, details=None):
+    return ReviewAction.objects.create(
+        image_id=caption.image_id,
+        caption=caption,
+        result_caption=result_caption,
+        reviewer=reviewer,
+        action=action,
+        text_before=caption.text,
+        text_after=text_after,
+        confidence=caption.confidence,
+        model_id=caption.model_id,
+        details=details or {},
+    )
+
+
+def caption_approve(*, caption: Caption, reviewer) -> ReviewAction:
+    """The caption is right as it is: it leaves the queue and counts as a good example."""
+    with transaction.atomic():
+        _current_image_locked(caption)
+        Caption.objects.filter(pk=caption.pk).update(needs_review=False)
+        caption.needs_review = False
+        return _action_record(caption=caption, reviewer=reviewer, action=ReviewAction.Kind.APPROVE, text_after=caption.text)
+
+
+def _human_caption_replace(*, caption: Caption, reviewer, text: str, action: str, details: dict) -> Caption:
+    with transaction.atomic():
+        image = _current_image_locked(caption)
+        human = Caption.objects.create(
+            image=image,
+            text=text,
+            raw_text=text,
+            source=Caption.Source.HUMAN,
+            created_by=reviewer,
+            needs_review=False,
+            params=caption.params if action == ReviewAction.Kind.PICK else {},
+            model_id=caption.model_id if action == ReviewAction.Kind.PICK else "",
+            model_version=caption.model_version if action == ReviewAction.Kind.PICK else "",
+        )
+        Caption.objects.filter(pk=caption.pk).update(needs_review=False)
+        Image.objects.filter(pk=image.pk).update(current_caption=human, updated_at=timezone.now())
+        _action_record(
+            caption=caption, reviewer=reviewer, action=action, text_after=text, result_caption=human, details=details
+        )
+    return human
+
+
+def caption_edit(*, caption: Caption, reviewer, text: str) -> Caption:
+    """A person's caption replaces the current one; the model's caption stays in the history."""
+    cleaned = caption_text_clean(text)
+    return _human_caption_replace(caption=caption, reviewer=reviewer, text=cleaned, action=ReviewAction.Kind.EDIT, details={})
+
+
+def caption_pick(*, caption: Caption, reviewer, index: int) -> Caption:
+    """One of the model's alternatives (by its position in caption.candidates) becomes the caption."""
+    candidates = caption.candidates or []
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(candidates):
+        raise ValidationError({"index": [f"Choose one of the {len(candidates)} alternatives."]})
+    text = caption_text_clean(str(candidates[index].get("text") or ""), field="index")
+    return _human_caption_replace(
+        caption=caption,
+        reviewer=reviewer,
+        text=text,
+        action=ReviewAction.Kind.PICK,
+        details={"index": index, "score": candidates[index].get("score")},
+    )
+
+
+def _model_id_of(spec: str) -> str | None:
+    import mlcore
+
+    try:
+        return mlcore.resolve_spec(spec).model_id
+    except mlcore.MLCoreError:
+        return None
+
+
+def image_recaption(*, caption: Caption, reviewer, params: dict | None, model_spec: str = "", reject: bool) -> ReviewAction:
+    """Queue the image for a new caption with other generation parameters or another model.
+
+    The worker picks it up as it does an upload (status queued, a fresh attempt budget, a wake-up
+    message once committed); until it finishes, the current caption stays. With `reject` the judged
+    caption also counts as wrong for calibration.
+    """
+    clean_params = generation_params_clean(params)
+    spec = (model_spec or "").strip() or active_caption_model()
+    choices = recaption_model_choices()
+    if spec not in choices:
+        raise ValidationError({"model_spec": [f"Choose one of the configured models: {', '.join(choices)}."]})
+    if clean_params == caption.params and _model_id_of(spec) == caption.model_id:
+        raise ValidationError(
+            "These are the settings that made this caption, so they would give the same caption again. "
+            "Change a generation setting or choose another model."
+        )
+    stored_spec = "" if spec == active_caption_model() else spec
+    now = timezone.now()
+    with transaction.atomic():
+        image = _current_image_locked(caption)
+        if image.status != Image.Status.DONE:
+            raise ValidationError("This image is already waiting for a new caption.")
+        Image.objects.filter(pk=image.pk).update(
+            status=Image.Status.QUEUED,
+            params=clean_params,
+            model_spec=stored_spec,
+            attempts=0,
+            error="",
+            available_at=now,
+            claim_token="",
+            claimed_at=None,
+            claim_expires_at=None,
+            finished_at=None,
+            updated_at=now,
+        )
+        Caption.objects.filter(pk=caption.pk).update(needs_review=False)
+        action = _action_record(
+            caption=caption,
+            reviewer=reviewer,
+            action=ReviewAction.Kind.REJECT if reject else ReviewAction.Kind.RECAPTION,
+            details={"params": clean_params, "model": spec},
+        )
+        transaction.on_commit(caption_workers_wake)
+    return action
+
+
+# --- Feedback and settings ----------------------------------------------------------------------------
+
+
+def feedback_save(*, user, caption: Caption, rating, corrected_caption: str | None = "") -> tuple[Feedback, bool]:
+    """Create or replace the user's one feedback on this caption. Returns (feedback, created)."""
+    errors = {}
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        errors["rating"] = ["Give a rating from 1 to 5 stars."]
+    correction = ""
+    if corrected_caption not in (None, ""):
+        try:
+            correction = caption_text_clean(corrected_caption, field="corrected_caption")
+        except ValidationError as error:
+            errors.update(error.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        return Feedback.objects.update_or_create(
+            user=user, caption=caption, defaults={"rating": rating, "corrected_caption": correction}
+        )
+
+
+def reviewer_settings_update(*, user, review_threshold: float | None) -> ReviewerSettings:
+    if review_threshold is not None and not 0.0 <= review_threshold <= 1.0:
+        raise ValidationError({"review_threshold": ["The threshold is a confidence between 0 and 1."]})
+    reviewer_settings, _ = ReviewerSettings.objects.update_or_create(
+        user=user, defaults={"review_threshold": review_threshold}
+    )
+    return reviewer_settings
+
+
+# --- Calibration --------------------------------------------------------------------------------------
+
+
+def confidence_calibration_record(*, report, apply: bool) -> ConfidenceCalibration:
+    """Keep a calibration report; an applied one becomes the site's review threshold."""
+    if apply and report.threshold is None:
+        raise ValidationError(
+            f"No threshold reaches a precision of {report.target_precision:.2f}, so there is none to apply."
+        )
+    return ConfidenceCalibration.objects.create(
+        n=report.n,
+        n_good=report.n_good,
+        auroc=report.auroc,
+        target_precision=report.target_precision,
+        threshold=report.threshold,
+        precision=report.precision,
+        recall=report.recall,
+        coverage=report.coverage,
+        applied=apply,
+    )
+
+
+# --- Models -------------------------------------------------------------------------------------------
+
+
+def model_activate(*, training_run: TrainingRun | None, user) -> ModelActivation:
+    """Make a finished run's model the one the workers use (None: back to CAPTION_MODEL).
+
+    Workers read the newest activation before each batch, so no restart is needed; older
+    activations stay listed for rollback.
+    """
+    if training_run is not None and (training_run.status != TrainingRun.Status.SUCCEEDED or not training_run.output_dir):
+        raise ValidationError("Only a finished training run that produced a model can be activated.")
+    return ModelActivation.objects.create(
+        training_run=training_run,
+        model_spec=training_run.output_dir if training_run else "",
+        activated_by=user,
+    )
+
+
+def training_run_create(*, base_model: str, output_dir: str, epochs: int, created_by=None, enqueue: bool, **params) -> TrainingRun:
+    """Record a fine-tuning run; with `enqueue`, a worker runs it once this transaction commits."""
+    if not base_model.strip():
+        raise ValidationError({"base_model": ["Name the model to fine-tune."]})
+    if not output_dir.strip():
+        raise ValidationError({"output_dir": ["Name the folder the new model is written to."]})
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or not 1 <= epochs <= 100:
+        raise ValidationError({"epochs": ["Epochs must be a whole number from 1 to 100."]})
+    with transaction.atomic():
+        run = TrainingRun.objects.create(
+            base_model=base_model.strip(),
+            output_dir=output_dir.strip(),
+            params={"epochs": epochs, **params},
+            created_by=created_by,
+        )
+        if enqueue:
+            transaction.on_commit(lambda: _finetune_enqueue(run.pk))
+    return run
+
+
+def _finetune_enqueue(run_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task(FINETUNE_TASK, run_id, task_name=f"finetune-{run_id}")
+
+
+def training_run_execute(*, run: TrainingRun) -> TrainingRun:
+    """Fine-tune `run.base_model` on the feedback export and record losses and metrics.
+
+    Runs in a worker (or the finetune command), never in the web process. Idempotent: a run
+    that is not queued is left alone, so a re-delivered task does nothing.
+    """
+    from feedback import training
+
+    claimed = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
+        status=TrainingRun.Status.RUNNING, started_at=timezone.now()
+    )
+    run.refresh_from_db()
+    if not claimed:
+        return run
+    try:
+        outcome = training.finetune(run=run)
+    except Exception as error:
+        logger.exception("Fine-tuning run %s failed", run.pk)
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=TrainingRun.Status.FAILED, error=f"{type(error).__name__}: {error}", finished_at=timezone.now()
+        )
+    else:
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=TrainingRun.Status.SUCCEEDED,
+            train_size=outcome.train_size,
+            val_size=outcome.val_size,
+            losses=outcome.losses,
+            metrics_before=outcome.metrics_before,
+            metrics_after=outcome.metrics_after,
+            model_id=outcome.model_id,
+            log=outcome.log,
+            finished_at=timezone.now(),
+        )
+    run.refresh_from_db()
+    return run
+
+
+def training_run_start_if_due() -> TrainingRun | None:
+    """Start a run once FINETUNE_MIN_NEW_FEEDBACK corrections arrived since the last one."""
+    last = TrainingRun.objects.exclude(status=TrainingRun.Status.FAILED).order_by("-created_at").first()
+    if last and last.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING):
+        return None
+    if corrections_since(last.created_at if last else None) < settings.FINETUNE_MIN_NEW_FEEDBACK:
+        return None
+    base = settings.FINETUNE_BASE_MODEL or active_caption_model()
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    return training_run_create(
+        base_model=base,
+        output_dir=str(settings.FINETUNE_OUTPUT_DIR / f"finetuned-{stamp}"),
+        epochs=settings.FINETUNE_EPOCHS,
+        enqueue=True,
+    )

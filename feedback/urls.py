@@ -1,0 +1,19 @@
+from django.urls import path
+
+from feedback import views
+
+app_name = "feedback"
+
+urlpatterns = [
+    path("", views.review_queue, name="queue"),
+    path("captions/<int:caption_id>/approve/", views.caption_approve, name="approve"),
+    path("captions/<int:caption_id>/edit/", views.caption_edit, name="edit"),
+    path("captions/<int:caption_id>/pick/", views.caption_pick, name="pick"),
+    path("captions/<int:caption_id>/recaption/", views.caption_recaption, name="recaption"),
+    path("captions/<int:caption_id>/feedback/", views.caption_feedback, name="feedback"),
+    path("settings/", views.reviewer_settings, name="settings"),
+    path("images/<uuid:public_id>/original/", views.review_image_file, {"variant": "original"}, name="image_original"),
+    path("images/<uuid:public_id>/thumbnail/", views.review_image_file, {"variant": "thumbnail"}, name="image_thumbnail"),
+    path("models/", views.model_list, name="models"),
+    path("models/activate/", views.model_activate, name="model_activate"),
+]

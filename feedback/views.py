@@ -1,0 +1,277 @@
+"""The review queue, the rating widget and the model page (server-rendered, htmx for the inline parts)."""
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from feedback import selectors, services
+from feedback.forms import (
+    CaptionEditForm,
+    FeedbackForm,
+    PickForm,
+    RecaptionForm,
+    ReviewerSettingsForm,
+    add_service_errors,
+    feedback_form_for,
+)
+
+# --- The queue -------------------------------------------------------------------------------------
+
+
+class QueuePlace:
+    """Where the reviewer is: filters and position, read from the query string or a posted form."""
+
+    def __init__(self, data):
+        batch = (data.get("batch") or "").strip()
+        self.batch_id = int(batch) if batch.isdigit() else None
+        self.model_id = (data.get("model") or "").strip()
+        position = (data.get("position") or "").strip()
+        self.position = int(position) if position.isdigit() else 0
+
+    def query(self, position: int | None = None) -> str:
+        params = {"position": self.position if position is None else position}
+        if self.batch_id is not None:
+            params["batch"] = self.batch_id
+        if self.model_id:
+            params["model"] = self.model_id
+        return urlencode(params)
+
+    def url(self, position: int | None = None) -> str:
+        return f"{reverse('feedback:queue')}?{self.query(position)}"
+
+
+def _panel_context(request: HttpRequest, place: QueuePlace, **extra) -> dict:
+    queue = selectors.review_queue_for(request.user, batch_id=place.batch_id, model_id=place.model_id)
+    remaining = queue.count()
+    place.position = max(0, min(place.position, remaining - 1))
+    caption = queue[place.position] if remaining else None
+    context = {
+        "place": place,
+        "remaining": remaining,
+        "caption": caption,
+        "image": caption.image if caption else None,
+        "prev_url": place.url(place.position - 1) if place.position > 0 else "",
+        "next_url": place.url(place.position + 1) if place.position + 1 < remaining else "",
+    }
+    if caption:
+        context["alternatives"] = selectors.caption_alternatives(caption)
+        context["feedback_form"] = feedback_form_for(request.user, caption)
+        context["recaption_form"] = RecaptionForm.suggesting_other_settings(caption, selectors.recaption_model_choices())
+        context["edit_form"] = CaptionEditForm(initial={"text": caption.text})
+    context.update(extra)  # a refused form comes back with its errors
+    return context
+
+
+def _partial(request: HttpRequest) -> bool:
+    """An htmx swap gets the panel alone; a page load or a history restore gets the whole page."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _render_panel(request: HttpRequest, place: QueuePlace, status: int = 200, **extra) -> HttpResponse:
+    context = _panel_context(request, place, **extra)
+    if _partial(request):
+        return render(request, "feedback/_review_panel.html", context, status=status)
+    context["filters"] = selectors.review_filter_choices_for(request.user)
+    context["threshold"] = selectors.review_threshold_for(request.user)
+    own_threshold = context["threshold"].value if context["threshold"].source == "user" else None
+    context["settings_form"] = ReviewerSettingsForm(initial={"review_threshold": own_threshold})
+    return render(request, "feedback/review.html", context, status=status)
+
+
+@login_required
+@require_GET
+def review_queue(request: HttpRequest) -> HttpResponse:
+    return _render_panel(request, QueuePlace(request.GET), editing=request.GET.get("edit") == "1")
+
+
+def _after_action(request: HttpRequest, place: QueuePlace, notice: str) -> HttpResponse:
+    """The next item in place of the one just decided (it left the queue), or back to the page."""
+    if _partial(request):
+        return _render_panel(request, place, notice=notice)
+    messages.success(request, notice)
+    return redirect(place.url())
+
+
+def _refused(request: HttpRequest, place: QueuePlace, error: ValidationError, **forms) -> HttpResponse:
+    if _partial(request):
+        return _render_panel(request, place, status=400, error=" ".join(error.messages), **forms)
+    messages.error(request, " ".join(error.messages))
+    return redirect(place.url())
+
+
+@login_required
+@require_POST
+def caption_approve(request: HttpRequest, caption_id: int) -> HttpResponse:
+    caption = selectors.reviewable_caption_for(request.user, caption_id)
+    place = QueuePlace(request.POST)
+    try:
+        services.caption_approve(caption=caption, reviewer=request.user)
+    except ValidationError as error:
+        return _refused(request, place, error)
+    return _after_action(request, place, f"Approved “{caption.text}”.")
+
+
+@login_required
+@require_POST
+def caption_edit(request: HttpRequest, caption_id: int) -> HttpResponse:
+    caption = selectors.reviewable_caption_for(request.user, caption_id)
+    place = QueuePlace(request.POST)
+    form = CaptionEditForm(request.POST)
+    if form.is_valid():
+        try:
+            human = services.caption_edit(caption=caption, reviewer=request.user, text=form.cleaned_data["text"])
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            return _after_action(request, place, f"Saved “{human.text}”.")
+    return _render_panel(request, place, status=400, edit_form=form, editing=True)
+
+
+@login_required
+@require_POST
+def caption_pick(request: HttpRequest, caption_id: int) -> HttpResponse:
+    caption = selectors.reviewable_caption_for(request.user, caption_id)
+    place = QueuePlace(request.POST)
+    form = PickForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, place, ValidationError("Choose one of the alternatives."))
+    try:
+        human = services.caption_pick(caption=caption, reviewer=request.user, index=form.cleaned_data["index"])
+    except ValidationError as error:
+        return _refused(request, place, error)
+    return _after_action(request, place, f"Picked “{human.text}”.")
+
+
+@login_required
+@require_POST
+def caption_recaption(request: HttpRequest, caption_id: int) -> HttpResponse:
+    """Reject (the caption is wrong) or just re-caption, with the settings of the form."""
+    caption = selectors.reviewable_caption_for(request.user, caption_id)
+    place = QueuePlace(request.POST)
+    form = RecaptionForm(request.POST, model_choices=selectors.recaption_model_choices())
+    reject = request.POST.get("decision", "reject") != "recaption"
+    if form.is_valid():
+        try:
+            services.image_recaption(
+                caption=caption,
+                reviewer=request.user,
+                params=form.generation_params(),
+                model_spec=form.cleaned_data["model_spec"],
+                reject=reject,
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            verb = "Rejected; a new caption is on its way" if reject else "A new caption is on its way"
+            return _after_action(request, place, f"{verb} for {caption.image.original_filename}.")
+    error = ValidationError(" ".join(form.non_field_errors()) or "Check the re-caption settings.")
+    return _refused(request, place, error, recaption_form=form, rejecting=True)
+
+
+# --- Feedback --------------------------------------------------------------------------------------
+
+
+@login_required
+def caption_feedback(request: HttpRequest, caption_id: int) -> HttpResponse:
+    """The rating widget: GET renders it, POST saves the user's one feedback on the caption."""
+    caption = selectors.reviewable_caption_for(request.user, caption_id)
+    status, saved = 200, False
+    if request.method == "POST":
+        form = FeedbackForm(request.POST)
+        if form.is_valid():
+            try:
+                services.feedback_save(
+                    user=request.user,
+                    caption=caption,
+                    rating=form.cleaned_data["rating"],
+                    corrected_caption=form.cleaned_data["corrected_caption"],
+                )
+            except ValidationError as error:
+                add_service_errors(form, error)
+            else:
+                saved = True
+                form = feedback_form_for(request.user, caption)
+        if not saved:
+            status = 400
+        elif not _partial(request):
+            messages.success(request, "Thank you: your feedback was saved.")
+            return redirect(request.POST.get("next") or reverse("captions:image_detail", args=[caption.image.public_id]))
+    else:
+        form = feedback_form_for(request.user, caption)
+    template = "feedback/_rating.html" if _partial(request) else "feedback/feedback_page.html"
+    return render(request, template, {"caption": caption, "feedback_form": form, "saved": saved}, status=status)
+
+
+@login_required
+@require_POST
+def reviewer_settings(request: HttpRequest) -> HttpResponse:
+    form = ReviewerSettingsForm(request.POST)
+    if form.is_valid():
+        try:
+            services.reviewer_settings_update(user=request.user, review_threshold=form.cleaned_data["review_threshold"])
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, "Your review threshold was saved.")
+            return redirect("feedback:queue")
+    messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
+    return redirect("feedback:queue")
+
+
+@login_required
+@require_GET
+def review_image_file(request: HttpRequest, public_id, variant: str) -> FileResponse:
+    """The image for a reviewer, who may not be its owner (the gallery's URL serves owners only)."""
+    image = selectors.reviewable_image_for(request.user, public_id)
+    stored = image.thumbnail if variant == "thumbnail" else image.file
+    try:
+        handle = stored.open("rb")
+    except (FileNotFoundError, ValueError):
+        raise Http404("The image file is missing.") from None
+    response = FileResponse(handle)
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+# --- Models ----------------------------------------------------------------------------------------
+
+
+def _staff_only(request: HttpRequest) -> None:
+    if not request.user.is_staff:
+        raise PermissionDenied("Only staff can manage caption models.")
+
+
+@login_required
+@require_GET
+def model_list(request: HttpRequest) -> HttpResponse:
+    _staff_only(request)
+    return render(
+        request,
+        "feedback/models.html",
+        {
+            "runs": selectors.training_runs()[:50],
+            "active": selectors.active_model_activation(),
+            "active_spec": selectors.active_caption_model(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def model_activate(request: HttpRequest) -> HttpResponse:
+    _staff_only(request)
+    run_id = request.POST.get("run", "")
+    run = selectors.activatable_training_run(run_id) if run_id else None
+    try:
+        services.model_activate(training_run=run, user=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Workers now caption with {selectors.active_caption_model()} (from their next batch).")
+    return redirect("feedback:models")

@@ -1,0 +1,101 @@
+// The review queue's keyboard: every shortcut clicks the control that carries its data-key, so a
+// key does exactly what the visible button does (htmx sends it and swaps in the next item).
+(function () {
+  "use strict";
+
+  if (window.htmx) {
+    // A refused action (400) comes back with the reason rendered in the panel: show it.
+    htmx.config.responseHandling = [
+      { code: "204", swap: false },
+      { code: "[23]..", swap: true },
+      { code: "400", swap: true },
+      { code: "[45]..", swap: false, error: true },
+      { code: "...", swap: false },
+    ];
+  }
+
+  function panel() {
+    return document.getElementById("review-panel");
+  }
+
+  function isTyping(element) {
+    return Boolean(
+      element &&
+        element.closest &&
+        element.closest('textarea, select, [contenteditable], input:not([type="radio"]):not([type="checkbox"]):not([type="hidden"])')
+    );
+  }
+
+  function openRejectPanel(root) {
+    const details = root.querySelector("#reject-panel");
+    if (!details) return;
+    details.open = true;
+    const first = details.querySelector("input[type=number]");
+    if (first) first.focus();
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const root = panel();
+    if (!root) return;
+    // A key can come in the instant after a swap, before htmx has wired the new panel up:
+    // wire it now (a no-op when done) so Enter or a shortcut goes through htmx, never a page load.
+    if (window.htmx) htmx.process(root);
+    if (isTyping(event.target)) {
+      if (event.key === "Enter" && event.target.tagName === "SELECT" && event.target.form) {
+        event.preventDefault(); // a select has no implicit submission; send its form as a text field would
+        event.target.form.requestSubmit();
+      }
+      if (event.key === "Escape") {
+        const cancel = root.querySelector('[data-key="Escape"]');
+        const details = event.target.closest("details");
+        event.preventDefault();
+        if (cancel && root.contains(event.target) && event.target.closest("#edit-form")) cancel.click();
+        else if (details) { details.open = false; event.target.blur(); }
+        else event.target.blur();
+      }
+      return;
+    }
+    if (event.key === "r") {
+      event.preventDefault();
+      openRejectPanel(root);
+      return;
+    }
+    const control = root.querySelector('[data-key="' + CSS.escape(event.key) + '"]');
+    if (control) {
+      event.preventDefault();
+      control.click();
+    }
+  });
+
+  // The summary toggles the panel natively; focus its first field so Enter sends it at once.
+  document.addEventListener("toggle", function (event) {
+    if (event.target.id === "reject-panel" && event.target.open) {
+      const first = event.target.querySelector("input[type=number]");
+      if (first && document.activeElement !== first) first.focus();
+    }
+  }, true);
+
+  document.addEventListener("htmx:responseError", function (event) {
+    const root = panel();
+    if (!root) return;
+    const status = event.detail.xhr ? event.detail.xhr.status : 0;
+    let box = document.getElementById("review-error");
+    if (!box) {
+      box = document.createElement("p");
+      box.id = "review-error";
+      box.className = "error";
+      box.setAttribute("role", "alert");
+      root.insertBefore(box, root.children[1] || null);
+    }
+    box.textContent =
+      status === 404 ? "This caption is gone or not yours to review. Reload the queue."
+      : status === 403 ? "You are not allowed to do that."
+      : "The server could not do that (" + status + "). Try again.";
+  });
+
+  document.addEventListener("htmx:sendError", function () {
+    const root = panel();
+    if (root) root.setAttribute("data-offline", "true");
+  });
+})();
