@@ -25,6 +25,6 @@ class UploadSizeLimitMiddleware:
                 f"{settings.MAX_FILES_PER_UPLOAD} files of {settings.MAX_UPLOAD_BYTES} bytes each."
             )
             if request.path.startswith("/api/") or "application/json" in request.META.get("HTTP_ACCEPT", ""):
-                return HttpResponse(json.dumps({"detail": detail}), status=413, content_type="application/json")
+                return HttpResponse(json.dumps({"detail": detail, "code": "too_large", "errors": {}}), status=413, content_type="application/json")
             return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
         return self.get_response(request)

@@ -117,3 +117,6 @@ class Caption(models.Model):
 
     def __str__(self) -> str:
         return self.text[:80]
+
+
+from captions.models_heartbeat import WorkerHeartbeat  # noqa: E402,F401  (its own file: the API/health side)

@@ -1,9 +1,12 @@
 """Reads of the captions app."""
 
-from django.db.models import QuerySet
+import time
+
+from django.conf import settings
+from django.db.models import Count, QuerySet
 from django.shortcuts import get_object_or_404
 
-from captions.models import Caption, Image
+from captions.models import Batch, Caption, Image
 
 
 def gallery_images_for(user) -> QuerySet[Image]:
@@ -20,3 +23,94 @@ def image_for(user, public_id) -> Image:
 
 def caption_history_for(image: Image) -> QuerySet[Caption]:
     return image.captions.select_related("created_by").order_by("-created_at", "-id")
+
+
+# --- The REST API's reads ---------------------------------------------------------------------------
+
+
+def images_filtered_for(
+    user,
+    *,
+    status: str | None = None,
+    needs_review: bool | None = None,
+    batch_id: int | None = None,
+    created_after=None,
+    created_before=None,
+) -> QuerySet[Image]:
+    """The user's images, newest first, narrowed by the filters that are given."""
+    images = gallery_images_for(user)
+    if status:
+        images = images.filter(status=status)
+    if needs_review is not None:
+        images = images.filter(current_caption__needs_review=True) if needs_review else images.exclude(
+            current_caption__needs_review=True
+        )
+    if batch_id is not None:
+        images = images.filter(batch_id=batch_id)
+    if created_after is not None:
+        images = images.filter(created_at__gte=created_after)
+    if created_before is not None:
+        images = images.filter(created_at__lt=created_before)
+    return images
+
+
+def batch_for(user, batch_id: int) -> Batch:
+    """One of the user's batches; anybody else's is a 404."""
+    return get_object_or_404(Batch, owner=user, pk=batch_id)
+
+
+def batch_progress(batch: Batch) -> dict:
+    """How many of the batch's images are in each status, and how many captions need review."""
+    counts = {status: 0 for status in Image.Status.values}
+    for row in batch.images.order_by().values("status").annotate(n=Count("id")):
+        counts[row["status"]] = row["n"]
+    total = sum(counts.values())
+    return {
+        "total": total,
+        "counts": counts,
+        "finished": counts[Image.Status.QUEUED] + counts[Image.Status.PROCESSING] == 0,
+        "needs_review": batch.images.filter(current_caption__needs_review=True).count(),
+    }
+
+
+def batch_export_rows(batch: Batch) -> list[dict]:
+    """One row per image of the batch, in upload order: the alt-text export."""
+    rows = []
+    for image in batch.images.select_related("current_caption").order_by("created_at", "id"):
+        caption = image.current_caption
+        rows.append(
+            {
+                "id": str(image.public_id),
+                "filename": image.original_filename,
+                "status": image.status,
+                "caption": caption.text if caption else "",
+                "confidence": caption.confidence if caption else None,
+            }
+        )
+    return rows
+
+
+def image_wait_final(image: Image, *, timeout_seconds: float, poll_seconds: float = 0.1) -> Image | None:
+    """The image once a worker has finished it, or as it stands when the time is up; None when
+    it was deleted meanwhile. Reads the database only (the web process never captions)."""
+    deadline = time.monotonic() + max(0.0, timeout_seconds)
+    interval = poll_seconds
+    while True:
+        status = Image.objects.filter(pk=image.pk).values_list("status", flat=True).first()
+        if status is None:
+            return None
+        remaining = deadline - time.monotonic()
+        if status in Image.FINAL_STATUSES or remaining <= 0:
+            break
+        time.sleep(min(interval, remaining))
+        interval = min(interval * 1.5, 1.0)
+    return Image.objects.select_related("current_caption").filter(pk=image.pk).first()
+
+
+def demo_image_for(public_id) -> Image:
+    """A demo upload by its id (the id is the only key an anonymous caller has)."""
+    return get_object_or_404(
+        Image.objects.select_related("current_caption", "owner"),
+        owner__email=settings.DEMO_USER_EMAIL.lower(),
+        public_id=public_id,
+    )

@@ -264,7 +264,13 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
     """Caption claimed images: reuse cached captions, one batched model call per (model, params)."""
     from captions import inference
 
+    from feedback.selectors import active_caption_model, active_review_threshold
+
     summary = WorkerRunSummary()
+    # Read once per batch, so activating a fine-tuned model or a calibrated threshold takes
+    # effect from the next batch without restarting the workers.
+    default_spec = active_caption_model()
+    review_threshold = active_review_threshold()
     groups: dict[tuple[str, GenerationParams], list[Image]] = {}
     for image in images:
         try:
@@ -274,7 +280,7 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
                 image=image, claim_token=claim_token, reason=f"Invalid generation parameters: {error}", permanent=True
             )
             continue
-        groups.setdefault((image.model_spec or settings.CAPTION_MODEL, params), []).append(image)
+        groups.setdefault((image.model_spec or default_spec, params), []).append(image)
 
     for (spec, params), group in groups.items():
         try:
@@ -296,12 +302,23 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
                 summary += WorkerRunSummary(reused=1)
         if to_compute:
             summary += _caption_with_model(
-                captioner=captioner, params=params, claim_token=claim_token, to_compute=to_compute
+                captioner=captioner,
+                params=params,
+                claim_token=claim_token,
+                to_compute=to_compute,
+                review_threshold=review_threshold,
             )
     return summary
 
 
-def _caption_with_model(*, captioner, params: GenerationParams, claim_token: str, to_compute: dict[str, list[Image]]):
+def _caption_with_model(
+    *,
+    captioner,
+    params: GenerationParams,
+    claim_token: str,
+    to_compute: dict[str, list[Image]],
+    review_threshold: float,
+) -> WorkerRunSummary:
     from captions import inference
 
     summary = WorkerRunSummary()
@@ -332,7 +349,14 @@ def _caption_with_model(*, captioner, params: GenerationParams, claim_token: str
         return summary
     for key, result in zip(keys, results, strict=True):
         first, *duplicates = to_compute[key]
-        caption = caption_record(image=first, claim_token=claim_token, result=result, params=params, cache_key=key)
+        caption = caption_record(
+            image=first,
+            claim_token=claim_token,
+            result=result,
+            params=params,
+            cache_key=key,
+            review_threshold=review_threshold,
+        )
         if caption is None:
             continue
         summary += WorkerRunSummary(captioned=1)
@@ -347,9 +371,19 @@ def caption_cache_key(*, image: Image, captioner, params: GenerationParams) -> s
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def _image_finish(*, image: Image, claim_token: str, caption: Caption) -> bool:
+def _lease_held(*, image: Image, claim_token: str) -> bool:
+    """Lock the image row if this claim still holds it. Holding the lock until commit keeps a
+    concurrent delete or re-claim from slipping in between the check and the writes."""
+    return (
+        Image.objects.select_for_update()
+        .filter(pk=image.pk, claim_token=claim_token, status=Image.Status.PROCESSING)
+        .exists()
+    )
+
+
+def _image_finish(*, image: Image, caption: Caption) -> None:
     now = timezone.now()
-    updated = Image.objects.filter(pk=image.pk, claim_token=claim_token, status=Image.Status.PROCESSING).update(
+    Image.objects.filter(pk=image.pk).update(
         status=Image.Status.DONE,
         current_caption=caption,
         error="",
@@ -357,11 +391,16 @@ def _image_finish(*, image: Image, claim_token: str, caption: Caption) -> bool:
         claim_expires_at=None,
         updated_at=now,
     )
-    return bool(updated)
 
 
 def caption_record(
-    *, image: Image, claim_token: str, result, params: GenerationParams, cache_key: str
+    *,
+    image: Image,
+    claim_token: str,
+    result,
+    params: GenerationParams,
+    cache_key: str,
+    review_threshold: float | None = None,
 ) -> Caption | None:
     """Store a model caption and finish the image, if this worker still holds its lease.
 
@@ -369,6 +408,8 @@ def caption_record(
     records its own result, so a task that runs twice never produces two current captions.
     """
     with transaction.atomic():
+        if not _lease_held(image=image, claim_token=claim_token):
+            return None
         caption = Caption.objects.create(
             image=image,
             text=result.text,
@@ -381,17 +422,17 @@ def caption_record(
             params=params.to_dict(),
             inference_ms=result.timings.get("total_ms"),
             timings=dict(result.timings),
-            needs_review=_needs_review(result.confidence),
+            needs_review=_needs_review(result.confidence, review_threshold),
             cache_key=cache_key,
         )
-        if not _image_finish(image=image, claim_token=claim_token, caption=caption):
-            transaction.set_rollback(True)
-            return None
+        _image_finish(image=image, caption=caption)
     return caption
 
 
 def caption_record_reused(*, image: Image, claim_token: str, original: Caption) -> bool:
     with transaction.atomic():
+        if not _lease_held(image=image, claim_token=claim_token):
+            return False
         caption = Caption.objects.create(
             image=image,
             text=original.text,
@@ -408,14 +449,13 @@ def caption_record_reused(*, image: Image, claim_token: str, original: Caption) 
             cache_key=original.cache_key,
             reused_from=original,
         )
-        if not _image_finish(image=image, claim_token=claim_token, caption=caption):
-            transaction.set_rollback(True)
-            return False
+        _image_finish(image=image, caption=caption)
     return True
 
 
-def _needs_review(confidence: float | None) -> bool:
-    return confidence is None or confidence < settings.CAPTION_REVIEW_THRESHOLD
+def _needs_review(confidence: float | None, threshold: float | None) -> bool:
+    threshold = settings.CAPTION_REVIEW_THRESHOLD if threshold is None else threshold
+    return confidence is None or confidence < threshold
 
 
 def image_attempt_failed(*, image: Image, claim_token: str, reason: str, permanent: bool = False) -> WorkerRunSummary:
@@ -474,3 +514,106 @@ def images_requeue_stale() -> SweepSummary:
     if woke:
         caption_workers_wake()
     return SweepSummary(requeued=requeued, failed=failed, woke=woke)
+
+
+# --- Batches, the demo and worker heartbeats (the REST API's writes) -----------------------------
+
+
+def batch_submit(
+    *,
+    owner,
+    files: list[UploadedFile],
+    params: dict | None = None,
+    name: str = "",
+    oversize_filenames: list[str] | None = None,
+    refused: list[Refusal] | None = None,
+) -> SubmitResult:
+    """Like image_submit, but the accepted images always form a batch (one file included), and
+    `refused` (files refused before this call, such as bad zip members) leads the refusals."""
+    earlier = list(refused or [])
+    with transaction.atomic():
+        try:
+            result = image_submit(owner=owner, files=files, params=params, oversize_filenames=oversize_filenames)
+        except UploadRejected:
+            if files or oversize_filenames or not earlier:
+                raise
+            result = SubmitResult()  # only refused zip members: nothing else to say about it
+        if result.accepted and result.batch is None:
+            result.batch = Batch.objects.create(owner=owner)
+            Image.objects.filter(pk__in=[image.pk for image in result.accepted]).update(batch=result.batch)
+            for image in result.accepted:
+                image.batch = result.batch
+        if result.batch is not None and name:
+            result.batch.name = name[:200]
+            result.batch.save(update_fields=["name"])
+    result.refused = earlier + result.refused
+    return result
+
+
+def demo_owner_get():
+    """The system account that owns anonymous demo uploads; it cannot sign in."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    owner, created = User.objects.get_or_create(
+        email=settings.DEMO_USER_EMAIL.lower(), defaults={"is_active": False}
+    )
+    if created:
+        owner.set_unusable_password()
+        owner.save(update_fields=["password"])
+    return owner
+
+
+def demo_image_discard(*, image: Image) -> bool:
+    """Delete a demo upload once its caption was handed out (only a final one: a worker may
+    still hold an unfinished one)."""
+    if image.owner.email != settings.DEMO_USER_EMAIL.lower() or image.status not in Image.FINAL_STATUSES:
+        return False
+    image_delete(image=image)
+    return True
+
+
+def demo_images_purge(*, older_than_minutes: int | None = None) -> int:
+    """Delete demo uploads older than DEMO_RETENTION_MINUTES (run on a schedule), except those a
+    worker is captioning right now: they go on the next run."""
+    minutes = settings.DEMO_RETENTION_MINUTES if older_than_minutes is None else older_than_minutes
+    cutoff = timezone.now() - timedelta(minutes=minutes)
+    stale = Image.objects.filter(
+        owner__email=settings.DEMO_USER_EMAIL.lower(), created_at__lt=cutoff
+    ).exclude(status=Image.Status.PROCESSING)
+    count = 0
+    for image in stale.iterator():
+        image_delete(image=image)
+        count += 1
+    return count
+
+
+HEARTBEAT_KEEP = timedelta(days=1)
+
+
+def worker_heartbeat_record(*, check_model: bool, worker_id: str | None = None):
+    """Record that this worker process lives; with check_model, also whether it can load
+    CAPTION_MODEL (loading it once per process, as captioning does)."""
+    from captions import inference
+    from captions.models_heartbeat import WorkerHeartbeat
+    from feedback.selectors import active_caption_model
+
+    now = timezone.now()
+    values: dict = {"seen_at": now}
+    if check_model:
+        spec = active_caption_model()
+        values.update(model_spec=spec, model_checked_at=now, model_id="", model_error="")
+        try:
+            captioner = inference.captioner_for(spec)
+        except inference.ModelUnavailable as error:
+            values.update(model_ok=False, model_error=str(error))
+        except Exception as error:  # any failure to load is the operator's to see, not a crash
+            logger.exception("Loading %s for the heartbeat failed", spec)
+            values.update(model_ok=False, model_error=f"{type(error).__name__}: {error}")
+        else:
+            values.update(model_ok=True, model_id=captioner.model_id)
+    heartbeat, _ = WorkerHeartbeat.objects.update_or_create(
+        worker_id=worker_id or worker_identity(), defaults=values
+    )
+    WorkerHeartbeat.objects.filter(seen_at__lt=now - HEARTBEAT_KEEP).delete()
+    return heartbeat
