@@ -1,23 +1,39 @@
 # syntax=docker/dockerfile:1
+# One image for every role: the web server (default CMD), the worker (`python manage.py qcluster`)
+# and the release step (`python manage.py migrate --noinput`).
+
+# --- build: a virtual environment with every dependency, and the collected static files -------
 FROM python:3.11-slim AS build
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app
 COPY requirements.txt .
+# torch from the CPU wheel index first: the default index pulls a multi-GB CUDA build. For GPU
+# worker hosts, build with --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu124.
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 RUN python -m venv /venv \
- && /venv/bin/pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
+ && /venv/bin/pip install --index-url "$TORCH_INDEX" "$(grep -E '^torch==' requirements.txt)" \
  && /venv/bin/pip install -r requirements.txt
+COPY . .
+# collectstatic needs a key but never uses it for anything secret; DEBUG=false selects the
+# hashed, compressed (whitenoise) storage the web server serves from.
+RUN SECRET_KEY=collectstatic-only DEBUG=false VAR_DIR=/tmp/build-var \
+    /venv/bin/python manage.py collectstatic --noinput --verbosity 0
 
-FROM python:3.11-slim
+# --- runtime: no compilers, no build cache, a user without privileges ---------------------------
+FROM python:3.11-slim AS runtime
 ENV PATH=/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
-    VAR_DIR=/data MEDIA_ROOT=/data/media HF_HOME=/data/hf-cache
-RUN useradd --create-home --uid 1000 captionsite && mkdir -p /data && chown captionsite /data
+    VAR_DIR=/data MEDIA_ROOT=/data/media HF_HOME=/data/hf-cache \
+    PROMETHEUS_MULTIPROC_DIR=/run/captionsite-metrics \
+    LOG_FORMAT=json PORT=8000
+RUN useradd --create-home --uid 1000 --shell /usr/sbin/nologin captionsite \
+ && mkdir -p /data/media /data/hf-cache /run/captionsite-metrics \
+ && chown -R captionsite:captionsite /data /run/captionsite-metrics
 COPY --from=build /venv /venv
 WORKDIR /app
-COPY --chown=captionsite . .
-# collectstatic needs a key but never uses it for anything secret.
-RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
+COPY --from=build --chown=captionsite:captionsite /app /app
 USER captionsite
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
-  CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/accounts/login/', timeout=4).status == 200 else 1)"
+# GET /health/ with a Host from ALLOWED_HOSTS (see monitoring/healthcheck.py).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-m", "monitoring.healthcheck"]
 CMD ["gunicorn", "captionsite.wsgi", "--config", "gunicorn.conf.py"]

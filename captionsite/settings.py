@@ -5,6 +5,7 @@ media and the local-memory cache. `DATABASE_URL` and `REDIS_URL` switch to the p
 """
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -48,9 +49,21 @@ INSTALLED_APPS = [
     "django_q",
     "accounts",
     "captions",
+    "feedback",
+    "monitoring",
+    # REST API
+    "corsheaders",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_ratelimit",
 ]
 
 MIDDLEWARE = [
+    "monitoring.middleware.RequestIdMiddleware",
+    "monitoring.middleware.MetricsMiddleware",
+    "corsheaders.middleware.CorsMiddleware",  # before anything that can answer a request
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "captions.middleware.UploadSizeLimitMiddleware",
@@ -198,6 +211,84 @@ CAPTION_LEASE_SECONDS = env.int("CAPTION_LEASE_SECONDS", default=900)
 CAPTION_RETRY_DELAY_SECONDS = env.int("CAPTION_RETRY_DELAY_SECONDS", default=30)
 CAPTION_REVIEW_THRESHOLD = env.float("CAPTION_REVIEW_THRESHOLD", default=0.5)
 
+# --- Review and fine-tuning -----------------------------------------------------------------
+# Models a reviewer may re-caption with, besides CAPTION_MODEL and the active fine-tuned model.
+CAPTION_MODEL_CHOICES = env.list("CAPTION_MODEL_CHOICES", default=[])
+# The scheduled check starts a fine-tuning run once this many new corrections have arrived.
+FINETUNE_MIN_NEW_FEEDBACK = env.int("FINETUNE_MIN_NEW_FEEDBACK", default=200)
+FINETUNE_BASE_MODEL = env.str("FINETUNE_BASE_MODEL", default="") or None  # default: the active model
+FINETUNE_EPOCHS = env.int("FINETUNE_EPOCHS", default=3)
+FINETUNE_OUTPUT_DIR = Path(env.str("FINETUNE_OUTPUT_DIR", default=str(VAR_DIR / "models")))
+API_RATE_FEEDBACK = env.str("API_RATE_FEEDBACK", default="120/m")
+
+# --- REST API (/api/v1/) ----------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",  # first: its scheme goes in 401s
+        "accounts.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",  # the Swagger UI of a signed-in user
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "captionsite.exceptions.api_exception_handler",
+    # ?format= is the export's own parameter, not DRF's renderer override.
+    "URL_FORMAT_OVERRIDE": None,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=5)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=1)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "captionsite API",
+    "DESCRIPTION": "Image captioning: upload images, follow their captions, export alt text.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,  # multipart file fields become binary strings
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files, no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+# Requests per user (per client IP for the demo and the token endpoints), django-ratelimit syntax.
+API_RATE_PREDICT = env.str("API_RATE_PREDICT", default="10/m")
+API_RATE_UPLOAD = env.str("API_RATE_UPLOAD", default="30/m")
+API_RATE_BATCH = env.str("API_RATE_BATCH", default="10/m")
+API_RATE_DEMO = env.str("API_RATE_DEMO", default="5/h")
+API_RATE_TOKEN = env.str("API_RATE_TOKEN", default="20/m")
+# The counters live in the default cache (Redis with REDIS_URL; otherwise per process).
+RATELIMIT_USE_CACHE = "default"
+# Behind a proxy: the header with the client address, e.g. HTTP_X_REAL_IP (default REMOTE_ADDR).
+RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
+SILENCED_SYSTEM_CHECKS = [
+    # Django's own Redis backend increments atomically; django-ratelimit only lists django-redis.
+    "django_ratelimit.W001",
+    # Without REDIS_URL the local-memory cache counts per process (the README says so).
+    *([] if REDIS_URL else ["django_ratelimit.E003"]),
+]
+# How long POST /api/v1/predict/ waits for the worker before answering 202 with a URL to poll.
+# Keep it below GUNICORN_TIMEOUT.
+PREDICT_WAIT_SECONDS = env.float("PREDICT_WAIT_SECONDS", default=30)
+# The anonymous demo: a smaller file limit, and uploads deleted once captioned (or after this).
+DEMO_ENABLED = env.bool("DEMO_ENABLED", default=True)
+DEMO_MAX_UPLOAD_BYTES = env.int("DEMO_MAX_UPLOAD_BYTES", default=2 * 1024 * 1024)
+DEMO_RETENTION_MINUTES = env.int("DEMO_RETENTION_MINUTES", default=10)
+DEMO_USER_EMAIL = env.str("DEMO_USER_EMAIL", default="demo@captionsite.invalid")
+# A batch may be sent as .zip files of up to this size (members obey MAX_UPLOAD_BYTES each).
+BATCH_MAX_ZIP_BYTES = env.int("BATCH_MAX_ZIP_BYTES", default=100 * 1024 * 1024)
+# /health/ready/ wants a worker heartbeat (sent every minute) younger than this.
+HEALTH_WORKER_MAX_AGE_SECONDS = env.int("HEALTH_WORKER_MAX_AGE_SECONDS", default=180)
+# Browsers on these origins may call the API (django-cors-headers); none by default.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_EXPOSE_HEADERS = ["Retry-After", "Location"]
+
 # --- Security (production values come from the environment) --------------------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
@@ -211,11 +302,40 @@ SECURE_PROXY_SSL_HEADER = (
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# --- Monitoring -------------------------------------------------------------------------------
+# /metrics answers a request that carries "Authorization: Bearer <METRICS_TOKEN>" (when set) or
+# comes from an address in METRICS_ALLOWED_IPS (addresses or networks). Multiprocess mode is
+# switched on by PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself).
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+# Health checks and scrapes come over plain HTTP from inside the network; never redirect them.
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
+
+# LOG_FORMAT=json: one JSON object per line (with the request id); plain otherwise.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+# One log line per request from the app (gunicorn's access log is off in JSON mode).
+LOG_REQUESTS = env.bool("LOG_REQUESTS", default=LOG_FORMAT == "json")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "monitoring.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {
+            "()": "logging.Formatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+            "defaults": {"request_id": "-"},
+        },
+        "json": {"()": "monitoring.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -1,8 +1,19 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from captionsite import health
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("captionsite.api_urls")),
+    path("health/", health.liveness, name="health"),
+    path("health/ready/", health.readiness, name="health-ready"),
     path("accounts/", include("accounts.urls")),
+    path("", include("monitoring.urls")),
+    path("review/", include("feedback.urls")),
     path("", include("captions.urls")),
 ]
+
+# JSON under /api/, the usual pages elsewhere.
+handler404 = "captionsite.exceptions.page_not_found"
+handler500 = "captionsite.exceptions.server_error"

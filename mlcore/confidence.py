@@ -62,8 +62,13 @@ def sequence_confidence(mean_logprob: float | None, config: ConfidenceConfig = D
     return float(min(1.0, max(0.0, math.exp(min(0.0, mean_logprob) / t))))
 
 
-def sanity_factor(text: str, config: ConfidenceConfig = DEFAULT_CONFIDENCE) -> tuple[float, list[str]]:
-    """A factor in [0, 1] and the names of the checks that failed."""
+def sanity_factor(
+    text: str, config: ConfidenceConfig = DEFAULT_CONFIDENCE, raw_text: str | None = None
+) -> tuple[float, list[str]]:
+    """A factor in [0, 1] and the names of the checks that failed.
+
+    ``text`` is the final caption; repeats are also looked for in ``raw_text`` (the model's own
+    output), since post-processing collapses them but they still say the model was lost."""
     flags: list[str] = []
     words = [w for w in (text or "").split() if any(c.isalnum() for c in w)]
     if not words:
@@ -72,7 +77,7 @@ def sanity_factor(text: str, config: ConfidenceConfig = DEFAULT_CONFIDENCE) -> t
     if len(words) < config.min_words or len(words) > config.max_words:
         factor *= config.length_penalty
         flags.append("length")
-    rep = max(repeated_ngram_ratio(text, 1) if len(words) <= 3 else 0.0, repeated_ngram_ratio(text, 2))
+    rep = max(repeated_ngram_ratio(t, 2) for t in (text, raw_text or ""))
     if rep > 0:
         factor *= max(0.0, 1.0 - config.repeat_penalty * rep)
         flags.append("repeats")
@@ -84,6 +89,7 @@ def combine(
     mean_logprob: float | None,
     itm_prob: float | None = None,
     config: ConfidenceConfig = DEFAULT_CONFIDENCE,
+    raw_text: str | None = None,
 ) -> tuple[float, dict[str, Any]]:
     """The combined confidence in [0, 1] and its components."""
     seq = sequence_confidence(mean_logprob, config)
@@ -93,7 +99,7 @@ def combine(
         num += config.itm_weight * float(itm_prob)
         den += config.itm_weight
     base = num / den if den > 0 else 0.0
-    factor, flags = sanity_factor(text, config)
+    factor, flags = sanity_factor(text, config, raw_text)
     score = float(min(1.0, max(0.0, base * factor)))
     details = {"sequence": round(seq, 6), "sanity": round(factor, 6), "flags": flags}
     if mean_logprob is not None and math.isfinite(mean_logprob):

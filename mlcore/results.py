@@ -51,6 +51,6 @@ class CaptionResult:
             "candidates": [c.to_dict() for c in self.candidates],
             "model_id": self.model_id,
             "model_version": self.model_version,
-            "timings": {k: round(float(v), 3) for k, v in self.timings.items()},
+            "timings": {k: (v if isinstance(v, int) else round(float(v), 3)) for k, v in self.timings.items()},
             "details": self.details,
         }

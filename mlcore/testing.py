@@ -137,3 +137,132 @@ def make_test_images(n: int = 4, size: tuple[int, int] = (48, 40), seed: int = 0
         (draw.ellipse if i % 2 else draw.rectangle)(shape, fill=color)
         images.append(img)
     return images
+
+
+def _bpe_tokenizer(extra_specials: Sequence[str] = ()):
+    """A tiny byte-level BPE (GPT-2 / OPT style) tokenizer: whole caption words plus letters."""
+    from transformers import GPT2Tokenizer
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>"]
+    vocab: dict[str, int] = {}
+    for t in specials + list(string_letters()) + ["Ġ", ".", ","]:
+        vocab.setdefault(t, len(vocab))
+    merges: list[tuple[str, str]] = []
+    for w in CAPTION_WORDS:
+        # merges building "Ġ" + word left to right, so whole words become one token
+        cur = "Ġ"
+        for ch in w:
+            merges.append((cur, ch))
+            cur += ch
+            vocab.setdefault(cur, len(vocab))
+    merges = list(dict.fromkeys(merges))
+    tok = GPT2Tokenizer(vocab=vocab, merges=merges, bos_token="</s>", eos_token="</s>", unk_token="<unk>",
+                        pad_token="<pad>")
+    if extra_specials:
+        tok.add_special_tokens({"additional_special_tokens": list(extra_specials)})
+    return tok
+
+
+def string_letters() -> str:
+    return "abcdefghijklmnopqrstuvwxyz'-"
+
+
+def build_tiny_blip2(dest_dir: str | os.PathLike, seed: int = 0, image_size: int = 32, scale: float = 3.0) -> str:
+    """A tiny random Blip2ForConditionalGeneration (ViT + Q-Former + tiny OPT) + Blip2Processor."""
+    from transformers import Blip2Config, Blip2ForConditionalGeneration, Blip2Processor
+    from transformers.models.blip.image_processing_pil_blip import BlipImageProcessorPil
+
+    dest = os.fspath(dest_dir)
+    num_query = 4
+    tok = _bpe_tokenizer()
+    processor = Blip2Processor(
+        image_processor=BlipImageProcessorPil(size={"height": image_size, "width": image_size}),
+        tokenizer=tok,
+        num_query_tokens=num_query,
+    )
+    image_token_id = tok.convert_tokens_to_ids("<image>")
+    config = Blip2Config(
+        vision_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=48,
+                           image_size=image_size, patch_size=8, initializer_range=0.2),
+        qformer_config=dict(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                            intermediate_size=48, encoder_hidden_size=32, max_position_embeddings=64),
+        text_config=dict(model_type="opt", vocab_size=len(tok), hidden_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, ffn_dim=48, max_position_embeddings=128, word_embed_proj_dim=32,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                         pad_token_id=tok.pad_token_id),
+        num_query_tokens=num_query,
+        image_token_index=image_token_id,
+    )
+    _seeded(seed)
+    with _quiet():
+        model = Blip2ForConditionalGeneration(config).eval()
+        _scale_weights(model, scale)
+        model.save_pretrained(dest)
+        processor.save_pretrained(dest)
+    return dest
+
+
+def build_tiny_git(dest_dir: str | os.PathLike, seed: int = 0, image_size: int = 32, scale: float = 3.0) -> str:
+    """A tiny random GitForCausalLM + GitProcessor (CLIP image processor, BERT tokenizer)."""
+    from transformers import GitConfig, GitForCausalLM, GitProcessor
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    dest = os.fspath(dest_dir)
+    tok = _bert_tokenizer(add_dec=False)
+    processor = GitProcessor(
+        image_processor=CLIPImageProcessorPil(size={"shortest_edge": image_size},
+                                              crop_size={"height": image_size, "width": image_size}),
+        tokenizer=tok,
+    )
+    config = GitConfig(
+        vision_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=48,
+                           image_size=image_size, patch_size=8),
+        vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48,
+        max_position_embeddings=128, bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id,
+        pad_token_id=tok.pad_token_id, initializer_range=0.2,
+    )
+    _seeded(seed)
+    with _quiet():
+        model = GitForCausalLM(config).eval()
+        _scale_weights(model, scale)
+        model.save_pretrained(dest)
+        processor.save_pretrained(dest)
+    return dest
+
+
+def build_tiny_vit_gpt2(dest_dir: str | os.PathLike, seed: int = 0, image_size: int = 32, scale: float = 3.0) -> str:
+    """A tiny random VisionEncoderDecoderModel (ViT encoder + GPT-2 decoder), ViT image processor,
+    GPT-2 tokenizer: the layout of nlpconnect/vit-gpt2-image-captioning."""
+    from transformers import GPT2Config, VisionEncoderDecoderConfig, VisionEncoderDecoderModel, ViTConfig
+    from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPil
+
+    dest = os.fspath(dest_dir)
+    tok = _bpe_tokenizer()
+    enc = ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=48,
+                    image_size=image_size, patch_size=8, initializer_range=0.2)
+    dec = GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, n_positions=128,
+                     bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                     add_cross_attention=True, is_decoder=True)
+    config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(enc, dec)
+    config.decoder_start_token_id = tok.bos_token_id
+    config.pad_token_id = tok.pad_token_id
+    config.eos_token_id = tok.eos_token_id
+    _seeded(seed)
+    with _quiet():
+        model = VisionEncoderDecoderModel(config=config).eval()
+        model.generation_config.decoder_start_token_id = tok.bos_token_id
+        model.generation_config.pad_token_id = tok.pad_token_id
+        model.generation_config.eos_token_id = tok.eos_token_id
+        _scale_weights(model, scale)
+        model.save_pretrained(dest)
+        ViTImageProcessorPil(size={"height": image_size, "width": image_size}).save_pretrained(dest)
+        tok.save_pretrained(dest)
+    return dest
+
+
+BUILDERS = {
+    "blip": build_tiny_blip,
+    "blip2": build_tiny_blip2,
+    "git": build_tiny_git,
+    "vision-encoder-decoder": build_tiny_vit_gpt2,
+}

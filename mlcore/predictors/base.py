@@ -22,6 +22,7 @@ class RawCandidate:
     raw_text: str
     mean_logprob: float | None  # length-normalised mean token log-probability
     itm_prob: float | None = None
+    num_tokens: int | None = None  # generated tokens, end-of-sequence included
 
 
 def check_images(images: Sequence[Any]) -> list:
@@ -94,7 +95,7 @@ class Captioner(abc.ABC):
 
     def score_text(self, raw: RawCandidate) -> tuple[str, float, dict[str, Any]]:
         text = postprocess(raw.raw_text, self.rules)
-        score, details = combine(text, raw.mean_logprob, raw.itm_prob, self.confidence_config)
+        score, details = combine(text, raw.mean_logprob, raw.itm_prob, self.confidence_config, raw.raw_text)
         return text, score, details
 
     def finish(

@@ -215,10 +215,9 @@ class HFCaptioner(Captioner):
     def _preprocess(self, images: list) -> dict:
         import torch
 
-        if self.arch == "blip2":
-            inputs = self.processor(images=images, return_tensors="pt")
-        else:
-            inputs = {"pixel_values": self.image_processor(images=images, return_tensors="pt")["pixel_values"]}
+        # Every supported architecture captions from pixel_values alone (BLIP-2 inserts its image
+        # tokens itself when no prompt is given).
+        inputs = {"pixel_values": self.image_processor(images=images, return_tensors="pt")["pixel_values"]}
         out = {}
         float_dtype = torch_dtype(self.dtype)
         for k, v in dict(inputs).items():
@@ -264,33 +263,36 @@ class HFCaptioner(Captioner):
         with torch.inference_mode():
             out = self.model.generate(**inputs, **self.generation_kwargs(params))
             logits = out.logits
-            steps = len(logits)
-            tokens = out.sequences[:, -steps:] if steps else out.sequences[:, :0]
-            if steps:
+            beam_indices = getattr(out, "beam_indices", None)
+            if logits:
                 trans = self.model.compute_transition_scores(
-                    out.sequences, logits, getattr(out, "beam_indices", None), normalize_logits=True
+                    out.sequences, logits, beam_indices, normalize_logits=True
                 ).float()
             else:
-                trans = torch.zeros(tokens.shape, dtype=torch.float32)
-            beam_indices = getattr(out, "beam_indices", None)
-            beam_valid = (beam_indices[:, :steps] >= 0) if beam_indices is not None else None
+                trans = torch.zeros((out.sequences.shape[0], 0), dtype=torch.float32)
+            # Beam search trims the returned sequences to the longest kept beam, which can be shorter
+            # than the number of steps run: the transition scores have that length.
+            n_gen = trans.shape[1]
+            tokens = out.sequences[:, out.sequences.shape[1] - n_gen :]
+            beam_valid = (beam_indices[:, :n_gen] >= 0) if beam_indices is not None else None
         t2 = time.perf_counter()
-        means = _mean_logprobs(tokens, trans, self._eos_ids, beam_valid)
+        means, counts = _mean_logprobs(tokens, trans, self._eos_ids, beam_valid, with_counts=True)
         texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
         k = params.num_candidates
         raw: list[list[RawCandidate]] = []
         for i in range(len(images)):
-            raw.append([RawCandidate(texts[j].strip(), means[j]) for j in range(i * k, (i + 1) * k)])
+            raw.append([RawCandidate(texts[j].strip(), means[j], num_tokens=counts[j]) for j in range(i * k, (i + 1) * k)])
         return raw, {"preprocess_ms": (t1 - t0) * 1000, "generate_ms": (t2 - t1) * 1000}
 
 
-def _mean_logprobs(tokens, trans, eos_ids: set[int], beam_valid=None) -> list[float | None]:
+def _mean_logprobs(tokens, trans, eos_ids: set[int], beam_valid=None, with_counts: bool = False):
     """Length-normalised mean log-probability over each sequence's tokens up to and including its
     first end-of-sequence token (padding after it is ignored)."""
     import torch
 
     if tokens.numel() == 0:
-        return [None] * tokens.shape[0]
+        empty = [None] * tokens.shape[0]
+        return (empty, [0] * tokens.shape[0]) if with_counts else empty
     is_eos = torch.zeros_like(tokens, dtype=torch.bool)
     for e in eos_ids:
         is_eos |= tokens == e
@@ -301,7 +303,8 @@ def _mean_logprobs(tokens, trans, eos_ids: set[int], beam_valid=None) -> list[fl
         valid &= beam_valid.to(valid.device)
     sums = torch.where(valid, trans, torch.zeros_like(trans)).sum(dim=1)
     counts = valid.sum(dim=1)
-    return [float(s / c) if c > 0 else None for s, c in zip(sums.tolist(), counts.tolist())]
+    means = [float(s / c) if c > 0 else None for s, c in zip(sums.tolist(), counts.tolist())]
+    return (means, counts.tolist()) if with_counts else means
 
 
 class ITMScorer:

@@ -112,3 +112,25 @@ def test_module_reachable_as_attribute():
 
     assert mlcore.postprocess is pp_module  # the module is not shadowed by a function
     assert pp_module.postprocess("a dog") == "A dog."
+
+
+def test_optional_grammar_correction_with_a_real_seq2seq_model(tmp_path):
+    """Off by default; when given, a transformers text2text model rewrites the caption."""
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    from mlcore.postprocess import GrammarCorrector
+    from mlcore.testing import _bpe_tokenizer
+
+    tok = _bpe_tokenizer()
+    cfg = BartConfig(vocab_size=len(tok), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                     decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
+                     pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                     decoder_start_token_id=tok.eos_token_id, forced_eos_token_id=None)
+    BartForConditionalGeneration(cfg).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    gc = GrammarCorrector(str(tmp_path), max_new_tokens=6)
+    fixed = gc.correct(["a dog on grass", "two cats"])
+    assert len(fixed) == 2 and all(isinstance(f, str) and f for f in fixed)
+    out = postprocess("arafed a dog dog", grammar=gc)
+    assert out == "" or out.endswith(".")
+    assert postprocess("a dog") == "A dog."  # default: no grammar model involved

@@ -1,0 +1,116 @@
+"""Ensembles: several captioners on the same batch, one caption per image.
+
+``pick='confidence'``: the candidate with the highest confidence over all members.
+``pick='consensus'``: minimum Bayes risk, the candidate with the highest mean similarity
+(smoothed BLEU-4, or CIDEr-D with ``sim='cider'``) to the other members' candidates.
+Members are loaded once (through the process-wide cache) and run in turn on the same batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import replace
+from typing import Sequence
+
+from ..metrics import consensus_scores
+from ..params import GenerationParams
+from ..results import CaptionResult
+from .base import Captioner, check_images
+
+__all__ = ["EnsembleCaptioner"]
+
+
+class EnsembleCaptioner(Captioner):
+    kind = "ensemble"
+
+    def __init__(self, members: Sequence[Captioner], pick: str = "confidence", spec=None, sim: str = "bleu"):
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        if pick not in ("confidence", "consensus"):
+            raise ValueError(f"pick must be 'confidence' or 'consensus', got {pick!r}")
+        self.members = list(members)
+        self.pick = pick
+        self.sim = (spec.option("sim", sim) if spec is not None else sim) or "bleu"
+        self.model_id = "ensemble:" + ",".join(m.model_id for m in self.members) + (
+            ";pick=consensus" if pick == "consensus" else ""
+        )
+        self.model_version = hashlib.sha256(
+            "|".join(f"{m.model_id}@{m.model_version}" for m in self.members).encode() + pick.encode()
+        ).hexdigest()[:12]
+        self.device = self.members[0].device
+        self.dtype = self.members[0].dtype
+        super().__init__(confidence_config=self.members[0].confidence_config)
+        self.max_batch_size = 1 << 30  # members chunk themselves
+
+    def generate_raw(self, images, params):  # pragma: no cover - not used: caption() is overridden
+        raise NotImplementedError
+
+    def caption(self, images, params: GenerationParams | None = None) -> list[CaptionResult]:
+        params = params if params is not None else GenerationParams()
+        images = check_images(images)
+        if not images:
+            return []
+        t0 = time.perf_counter()
+        per_member = [m.caption(images, params) for m in self.members]
+        out: list[CaptionResult] = []
+        pools = []
+        for i in range(len(images)):
+            pool = []
+            for m, results in zip(self.members, per_member):
+                for c in results[i].candidates:
+                    if c.text:
+                        pool.append(replace(c, model_id=m.model_id))
+            pools.append(pool)
+        for i in range(len(images)):
+            member_results = [res[i] for res in per_member]
+            pool = pools[i]
+            details: dict = {"pick": self.pick, "members": [
+                {"model_id": m.model_id, "text": r.text, "confidence": r.confidence}
+                for m, r in zip(self.members, member_results)
+            ]}
+            if not pool:
+                best_i, ranked = None, []
+            elif self.pick == "confidence":
+                ranked = sorted(pool, key=lambda c: (-c.score, c.text))
+                best_i = 0
+            else:
+                context = [[c.text for c in p] for j, p in enumerate(pools) if j != i]
+                cons = consensus_scores([c.text for c in pool], self.sim, context)
+                order = sorted(range(len(pool)), key=lambda k: (-cons[k], -pool[k].score, pool[k].text))
+                ranked = [pool[k] for k in order]
+                details["consensus"] = [round(cons[k], 6) for k in order]
+                best_i = 0
+            # one entry per distinct text, best first
+            seen, alts = set(), []
+            for c in ranked:
+                if c.text.lower() not in seen:
+                    seen.add(c.text.lower())
+                    alts.append(c)
+            alts = alts[: params.num_alternatives]
+            if best_i is None:
+                base = member_results[0]
+                out.append(CaptionResult(text="", raw_text=base.raw_text, confidence=0.0, candidates=base.candidates,
+                                         model_id=self.model_id, model_version=self.model_version,
+                                         details=dict(details, flags=["empty"], needs_review=True)))
+                continue
+            best = alts[0]
+            details["chosen_model"] = best.model_id
+            details["needs_review"] = best.score < self.confidence_config.review_threshold
+            out.append(CaptionResult(text=best.text, raw_text=best.raw_text, confidence=best.score,
+                                     candidates=alts, model_id=self.model_id,
+                                     model_version=self.model_version, details=details))
+        total_ms = (time.perf_counter() - t0) * 1000 / len(images)
+        for i, r in enumerate(out):
+            r.timings = {
+                "preprocess_ms": sum(res[i].timings.get("preprocess_ms", 0.0) for res in per_member),
+                "generate_ms": sum(res[i].timings.get("generate_ms", 0.0) for res in per_member),
+                "total_ms": total_ms,
+            }
+        return out
+
+    def describe(self):
+        d = super().describe()
+        d["members"] = [m.describe() for m in self.members]
+        d["pick"] = self.pick
+        return d

@@ -1,0 +1,191 @@
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from captions.imaging import ImageRejected, decode_image
+from monitoring.management.commands._params import parse_params
+
+FIELDS = ["file", "status", "caption", "confidence", "model_id", "model_version", "inference_ms", "reason"]
+FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
+
+
+class Command(BaseCommand):
+    help = (
+        "Caption every image of a local folder (and its subfolders) in batches, with a progress bar. "
+        "Files that are not images are listed as skipped, with the reason. Run it again with the same "
+        "--out to resume: files already in the output are not captioned again."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("folder", help="the folder of images")
+        parser.add_argument("--out", required=True, help="output file: .csv, .json or .jsonl")
+        parser.add_argument("--model", help="registry name, folder or hub id (default: CAPTION_MODEL)")
+        parser.add_argument("--params", action="append", help='generation parameters: JSON or key=value[,key=value]')
+        parser.add_argument("--batch-size", type=int, help="images per model call (default: CAPTION_BATCH_SIZE)")
+        parser.add_argument("--no-recursive", action="store_true", help="only the folder itself, not subfolders")
+
+    def handle(self, *args, folder, out, model=None, params=None, batch_size=None, no_recursive=False, **options):
+        import mlcore
+        from tqdm import tqdm
+
+        root = Path(folder)
+        if not root.is_dir():
+            raise CommandError(f"{root} is not a folder.")
+        out_path = Path(out)
+        fmt = FORMATS.get(out_path.suffix.lower())
+        if fmt is None:
+            raise CommandError(f"--out must end in .csv, .json or .jsonl, not {out_path.suffix or '(none)'}.")
+        batch_size = batch_size or settings.CAPTION_BATCH_SIZE
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1.")
+        generation = parse_params(params)
+        output = OutputFile(out_path, fmt)
+        done = output.load()
+
+        files = sorted(_files_under(root, recursive=not no_recursive, exclude=out_path))
+        todo = [path for path in files if _relative(path, root) not in done]
+        if len(todo) < len(files):
+            self.stdout.write(f"Resuming: {len(files) - len(todo)} of {len(files)} files are already in {out_path}.")
+        if not todo:
+            self.stdout.write(self.style.SUCCESS(f"Nothing to do: every file of {root} is in {out_path}."))
+            return
+
+        spec = model or settings.CAPTION_MODEL
+        try:
+            captioner = mlcore.load_captioner(spec, device=settings.CAPTION_DEVICE)
+        except mlcore.ModelLoadError as error:
+            raise CommandError(str(error)) from None
+
+        counts = {"ok": 0, "skipped": 0, "failed": 0}
+        progress = tqdm(total=len(todo), unit="img", desc="caption", file=sys.stderr, disable=options["verbosity"] == 0)
+        try:
+            for start in range(0, len(todo), batch_size):
+                chunk = todo[start : start + batch_size]
+                rows, names, images = [], [], []
+                for path in chunk:
+                    name = _relative(path, root)
+                    try:
+                        images.append(decode_image(path.read_bytes(), max_pixels=settings.MAX_IMAGE_PIXELS).image)
+                        names.append(name)
+                    except (ImageRejected, OSError) as error:
+                        rows.append(_row(name, status="skipped", reason=str(error)))
+                        progress.write(f"skipped {name}: {error}")
+                if images:
+                    try:
+                        results = captioner.caption(images, generation)
+                    except Exception as error:
+                        # Not written to the output, so the next run tries these files again.
+                        counts["failed"] += len(names)
+                        progress.write(f"failed {len(names)} files ({', '.join(names[:3])}...): {error}")
+                    else:
+                        for name, result in zip(names, results, strict=True):
+                            rows.append(
+                                _row(
+                                    name,
+                                    status="ok",
+                                    caption=result.text,
+                                    confidence=round(float(result.confidence), 4),
+                                    model_id=result.model_id,
+                                    model_version=result.model_version,
+                                    inference_ms=round(float(result.timings.get("total_ms", 0.0)), 1),
+                                )
+                            )
+                output.append(rows)
+                for row in rows:
+                    counts[row["status"]] += 1
+                progress.update(len(chunk))
+        finally:
+            progress.close()
+
+        summary = f"{counts['ok']} captioned, {counts['skipped']} skipped (not images), {counts['failed']} failed -> {out_path}"
+        if counts["failed"]:
+            raise CommandError(f"{summary}. Run the same command again to retry the failed files.")
+        self.stdout.write(self.style.SUCCESS(summary))
+
+
+def _files_under(root: Path, *, recursive: bool, exclude: Path):
+    excluded = exclude.resolve()
+    for directory, subdirs, names in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith(".")) if recursive else []
+        for name in names:
+            path = Path(directory) / name
+            if not name.startswith(".") and path.is_file() and path.resolve() != excluded:
+                yield path
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _row(name: str, **values) -> dict:
+    row = dict.fromkeys(FIELDS, "")
+    row["file"] = name
+    row.update(values)
+    return row
+
+
+class OutputFile:
+    """The output, written after every batch so that an interrupted run loses one batch at most."""
+
+    def __init__(self, path: Path, fmt: str):
+        self.path = path
+        self.fmt = fmt
+        self.rows: list[dict] = []
+
+    def load(self) -> set[str]:
+        """The files already in the output (captioned or skipped), for resuming."""
+        if not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return set()
+        try:
+            if self.fmt == "csv":
+                self._trim_partial_line()
+                with self.path.open(newline="", encoding="utf-8") as handle:
+                    reader = csv.DictReader(handle)
+                    if reader.fieldnames and reader.fieldnames != FIELDS:
+                        raise CommandError(
+                            f"{self.path} has other columns than this command writes; choose another --out."
+                        )
+                    self.rows = [row for row in reader if row.get("status")]
+            elif self.fmt == "jsonl":
+                self._trim_partial_line()
+                with self.path.open(encoding="utf-8") as handle:
+                    self.rows = [json.loads(line) for line in handle if line.strip()]
+            else:
+                text = self.path.read_text(encoding="utf-8")
+                self.rows = json.loads(text) if text.strip() else []
+                if not isinstance(self.rows, list):
+                    raise CommandError(f"{self.path} is not a JSON list of rows; choose another --out.")
+        except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as error:
+            raise CommandError(f"{self.path} exists but cannot be read to resume ({error}); choose another --out.")
+        return {row["file"] for row in self.rows if isinstance(row, dict) and row.get("file")}
+
+    def append(self, rows: list[dict]) -> None:
+        if not rows:
+            return
+        if self.fmt == "csv":
+            new = not self.path.exists() or self.path.stat().st_size == 0
+            with self.path.open("a", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=FIELDS)
+                if new:
+                    writer.writeheader()
+                writer.writerows(rows)
+        elif self.fmt == "jsonl":
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        else:
+            self.rows.extend(rows)
+            partial = self.path.with_name(self.path.name + ".partial")
+            partial.write_text(json.dumps(self.rows, indent=1, ensure_ascii=False), encoding="utf-8")
+            os.replace(partial, self.path)  # atomic: the file is always a whole JSON list
+
+    def _trim_partial_line(self) -> None:
+        """A run killed while writing can leave half a line; drop it so the next rows line up."""
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            self.path.write_bytes(data[: data.rfind(b"\n") + 1])
