@@ -1,8 +1,16 @@
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from tests.processes import database_url_of_this_test
+
 MLCORE_TESTS = Path(__file__).parent / "mlcore"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +65,44 @@ def user(make_user):
 def logged_in_client(client, user):
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def qcluster(tiny_model, settings):
+    """Start a real worker cluster on this test's database; yields a function to wait for it."""
+    from captions.models import Image
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "captionsite.test_settings",
+        "DATABASE_URL": database_url_of_this_test(),
+        "MEDIA_ROOT": settings.MEDIA_ROOT,
+        "CAPTION_MODEL": tiny_model,
+        "Q_CLUSTER_NAME": settings.Q_CLUSTER["name"],
+        "HF_HUB_OFFLINE": "1",
+    }
+    if settings.REDIS_URL:
+        env["REDIS_URL"] = settings.REDIS_URL
+    log = open(Path(settings.MEDIA_ROOT).parent / "qcluster.log", "w+")
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"], cwd=REPO_ROOT, env=env,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+    def wait_until_final(count: int, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if Image.objects.filter(status__in=Image.FINAL_STATUSES).count() >= count:
+                return
+            assert process.poll() is None, "qcluster exited:\n" + Path(log.name).read_text()
+            time.sleep(0.3)
+        log.flush()
+        raise AssertionError("images were not captioned in time:\n" + Path(log.name).read_text()[-4000:])
+
+    yield wait_until_final
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+    log.close()

@@ -15,7 +15,7 @@ from accounts.models import User
 from captions import services
 from captions.models import Caption, Image
 from tests.api.conftest import assert_error_format, run_worker_once, start_in_a_fresh_window, worker_in_background
-from tests.captions.test_end_to_end import qcluster  # noqa: F401  (a real `manage.py qcluster`)
+
 from tests.captions.test_upload import BAD_FILES, stored_files
 from tests.images import image_bytes, upload
 

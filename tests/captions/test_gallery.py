@@ -32,7 +32,7 @@ def finish_with_caption(image: Image, text: str = "A dog on a beach.") -> Captio
 
 def test_gallery_lists_own_images_newest_first_with_badges(logged_in_client, user, make_user):
     older = make_image(user, "older.jpg")
-    newer = make_image(user, "newer.jpg")
+    make_image(user, "newer.jpg")
     finish_with_caption(older, "A red square.")
     make_image(make_user("eve@example.com"), "not-yours.jpg")
 

@@ -8,13 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from django_q.tasks import async_task
 
 import mlcore
 from captions import services
 from captions.models import Caption, Image
+from tests.processes import database_url_of_this_test
 from tests.images import image_bytes, upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -247,14 +247,3 @@ token, claimed = services.images_claim(worker_id="doomed", limit=8)
 assert len(claimed) == 2, claimed
 os.kill(os.getpid(), signal.SIGKILL)
 """
-
-
-def database_url_of_this_test() -> str:
-    """The test database, as a URL a subprocess can open (it sees committed rows only)."""
-    params = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{params['NAME']}"
-    host = params.get("HOST") or "127.0.0.1"
-    port = params.get("PORT") or 5432
-    user = params.get("USER") or "postgres"
-    return f"postgres://{user}@{host}:{port}/{params['NAME']}"
