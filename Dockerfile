@@ -30,7 +30,8 @@ RUN useradd --create-home --uid 1000 --shell /usr/sbin/nologin captionsite \
  && chown -R captionsite:captionsite /data /run/captionsite-metrics
 COPY --from=build /venv /venv
 WORKDIR /app
-COPY --from=build --chown=captionsite:captionsite /app /app
+# The code stays root-owned: the app user can read it, not change it.
+COPY --from=build /app /app
 USER captionsite
 EXPOSE 8000
 # GET /health/ with a Host from ALLOWED_HOSTS (see monitoring/healthcheck.py).

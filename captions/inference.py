@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 
 from captions.imaging import decode_image
 from captions.models import Image
+from monitoring import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ def captioner_for(spec: str):
     except mlcore.ModelLoadError as error:
         raise ModelUnavailable(str(error)) from None
     elapsed = time.perf_counter() - started
+    if elapsed > 0.05:  # a cache hit returns in microseconds; anything slower was a real load
+        metrics.observe_model_load(elapsed, captioner.model_id)
     if elapsed > 0.5:
         logger.info("Loaded caption model %s (%s) in %.1fs", captioner.model_id, captioner.model_version, elapsed)
     return captioner

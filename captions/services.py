@@ -18,9 +18,15 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from captions.imaging import FORMAT_EXTENSIONS, ImageRejected, decode_image, make_thumbnail
+from captions.imaging import (
+    FORMAT_EXTENSIONS,
+    ImageRejected,
+    decode_image,
+    make_thumbnail,
+)
 from captions.models import Batch, Caption, Image
 from mlcore.params import GenerationParams, InvalidParams
+from monitoring import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -263,7 +269,6 @@ def caption_pending_run(*, worker_id: str | None = None, max_batches: int | None
 def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary:
     """Caption claimed images: reuse cached captions, one batched model call per (model, params)."""
     from captions import inference
-
     from feedback.selectors import active_caption_model, active_review_threshold
 
     summary = WorkerRunSummary()
@@ -337,6 +342,7 @@ def _caption_with_model(
                 )
     if not keys:
         return summary
+    metrics.observe_batch(len(pixels))
     try:
         results = captioner.caption(pixels, params)
     except Exception as error:
@@ -426,6 +432,9 @@ def caption_record(
             cache_key=cache_key,
         )
         _image_finish(image=image, caption=caption)
+    metrics.observe_caption(
+        result.model_id, (result.timings.get("total_ms") or 0.0) / 1000, result.confidence, reused=False
+    )
     return caption
 
 
@@ -450,6 +459,7 @@ def caption_record_reused(*, image: Image, claim_token: str, original: Caption) 
             reused_from=original,
         )
         _image_finish(image=image, caption=caption)
+    metrics.observe_caption(original.model_id, None, original.confidence, reused=True)
     return True
 
 
@@ -466,6 +476,9 @@ def image_attempt_failed(*, image: Image, claim_token: str, reason: str, permane
     attempts = current.values_list("attempts", flat=True).first()
     if attempts is None:
         return WorkerRunSummary()
+    metrics.observe_failure(
+        image.model_spec or settings.CAPTION_MODEL, final=permanent or attempts >= settings.CAPTION_MAX_ATTEMPTS
+    )
     if permanent or attempts >= settings.CAPTION_MAX_ATTEMPTS:
         if not permanent:
             reason = f"{reason} (gave up after {attempts} attempts)"

@@ -18,7 +18,12 @@ from feedback.models import (
     ReviewerSettings,
     TrainingRun,
 )
-from feedback.selectors import active_caption_model, corrections_since, recaption_model_choices
+from feedback.selectors import (
+    active_caption_model,
+    corrections_since,
+    recaption_model_choices,
+)
+from monitoring import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -195,9 +200,11 @@ def feedback_save(*, user, caption: Caption, rating, corrected_caption: str | No
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        return Feedback.objects.update_or_create(
+        saved = Feedback.objects.update_or_create(
             user=user, caption=caption, defaults={"rating": rating, "corrected_caption": correction}
         )
+    metrics.observe_rating(rating)
+    return saved
 
 
 def reviewer_settings_update(*, user, review_threshold: float | None) -> ReviewerSettings:
