@@ -377,26 +377,33 @@ def caption_cache_key(*, image: Image, captioner, params: GenerationParams) -> s
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def _lease_held(*, image: Image, claim_token: str) -> bool:
-    """Lock the image row if this claim still holds it. Holding the lock until commit keeps a
-    concurrent delete or re-claim from slipping in between the check and the writes."""
-    return (
-        Image.objects.select_for_update()
-        .filter(pk=image.pk, claim_token=claim_token, status=Image.Status.PROCESSING)
-        .exists()
-    )
+def _caption_store(*, image: Image, claim_token: str, **fields) -> Caption | None:
+    """Store a caption as the image's current one and finish the image, if this claim still
+    holds the image. The row lock held until commit keeps a concurrent delete or re-claim from
+    slipping in between the check and the writes.
 
-
-def _image_finish(*, image: Image, caption: Caption) -> None:
-    now = timezone.now()
-    Image.objects.filter(pk=image.pk).update(
-        status=Image.Status.DONE,
-        current_caption=caption,
-        error="",
-        finished_at=now,
-        claim_expires_at=None,
-        updated_at=now,
-    )
+    Returns None (and writes nothing) when the lease was lost to another worker: that one
+    records its own result, so a task that runs twice never produces two current captions.
+    """
+    with transaction.atomic():
+        held = (
+            Image.objects.select_for_update()
+            .filter(pk=image.pk, claim_token=claim_token, status=Image.Status.PROCESSING)
+            .exists()
+        )
+        if not held:
+            return None
+        caption = Caption.objects.create(image=image, **fields)
+        now = timezone.now()
+        Image.objects.filter(pk=image.pk).update(
+            status=Image.Status.DONE,
+            current_caption=caption,
+            error="",
+            finished_at=now,
+            claim_expires_at=None,
+            updated_at=now,
+        )
+    return caption
 
 
 def caption_record(
@@ -408,57 +415,51 @@ def caption_record(
     cache_key: str,
     review_threshold: float | None = None,
 ) -> Caption | None:
-    """Store a model caption and finish the image, if this worker still holds its lease.
-
-    Returns None (and writes nothing) when the lease was lost to another worker: that one
-    records its own result, so a task that runs twice never produces two current captions.
-    """
-    with transaction.atomic():
-        if not _lease_held(image=image, claim_token=claim_token):
-            return None
-        caption = Caption.objects.create(
-            image=image,
-            text=result.text,
-            raw_text=result.raw_text,
-            confidence=result.confidence,
-            candidates=[{"text": c.text, "score": c.score} for c in result.candidates],
-            source=Caption.Source.MODEL,
-            model_id=result.model_id,
-            model_version=result.model_version,
-            params=params.to_dict(),
-            inference_ms=result.timings.get("total_ms"),
-            timings=dict(result.timings),
-            needs_review=_needs_review(result.confidence, review_threshold),
-            cache_key=cache_key,
-        )
-        _image_finish(image=image, caption=caption)
-    metrics.observe_caption(
-        result.model_id, (result.timings.get("total_ms") or 0.0) / 1000, result.confidence, reused=False
+    """Record a model's caption for a claimed image (None when the claim was lost)."""
+    caption = _caption_store(
+        image=image,
+        claim_token=claim_token,
+        text=result.text,
+        raw_text=result.raw_text,
+        confidence=result.confidence,
+        candidates=[{"text": c.text, "score": c.score} for c in result.candidates],
+        source=Caption.Source.MODEL,
+        model_id=result.model_id,
+        model_version=result.model_version,
+        params=params.to_dict(),
+        inference_ms=result.timings.get("total_ms"),
+        timings=dict(result.timings),
+        needs_review=_needs_review(result.confidence, review_threshold),
+        cache_key=cache_key,
     )
+    if caption is not None:
+        metrics.observe_caption(
+            result.model_id, (result.timings.get("total_ms") or 0.0) / 1000, result.confidence, reused=False
+        )
     return caption
 
 
 def caption_record_reused(*, image: Image, claim_token: str, original: Caption) -> bool:
-    with transaction.atomic():
-        if not _lease_held(image=image, claim_token=claim_token):
-            return False
-        caption = Caption.objects.create(
-            image=image,
-            text=original.text,
-            raw_text=original.raw_text,
-            confidence=original.confidence,
-            candidates=original.candidates,
-            source=Caption.Source.CACHE,
-            model_id=original.model_id,
-            model_version=original.model_version,
-            params=original.params,
-            inference_ms=0.0,
-            timings={"reused": True},
-            needs_review=original.needs_review,
-            cache_key=original.cache_key,
-            reused_from=original,
-        )
-        _image_finish(image=image, caption=caption)
+    """Give a claimed image the caption already computed for the same bytes, model and params."""
+    caption = _caption_store(
+        image=image,
+        claim_token=claim_token,
+        text=original.text,
+        raw_text=original.raw_text,
+        confidence=original.confidence,
+        candidates=original.candidates,
+        source=Caption.Source.CACHE,
+        model_id=original.model_id,
+        model_version=original.model_version,
+        params=original.params,
+        inference_ms=0.0,
+        timings={"reused": True},
+        needs_review=original.needs_review,
+        cache_key=original.cache_key,
+        reused_from=original,
+    )
+    if caption is None:
+        return False
     metrics.observe_caption(original.model_id, None, original.confidence, reused=True)
     return True
 

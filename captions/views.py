@@ -2,12 +2,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from captions import selectors, services
 from captions.forms import UploadForm
+from captions.responses import image_file_response
 from captions.uploads import oversize_refusals
 
 GALLERY_PAGE_SIZE = 24
@@ -90,11 +91,4 @@ def image_delete(request: HttpRequest, public_id) -> HttpResponse:
 def image_file(request: HttpRequest, public_id, variant: str) -> FileResponse:
     """Images are private: they are served only to their owner, never from a public media URL."""
     image = selectors.image_for(request.user, public_id)
-    stored = image.thumbnail if variant == "thumbnail" else image.file
-    try:
-        handle = stored.open("rb")
-    except (FileNotFoundError, ValueError):
-        raise Http404("The image file is missing.") from None
-    response = FileResponse(handle)
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+    return image_file_response(image, variant)

@@ -5,11 +5,12 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from captions.responses import image_file_response
 from feedback import selectors, services
 from feedback.forms import (
     CaptionEditForm,
@@ -229,14 +230,7 @@ def reviewer_settings(request: HttpRequest) -> HttpResponse:
 def review_image_file(request: HttpRequest, public_id, variant: str) -> FileResponse:
     """The image for a reviewer, who may not be its owner (the gallery's URL serves owners only)."""
     image = selectors.reviewable_image_for(request.user, public_id)
-    stored = image.thumbnail if variant == "thumbnail" else image.file
-    try:
-        handle = stored.open("rb")
-    except (FileNotFoundError, ValueError):
-        raise Http404("The image file is missing.") from None
-    response = FileResponse(handle)
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+    return image_file_response(image, variant)
 
 
 # --- Models ----------------------------------------------------------------------------------------

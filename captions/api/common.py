@@ -3,7 +3,6 @@
 import dataclasses
 
 from django.conf import settings
-from django.core.files.uploadhandler import SkipFile
 from django.urls import reverse
 from rest_framework import serializers
 from rest_framework.fields import empty
