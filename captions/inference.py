@@ -26,7 +26,7 @@ def captioner_for(spec: str):
 
     started = time.perf_counter()
     try:
-        captioner = mlcore.load_captioner(spec, device=settings.CAPTION_DEVICE)
+        captioner = mlcore.load_captioner(spec, device=settings.CAPTION_DEVICE, dtype=settings.CAPTION_DTYPE)
     except mlcore.ModelLoadError as error:
         raise ModelUnavailable(str(error)) from None
     elapsed = time.perf_counter() - started

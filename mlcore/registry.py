@@ -172,7 +172,8 @@ def load_captioner(
 
     Cached by (resolved spec, device, dtype, options): a second call returns the same object.
     ``options`` go to the predictor: ``itm`` (an ITM model spec, or True for the default
-    Salesforce/blip-itm-base-coco), ``confidence_config``, ``max_batch_size``, ``rules``, ``grammar``.
+    Salesforce/blip-itm-base-coco), ``confidence_config``, ``max_batch_size``, ``rules``,
+    ``grammar`` (a text2text model spec or a GrammarCorrector; off by default).
     Raises ModelLoadError (with what to do) when the model cannot be loaded.
     """
     from .hfutils import resolve_device, resolve_dtype
@@ -191,6 +192,10 @@ def load_captioner(
         if hit is not None:
             return hit
         opts = dict(options)
+        if isinstance(opts.get("grammar"), str) and ms.kind != "ensemble":
+            from .postprocess import GrammarCorrector
+
+            opts["grammar"] = GrammarCorrector(opts["grammar"], device=dev)
         itm = opts.pop("itm", None)
         if itm and ms.kind != "ensemble":
             itm_source = DEFAULT_ITM_MODEL if itm is True else str(itm)

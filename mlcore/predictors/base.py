@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -63,7 +64,9 @@ class Captioner(abc.ABC):
         self.rules = tuple(rules)
         self.grammar = grammar
         self.itm = itm
-        self.max_batch_size = max_batch_size or (64 if str(self.device).startswith("cuda") else 16)
+        self.max_batch_size = max_batch_size or int(os.environ.get("MLCORE_MAX_BATCH", 0)) or (
+            64 if str(self.device).startswith("cuda") else 8
+        )
 
     # -- to implement -------------------------------------------------------------------------
 

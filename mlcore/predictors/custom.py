@@ -113,14 +113,21 @@ def build_model(config: InHouseConfig, vocab_size: int, load_pretrained: bool = 
 
     from ..hfutils import hub_kwargs, quiet_transformers
 
+    from ..hfutils import is_offline
+
     encoder = None
     if load_pretrained and config.encoder:
-        try:
-            with quiet_transformers():
-                encoder = ResNetModel.from_pretrained(config.encoder, **hub_kwargs(local_files_only=True))
-            config.pretrained_encoder = True
-        except Exception:  # noqa: BLE001 - random weights otherwise
-            encoder = None
+        # the local HF cache / a folder first, then the hub unless offline; random weights otherwise
+        for local_only in (True, False):
+            if not local_only and (is_offline() or os.path.isdir(config.encoder)):
+                break
+            try:
+                with quiet_transformers():
+                    encoder = ResNetModel.from_pretrained(config.encoder, **hub_kwargs(local_files_only=local_only))
+                config.pretrained_encoder = True
+                break
+            except Exception:  # noqa: BLE001
+                encoder = None
     if encoder is None:
         rc = ResNetConfig(**config.encoder_config) if config.encoder_config else ResNetConfig()
         encoder = ResNetModel(rc)

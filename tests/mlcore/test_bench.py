@@ -7,11 +7,12 @@ from mlcore import GenerationParams
 def test_bench_runs_and_reports(tiny_blip, images):
     lines = []
     before = tiny_blip.max_batch_size
-    out = run(tiny_blip, images=images[:3], batch_sizes=(1, 2), beams=(1, 2), max_length=6, int8=True, repeats=1,
-              log=lines.append)
+    out = run(tiny_blip, images=images[:3], batch_sizes=(1, 2), beams=(1, 2), max_length=6, int8=True, bf16=True,
+              repeats=1, log=lines.append)
     rows = out["rows"]
-    assert len(rows) == 2 * (1 + 2 + 1) and len(lines) == len(rows)
-    assert {r["path"] for r in rows} == {"naive fp32 x1", "ours float32", "ours int8 (dynamic)"}
+    assert len(rows) == 2 * (1 + 2 + 2) and len(lines) == len(rows)
+    assert {r["path"] for r in rows} == {"naive fp32 x1", "ours float32", "ours bfloat16",
+                                         "ours int8 (dynamic)"}
     for r in rows:
         assert r["img_s"] > 0 and r["ratio"] > 0
     ours = [r for r in rows if r["path"] == "ours float32"]

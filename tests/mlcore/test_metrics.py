@@ -84,3 +84,11 @@ def test_evaluate_writes_captions_and_scores(tiny_blip, images, tmp_path):
     assert saved["per_image"][0]["references"] == ["a dog on the grass", "a red car parked on a street"]
     assert saved["per_image"][0]["caption"] == tiny_blip.caption([images[0]], GenerationParams(num_beams=1, max_length=8))[0].text
     assert saved["model_version"] == tiny_blip.model_version
+
+
+@needs_java
+def test_spice_is_optional():
+    out = score_captions(REFS, HYPS, spice=True, meteor=False)
+    assert "CIDEr" in out["scores"] and "METEOR" not in out["scores"]
+    # SPICE needs Stanford CoreNLP models it downloads on first use: scored, or skipped with a reason
+    assert ("SPICE" in out["scores"]) != ("SPICE" in out["skipped"])

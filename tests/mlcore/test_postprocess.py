@@ -114,7 +114,7 @@ def test_module_reachable_as_attribute():
     assert pp_module.postprocess("a dog") == "A dog."
 
 
-def test_optional_grammar_correction_with_a_real_seq2seq_model(tmp_path):
+def test_optional_grammar_correction_with_a_real_seq2seq_model(tmp_path, tiny_blip_dir, images, fresh_cache):
     """Off by default; when given, a transformers text2text model rewrites the caption."""
     from transformers import BartConfig, BartForConditionalGeneration
 
@@ -134,3 +134,10 @@ def test_optional_grammar_correction_with_a_real_seq2seq_model(tmp_path):
     out = postprocess("arafed a dog dog", grammar=gc)
     assert out == "" or out.endswith(".")
     assert postprocess("a dog") == "A dog."  # default: no grammar model involved
+
+    from mlcore import GenerationParams, load_captioner
+
+    cap = load_captioner(tiny_blip_dir, grammar=str(tmp_path))
+    assert isinstance(cap.grammar, GrammarCorrector) and load_captioner(tiny_blip_dir).grammar is None
+    res = cap.caption(images[:2], GenerationParams(num_beams=2, max_length=6))
+    assert len(res) == 2 and all(r.text == "" or r.text.endswith(".") for r in res)
