@@ -16,7 +16,7 @@ import re
 import shutil
 import time
 from collections import Counter, defaultdict
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 __all__ = [
     "simple_tokenize",
@@ -160,16 +160,12 @@ def score_captions(
     Bleu_1..4, METEOR, ROUGE_L, CIDEr (and SPICE when asked and it can run). Keys as in
     coco-caption. Also returns 'per_image' {id: {metric: value}} and 'skipped' {metric: reason}.
     """
-    from pycocoevalcap.bleu.bleu import Bleu
-    from pycocoevalcap.cider.cider import Cider
-    from pycocoevalcap.rouge.rouge import Rouge
+    import contextlib
+    import io
 
     ids = [i for i in hypotheses if i in references]
     if not ids:
         raise ValueError("no hypothesis has references")
-    import contextlib
-    import io
-
     with contextlib.redirect_stdout(io.StringIO()):  # pycocoevalcap prints progress chatter
         return _score_captions(references, hypotheses, ids, spice, meteor, meteor_timeout)
 

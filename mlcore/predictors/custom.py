@@ -21,7 +21,7 @@ from ..hfutils import folder_fingerprint, resolve_device, resolve_dtype
 from ..params import GenerationParams
 from .base import Captioner, RawCandidate
 
-__all__ = ["InHouseConfig", "WordVocab", "InHouseCaptionModel", "InHouseCaptioner", "MARKER", "tiny_inhouse_config"]
+__all__ = ["InHouseConfig", "WordVocab", "InHouseCaptioner", "MARKER", "tiny_inhouse_config"]
 
 MARKER = "mlcore_inhouse.json"
 WEIGHTS = "model.safetensors"

@@ -17,7 +17,7 @@ from ..predictors.custom import (
     preprocess_images,
     save_checkpoint,
 )
-from .datasets import CaptionRecord, as_records
+from .datasets import as_records
 
 __all__ = ["train_inhouse"]
 

@@ -76,7 +76,7 @@ def test_evaluate_writes_captions_and_scores(tiny_blip, images, tmp_path):
     ann = tmp_path / "captions.json"
     ann.write_text(json.dumps(coco))
     out_path = tmp_path / "eval.json"
-    out = evaluate(tiny_blip, str(ann), str(img_dir), out_json=str(out_path),
+    evaluate(tiny_blip, str(ann), str(img_dir), out_json=str(out_path),
                    params=GenerationParams(num_beams=1, max_length=8), batch_size=2, progress=False)
     saved = json.loads(out_path.read_text())
     assert saved["n_images"] == 3 and len(saved["per_image"]) == 3
