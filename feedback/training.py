@@ -75,7 +75,7 @@ def evaluate(spec: str, validation: list[TrainingExample]) -> dict:
     grouped = _by_image(validation)
     if not grouped:
         return {}
-    captioner = mlcore.load_captioner(spec, device=settings.CAPTION_DEVICE)
+    captioner = mlcore.load_captioner(spec, device=settings.CAPTION_DEVICE, dtype=settings.CAPTION_DTYPE)
     ids = list(grouped)
     images = [_load_image(grouped[i][0]) for i in ids]
     results = captioner.caption(images, mlcore.GenerationParams())

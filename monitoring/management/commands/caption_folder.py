@@ -57,7 +57,7 @@ class Command(BaseCommand):
 
         spec = model or settings.CAPTION_MODEL
         try:
-            captioner = mlcore.load_captioner(spec, device=settings.CAPTION_DEVICE)
+            captioner = mlcore.load_captioner(spec, device=settings.CAPTION_DEVICE, dtype=settings.CAPTION_DTYPE)
         except mlcore.ModelLoadError as error:
             raise CommandError(str(error)) from None
 

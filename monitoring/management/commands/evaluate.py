@@ -46,7 +46,7 @@ class Command(BaseCommand):
         dataset = options["dataset"] or annotations.stem
 
         try:
-            captioner = mlcore.load_captioner(spec, device=settings.CAPTION_DEVICE)
+            captioner = mlcore.load_captioner(spec, device=settings.CAPTION_DEVICE, dtype=settings.CAPTION_DTYPE)
         except mlcore.ModelLoadError as error:
             raise CommandError(str(error)) from None
         self.stdout.write(f"Evaluating {captioner.model_id} ({captioner.model_version}) on {dataset} ...")
