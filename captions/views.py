@@ -10,6 +10,7 @@ from captions import selectors, services
 from captions.forms import UploadForm
 from captions.responses import image_file_response
 from captions.uploads import oversize_refusals
+from feedback.selectors import feedback_by_caption_for
 
 GALLERY_PAGE_SIZE = 24
 
@@ -45,7 +46,13 @@ def gallery(request: HttpRequest) -> HttpResponse:
     # A partly refused upload still created images (200); one that stored nothing is a 400.
     status = 400 if form.errors and not accepted_any else 200
     page = Paginator(selectors.gallery_images_for(request.user), GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "captions/gallery.html", {"form": form, "page": page}, status=status)
+    own_feedback = feedback_by_caption_for(request.user, [i.current_caption_id for i in page if i.current_caption_id])
+    return render(
+        request,
+        "captions/gallery.html",
+        {"form": form, "page": page, "feedback_by_caption": own_feedback},
+        status=status,
+    )
 
 
 @login_required

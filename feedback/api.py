@@ -6,7 +6,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from captions.api.common import StrictSerializer
-from captionsite.api_support import PAGE_PARAMETERS, error_responses, paginated, paginated_response, rate_limit
+from captionsite.api_support import (
+    PAGE_PARAMETERS,
+    error_responses,
+    paginated,
+    paginated_response,
+    rate_limit,
+)
 from feedback import selectors, services
 from feedback.models import Feedback
 

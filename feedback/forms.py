@@ -71,11 +71,12 @@ class FeedbackForm(forms.Form):
     )
 
 
-def feedback_form_for(user, caption) -> FeedbackForm:
-    """The rating widget's form, filled with the user's feedback on the caption when there is one."""
+def feedback_form_for(user, caption, known: dict | None = None) -> FeedbackForm:
+    """The rating widget's form, filled with the user's feedback on the caption when there is one.
+    `known` is the page's feedback already loaded by caption id (saves a query per caption)."""
     from feedback.selectors import feedback_of
 
-    existing = feedback_of(user, caption)
+    existing = known.get(caption.pk) if known is not None else feedback_of(user, caption)
     initial = {"rating": existing.rating, "corrected_caption": existing.corrected_caption} if existing else {}
     return FeedbackForm(initial=initial)
 

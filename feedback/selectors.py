@@ -133,6 +133,11 @@ def feedback_of(user, caption: Caption) -> Feedback | None:
     return Feedback.objects.filter(user=user, caption=caption).first()
 
 
+def feedback_by_caption_for(user, caption_ids) -> dict[int, Feedback]:
+    """The user's feedback on several captions at once (a gallery page), keyed by caption id."""
+    return {f.caption_id: f for f in Feedback.objects.filter(user=user, caption_id__in=list(caption_ids))}
+
+
 def feedback_list_for(user) -> QuerySet[Feedback]:
     return Feedback.objects.filter(user=user).select_related("caption", "caption__image").order_by("-updated_at", "-id")
 

@@ -14,7 +14,7 @@ def caption_feedback(context, caption):
     request = context["request"]
     return {
         "caption": caption,
-        "feedback_form": feedback_form_for(request.user, caption),
+        "feedback_form": feedback_form_for(request.user, caption, context.get("feedback_by_caption")),
         "request": request,
         "csrf_token": context.get("csrf_token"),
     }

@@ -133,3 +133,19 @@ def test_admin_lists_and_searches_everything(client, make_user):
     assert "searchable-name.jpg" in client.get("/admin/captions/image/?q=searchable").content.decode()
     assert "A lighthouse at dusk." in client.get("/admin/captions/caption/?q=lighthouse").content.decode()
     assert "root@example.com" in client.get("/admin/accounts/user/?q=root").content.decode()
+
+
+def test_gallery_queries_do_not_grow_with_the_number_of_images(logged_in_client, user):
+    def count_queries() -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            assert logged_in_client.get(reverse("captions:gallery")).status_code == 200
+        return len(queries)
+
+    finish_with_caption(make_image(user, "first.jpg"))
+    with_one = count_queries()
+    for i in range(5):
+        finish_with_caption(make_image(user, f"more-{i}.jpg"))
+    assert count_queries() == with_one
