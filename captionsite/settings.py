@@ -209,6 +209,8 @@ CAPTION_DEVICE = env.str("CAPTION_DEVICE", default="") or None
 # bf16 / VNNI instructions (see the README's performance section) at some cost in exactness.
 CAPTION_DTYPE = env.str("CAPTION_DTYPE", default="") or None
 CAPTION_BATCH_SIZE = env.int("CAPTION_BATCH_SIZE", default=8)
+# After a model fails to load, a worker waits this long before trying to load it again.
+CAPTION_MODEL_RETRY_SECONDS = env.int("CAPTION_MODEL_RETRY_SECONDS", default=60)
 CAPTION_MAX_ATTEMPTS = env.int("CAPTION_MAX_ATTEMPTS", default=3)
 CAPTION_LEASE_SECONDS = env.int("CAPTION_LEASE_SECONDS", default=900)
 CAPTION_RETRY_DELAY_SECONDS = env.int("CAPTION_RETRY_DELAY_SECONDS", default=30)

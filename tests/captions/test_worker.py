@@ -134,6 +134,33 @@ def test_model_that_cannot_load_fails_images_with_instructions(user, settings, t
     assert "CAPTION_MODEL" in image.error and "model_fetch" in image.error
 
 
+def test_a_model_that_failed_to_load_is_retried_after_a_pause(user, settings, tmp_path, tiny_blip_dir):
+    import shutil
+
+    settings.CAPTION_MODEL_RETRY_SECONDS = 3600
+    folder = tmp_path / "model-arriving-later"
+    folder.mkdir()
+    settings.CAPTION_MODEL = str(folder)
+    first = submit(user, upload("a.jpg", image_bytes("JPEG")))[0]
+    run_task_like_the_cluster()
+    first.refresh_from_db()
+    assert first.status == Image.Status.FAILED
+
+    # The operator copies the model in; within the pause workers still fail fast with the reason...
+    shutil.copytree(tiny_blip_dir, folder, dirs_exist_ok=True)
+    second = submit(user, upload("b.png", image_bytes("PNG")))[0]
+    run_task_like_the_cluster()
+    second.refresh_from_db()
+    assert second.status == Image.Status.FAILED and second.error == first.error
+
+    # ...and once it is over they load the model and caption; a retry brings the failed one back.
+    settings.CAPTION_MODEL_RETRY_SECONDS = 0
+    services.image_retry(image=second)
+    run_task_like_the_cluster()
+    second.refresh_from_db()
+    assert second.status == Image.Status.DONE, second.error
+
+
 def test_unknown_hub_model_offline_fails_with_instructions(user, settings, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     settings.CAPTION_MODEL = "nobody/no-such-captioner"
