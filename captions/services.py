@@ -175,23 +175,32 @@ def caption_workers_wake() -> None:
 # --- User actions ---------------------------------------------------------------------------------
 
 
+def image_requeue(*, image_id: int, from_status: str, **changes) -> bool:
+    """Put an image in `from_status` back in the queue with a fresh attempt budget (and, with
+    `changes`, new params or model) and wake a worker once committed. False if it was not in
+    that status (someone else moved it first)."""
+    now = timezone.now()
+    updated = Image.objects.filter(pk=image_id, status=from_status).update(
+        status=Image.Status.QUEUED,
+        attempts=0,
+        error="",
+        available_at=now,
+        claim_token="",
+        claimed_at=None,
+        claim_expires_at=None,
+        finished_at=None,
+        updated_at=now,
+        **changes,
+    )
+    if updated:
+        transaction.on_commit(caption_workers_wake)
+    return bool(updated)
+
+
 def image_retry(*, image: Image) -> Image:
     """Queue a failed image again with a fresh attempt budget."""
-    with transaction.atomic():
-        updated = Image.objects.filter(pk=image.pk, status=Image.Status.FAILED).update(
-            status=Image.Status.QUEUED,
-            attempts=0,
-            error="",
-            available_at=timezone.now(),
-            claim_token="",
-            claimed_at=None,
-            claim_expires_at=None,
-            finished_at=None,
-            updated_at=timezone.now(),
-        )
-        if not updated:
-            raise ValidationError("Only a failed image can be retried.")
-        transaction.on_commit(caption_workers_wake)
+    if not image_requeue(image_id=image.pk, from_status=Image.Status.FAILED):
+        raise ValidationError("Only a failed image can be retried.")
     image.refresh_from_db()
     return image
 

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from captions.models import Caption, Image
-from captions.services import caption_workers_wake, generation_params_clean
+from captions.services import generation_params_clean, image_requeue
 from feedback.models import (
     ConfidenceCalibration,
     Feedback,
@@ -154,24 +154,11 @@ def image_recaption(*, caption: Caption, reviewer, params: dict | None, model_sp
             "Change a generation setting or choose another model."
         )
     stored_spec = "" if spec == active_caption_model() else spec
-    now = timezone.now()
     with transaction.atomic():
         image = _current_image_locked(caption)
         if image.status != Image.Status.DONE:
             raise ValidationError("This image is already waiting for a new caption.")
-        Image.objects.filter(pk=image.pk).update(
-            status=Image.Status.QUEUED,
-            params=clean_params,
-            model_spec=stored_spec,
-            attempts=0,
-            error="",
-            available_at=now,
-            claim_token="",
-            claimed_at=None,
-            claim_expires_at=None,
-            finished_at=None,
-            updated_at=now,
-        )
+        image_requeue(image_id=image.pk, from_status=Image.Status.DONE, params=clean_params, model_spec=stored_spec)
         Caption.objects.filter(pk=caption.pk).update(needs_review=False)
         action = _action_record(
             caption=caption,
@@ -179,7 +166,6 @@ def image_recaption(*, caption: Caption, reviewer, params: dict | None, model_sp
             action=ReviewAction.Kind.REJECT if reject else ReviewAction.Kind.RECAPTION,
             details={"params": clean_params, "model": spec},
         )
-        transaction.on_commit(caption_workers_wake)
     return action
 
 
