@@ -65,6 +65,19 @@ def _scale_weights(model, factor: float) -> None:
                 p.mul_(factor)
 
 
+def _save_random_model(model_class, config, processor, dest: str, *, seed: int, scale: float | None) -> str:
+    """Build `model_class(config)` with seeded random weights (scaled up when `scale` is given)
+    and save it with its processor into `dest`, as save_pretrained lays out a real model."""
+    _seeded(seed)
+    with _quiet():
+        model = model_class(config).eval()
+        if scale is not None:
+            _scale_weights(model, scale)
+        model.save_pretrained(dest)
+        processor.save_pretrained(dest)
+    return dest
+
+
 def build_tiny_blip(dest_dir: str | os.PathLike, seed: int = 0, image_size: int = 32, scale: float = 3.0) -> str:
     """A tiny random BlipForConditionalGeneration + BlipProcessor (PIL image processor) folder."""
     from transformers import BlipConfig, BlipForConditionalGeneration, BlipProcessor
@@ -86,13 +99,7 @@ def build_tiny_blip(dest_dir: str | os.PathLike, seed: int = 0, image_size: int 
         ),
         projection_dim=32,
     )
-    _seeded(seed)
-    with _quiet():
-        model = BlipForConditionalGeneration(config).eval()
-        _scale_weights(model, scale)
-        model.save_pretrained(dest)
-        processor.save_pretrained(dest)
-    return dest
+    return _save_random_model(BlipForConditionalGeneration, config, processor, dest, seed=seed, scale=scale)
 
 
 def build_tiny_blip_itm(dest_dir: str | os.PathLike, seed: int = 0, image_size: int = 32) -> str:
@@ -112,12 +119,7 @@ def build_tiny_blip_itm(dest_dir: str | os.PathLike, seed: int = 0, image_size: 
                            image_size=image_size, patch_size=8, initializer_range=0.2),
         projection_dim=32,
     )
-    _seeded(seed)
-    with _quiet():
-        model = BlipForImageTextRetrieval(config).eval()
-        model.save_pretrained(dest)
-        processor.save_pretrained(dest)
-    return dest
+    return _save_random_model(BlipForImageTextRetrieval, config, processor, dest, seed=seed, scale=None)
 
 
 def make_test_images(n: int = 4, size: tuple[int, int] = (48, 40), seed: int = 0):
@@ -193,13 +195,7 @@ def build_tiny_blip2(dest_dir: str | os.PathLike, seed: int = 0, image_size: int
         num_query_tokens=num_query,
         image_token_index=image_token_id,
     )
-    _seeded(seed)
-    with _quiet():
-        model = Blip2ForConditionalGeneration(config).eval()
-        _scale_weights(model, scale)
-        model.save_pretrained(dest)
-        processor.save_pretrained(dest)
-    return dest
+    return _save_random_model(Blip2ForConditionalGeneration, config, processor, dest, seed=seed, scale=scale)
 
 
 def build_tiny_git(dest_dir: str | os.PathLike, seed: int = 0, image_size: int = 32, scale: float = 3.0) -> str:
@@ -221,13 +217,7 @@ def build_tiny_git(dest_dir: str | os.PathLike, seed: int = 0, image_size: int =
         max_position_embeddings=128, bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id,
         pad_token_id=tok.pad_token_id, initializer_range=0.2,
     )
-    _seeded(seed)
-    with _quiet():
-        model = GitForCausalLM(config).eval()
-        _scale_weights(model, scale)
-        model.save_pretrained(dest)
-        processor.save_pretrained(dest)
-    return dest
+    return _save_random_model(GitForCausalLM, config, processor, dest, seed=seed, scale=scale)
 
 
 def build_tiny_vit_gpt2(dest_dir: str | os.PathLike, seed: int = 0, image_size: int = 32, scale: float = 3.0) -> str:
