@@ -48,7 +48,13 @@ def captioner_for(spec: str):
     return captioner
 
 
-def load_image_for_model(image: Image):
+def load_image_for_model(image: Image, captioner=None):
+    """The stored file of ``image`` as the RGB PIL image a model gets (mlcore.images.load_image).
+    With ``captioner``, JPEGs are decoded at reduced scale to what its processor needs
+    (mlcore.images.captioner_target_size); raises ImageRejected with the reason otherwise."""
+    from mlcore.images import captioner_target_size
+
     with default_storage.open(image.file.name, "rb") as handle:
         data = handle.read()
-    return decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS).image
+    target = captioner_target_size(captioner)
+    return decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS, target_size=target).image

@@ -16,7 +16,8 @@ import re
 import shutil
 import time
 from collections import Counter, defaultdict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "simple_tokenize",
@@ -275,12 +276,14 @@ def evaluate(
     """Caption every image of a COCO-format annotation file, score against its references, and
     write per-image captions + scores to ``out_json`` (default: <annotations>.eval.json).
     Returns the same dict."""
-    from PIL import Image
     from tqdm.auto import tqdm
 
+    from .images import captioner_target_size
     from .params import GenerationParams
+    from .training.datasets import open_image
 
     params = params or GenerationParams()
+    target = captioner_target_size(captioner)  # the same decode as the worker's
     files, refs = _load_coco(coco_annotations_json)
     ids = [i for i in files if i in refs]
     if limit:
@@ -293,8 +296,7 @@ def evaluate(
         chunk = ids[start : start + batch_size]
         imgs = []
         for i in chunk:
-            with Image.open(os.path.join(image_dir, files[i])) as im:
-                imgs.append(im.convert("RGB"))
+            imgs.append(open_image(os.path.join(image_dir, files[i]), target_size=target))
         for i, r in zip(chunk, captioner.caption(imgs, params)):
             hyps[i] = r.text
             per[i] = {"image_id": i, "file_name": files[i], "caption": r.text, "raw_text": r.raw_text,

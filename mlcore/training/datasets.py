@@ -15,14 +15,38 @@ import json
 import os
 import random
 from collections import defaultdict
-from typing import Iterable, NamedTuple, Sequence
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
-__all__ = ["CaptionRecord", "load_records", "split_records", "load_coco", "load_flickr", "load_table"]
+__all__ = [
+    "CaptionRecord",
+    "load_records",
+    "split_records",
+    "load_coco",
+    "load_flickr",
+    "load_table",
+    "open_image",
+]
 
 
 class CaptionRecord(NamedTuple):
     image_path: str
     caption: str
+
+
+def open_image(path: str, *, target_size: int | None = None, max_pixels: int | None = None):
+    """The training/evaluation pixels of the image file at ``path``: an RGB PIL image from
+    :func:`mlcore.images.load_image` (EXIF orientation, full tonal range, transparency onto white,
+    the same pixels the worker serves). ``target_size``: the shorter edge the model needs (see
+    :func:`mlcore.images.captioner_target_size`); ``max_pixels`` defaults to
+    :data:`mlcore.images.DEFAULT_MAX_PIXELS`. Raises :class:`mlcore.images.ImageLoadError` whose
+    message starts with the path."""
+    from ..images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
+
+    try:
+        return load_image(path, max_pixels=max_pixels or DEFAULT_MAX_PIXELS, target_size=target_size).image
+    except ImageLoadError as error:
+        raise ImageLoadError(f"{path}: {error.reason}", error.code) from None
 
 
 def _join(root: str, name: str) -> str:

@@ -6,21 +6,18 @@ import json
 import os
 import random
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from .datasets import as_records
+from ..images import processor_target_size
+from .datasets import as_records, open_image
 
 __all__ = ["finetune_hf"]
 
 
-def _open(paths):
-    from PIL import Image
-
-    out = []
-    for p in paths:
-        with Image.open(p) as im:
-            out.append(im.convert("RGB"))
-    return out
+def _open(paths, image_processor=None):
+    target = processor_target_size(image_processor)
+    return [open_image(p, target_size=target) for p in paths]
 
 
 def finetune_hf(
@@ -80,7 +77,7 @@ def finetune_hf(
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
     def batch_loss(batch):
-        images = _open([r.image_path for r in batch])
+        images = _open([r.image_path for r in batch], image_processor)
         pix = image_processor(images=images, return_tensors="pt")["pixel_values"].to(dev)
         texts = [r.caption for r in batch]
         if arch == "vision-encoder-decoder":
@@ -156,7 +153,7 @@ def finetune_hf(
             refs.setdefault(r.image_path, []).append(r.caption)
         paths = list(refs)
         p = eval_params or GenerationParams(num_beams=3, max_length=min(max_length, 40), min_length=1)
-        hyps = [c.text for c in cap.caption(_open(paths), p)]
+        hyps = [c.text for c in cap.caption(_open(paths, cap.image_processor), p)]
         metrics["val_bleu4"] = sum(sentence_bleu(h, refs[pth]) for h, pth in zip(hyps, paths)) / len(paths)
         metrics["val_cider_d"] = (sum(cider_d(hyps, [refs[pth] for pth in paths])) / len(paths)
                                   if len(paths) > 1 else None)

@@ -7,7 +7,8 @@ import math
 import os
 import random
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..predictors.custom import (
     PAD,
@@ -17,7 +18,7 @@ from ..predictors.custom import (
     preprocess_images,
     save_checkpoint,
 )
-from .datasets import as_records
+from .datasets import as_records, open_image
 
 __all__ = ["train_inhouse"]
 
@@ -25,13 +26,10 @@ STATE = "trainer_state.pt"
 
 
 def _load_images(paths: Sequence[str], cache: dict, size: int):
-    from PIL import Image
-
     out = []
     for p in paths:
         if p not in cache:
-            with Image.open(p) as im:
-                cache[p] = preprocess_images([im], size)[0]
+            cache[p] = preprocess_images([open_image(p, target_size=size)], size)[0]
         out.append(cache[p])
     return out
 

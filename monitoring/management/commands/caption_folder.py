@@ -30,8 +30,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-recursive", action="store_true", help="only the folder itself, not subfolders")
 
     def handle(self, *args, folder, out, model=None, params=None, batch_size=None, no_recursive=False, **options):
-        import mlcore
         from tqdm import tqdm
+
+        import mlcore
 
         root = Path(folder)
         if not root.is_dir():
@@ -62,6 +63,7 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
 
         counts = {"ok": 0, "skipped": 0, "failed": 0}
+        target = mlcore.images.captioner_target_size(captioner)  # decode only as large as the model needs
         progress = tqdm(total=len(todo), unit="img", desc="caption", file=sys.stderr, disable=options["verbosity"] == 0)
         try:
             for start in range(0, len(todo), batch_size):
@@ -70,7 +72,7 @@ class Command(BaseCommand):
                 for path in chunk:
                     name = _relative(path, root)
                     try:
-                        images.append(decode_image(path.read_bytes(), max_pixels=settings.MAX_IMAGE_PIXELS).image)
+                        images.append(decode_image(path.read_bytes(), max_pixels=settings.MAX_IMAGE_PIXELS, target_size=target).image)
                         names.append(name)
                     except (ImageRejected, OSError) as error:
                         rows.append(_row(name, status="skipped", reason=str(error)))
