@@ -173,8 +173,8 @@ def _refuse_size(width: int, height: int, max_pixels: int, max_aspect: float | N
         )
     if max_aspect is not None and max(width, height) / min(width, height) > max_aspect:
         raise ImageLoadError(
-            f"The image is {width}x{height} pixels, more than {max_aspect:g} times longer than it is "
-            f"wide; images of such extreme proportions cannot be captioned.",
+            f"The image is {width}x{height} pixels: one side is more than {max_aspect:g} times the other, "
+            f"and images of such extreme proportions cannot be captioned.",
             "aspect",
         )
 
@@ -182,7 +182,8 @@ def _refuse_size(width: int, height: int, max_pixels: int, max_aspect: float | N
 def _load(fp: IO[bytes], max_pixels: int, target_size: int | None, max_aspect: float | None) -> LoadedImage:
     flags: list[str] = []
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             opened = Image.open(fp, formats=ALLOWED_FORMATS)  # MPO is opened by the JPEG reader
             fmt = FORMAT_ALIASES.get(opened.format or "", opened.format or "")
@@ -224,6 +225,8 @@ def _load(fp: IO[bytes], max_pixels: int, target_size: int | None, max_aspect: f
         raise ImageLoadError(
             f"The image is damaged or truncated and cannot be decoded ({error or type(error).__name__}).", "damaged"
         ) from None
+    if "exif-unreadable" not in flags and any("exif" in str(w.message).lower() for w in caught):
+        flags.append("exif-unreadable")  # Pillow warns "Corrupt EXIF data" and keeps what it could parse
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     return LoadedImage(
@@ -235,10 +238,13 @@ def _load(fp: IO[bytes], max_pixels: int, target_size: int | None, max_aspect: f
 def _read_orientation(image: Image.Image, flags: list[str]) -> int:
     """The EXIF orientation (1-8), read defensively: 1 when absent; 1 plus a flag when unreadable."""
     try:
-        value = image.getexif().get(0x0112)
+        exif = image.getexif()
+        value = exif.get(0x0112)
     except Exception:  # a broken EXIF block is the file's problem, never the caller's
         flags.append("exif-unreadable")
         return 1
+    if len(exif) == 0 and len(image.info.get("exif") or b"") > 6:
+        flags.append("exif-unreadable")  # an EXIF block is there but nothing could be parsed
     if value is None:
         return 1
     if isinstance(value, (tuple, list)) and len(value) == 1:
