@@ -3,6 +3,7 @@
     python -m mlcore.bench                      # random-weight BLIP-base architecture (no download)
     python -m mlcore.bench --model blip-base    # a real model (registry name, hub id or folder)
     python -m mlcore.bench --batch-sizes 1,4,16 --beams 1,3 --images 16 --int8 --json out.json
+    python -m mlcore.bench --photos DIR         # real photos, decoded by mlcore.images.load_image
 
 (a) naive: one image per call, fp32, processor + generate per image (what the seed report did);
 (b) ours: HFCaptioner.caption on the whole list, batched (max_batch_size = the batch size),
@@ -21,7 +22,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["main", "random_blip_base", "run"]
+__all__ = ["main", "random_blip_base", "run", "load_photos"]
 
 
 def random_blip_base(device: str = "cpu", dtype: str = "float32"):
@@ -50,6 +51,32 @@ def random_blip_base(device: str = "cpu", dtype: str = "float32"):
     model.to(device, torch_dtype(dtype))
     return HFCaptioner(model, BlipImageProcessorPil(), tok, arch="blip", model_id="random:blip-base-architecture",
                        model_version="random0", device=device, dtype=dtype)
+
+
+def load_photos(folder: str, captioner=None, limit: int | None = None) -> list:
+    """The image files of ``folder`` (sorted by name, at most ``limit``) as the RGB PIL images the
+    worker would give ``captioner``: mlcore.images.load_image at the captioner's target size. Files
+    that are not accepted images are skipped."""
+    from .images import (
+        DEFAULT_MAX_PIXELS,
+        ImageLoadError,
+        captioner_target_size,
+        load_image,
+    )
+
+    target = captioner_target_size(captioner)
+    out = []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            continue
+        try:
+            out.append(load_image(path, max_pixels=DEFAULT_MAX_PIXELS, target_size=target).image)
+        except ImageLoadError:
+            continue
+        if limit and len(out) >= limit:
+            break
+    return out
 
 
 def _peak_reset(device: str) -> None:
@@ -248,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bf16", action="store_true", help="CPU: also a bfloat16 copy (fast on AVX512-BF16/AMX CPUs)")
     ap.add_argument("--repeats", type=int, default=2, help="alternating rounds; the best of each is kept")
     ap.add_argument("--json", default=None, help="write the results here")
+    ap.add_argument("--photos", default=None, help="a folder of photos to use instead of synthetic 640x480 images")
     args = ap.parse_args(argv)
 
     from .hfutils import resolve_device, resolve_dtype
@@ -266,9 +294,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         ours = random_blip_base(device, dtype)
         naive = random_blip_base(device, "float32") if dtype != "float32" else ours
-    print(f"# mlcore.bench: {ours.model_id} on {_machine(device)}; {args.images} images 640x480, "
+    photos = load_photos(args.photos, ours, args.images) if args.photos else None
+    if args.photos and not photos:
+        print(f"No accepted image files in {args.photos}", file=sys.stderr)
+        return 2
+    shown = f"{len(photos)} photos from {args.photos}" if photos else f"{args.images} images 640x480"
+    print(f"# mlcore.bench: {ours.model_id} on {_machine(device)}; {shown}, "
           f"max_length={args.max_length} (= min_length), ours: {dtype}", flush=True)
-    out = run(ours, naive, batch_sizes=batch_sizes, beams=[int(b) for b in args.beams.split(",")],
+    out = run(ours, naive, images=photos, batch_sizes=batch_sizes, beams=[int(b) for b in args.beams.split(",")],
               max_length=args.max_length, n_images=args.images, n_naive=args.naive_images, int8=args.int8,
               bf16=args.bf16, repeats=args.repeats,
               log=lambda s: print(s, flush=True))

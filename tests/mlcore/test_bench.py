@@ -25,3 +25,21 @@ def test_bench_runs_and_reports(tiny_blip, images):
 def test_naive_path_matches_captioner(tiny_blip, images):
     p = GenerationParams(num_beams=2, max_length=6, min_length=6)
     assert naive_caption(tiny_blip, images[:2], p) == [r.raw_text for r in tiny_blip.caption(images[:2], p)]
+
+
+def test_photos_are_read_through_the_one_loader(tiny_blip, tmp_path):
+    from PIL import Image
+
+    from mlcore.bench import load_photos
+    from mlcore.images import captioner_target_size
+
+    need = captioner_target_size(tiny_blip)
+    Image.new("RGBA", (need * 5, need * 3), (0, 0, 0, 0)).save(tmp_path / "a.png")  # transparent: white
+    Image.new("I;16", (need * 2, need * 2), 65535).save(tmp_path / "b.png")  # 16-bit white
+    (tmp_path / "notes.txt").write_text("not an image")
+    Image.new("L", (need * 50, 2)).save(tmp_path / "c.png")  # refused: extreme aspect
+    photos = load_photos(str(tmp_path), tiny_blip)
+    assert len(photos) == 2 and all(p.mode == "RGB" for p in photos)
+    assert need <= min(photos[0].size) < 2 * need  # reduced to what the processor needs
+    assert photos[0].getpixel((0, 0)) == (255, 255, 255) and photos[1].getpixel((0, 0)) == (255, 255, 255)
+    assert len(load_photos(str(tmp_path), tiny_blip, limit=1)) == 1
