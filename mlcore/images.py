@@ -35,8 +35,10 @@ Rules, in the order they are applied:
 from __future__ import annotations
 
 import io
+import logging
 import math
 import os
+import struct
 import warnings
 from dataclasses import dataclass, field
 from typing import IO, Any, Union
@@ -83,6 +85,10 @@ _ORIENTATION_OPS = {
 }
 _REDUCIBLE_MODES = {"L", "LA", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "I", "F"}
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
+
+logger = logging.getLogger(__name__)
+# What Pillow's parsers raise on bad bytes; anything else is refused too, but logged with its trace.
+_EXPECTED_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error)
 
 Source = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", IO[bytes]]
 
@@ -222,6 +228,9 @@ def _load(fp: IO[bytes], max_pixels: int, target_size: int | None, max_aspect: f
     except MemoryError:
         raise
     except Exception as error:  # any parser failure on untrusted bytes is a damaged file, not a crash
+        if not isinstance(error, _EXPECTED_DECODE_ERRORS):
+            logger.warning("Unexpected %s while decoding an image; refused as damaged", type(error).__name__,
+                           exc_info=True)
         raise ImageLoadError(
             f"The image is damaged or truncated and cannot be decoded ({error or type(error).__name__}).", "damaged"
         ) from None

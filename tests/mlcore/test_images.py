@@ -468,3 +468,19 @@ def test_loaded_image_is_a_plain_value():
     assert isinstance(loaded, LoadedImage) and loaded.flags == () and loaded.source_mode == "RGB"
     loaded.image.load()  # usable after the source is gone
     assert loaded.image.copy().size == (6, 4)
+
+
+class _FailingReader(io.BytesIO):
+    """A file object that breaks after its first kilobyte (a storage backend failing mid-read)."""
+
+    def read(self, size=-1):
+        if self.tell() > 1024:
+            raise RuntimeError("storage went away")
+        return super().read(size)
+
+
+def test_an_unexpected_error_while_decoding_is_a_refusal_and_is_logged(caplog):
+    noise = Image.fromarray(np.random.default_rng(1).integers(0, 255, (128, 128, 3), dtype=np.uint8))
+    with caplog.at_level("WARNING", logger="mlcore.images"), pytest.raises(ImageLoadError, match="damaged"):
+        load_image(_FailingReader(encode(noise, "PNG")), max_pixels=MP)
+    assert "RuntimeError" in caplog.text
