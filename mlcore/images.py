@@ -39,7 +39,6 @@ import logging
 import math
 import os
 import struct
-import warnings
 from dataclasses import dataclass, field
 from typing import IO, Any, Union
 
@@ -188,33 +187,33 @@ def _refuse_size(width: int, height: int, max_pixels: int, max_aspect: float | N
 def _load(fp: IO[bytes], max_pixels: int, target_size: int | None, max_aspect: float | None) -> LoadedImage:
     flags: list[str] = []
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            opened = Image.open(fp, formats=ALLOWED_FORMATS)  # MPO is opened by the JPEG reader
-            fmt = FORMAT_ALIASES.get(opened.format or "", opened.format or "")
-            if fmt not in ALLOWED_FORMATS:
-                raise ImageLoadError(f"Unsupported image format {opened.format}.", "format")
-            width, height = opened.size
-            _refuse_size(width, height, max_pixels, max_aspect)
-            source_mode = opened.mode
-            if opened.format in FORMAT_ALIASES:
-                flags.append("first-frame")  # an MPO's first picture is the photo; animations start at frame 0
-            if target_size and fmt == "JPEG":
-                short = min(width, height)
-                if short > target_size:
-                    # draft picks the largest 1/2^k scale whose result is >= the requested size.
-                    want = (math.ceil(width * target_size / short), math.ceil(height * target_size / short))
-                    opened.draft("RGB", want)
-            opened.load()
-            orientation = _read_orientation(opened, flags)
-            image: Image.Image = opened
-            if target_size:
-                image = _reduce(image, target_size, flags)
-            image = to_rgb(image, flags)
-            image = apply_orientation(image, orientation)
-            if image is not opened:
-                opened.close()  # the returned image no longer needs the file
+        # No warnings.catch_warnings here: it mutates process-wide state and is not thread-safe
+        # (a prefetch thread may decode while the model runs). Pillow's bomb *error* (2x its limit)
+        # is caught below; our own max_pixels check from the header refuses everything else.
+        opened = Image.open(fp, formats=ALLOWED_FORMATS)  # MPO is opened by the JPEG reader
+        fmt = FORMAT_ALIASES.get(opened.format or "", opened.format or "")
+        if fmt not in ALLOWED_FORMATS:
+            raise ImageLoadError(f"Unsupported image format {opened.format}.", "format")
+        width, height = opened.size
+        _refuse_size(width, height, max_pixels, max_aspect)
+        source_mode = opened.mode
+        if opened.format in FORMAT_ALIASES:
+            flags.append("first-frame")  # an MPO's first picture is the photo; animations start at frame 0
+        if target_size and fmt == "JPEG":
+            short = min(width, height)
+            if short > target_size:
+                # draft picks the largest 1/2^k scale whose result is >= the requested size.
+                want = (math.ceil(width * target_size / short), math.ceil(height * target_size / short))
+                opened.draft("RGB", want)
+        opened.load()
+        orientation = _read_orientation(opened, flags)
+        image: Image.Image = opened
+        if target_size:
+            image = _reduce(image, target_size, flags)
+        image = to_rgb(image, flags)
+        image = apply_orientation(image, orientation)
+        if image is not opened:
+            opened.close()  # the returned image no longer needs the file
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
@@ -234,8 +233,6 @@ def _load(fp: IO[bytes], max_pixels: int, target_size: int | None, max_aspect: f
         raise ImageLoadError(
             f"The image is damaged or truncated and cannot be decoded ({error or type(error).__name__}).", "damaged"
         ) from None
-    if "exif-unreadable" not in flags and any("exif" in str(w.message).lower() for w in caught):
-        flags.append("exif-unreadable")  # Pillow warns "Corrupt EXIF data" and keeps what it could parse
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     return LoadedImage(
