@@ -484,3 +484,17 @@ def test_an_unexpected_error_while_decoding_is_a_refusal_and_is_logged(caplog):
     with caplog.at_level("WARNING", logger="mlcore.images"), pytest.raises(ImageLoadError, match="damaged"):
         load_image(_FailingReader(encode(noise, "PNG")), max_pixels=MP)
     assert "RuntimeError" in caplog.text
+
+
+def test_concurrent_decoding_gives_the_same_pixels():
+    """A worker may decode the next batch in a thread while the model runs: no shared state."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    stored = upright().transpose(STORED[6])
+    sources = [encode(stored, "PNG", exif=exif_with(6)), broken_exif_jpeg(), mpo_bytes(),
+               encode(_i16("I;16", ramp(np.uint16, 0, 65535)), "PNG")] * 8
+    alone = [np.asarray(load_image(s, max_pixels=MP).image) for s in sources[:4]]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda s: np.asarray(load_image(s, max_pixels=MP, target_size=None).image), sources))
+    for i, pixels in enumerate(together):
+        assert np.array_equal(pixels, alone[i % 4])
