@@ -198,3 +198,25 @@ def test_large_photos_get_the_same_reduced_pixels_on_every_path(tmp_path, settin
     trained = open_image(str(path), target_size=target)
     assert 384 <= min(served.size) < 768
     assert np.array_equal(np.asarray(served), np.asarray(trained))
+
+
+def test_caption_folder_captions_camera_files_and_skips_the_strip(tmp_path, tiny_blip_dir):
+    import csv
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "camera.jpg").write_bytes(mpo_bytes())
+    (folder / "rotated.jpg").write_bytes(broken_exif_jpeg())
+    (folder / "scan.png").write_bytes(png16_ramp())
+    (folder / "strip.png").write_bytes(strip_png())
+    out = tmp_path / "captions.csv"
+    call_command("caption_folder", str(folder), "--out", str(out), "--model", tiny_blip_dir,
+                 "--params", "num_beams=1,max_length=8", stdout=StringIO(), stderr=StringIO())
+    with out.open(newline="", encoding="utf-8") as handle:
+        rows = {row["file"]: row for row in csv.DictReader(handle)}
+    assert {name: row["status"] for name, row in rows.items()} == {
+        "camera.jpg": "ok", "rotated.jpg": "ok", "scan.png": "ok", "strip.png": "skipped"}
+    assert "extreme proportions" in rows["strip.png"]["reason"]
