@@ -16,7 +16,7 @@ from typing import Sequence
 from ..metrics import consensus_scores
 from ..params import GenerationParams
 from ..results import CaptionResult
-from .base import Captioner, check_images
+from .base import EMPTY_CAPTION_ERROR, Captioner, check_images
 
 __all__ = ["EnsembleCaptioner"]
 
@@ -92,11 +92,10 @@ class EnsembleCaptioner(Captioner):
                 base = member_results[0]
                 out.append(CaptionResult(text="", raw_text=base.raw_text, confidence=0.0, candidates=base.candidates,
                                          model_id=self.model_id, model_version=self.model_version,
-                                         details=dict(details, flags=["empty"], needs_review=True)))
+                                         details=dict(details, flags=["empty"], error=EMPTY_CAPTION_ERROR)))
                 continue
             best = alts[0]
             details["chosen_model"] = best.model_id
-            details["needs_review"] = best.score < self.confidence_config.review_threshold
             out.append(CaptionResult(text=best.text, raw_text=best.raw_text, confidence=best.score,
                                      candidates=alts, model_id=self.model_id,
                                      model_version=self.model_version, details=details))
