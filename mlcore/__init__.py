@@ -15,8 +15,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .config import MLCoreConfig, get_config, reload_config
 from .confidence import ConfidenceConfig, calibrate
+from .config import MLCoreConfig, get_config, reload_config
 from .errors import InvalidParams, MLCoreError, ModelLoadError
 from .params import PARAM_FIELDS, PARAM_RANGES, GenerationParams, ModelSpec, ParamRange
 from .predictors.base import Captioner

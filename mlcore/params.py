@@ -144,7 +144,7 @@ class GenerationParams:
         return [f.name for f in fields(cls)]
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "GenerationParams":
+    def from_dict(cls, d: dict[str, Any] | None) -> GenerationParams:
         if d is None:
             return cls()
         if not isinstance(d, dict):
@@ -162,7 +162,7 @@ class GenerationParams:
         """A stable string: equal params -> equal key, across processes and versions of Python."""
         return _CACHE_KEY_VERSION + ":" + json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
-    def replace(self, **changes: Any) -> "GenerationParams":
+    def replace(self, **changes: Any) -> GenerationParams:
         d = self.to_dict()
         d.update(changes)
         return type(self).from_dict(d)
@@ -188,7 +188,7 @@ class ModelSpec:
     model_id: str
     kind: str
     path: str | None = None
-    members: tuple["ModelSpec", ...] = field(default_factory=tuple)
+    members: tuple[ModelSpec, ...] = field(default_factory=tuple)
     options: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     @property

@@ -6,11 +6,12 @@ import abc
 import gc
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
-from ..config import get_config
 from ..confidence import DEFAULT_CONFIDENCE, ConfidenceConfig, combine
+from ..config import get_config
 from ..params import GenerationParams
 from ..postprocess import DEFAULT_RULES, GrammarCorrector, postprocess
 from ..results import Candidate, CaptionFailure, CaptionResult
@@ -176,7 +177,7 @@ class Captioner(abc.ABC):
             self._caption_bisect(images, idx[:half], params, out)
             self._caption_bisect(images, idx[half:], params, out)
             return
-        for i, res in zip(idx, results):
+        for i, res in zip(idx, results, strict=False):
             if res.ok:
                 out[i] = res
             else:
@@ -203,7 +204,7 @@ class Captioner(abc.ABC):
         grammar_fixed: dict[str, str] = {}
         if self.grammar is not None:
             firsts = sorted({postprocess(c.raw_text, self.rules) for cands in raw for c in cands} - {""})
-            grammar_fixed = dict(zip(firsts, [postprocess(t) for t in self.grammar.correct(firsts)]))
+            grammar_fixed = dict(zip(firsts, [postprocess(t) for t in self.grammar.correct(firsts)], strict=False))
         for cands in raw:
             ranked: dict[str, tuple[Candidate, dict]] = {}
             for rc in cands:

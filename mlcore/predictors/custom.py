@@ -13,8 +13,9 @@ import os
 import re
 import time
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from ..errors import ModelLoadError
 from ..hfutils import folder_fingerprint, resolve_device, resolve_dtype_with_reason
@@ -72,7 +73,7 @@ class WordVocab:
         return _TOKEN_RE.findall((text or "").lower())
 
     @classmethod
-    def build(cls, captions: Iterable[str], min_freq: int = 1, max_size: int | None = 10000) -> "WordVocab":
+    def build(cls, captions: Iterable[str], min_freq: int = 1, max_size: int | None = 10000) -> WordVocab:
         counts = Counter(t for c in captions for t in cls.tokenize(c))
         words = sorted((w for w, n in counts.items() if n >= min_freq), key=lambda w: (-counts[w], w))
         if max_size:
@@ -111,9 +112,7 @@ def build_model(config: InHouseConfig, vocab_size: int, load_pretrained: bool = 
     from torch import nn
     from transformers import ResNetConfig, ResNetModel
 
-    from ..hfutils import hub_kwargs, quiet_transformers
-
-    from ..hfutils import is_offline
+    from ..hfutils import hub_kwargs, is_offline, quiet_transformers
 
     encoder = None
     if load_pretrained and config.encoder:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 from ..metrics import consensus_scores
 from ..params import GenerationParams
@@ -57,7 +57,7 @@ class EnsembleCaptioner(Captioner):
         pools = []
         for i in range(len(images)):
             pool = []
-            for m, results in zip(self.members, per_member):
+            for m, results in zip(self.members, per_member, strict=False):
                 for c in results[i].candidates:
                     if c.text:
                         pool.append(replace(c, model_id=m.model_id))
@@ -67,7 +67,7 @@ class EnsembleCaptioner(Captioner):
             pool = pools[i]
             details: dict = {"pick": self.pick, "members": [
                 {"model_id": m.model_id, "text": r.text, "confidence": r.confidence}
-                for m, r in zip(self.members, member_results)
+                for m, r in zip(self.members, member_results, strict=False)
             ]}
             if not pool:
                 best_i, ranked = None, []

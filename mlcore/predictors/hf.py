@@ -178,7 +178,7 @@ class HFCaptioner(Captioner):
     @classmethod
     def from_pretrained(
         cls, source: str, *, spec: str | None = None, device: str | None = None, dtype: str | None = None, **kwargs
-    ) -> "HFCaptioner":
+    ) -> HFCaptioner:
         dev = resolve_device(device)
         dt, dt_reason = resolve_dtype_with_reason(dtype, dev)
         model, processor, image_processor, tokenizer, arch, _ = load_hf_parts(source, spec, dt, dev)
@@ -325,7 +325,7 @@ def _mean_logprobs(tokens, trans, eos_ids: set[int], beam_valid=None, with_count
         valid &= beam_valid.to(valid.device)
     sums = torch.where(valid, trans, torch.zeros_like(trans)).sum(dim=1)
     counts = valid.sum(dim=1)
-    means = [float(s / c) if c > 0 else None for s, c in zip(sums.tolist(), counts.tolist())]
+    means = [float(s / c) if c > 0 else None for s, c in zip(sums.tolist(), counts.tolist(), strict=False)]
     return (means, counts.tolist()) if with_counts else means
 
 
@@ -344,7 +344,7 @@ class ITMScorer:
         self.dtype = dtype
 
     @classmethod
-    def from_pretrained(cls, source: str, device: str | None = None, dtype: str | None = None) -> "ITMScorer":
+    def from_pretrained(cls, source: str, device: str | None = None, dtype: str | None = None) -> ITMScorer:
         from transformers import BlipForImageTextRetrieval, BlipProcessor
 
         dev = resolve_device(device)
@@ -387,12 +387,12 @@ class ITMScorer:
             ).last_hidden_state
             probs = torch.softmax(self.model.itm_head(hidden[:, 0, :]).float(), dim=-1)[:, 1].tolist()
         out: list[list[float]] = [[] for _ in images]
-        for i, p in zip(owner, probs):
+        for i, p in zip(owner, probs, strict=False):
             out[i].append(float(p))
         return out
 
     def score_candidates(self, images: list, raw: list[list[RawCandidate]]) -> None:
         probs = self.match_probs(images, [[c.raw_text for c in cands] for cands in raw])
-        for cands, ps in zip(raw, probs):
-            for c, p in zip(cands, ps):
+        for cands, ps in zip(raw, probs, strict=False):
+            for c, p in zip(cands, ps, strict=False):
                 c.itm_prob = p

@@ -16,7 +16,11 @@ import torch
 import mlcore
 from mlcore import MLCoreConfig, get_config, load_captioner, reload_config
 from mlcore.config import MLCoreConfigError
-from mlcore.hfutils import choose_auto_dtype, cpu_supports_bf16, resolve_dtype_with_reason
+from mlcore.hfutils import (
+    choose_auto_dtype,
+    cpu_supports_bf16,
+    resolve_dtype_with_reason,
+)
 from mlcore.testing import build_tiny_blip, make_test_images
 
 FAST = mlcore.GenerationParams(num_beams=1, max_length=5, min_length=1)

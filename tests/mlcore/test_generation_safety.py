@@ -128,7 +128,14 @@ def test_non_word_ids_keep_what_generation_needs():
 @pytest.fixture(scope="module")
 def inhouse_unk_lover(tmp_path_factory):
     """A tiny in-house checkpoint whose decoder prefers <unk> at every step (then <eos>)."""
-    from mlcore.predictors.custom import EOS, UNK, WordVocab, build_model, save_checkpoint, tiny_inhouse_config
+    from mlcore.predictors.custom import (
+        EOS,
+        UNK,
+        WordVocab,
+        build_model,
+        save_checkpoint,
+        tiny_inhouse_config,
+    )
 
     torch.manual_seed(0)
     config = tiny_inhouse_config()

@@ -20,7 +20,7 @@ def test_one_result_per_image_in_order(tiny_blip, images):
     singles = [tiny_blip.caption([im], FAST)[0] for im in images]
     assert [r.text for r in results] == [s.text for s in singles]
     assert [r.raw_text for r in results] == [s.raw_text for s in singles]
-    for r, s in zip(results, singles):
+    for r, s in zip(results, singles, strict=False):
         assert r.confidence == pytest.approx(s.confidence, abs=1e-4)
     # the tiny model is image-dependent, so order is really being checked
     assert len({r.text for r in results}) > 1
@@ -44,7 +44,7 @@ def test_result_fields(tiny_blip, images):
 def test_deterministic(tiny_blip, images):
     a = [r.to_dict() for r in tiny_blip.caption(images, FAST)]
     b = [r.to_dict() for r in tiny_blip.caption(images, FAST)]
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         x.pop("timings"), y.pop("timings")
     assert a == b
     g = GenerationParams(num_beams=1, max_length=10, num_alternatives=1)

@@ -3,7 +3,13 @@ import time
 
 import pytest
 
-from mlcore import ModelLoadError, fetch_model, load_captioner, reload_config, resolve_spec
+from mlcore import (
+    ModelLoadError,
+    fetch_model,
+    load_captioner,
+    reload_config,
+    resolve_spec,
+)
 from mlcore.registry import DEFAULT_MODEL, REGISTRY, register_model
 
 HOST_HINTS = ("manage.py", "model_fetch", "CAPTION_MODEL", "Retry", "settings")
