@@ -197,3 +197,35 @@ def test_the_choice_is_logged_once_per_process(tmp_path, caplog, fresh_cache):
         load_captioner(folder, device="cpu")
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("caption model ")]
     assert lines == [f"caption model {cap.model_id} on cpu in {cap.dtype} ({cap.dtype_reason})"]
+
+
+def test_exports_are_lazy_where_they_would_pull_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mlcore\n"
+        "assert mlcore.PARAM_RANGES['num_beams'].default == mlcore.GenerationParams().num_beams\n"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
+        "from mlcore import evaluate, score_captions\n"
+        "from mlcore.metrics import evaluate as e2\n"
+        "assert evaluate is e2 and callable(score_captions) and callable(mlcore.finetune_hf)\n"
+        "assert {'evaluate', 'score_captions', 'finetune_hf', 'PARAM_RANGES'} <= set(mlcore.__all__)\n"
+        "try:\n    mlcore.no_such_name\nexcept AttributeError:\n    print('ok')\n"
+    )
+    root = Path(mlcore.__file__).parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_param_ranges_are_the_validation():
+    for name, spec in mlcore.PARAM_RANGES.items():
+        assert getattr(mlcore.GenerationParams(), name) == spec.default and spec.label and spec.help
+        kind, low, high, low_inclusive = spec  # the legacy 4-tuple still unpacks
+        assert (kind, low, high, low_inclusive) == (spec.kind, spec.min, spec.max, spec.min_inclusive)
+        bad = high + (1 if kind is int else 0.5)
+        with pytest.raises(mlcore.InvalidParams) as exc:
+            mlcore.GenerationParams(**{name: bad, "do_sample": True})
+        assert exc.value.field == name
+    assert mlcore.PARAM_FIELDS["do_sample"].kind is bool
+    assert mlcore.PARAM_RANGES["top_p"].range_text("top_p") == "0.0 < top_p ≤ 1.0"
