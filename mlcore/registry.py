@@ -223,7 +223,8 @@ def _load(spec, device, dtype, options: dict[str, Any], protect: set[tuple]):
             member_keys: list[tuple] = []
             members = []
             for m in ms.members:
-                member = _load(m.name, dev, dt, options, protect | set(member_keys))
+                # the unresolved dtype: a member's dtype_reason says "auto: ..." when it was chosen so
+                member = _load(m.name, device, dtype, options, protect | set(member_keys))
                 members.append(member)
                 member_keys.append(_key_of(member))
             captioner = EnsembleCaptioner(members, pick=ms.option("pick", "confidence"), spec=ms)

@@ -130,8 +130,9 @@ def test_an_ensemble_keeps_its_members_and_goes_with_them(three_models, max_two)
 
 
 def test_an_ensemble_larger_than_the_bound_still_loads(three_models, max_two):
-    ens = load_captioner("ensemble:" + ",".join(three_models), dtype="float32")
+    ens = load_captioner("ensemble:" + ",".join(three_models), device="cpu")
     assert len({id(m) for m in ens.members}) == 3
+    assert ens.dtype_reason.startswith("auto: ") and all(m.dtype_reason == ens.dtype_reason for m in ens.members)
     assert len(ens.caption(make_test_images(2), FAST)) == 2
 
 
