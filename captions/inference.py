@@ -27,6 +27,16 @@ class ModelUnavailable(Exception):
 _recent_failures: dict[str, tuple[float, str]] = {}
 
 
+def model_load_hint(spec: str | None) -> str:
+    """What an operator of this site does when a model cannot be loaded (mlcore gives the reason)."""
+    shown = spec or "<spec>"
+    return (
+        "Set CAPTION_MODEL to a local folder made with save_pretrained, or fetch it on a "
+        f"connected machine with `python manage.py model_fetch {shown}` and copy the HF cache / "
+        "folder over (HF_HOME / HF_HUB_CACHE; set HF_HUB_OFFLINE=1 on machines without network)."
+    )
+
+
 def captioner_for(spec: str):
     import mlcore
 
@@ -37,8 +47,9 @@ def captioner_for(spec: str):
     try:
         captioner = mlcore.load_captioner(spec, device=settings.CAPTION_DEVICE, dtype=settings.CAPTION_DTYPE)
     except mlcore.ModelLoadError as error:
-        _recent_failures[spec] = (time.monotonic(), str(error))
-        raise ModelUnavailable(str(error)) from None
+        message = f"{error.reason.rstrip('. ')}. {model_load_hint(spec)}"
+        _recent_failures[spec] = (time.monotonic(), message)
+        raise ModelUnavailable(message) from None
     _recent_failures.pop(spec, None)
     elapsed = time.perf_counter() - started
     if elapsed > 0.05:  # a cache hit returns in microseconds; anything slower was a real load

@@ -5,14 +5,20 @@
     results = captioner.caption([pil_image], GenerationParams(num_beams=3))
     results[0].text, results[0].confidence, results[0].candidates
 
-Importing ``mlcore`` is cheap (no torch / transformers until a model is loaded).
+Importing ``mlcore`` is cheap (no torch / transformers until a model is loaded): ``evaluate``,
+``score_captions`` (mlcore.metrics) and ``finetune_hf`` (mlcore.training) are imported on first
+use through the module ``__getattr__``.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .confidence import ConfidenceConfig, calibrate
+from .config import MLCoreConfig, get_config, reload_config
 from .errors import InvalidParams, MLCoreError, ModelLoadError
-from .params import GenerationParams, ModelSpec
+from .params import PARAM_FIELDS, PARAM_RANGES, GenerationParams, ModelSpec, ParamRange
 from .predictors.base import Captioner
 from .registry import (
     DEFAULT_MODEL,
@@ -23,7 +29,31 @@ from .registry import (
     register_model,
     resolve_spec,
 )
-from .results import Candidate, CaptionResult
+from .results import Candidate, CaptionFailure, CaptionResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .metrics import evaluate, score_captions
+    from .training import finetune_hf
+
+# name -> module it lives in; imported on first attribute access (keeps ``import mlcore`` cheap)
+_LAZY = {
+    "evaluate": "mlcore.metrics",
+    "score_captions": "mlcore.metrics",
+    "finetune_hf": "mlcore.training",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlcore' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __version__ = "0.1.0"
 
@@ -32,6 +62,7 @@ __all__ = [
     "Captioner",
     "GenerationParams",
     "CaptionResult",
+    "CaptionFailure",
     "Candidate",
     "ModelLoadError",
     "InvalidParams",
@@ -45,4 +76,13 @@ __all__ = [
     "clear_cache",
     "REGISTRY",
     "DEFAULT_MODEL",
+    "PARAM_RANGES",
+    "PARAM_FIELDS",
+    "ParamRange",
+    "MLCoreConfig",
+    "get_config",
+    "reload_config",
+    "evaluate",
+    "score_captions",
+    "finetune_hf",
 ]

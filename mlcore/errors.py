@@ -1,18 +1,13 @@
-"""Exceptions raised by mlcore (no Django, no heavy imports)."""
+"""Exceptions raised by mlcore (no Django, no heavy imports).
+
+Messages say what went wrong in mlcore's own terms (the spec, the folder, the hub id, the
+environment variable); they carry no advice specific to a host application (no settings names,
+no management commands, no UI buttons): the host adds its own hint, e.g. from ``err.spec``.
+"""
 
 from __future__ import annotations
 
-__all__ = ["MLCoreError", "ModelLoadError", "InvalidParams", "fix_hint"]
-
-
-def fix_hint(spec: str | None = None) -> str:
-    """The standard "what to do" sentence appended to every model-load failure."""
-    shown = spec if spec else "<spec>"
-    return (
-        "Set CAPTION_MODEL to a local folder made with save_pretrained, or fetch it on a "
-        f"connected machine with `python manage.py model_fetch {shown}` and copy the HF cache / "
-        "folder over (HF_HOME / HF_HUB_CACHE; set HF_HUB_OFFLINE=1 on machines without network)."
-    )
+__all__ = ["MLCoreError", "ModelLoadError", "InvalidParams"]
 
 
 class MLCoreError(Exception):
@@ -20,13 +15,14 @@ class MLCoreError(Exception):
 
 
 class ModelLoadError(MLCoreError):
-    """A captioning model could not be loaded. ``str(err)`` says what to do."""
+    """A captioning model could not be loaded.
+
+    ``reason``: what went wrong (also ``str(err)``); ``spec``: the model spec as given (or None).
+    """
 
     def __init__(self, message: str, spec: str | None = None):
         self.spec = spec
         self.reason = message
-        if "model_fetch" not in message:
-            message = f"{message.rstrip('. ')}. {fix_hint(spec)}"
         super().__init__(message)
 
 

@@ -12,47 +12,102 @@ from typing import Any
 
 from .errors import InvalidParams
 
-__all__ = ["GenerationParams", "ModelSpec", "PARAM_RANGES"]
+__all__ = ["GenerationParams", "ModelSpec", "PARAM_RANGES", "PARAM_FIELDS", "ParamRange"]
 
-# field -> (type, min, max, min_inclusive); max is always inclusive.
-PARAM_RANGES: dict[str, tuple[type, float | None, float | None, bool]] = {
-    "num_beams": (int, 1, 10, True),
-    "max_length": (int, 5, 100, True),
-    "min_length": (int, 0, 100, True),  # and <= max_length
-    "temperature": (float, 0.1, 2.0, True),
-    "top_p": (float, 0.0, 1.0, False),  # (0, 1]
-    "length_penalty": (float, -2.0, 2.0, True),
-    "repetition_penalty": (float, 1.0, 2.0, True),
-    "no_repeat_ngram_size": (int, 0, 10, True),
-    "num_alternatives": (int, 1, 5, True),
+
+@dataclass(frozen=True)
+class ParamRange:
+    """One generation parameter: its type, range, default and plain-words label and help.
+
+    ``min`` is inclusive unless ``min_inclusive`` is False; ``max`` is always inclusive; both are
+    None for booleans. Iterating gives the legacy 4-tuple ``(kind, min, max, min_inclusive)``.
+    """
+
+    kind: type
+    min: float | None
+    max: float | None
+    min_inclusive: bool
+    default: Any
+    label: str
+    help: str
+
+    def __iter__(self):
+        return iter((self.kind, self.min, self.max, self.min_inclusive))
+
+    def range_text(self, name: str) -> str:
+        """e.g. '1 ≤ num_beams ≤ 10', '0.0 < top_p ≤ 1.0' ('' for booleans)."""
+        if self.min is None or self.max is None:
+            return ""
+        return f"{self.min} {'≤' if self.min_inclusive else '<'} {name} ≤ {self.max}"
+
+    def contains(self, value: float) -> bool:
+        if self.min is not None and (value < self.min or (value == self.min and not self.min_inclusive)):
+            return False
+        return not (self.max is not None and value > self.max)
+
+
+#: The numeric generation parameters (the single source of their ranges and defaults: the
+#: GenerationParams fields take their defaults from here and validate against it; forms and API
+#: schemas derive their fields from it). Cross-field rules, checked by GenerationParams too:
+#: min_length <= max_length; without sampling, num_alternatives <= num_beams.
+PARAM_RANGES: dict[str, ParamRange] = {
+    "num_beams": ParamRange(int, 1, 10, True, 3, "Beams",
+                            "How many captions beam search keeps exploring; more is slower and often better."),
+    "max_length": ParamRange(int, 5, 100, True, 40, "Maximum length", "Most tokens a caption may have."),
+    "min_length": ParamRange(int, 0, 100, True, 5, "Minimum length",
+                             "Fewest tokens a caption must have (at most the maximum length)."),
+    "temperature": ParamRange(float, 0.1, 2.0, True, 1.0, "Temperature",
+                              "When sampling: below 1 plays safe, above 1 takes more chances."),
+    "top_p": ParamRange(float, 0.0, 1.0, False, 1.0, "Top-p",
+                        "When sampling: only the most likely words whose chances add up to this are drawn."),
+    "length_penalty": ParamRange(float, -2.0, 2.0, True, 1.0, "Length preference",
+                                 "With beams: above 0 favours longer captions, below 0 shorter ones."),
+    "repetition_penalty": ParamRange(float, 1.0, 2.0, True, 1.2, "Repetition penalty",
+                                     "1 allows repeated words; higher discourages them."),
+    "no_repeat_ngram_size": ParamRange(int, 0, 10, True, 0, "No repeated phrases of",
+                                       "Never repeat a phrase of this many tokens (0: no limit)."),
+    "num_alternatives": ParamRange(int, 1, 5, True, 1, "Alternatives",
+                                   "How many different captions to return (at most the beams when not sampling)."),
+}
+
+#: Every GenerationParams field: PARAM_RANGES plus the boolean ``do_sample``.
+PARAM_FIELDS: dict[str, ParamRange] = {
+    **PARAM_RANGES,
+    "do_sample": ParamRange(bool, None, None, True, False, "Sample",
+                            "Draw words at random (uses temperature and top-p) instead of searching."),
 }
 
 _CACHE_KEY_VERSION = "gp1"
 
 
+def _default(name: str) -> Any:
+    return PARAM_FIELDS[name].default
+
+
 @dataclass(frozen=True)
 class GenerationParams:
-    """How captions are generated. Validated on construction; raises InvalidParams.
+    """How captions are generated. Validated on construction against ``PARAM_RANGES``; raises
+    InvalidParams(field, message).
 
     Lengths count caption tokens (new tokens), not the prompt, for every architecture.
     """
 
-    num_beams: int = 3
-    max_length: int = 40
-    min_length: int = 5
-    do_sample: bool = False
-    temperature: float = 1.0
-    top_p: float = 1.0
-    length_penalty: float = 1.0
-    repetition_penalty: float = 1.2
-    no_repeat_ngram_size: int = 0
-    num_alternatives: int = 1
+    num_beams: int = _default("num_beams")
+    max_length: int = _default("max_length")
+    min_length: int = _default("min_length")
+    do_sample: bool = _default("do_sample")
+    temperature: float = _default("temperature")
+    top_p: float = _default("top_p")
+    length_penalty: float = _default("length_penalty")
+    repetition_penalty: float = _default("repetition_penalty")
+    no_repeat_ngram_size: int = _default("no_repeat_ngram_size")
+    num_alternatives: int = _default("num_alternatives")
 
     def __post_init__(self) -> None:
         # Types first (a bool is an int in Python; refuse it where a number is expected).
-        for name, (typ, lo, hi, lo_incl) in PARAM_RANGES.items():
+        for name, spec in PARAM_RANGES.items():
             value = getattr(self, name)
-            if typ is int:
+            if spec.kind is int:
                 if isinstance(value, bool) or not isinstance(value, int):
                     if isinstance(value, float) and value.is_integer() and not isinstance(value, bool):
                         value = int(value)
@@ -66,11 +121,9 @@ class GenerationParams:
                 if not math.isfinite(value):
                     raise InvalidParams(name, f"must be a finite number, got {value!r}")
                 object.__setattr__(self, name, value)
-            if lo is not None and (value < lo or (value == lo and not lo_incl)):
-                bound = f"{lo}" if lo_incl else f"more than {lo}"
-                raise InvalidParams(name, f"must be between {bound} and {hi}, got {value!r}")
-            if hi is not None and value > hi:
-                raise InvalidParams(name, f"must be between {lo} and {hi}, got {value!r}")
+            if not spec.contains(value):
+                low = f"{spec.min}" if spec.min_inclusive else f"more than {spec.min}"
+                raise InvalidParams(name, f"must be between {low} and {spec.max}, got {value!r}")
         if not isinstance(self.do_sample, bool):
             raise InvalidParams("do_sample", f"must be true or false, got {self.do_sample!r}")
         if self.min_length > self.max_length:
@@ -91,7 +144,7 @@ class GenerationParams:
         return [f.name for f in fields(cls)]
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "GenerationParams":
+    def from_dict(cls, d: dict[str, Any] | None) -> GenerationParams:
         if d is None:
             return cls()
         if not isinstance(d, dict):
@@ -109,7 +162,7 @@ class GenerationParams:
         """A stable string: equal params -> equal key, across processes and versions of Python."""
         return _CACHE_KEY_VERSION + ":" + json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
-    def replace(self, **changes: Any) -> "GenerationParams":
+    def replace(self, **changes: Any) -> GenerationParams:
         d = self.to_dict()
         d.update(changes)
         return type(self).from_dict(d)
@@ -135,7 +188,7 @@ class ModelSpec:
     model_id: str
     kind: str
     path: str | None = None
-    members: tuple["ModelSpec", ...] = field(default_factory=tuple)
+    members: tuple[ModelSpec, ...] = field(default_factory=tuple)
     options: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     @property

@@ -1,14 +1,28 @@
-"""Model names -> loaders, spec resolution, fetching, and the process-wide cache of captioners."""
+"""Model names -> loaders, spec resolution, fetching, and the process-wide cache of captioners.
+
+The cache is a bounded LRU: at most ``MLCORE_MAX_LOADED_MODELS`` (default 2) captioners stay
+loaded per process; loading one more evicts the least recently used (its references are dropped,
+``gc.collect()`` runs and, on CUDA, ``torch.cuda.empty_cache()``). Ensembles hold their members:
+an ensemble entry does not count against the bound, its members do, and evicting a member
+evicts the ensembles that hold it.
+"""
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
 import re
+import sys
 import threading
+from collections import OrderedDict
 from typing import Any
 
+from .config import get_config
 from .errors import ModelLoadError
 from .params import ModelSpec
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "REGISTRY",
@@ -19,7 +33,7 @@ __all__ = [
     "load_captioner",
     "fetch_model",
     "clear_cache",
-    "cached_captioners",
+    "loaded_captioners",
     "INHOUSE_MARKER",
 ]
 
@@ -40,8 +54,12 @@ INHOUSE_MARKER = "mlcore_inhouse.json"
 _LOCAL_OVERRIDES: dict[str, str] = {}
 _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
-_CACHE: dict[tuple, Any] = {}
+# key -> captioner, least recently used first; _MEMBER_KEYS: ensemble key -> its members' keys
+_CACHE: OrderedDict[tuple, Any] = OrderedDict()
+_MEMBER_KEYS: dict[tuple, tuple[tuple, ...]] = {}
+_ITM_CACHE: dict[tuple, Any] = {}
 _LOCK = threading.RLock()
+_LOGGED_CHOICES: set[tuple] = set()
 
 
 def register_model(name: str, source: str) -> None:
@@ -51,20 +69,17 @@ def register_model(name: str, source: str) -> None:
     _LOCAL_OVERRIDES[name] = source
 
 
-def _env_name(name: str) -> str:
-    return "MLCORE_MODEL_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
-
-
 def _override(name: str) -> str | None:
     """A local folder (or id) that replaces registry entry ``name``, if any:
     register_model(), then $MLCORE_MODEL_<NAME> (e.g. MLCORE_MODEL_BLIP_BASE), then
-    $MLCORE_MODELS_DIR/<name> when that folder exists."""
+    $MLCORE_MODELS_DIR/<name> when that folder exists (see mlcore.config; ``model_env_name``)."""
     if name in _LOCAL_OVERRIDES:
         return _LOCAL_OVERRIDES[name]
-    env = os.environ.get(_env_name(name))
+    cfg = get_config()
+    env = cfg.model_override(name)
     if env:
         return env
-    base = os.environ.get("MLCORE_MODELS_DIR")
+    base = cfg.models_dir
     if base and os.path.isdir(os.path.join(base, name)):
         return os.path.join(base, name)
     return None
@@ -154,11 +169,6 @@ def _build(ms: ModelSpec, device: str | None, dtype: str | None, options: dict[s
                 ms.name,
             )
         return InHouseCaptioner.from_checkpoint(ms.model_id, device=device, dtype=dtype, **options)
-    if ms.kind == "ensemble":
-        from .predictors.ensemble import EnsembleCaptioner
-
-        members = [load_captioner(m.name, device=device, dtype=dtype, **options) for m in ms.members]
-        return EnsembleCaptioner(members, pick=ms.option("pick", "confidence"), spec=ms)
     raise ModelLoadError(f"unknown model kind {ms.kind!r}", ms.name)
 
 
@@ -168,69 +178,156 @@ def load_captioner(
     dtype: str | None = None,
     **options: Any,
 ):
-    """Load (once per process) and return the Captioner for ``spec``.
+    """Load (at most once while it stays cached) and return the Captioner for ``spec``.
 
-    Cached by (resolved spec, device, dtype, options): a second call returns the same object.
+    Cached by (resolved spec, device, dtype, options): a second call returns the same object as
+    long as it was not evicted from the bounded LRU cache (``MLCORE_MAX_LOADED_MODELS``, default
+    2; see the module docstring). ``device``: None/'auto' (``MLCORE_DEVICE``, else CUDA when
+    available), 'cpu', 'cuda', 'cuda:1'. ``dtype``: None/'auto' (``MLCORE_DTYPE``, else bf16 on
+    CUDA and on CPUs with AMX/AVX512-BF16, fp32 elsewhere; ``hfutils.choose_auto_dtype``),
+    'float32' (exact fp32), 'bfloat16', 'float16', 'int8' (CPU). The resolved dtype and why are
+    on the captioner: ``captioner.dtype_name``, ``captioner.dtype_reason``, ``captioner.info()``.
     ``options`` go to the predictor: ``itm`` (an ITM model spec, or True for the default
     Salesforce/blip-itm-base-coco), ``confidence_config``, ``max_batch_size``, ``rules``,
     ``grammar`` (a text2text model spec or a GrammarCorrector; off by default).
-    Raises ModelLoadError (with what to do) when the model cannot be loaded.
+    Raises ModelLoadError (``.reason`` and ``.spec``; no host-specific advice) when the model
+    cannot be loaded.
     """
-    from .hfutils import resolve_device, resolve_dtype
+    return _load(spec, device, dtype, options, protect=set())
 
+
+def _load(spec, device, dtype, options: dict[str, Any], protect: set[tuple]):
+    from .hfutils import resolve_device, resolve_dtype_with_reason
+
+    cfg = get_config()
     ms = resolve_spec(spec)
+    device = device if device not in (None, "") else cfg.device
+    dtype = dtype if dtype not in (None, "") else cfg.dtype
     try:
         dev = resolve_device(device)
-        dt = resolve_dtype(dtype, dev)
+        dt, dt_reason = resolve_dtype_with_reason(dtype, dev)
     except ValueError as exc:
         raise ModelLoadError(str(exc), ms.name) from exc
-    if options.get("itm") is None and os.environ.get("MLCORE_ITM_MODEL"):
-        options["itm"] = os.environ["MLCORE_ITM_MODEL"]
+    options = dict(options)
+    if options.get("itm") is None and cfg.itm_model:
+        options["itm"] = cfg.itm_model
     key = (ms.key, dev, dt, tuple(sorted((k, repr(v)) for k, v in options.items())))
     with _LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
+            _touch(key)
             return hit
+        if ms.kind == "ensemble":
+            from .predictors.ensemble import EnsembleCaptioner
+
+            member_keys: list[tuple] = []
+            members = []
+            for m in ms.members:
+                # the unresolved dtype: a member's dtype_reason says "auto: ..." when it was chosen so
+                member = _load(m.name, device, dtype, options, protect | set(member_keys))
+                members.append(member)
+                member_keys.append(_key_of(member))
+            captioner = EnsembleCaptioner(members, pick=ms.option("pick", "confidence"), spec=ms)
+            captioner.dtype_reason = members[0].dtype_reason
+            _CACHE[key] = captioner
+            _MEMBER_KEYS[key] = tuple(member_keys)
+            return captioner
         opts = dict(options)
-        if isinstance(opts.get("grammar"), str) and ms.kind != "ensemble":
+        if isinstance(opts.get("grammar"), str):
             from .postprocess import GrammarCorrector
 
             opts["grammar"] = GrammarCorrector(opts["grammar"], device=dev)
         itm = opts.pop("itm", None)
-        if itm and ms.kind != "ensemble":
-            itm_source = DEFAULT_ITM_MODEL if itm is True else str(itm)
+        if itm:
             if not isinstance(itm, (str, bool)):
                 opts["itm"] = itm  # an ITMScorer instance
             else:
-                opts["itm"] = _load_itm(itm_source, dev, dt)
-        elif itm and ms.kind == "ensemble":
-            opts["itm"] = itm
+                opts["itm"] = _load_itm(DEFAULT_ITM_MODEL if itm is True else str(itm), dev, dt)
         try:
             captioner = _build(ms, dev, dt, opts)
         except (ModelLoadError, SyntaxError):
             raise
         except Exception as exc:  # noqa: BLE001 - anything else while loading is a load error
             raise ModelLoadError(f"could not load {ms.model_id!r}: {type(exc).__name__}: {exc}", ms.name) from exc
+        captioner.dtype_reason = dt_reason
+        captioner._cache_key = key
+        _log_choice_once(captioner)
         _CACHE[key] = captioner
+        _evict_over_bound(cfg.max_loaded_models, protect | {key})
         return captioner
+
+
+def _key_of(captioner) -> tuple:
+    return getattr(captioner, "_cache_key", None) or next(k for k, v in _CACHE.items() if v is captioner)
+
+
+def _touch(key: tuple) -> None:
+    """Mark ``key`` (and an ensemble's members) most recently used."""
+    for member in _MEMBER_KEYS.get(key, ()):
+        if member in _CACHE:
+            _CACHE.move_to_end(member)
+    _CACHE.move_to_end(key)
+
+
+def _evict_over_bound(bound: int, protect: set[tuple]) -> None:
+    """Evict least recently used single models (not ensembles, not ``protect``) beyond ``bound``."""
+    evicted = []
+    while sum(1 for k in _CACHE if k not in _MEMBER_KEYS) > bound:
+        victim = next((k for k in _CACHE if k not in _MEMBER_KEYS and k not in protect), None)
+        if victim is None:
+            break  # everything left is in use by the load in progress (a large ensemble)
+        evicted.append(_CACHE.pop(victim))
+        for ens in [e for e, members in _MEMBER_KEYS.items() if victim in members]:
+            _MEMBER_KEYS.pop(ens, None)
+            evicted.append(_CACHE.pop(ens, None))
+    if evicted:
+        on_cuda = any(str(getattr(c, "device", "")).startswith("cuda") for c in evicted if c is not None)
+        names = [getattr(c, "model_id", "?") for c in evicted if c is not None]
+        del evicted
+        _free_memory(on_cuda)
+        logger.info("Evicted caption model(s) %s (MLCORE_MAX_LOADED_MODELS=%d)", ", ".join(names), bound)
+
+
+def _free_memory(on_cuda: bool) -> None:
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if on_cuda and torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _log_choice_once(captioner) -> None:
+    """'caption model X on cpu in bfloat16 (auto: CPU has AVX512-BF16)', once per process per choice."""
+    choice = (captioner.model_id, captioner.device, captioner.dtype)
+    if choice in _LOGGED_CHOICES:
+        return
+    _LOGGED_CHOICES.add(choice)
+    logger.info(
+        "caption model %s on %s in %s (%s)",
+        captioner.model_id, captioner.device, captioner.dtype, getattr(captioner, "dtype_reason", "explicit"),
+    )
 
 
 def _load_itm(source: str, device: str, dtype: str):
     from .predictors.hf import ITMScorer
 
     key = ("itm", source, device, dtype)
-    if key not in _CACHE:
-        _CACHE[key] = ITMScorer.from_pretrained(resolve_spec(source).model_id, device=device, dtype=dtype)
-    return _CACHE[key]
+    if key not in _ITM_CACHE:
+        _ITM_CACHE[key] = ITMScorer.from_pretrained(resolve_spec(source).model_id, device=device, dtype=dtype)
+    return _ITM_CACHE[key]
 
 
 def clear_cache() -> None:
-    """Forget every loaded captioner (tests; freeing memory)."""
+    """Forget every loaded captioner and ITM scorer (tests; freeing memory)."""
     with _LOCK:
+        on_cuda = any(str(getattr(c, "device", "")).startswith("cuda") for c in _CACHE.values())
         _CACHE.clear()
+        _MEMBER_KEYS.clear()
+        _ITM_CACHE.clear()
+    _free_memory(on_cuda)
 
 
-def cached_captioners() -> list:
+def loaded_captioners() -> list:
+    """The captioners the cache holds now, least recently used first (ensembles included)."""
     with _LOCK:
         return list(_CACHE.values())
 
@@ -252,12 +349,12 @@ def fetch_model(spec: str, cache_dir: str | None = None) -> str:
 
     if is_offline():
         raise ModelLoadError(
-            f"cannot fetch {ms.model_id!r}: HF_HUB_OFFLINE is set; run model_fetch on a machine with network "
-            "access (unset HF_HUB_OFFLINE there) and copy the HF cache over",
+            f"cannot fetch {ms.model_id!r}: HF_HUB_OFFLINE is set; fetch it on a machine with network "
+            "access (HF_HUB_OFFLINE unset there) and copy the Hugging Face cache over",
             ms.name,
         )
     ignore = ["*.h5", "*.msgpack", "*.onnx", "*.onnx_data", "*.tflite", "*.ot", "*.mlmodel", "coreml/*", "onnx/*"]
-    kw: dict[str, Any] = {"cache_dir": cache_dir or os.environ.get("MLCORE_HF_CACHE") or None}
+    kw: dict[str, Any] = {"cache_dir": cache_dir or get_config().hf_cache or None}
     try:
         from huggingface_hub import HfApi
 
@@ -267,7 +364,7 @@ def fetch_model(spec: str, cache_dir: str | None = None) -> str:
     except Exception as exc:  # noqa: BLE001
         raise ModelLoadError(
             f"cannot fetch {ms.model_id!r}: the Hugging Face hub is unreachable or the id is wrong "
-            f"({type(exc).__name__}: {str(exc)[:200]}); run model_fetch on a machine with network access",
+            f"({type(exc).__name__}: {str(exc)[:200]}); fetch it on a machine with network access",
             ms.name,
         ) from exc
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Candidate", "CaptionResult"]
+__all__ = ["Candidate", "CaptionResult", "CaptionFailure"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,10 @@ class Candidate:
 
 @dataclass
 class CaptionResult:
+    """One image's caption. ``ok`` is False when the model produced no words for the image
+    (``text == ""``, ``details["error"]`` says why): never store such a result as a caption;
+    ``Captioner.caption_isolated`` turns it into a ``CaptionFailure``."""
+
     text: str
     raw_text: str
     confidence: float
@@ -42,6 +46,10 @@ class CaptionResult:
     model_version: str
     timings: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)  # confidence components, flags
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.text.strip())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,3 +62,24 @@ class CaptionResult:
             "timings": {k: (v if isinstance(v, int) else round(float(v), 3)) for k, v in self.timings.items()},
             "details": self.details,
         }
+
+
+@dataclass(frozen=True)
+class CaptionFailure:
+    """One image the captioner could not caption (``Captioner.caption_isolated``).
+
+    ``reason``: never empty, e.g. "MemoryError: out of memory while captioning this image" or
+    "the model produced no words for this image"; ``error_type``: the exception class name, or
+    "EmptyCaption"; ``model_id``: the captioner's.
+    """
+
+    reason: str
+    error_type: str
+    model_id: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason, "error_type": self.error_type, "model_id": self.model_id}

@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 import abc
-import os
+import gc
+import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from ..confidence import DEFAULT_CONFIDENCE, ConfidenceConfig, combine
+from ..config import get_config
 from ..params import GenerationParams
 from ..postprocess import DEFAULT_RULES, GrammarCorrector, postprocess
-from ..results import Candidate, CaptionResult
+from ..results import Candidate, CaptionFailure, CaptionResult
 
-__all__ = ["Captioner", "RawCandidate", "check_images"]
+__all__ = ["Captioner", "RawCandidate", "check_images", "failure_reason", "EMPTY_CAPTION_ERROR"]
+
+logger = logging.getLogger(__name__)
+
+#: details["error"] of a result whose caption came out empty (CaptionResult.ok is False)
+EMPTY_CAPTION_ERROR = "the model produced no words for this image"
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A non-empty, one-line reason for ``exc``: "<type>: <message>" (at most 500 characters)."""
+    message = " ".join(str(exc).split())
+    if not message and isinstance(exc, MemoryError):
+        message = "out of memory while captioning this image"
+    reason = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return reason[:500]
 
 
 @dataclass
@@ -49,6 +66,8 @@ class Captioner(abc.ABC):
     model_version: str = ""
     device: str = "cpu"
     dtype: str = "float32"
+    #: why this dtype: "explicit", or the "auto: ..." reason of hfutils.choose_auto_dtype
+    dtype_reason: str = "explicit"
     kind: str = "hf"
 
     def __init__(
@@ -64,9 +83,14 @@ class Captioner(abc.ABC):
         self.rules = tuple(rules)
         self.grammar = grammar
         self.itm = itm
-        self.max_batch_size = max_batch_size or int(os.environ.get("MLCORE_MAX_BATCH", 0)) or (
+        self.max_batch_size = max_batch_size or get_config().max_batch or (
             64 if str(self.device).startswith("cuda") else 8
         )
+
+    @property
+    def dtype_name(self) -> str:
+        """The resolved dtype: 'float32', 'bfloat16', 'float16' or 'int8' (never 'auto')."""
+        return self.dtype
 
     # -- to implement -------------------------------------------------------------------------
 
@@ -80,6 +104,12 @@ class Captioner(abc.ABC):
     # -- shared -------------------------------------------------------------------------------
 
     def caption(self, images: Sequence[Any], params: GenerationParams | None = None) -> list[CaptionResult]:
+        """One CaptionResult per image, in order; chunks of ``max_batch_size`` images per model call.
+
+        Raises on the first failure (any image of the call fails with it; see ``caption_isolated``
+        for per-image isolation). A result whose caption came out empty has ``ok`` False,
+        ``text == ""`` and ``details["error"]``: it is not a caption (store it as a failure).
+        """
         params = params if params is not None else GenerationParams()
         if not isinstance(params, GenerationParams):
             raise TypeError("params must be a GenerationParams (use GenerationParams.from_dict)")
@@ -95,6 +125,66 @@ class Captioner(abc.ABC):
                 timings["itm_ms"] = (time.perf_counter() - t_itm) * 1000
             results.extend(self.finish(raw, params, timings, time.perf_counter() - t0, len(chunk)))
         return results
+
+    def caption_isolated(
+        self, images: Sequence[Any], params: GenerationParams | None = None
+    ) -> list[CaptionResult | CaptionFailure]:
+        """Like ``caption`` but one image never fails another: one entry per image, in order, each
+        a CaptionResult (``ok`` True) or a CaptionFailure with a non-empty ``reason``.
+
+        Each chunk of ``max_batch_size`` images is captioned in one batched call; when the call
+        raises (any Exception, MemoryError included), the chunk is split in halves and each half
+        retried, recursively down to single images, so good images are captioned and only the
+        culprit fails with "<ExceptionType>: <message>". An empty caption becomes a failure
+        ("the model produced no words for this image"). Cost: a failing chunk of n images makes
+        at most about 2n model calls. ``params`` errors (TypeError) still raise.
+        """
+        params = params if params is not None else GenerationParams()
+        if not isinstance(params, GenerationParams):
+            raise TypeError("params must be a GenerationParams (use GenerationParams.from_dict)")
+        from PIL import Image
+
+        if isinstance(images, Image.Image):
+            raise TypeError("caption_isolated() takes a list of PIL images, not a single image")
+        images = list(images)
+        out: list[CaptionResult | CaptionFailure | None] = [None] * len(images)
+        good: list[int] = []
+        for i, img in enumerate(images):
+            try:
+                check_images([img])
+            except Exception as exc:  # noqa: BLE001 - a bad input is this image's failure
+                out[i] = CaptionFailure(reason=failure_reason(exc), error_type=type(exc).__name__,
+                                        model_id=self.model_id)
+            else:
+                good.append(i)
+        step = max(int(self.max_batch_size), 1)
+        for start in range(0, len(good), step):
+            self._caption_bisect(images, good[start : start + step], params, out)
+        return out  # type: ignore[return-value]
+
+    def _caption_bisect(self, images: list, idx: list[int], params: GenerationParams, out: list) -> None:
+        try:
+            results = self.caption([images[i] for i in idx], params)
+        except Exception as exc:  # noqa: BLE001 - any failure is isolated to its image(s)
+            if isinstance(exc, MemoryError):
+                gc.collect()
+            if len(idx) == 1:
+                logger.warning("Captioning one image failed with %s: %s", self.model_id, failure_reason(exc))
+                out[idx[0]] = CaptionFailure(reason=failure_reason(exc), error_type=type(exc).__name__,
+                                             model_id=self.model_id)
+                return
+            half = len(idx) // 2
+            self._caption_bisect(images, idx[:half], params, out)
+            self._caption_bisect(images, idx[half:], params, out)
+            return
+        for i, res in zip(idx, results, strict=False):
+            if res.ok:
+                out[i] = res
+            else:
+                reason = res.details.get("error") or EMPTY_CAPTION_ERROR
+                if res.raw_text:
+                    reason = f"{reason} (raw output {res.raw_text[:80]!r})"
+                out[i] = CaptionFailure(reason=reason, error_type="EmptyCaption", model_id=self.model_id)
 
     def score_text(self, raw: RawCandidate) -> tuple[str, float, dict[str, Any]]:
         text = postprocess(raw.raw_text, self.rules)
@@ -114,7 +204,7 @@ class Captioner(abc.ABC):
         grammar_fixed: dict[str, str] = {}
         if self.grammar is not None:
             firsts = sorted({postprocess(c.raw_text, self.rules) for cands in raw for c in cands} - {""})
-            grammar_fixed = dict(zip(firsts, [postprocess(t) for t in self.grammar.correct(firsts)]))
+            grammar_fixed = dict(zip(firsts, [postprocess(t) for t in self.grammar.correct(firsts)], strict=False))
         for cands in raw:
             ranked: dict[str, tuple[Candidate, dict]] = {}
             for rc in cands:
@@ -139,6 +229,9 @@ class Captioner(abc.ABC):
                 best, details = Candidate(text="", score=0.0), {"flags": ["empty"]}
             else:
                 best, details = order[0]
+            if not best.text.strip():
+                details = dict(details, flags=sorted(set(details.get("flags", [])) | {"empty"}),
+                               error=EMPTY_CAPTION_ERROR)
             alternatives = [cd[0] for cd in order if cd[0].text or cd[0] is best][: params.num_alternatives]
             out.append(
                 CaptionResult(
@@ -149,7 +242,7 @@ class Captioner(abc.ABC):
                     model_id=self.model_id,
                     model_version=self.model_version,
                     timings={},
-                    details=dict(details, needs_review=best.score < self.confidence_config.review_threshold),
+                    details=dict(details),
                 )
             )
         post_s = time.perf_counter() - t_post
@@ -174,6 +267,11 @@ class Captioner(abc.ABC):
             "dtype": self.dtype,
             "max_batch_size": self.max_batch_size,
         }
+
+    def info(self) -> dict[str, Any]:
+        """``describe()`` plus how the dtype was chosen, for logs and dashboards:
+        {'kind', 'model_id', 'model_version', 'device', 'dtype', 'dtype_reason', 'max_batch_size', ...}."""
+        return dict(self.describe(), dtype_reason=self.dtype_reason)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.model_id} v{self.model_version} {self.device}/{self.dtype}>"

@@ -13,11 +13,12 @@ import os
 import re
 import time
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from ..errors import ModelLoadError
-from ..hfutils import folder_fingerprint, resolve_device, resolve_dtype
+from ..hfutils import folder_fingerprint, resolve_device, resolve_dtype_with_reason
 from ..params import GenerationParams
 from .base import Captioner, RawCandidate
 
@@ -72,7 +73,7 @@ class WordVocab:
         return _TOKEN_RE.findall((text or "").lower())
 
     @classmethod
-    def build(cls, captions: Iterable[str], min_freq: int = 1, max_size: int | None = 10000) -> "WordVocab":
+    def build(cls, captions: Iterable[str], min_freq: int = 1, max_size: int | None = 10000) -> WordVocab:
         counts = Counter(t for c in captions for t in cls.tokenize(c))
         words = sorted((w for w, n in counts.items() if n >= min_freq), key=lambda w: (-counts[w], w))
         if max_size:
@@ -111,9 +112,7 @@ def build_model(config: InHouseConfig, vocab_size: int, load_pretrained: bool = 
     from torch import nn
     from transformers import ResNetConfig, ResNetModel
 
-    from ..hfutils import hub_kwargs, quiet_transformers
-
-    from ..hfutils import is_offline
+    from ..hfutils import hub_kwargs, is_offline, quiet_transformers
 
     encoder = None
     if load_pretrained and config.encoder:
@@ -195,7 +194,8 @@ def preprocess_images(images: Sequence[Any], size: int):
 
 
 def _process_logits(logp, seqs, step: int, params: GenerationParams, vocab_size: int):
-    """Apply repetition penalty, no-repeat n-grams and min length to log-probs (B*K, V)."""
+    """Apply repetition penalty, no-repeat n-grams and min length (at least one token) to log-probs
+    (B*K, V); <pad>, <bos> and <unk> are never generated (<unk> is not a word: decoding drops it)."""
     torch = _torch()
     out = logp.clone()
     if params.repetition_penalty != 1.0 and seqs.shape[1] > 1:
@@ -210,10 +210,11 @@ def _process_logits(logp, seqs, step: int, params: GenerationParams, vocab_size:
             banned = {row[i + n - 1] for i in range(len(row) - n + 1) if tuple(row[i : i + n - 1]) == prefix}
             if banned:
                 out[r, list(banned)] = float("-inf")
-    if step < params.min_length:
+    if step < max(params.min_length, 1):
         out[:, EOS] = float("-inf")
     out[:, PAD] = float("-inf")
     out[:, BOS] = float("-inf")
+    out[:, UNK] = float("-inf")
     return torch.log_softmax(out, dim=-1)
 
 
@@ -353,7 +354,7 @@ class InHouseCaptioner(Captioner):
     @classmethod
     def from_checkpoint(cls, folder: str, device: str | None = None, dtype: str | None = None, **kwargs):
         dev = resolve_device(device)
-        dt = resolve_dtype(dtype, dev)
+        dt, dt_reason = resolve_dtype_with_reason(dtype, dev)
         try:
             model, config, vocab, _ = load_checkpoint(folder, dev)
         except ModelLoadError:
@@ -369,8 +370,10 @@ class InHouseCaptioner(Captioner):
             from ..hfutils import torch_dtype
 
             model.to(torch_dtype(dt))
-        return cls(model, config, vocab, model_id=os.path.abspath(folder), model_version=folder_fingerprint(folder),
-                   device=dev, dtype=dt, **kwargs)
+        captioner = cls(model, config, vocab, model_id=os.path.abspath(folder),
+                        model_version=folder_fingerprint(folder), device=dev, dtype=dt, **kwargs)
+        captioner.dtype_reason = dt_reason
+        return captioner
 
     def generate_raw(self, images, params: GenerationParams):
         torch = _torch()

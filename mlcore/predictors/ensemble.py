@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 from ..metrics import consensus_scores
 from ..params import GenerationParams
 from ..results import CaptionResult
-from .base import Captioner, check_images
+from .base import EMPTY_CAPTION_ERROR, Captioner, check_images
 
 __all__ = ["EnsembleCaptioner"]
 
@@ -57,7 +57,7 @@ class EnsembleCaptioner(Captioner):
         pools = []
         for i in range(len(images)):
             pool = []
-            for m, results in zip(self.members, per_member):
+            for m, results in zip(self.members, per_member, strict=False):
                 for c in results[i].candidates:
                     if c.text:
                         pool.append(replace(c, model_id=m.model_id))
@@ -67,7 +67,7 @@ class EnsembleCaptioner(Captioner):
             pool = pools[i]
             details: dict = {"pick": self.pick, "members": [
                 {"model_id": m.model_id, "text": r.text, "confidence": r.confidence}
-                for m, r in zip(self.members, member_results)
+                for m, r in zip(self.members, member_results, strict=False)
             ]}
             if not pool:
                 best_i, ranked = None, []
@@ -92,11 +92,10 @@ class EnsembleCaptioner(Captioner):
                 base = member_results[0]
                 out.append(CaptionResult(text="", raw_text=base.raw_text, confidence=0.0, candidates=base.candidates,
                                          model_id=self.model_id, model_version=self.model_version,
-                                         details=dict(details, flags=["empty"], needs_review=True)))
+                                         details=dict(details, flags=["empty"], error=EMPTY_CAPTION_ERROR)))
                 continue
             best = alts[0]
             details["chosen_model"] = best.model_id
-            details["needs_review"] = best.score < self.confidence_config.review_threshold
             out.append(CaptionResult(text=best.text, raw_text=best.raw_text, confidence=best.score,
                                      candidates=alts, model_id=self.model_id,
                                      model_version=self.model_version, details=details))

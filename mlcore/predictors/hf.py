@@ -16,9 +16,11 @@ from ..hfutils import (
     folder_fingerprint,
     hub_kwargs,
     is_offline,
+    non_word_token_ids,
     quiet_transformers,
     resolve_device,
     resolve_dtype,
+    resolve_dtype_with_reason,
     snapshot_commit,
     torch_dtype,
 )
@@ -169,16 +171,19 @@ class HFCaptioner(Captioner):
         self.dtype = dtype
         super().__init__(**kwargs)
         self._eos_ids = self._find_eos_ids()
+        #: vocabulary ids never generated (markers such as [unused0], [UNK], <unk>, <image>):
+        #: passed to every generate call as ``suppress_tokens`` (their logits become -inf)
+        self.suppressed_token_ids = non_word_token_ids(self.tokenizer, keep=self._needed_token_ids())
 
     @classmethod
     def from_pretrained(
         cls, source: str, *, spec: str | None = None, device: str | None = None, dtype: str | None = None, **kwargs
-    ) -> "HFCaptioner":
+    ) -> HFCaptioner:
         dev = resolve_device(device)
-        dt = resolve_dtype(dtype, dev)
+        dt, dt_reason = resolve_dtype_with_reason(dtype, dev)
         model, processor, image_processor, tokenizer, arch, _ = load_hf_parts(source, spec, dt, dev)
         model_id = os.path.abspath(source) if os.path.isdir(source) else source
-        return cls(
+        captioner = cls(
             model,
             image_processor,
             tokenizer,
@@ -190,6 +195,8 @@ class HFCaptioner(Captioner):
             dtype=dt,
             **kwargs,
         )
+        captioner.dtype_reason = dt_reason
+        return captioner
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -212,6 +219,18 @@ class HFCaptioner(Captioner):
             ids.add(int(self.tokenizer.sep_token_id))
         return ids
 
+    def _needed_token_ids(self) -> set[int]:
+        """The special ids generation needs: end of sequence (it must be able to stop), bos, pad."""
+        ids = set(self._eos_ids)
+        cfgs = [getattr(self.model, "generation_config", None), getattr(self.model, "config", None),
+                getattr(getattr(self.model, "config", None), "text_config", None), self.tokenizer]
+        for cfg in cfgs:
+            for attr in ("bos_token_id", "pad_token_id", "decoder_start_token_id"):
+                value = getattr(cfg, attr, None) if cfg is not None else None
+                if isinstance(value, int):
+                    ids.add(value)
+        return ids
+
     def _preprocess(self, images: list) -> dict:
         import torch
 
@@ -231,7 +250,8 @@ class HFCaptioner(Captioner):
     def generation_kwargs(self, params: GenerationParams) -> dict[str, Any]:
         kw: dict[str, Any] = {
             "max_new_tokens": params.max_length,
-            "min_new_tokens": params.min_length,
+            # a caption has at least one token: an immediate end of sequence is never a caption
+            "min_new_tokens": max(params.min_length, 1),
             "num_beams": params.num_beams,
             "do_sample": params.do_sample,
             "repetition_penalty": params.repetition_penalty,
@@ -252,6 +272,8 @@ class HFCaptioner(Captioner):
             pad = next(iter(sorted(self._eos_ids)), None)
         if pad is not None and self.arch != "blip":
             kw["pad_token_id"] = pad
+        if self.suppressed_token_ids:
+            kw["suppress_tokens"] = self.suppressed_token_ids
         return kw
 
     def generate_raw(self, images: list, params: GenerationParams):
@@ -303,7 +325,7 @@ def _mean_logprobs(tokens, trans, eos_ids: set[int], beam_valid=None, with_count
         valid &= beam_valid.to(valid.device)
     sums = torch.where(valid, trans, torch.zeros_like(trans)).sum(dim=1)
     counts = valid.sum(dim=1)
-    means = [float(s / c) if c > 0 else None for s, c in zip(sums.tolist(), counts.tolist())]
+    means = [float(s / c) if c > 0 else None for s, c in zip(sums.tolist(), counts.tolist(), strict=False)]
     return (means, counts.tolist()) if with_counts else means
 
 
@@ -322,7 +344,7 @@ class ITMScorer:
         self.dtype = dtype
 
     @classmethod
-    def from_pretrained(cls, source: str, device: str | None = None, dtype: str | None = None) -> "ITMScorer":
+    def from_pretrained(cls, source: str, device: str | None = None, dtype: str | None = None) -> ITMScorer:
         from transformers import BlipForImageTextRetrieval, BlipProcessor
 
         dev = resolve_device(device)
@@ -365,12 +387,12 @@ class ITMScorer:
             ).last_hidden_state
             probs = torch.softmax(self.model.itm_head(hidden[:, 0, :]).float(), dim=-1)[:, 1].tolist()
         out: list[list[float]] = [[] for _ in images]
-        for i, p in zip(owner, probs):
+        for i, p in zip(owner, probs, strict=False):
             out[i].append(float(p))
         return out
 
     def score_candidates(self, images: list, raw: list[list[RawCandidate]]) -> None:
         probs = self.match_probs(images, [[c.raw_text for c in cands] for cands in raw])
-        for cands, ps in zip(raw, probs):
-            for c, p in zip(cands, ps):
+        for cands, ps in zip(raw, probs, strict=False):
+            for c, p in zip(cands, ps, strict=False):
                 c.itm_prob = p

@@ -163,6 +163,7 @@ def test_a_model_that_failed_to_load_is_retried_after_a_pause(user, settings, tm
 
 def test_unknown_hub_model_offline_fails_with_instructions(user, settings, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    mlcore.reload_config()  # mlcore reads its environment once
     settings.CAPTION_MODEL = "nobody/no-such-captioner"
     image = submit(user, upload("a.jpg", image_bytes("JPEG")))[0]
     run_task_like_the_cluster()

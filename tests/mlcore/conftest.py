@@ -18,11 +18,22 @@ def tiny_blip_dir(tmp_path_factory) -> str:
     return build_tiny_blip(tmp_path_factory.mktemp("models") / "tiny-blip")
 
 
+@pytest.fixture(autouse=True)
+def _config_follows_the_environment():
+    """mlcore reads its environment once (mlcore.config); a test that changes it calls
+    reload_config(), and the environment as restored by monkeypatch is read again afterwards."""
+    yield
+    from mlcore import reload_config
+
+    reload_config()
+
+
 @pytest.fixture(scope="session")
 def tiny_blip(tiny_blip_dir):
+    """The tiny BLIP in exact float32 (the tests compare scores with plain transformers)."""
     from mlcore import load_captioner
 
-    return load_captioner(tiny_blip_dir)
+    return load_captioner(tiny_blip_dir, dtype="float32")
 
 
 @pytest.fixture(scope="session")

@@ -61,7 +61,7 @@ def test_itm_probabilities_match_the_model_forward(itm_dir, images):
 
     from mlcore.predictors.hf import ITMScorer
 
-    scorer = ITMScorer.from_pretrained(itm_dir)
+    scorer = ITMScorer.from_pretrained(itm_dir, dtype="float32")  # compared with fp32 below
     texts = [["a dog on grass", "a red car"], ["two cats"]]
     probs = scorer.match_probs(images[:2], texts)
     assert [len(p) for p in probs] == [2, 1]

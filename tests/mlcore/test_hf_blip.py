@@ -20,7 +20,7 @@ def test_one_result_per_image_in_order(tiny_blip, images):
     singles = [tiny_blip.caption([im], FAST)[0] for im in images]
     assert [r.text for r in results] == [s.text for s in singles]
     assert [r.raw_text for r in results] == [s.raw_text for s in singles]
-    for r, s in zip(results, singles):
+    for r, s in zip(results, singles, strict=False):
         assert r.confidence == pytest.approx(s.confidence, abs=1e-4)
     # the tiny model is image-dependent, so order is really being checked
     assert len({r.text for r in results}) > 1
@@ -44,7 +44,7 @@ def test_result_fields(tiny_blip, images):
 def test_deterministic(tiny_blip, images):
     a = [r.to_dict() for r in tiny_blip.caption(images, FAST)]
     b = [r.to_dict() for r in tiny_blip.caption(images, FAST)]
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         x.pop("timings"), y.pop("timings")
     assert a == b
     g = GenerationParams(num_beams=1, max_length=10, num_alternatives=1)
@@ -78,7 +78,8 @@ def test_sequence_score_equals_teacher_forced_logprob(tiny_blip, images):
     model = tiny_blip.model
     inputs = tiny_blip._preprocess(images[:2])
     with torch.inference_mode():
-        seq = model.generate(**inputs, max_new_tokens=8, num_beams=1, do_sample=False)
+        seq = model.generate(**inputs, max_new_tokens=8, min_new_tokens=1, num_beams=1, do_sample=False,
+                             suppress_tokens=tiny_blip.suppressed_token_ids)
         logits = model(pixel_values=inputs["pixel_values"], input_ids=seq[:, :-1]).logits
         logp = torch.log_softmax(logits.float(), dim=-1)
     sep = model.config.text_config.sep_token_id
@@ -154,18 +155,20 @@ def test_version_is_stable_and_content_sensitive(tiny_blip_dir, tmp_path, fresh_
 
 
 def test_cache_returns_same_object(tiny_blip_dir, fresh_cache):
-    a = load_captioner(tiny_blip_dir)
-    assert load_captioner(tiny_blip_dir) is a
-    assert load_captioner(tiny_blip_dir + "/") is a  # same resolved folder
+    a = load_captioner(tiny_blip_dir, device="cpu", dtype="float32")
     assert load_captioner(tiny_blip_dir, device="cpu", dtype="float32") is a
+    assert load_captioner(tiny_blip_dir + "/", dtype="fp32") is a  # same resolved folder and dtype
     assert isinstance(a, HFCaptioner) and a.device == "cpu" and a.dtype == "float32"
     b = load_captioner(tiny_blip_dir, dtype="bfloat16")
     assert b is not a and b.dtype == "bfloat16"
+    auto = load_captioner(tiny_blip_dir)  # the default: "auto"
+    assert auto is (b if auto.dtype == "bfloat16" else a)
     assert len(b.caption(make_test_images(2), FAST)) == 2
 
 
 def test_empty_output_is_handled(tiny_blip, images, monkeypatch):
-    """A model that produces nothing gives '' and confidence 0, never a crash."""
+    """A model that produces nothing gives '' and confidence 0, never a crash, and the result says
+    it is not a caption (ok False, an error); caption_isolated makes it a failure."""
     from mlcore.predictors.base import RawCandidate
 
     def empty(imgs, params):
@@ -176,3 +179,8 @@ def test_empty_output_is_handled(tiny_blip, images, monkeypatch):
     assert [r.text for r in res] == ["", ""]
     assert all(r.confidence == 0.0 for r in res)
     assert "empty" in res[0].details["flags"]
+    assert not any(r.ok for r in res) and all(r.details["error"] for r in res)
+    from mlcore import CaptionFailure
+
+    isolated = tiny_blip.caption_isolated(images[:2], FAST)
+    assert all(isinstance(r, CaptionFailure) and r.reason and not r.ok for r in isolated)
