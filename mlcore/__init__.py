@@ -18,6 +18,13 @@ from typing import TYPE_CHECKING, Any
 from .confidence import ConfidenceConfig, calibrate
 from .config import MLCoreConfig, get_config, reload_config
 from .errors import InvalidParams, MLCoreError, ModelLoadError
+from .images import (
+    ImageLoadError,
+    LoadedImage,
+    captioner_target_size,
+    load_image,
+    make_thumbnail,
+)
 from .params import PARAM_FIELDS, PARAM_RANGES, GenerationParams, ModelSpec, ParamRange
 from .predictors.base import Captioner
 from .registry import (
@@ -77,6 +84,11 @@ __all__ = [
     "REGISTRY",
     "DEFAULT_MODEL",
     "PARAM_RANGES",
+    "load_image",
+    "LoadedImage",
+    "ImageLoadError",
+    "captioner_target_size",
+    "make_thumbnail",
     "PARAM_FIELDS",
     "ParamRange",
     "MLCoreConfig",

@@ -47,6 +47,8 @@ def check_images(images: Sequence[Any]) -> list:
     """Validate a list of PIL images; convert to RGB (palette, RGBA, L, CMYK, ...)."""
     from PIL import Image
 
+    from ..images import to_rgb
+
     if isinstance(images, Image.Image):
         raise TypeError("caption() takes a list of PIL images, not a single image")
     out = []
@@ -55,7 +57,7 @@ def check_images(images: Sequence[Any]) -> list:
             raise TypeError(f"images[{i}] is {type(img).__name__}, expected PIL.Image.Image")
         if img.width < 1 or img.height < 1:
             raise ValueError(f"images[{i}] is empty ({img.width}x{img.height})")
-        out.append(img if img.mode == "RGB" else img.convert("RGB"))
+        out.append(img if img.mode == "RGB" else to_rgb(img))  # the loader's one rule: full range, alpha onto white
     return out
 
 

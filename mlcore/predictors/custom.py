@@ -179,12 +179,14 @@ def preprocess_images(images: Sequence[Any], size: int):
     """Resize to size x size, scale to [0, 1], ImageNet mean/std: a (B, 3, size, size) float tensor."""
     import numpy as np
 
+    from ..images import to_rgb
+
     torch = _torch()
     mean = np.array([0.485, 0.456, 0.406], dtype="float32")
     std = np.array([0.229, 0.224, 0.225], dtype="float32")
     arrs = []
     for im in images:
-        im = im.convert("RGB").resize((size, size), resample=3)  # bicubic
+        im = (im if im.mode == "RGB" else to_rgb(im)).resize((size, size), resample=3)  # bicubic
         a = (np.asarray(im, dtype="float32") / 255.0 - mean) / std
         arrs.append(a.transpose(2, 0, 1))
     return torch.from_numpy(np.stack(arrs))
