@@ -25,8 +25,8 @@ from captions.imaging import (
     make_thumbnail,
 )
 from captions.models import Batch, Caption, Image
+from core import metrics
 from mlcore.params import GenerationParams, InvalidParams
-from monitoring import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ class WorkerRunSummary:
     retried: int = 0
 
     def __add__(self, other: "WorkerRunSummary") -> "WorkerRunSummary":
-        return WorkerRunSummary(*(a + b for a, b in zip(self.__dict__.values(), other.__dict__.values())))
+        return WorkerRunSummary(*(a + b for a, b in zip(self.__dict__.values(), other.__dict__.values(), strict=True)))
 
 
 def caption_pending_run(*, worker_id: str | None = None, max_batches: int | None = None) -> WorkerRunSummary:

@@ -15,5 +15,5 @@ urlpatterns = [
 ]
 
 # JSON under /api/, the usual pages elsewhere.
-handler404 = "captionsite.exceptions.page_not_found"
-handler500 = "captionsite.exceptions.server_error"
+handler404 = "core.exceptions.page_not_found"
+handler500 = "core.exceptions.server_error"

@@ -1,16 +1,6 @@
 from django import forms
-from django.core.exceptions import ValidationError
 
 from feedback.models import Feedback
-
-
-def add_service_errors(form: forms.Form, error: ValidationError) -> None:
-    """Put a service's ValidationError on the form, on the field it names when the form has it."""
-    if hasattr(error, "error_dict"):
-        for field, messages in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, messages)
-    else:
-        form.add_error(None, error.messages)
 
 
 class CaptionEditForm(forms.Form):

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from captions.models import Caption, Image
 from captions.services import generation_params_clean, image_requeue
+from core import metrics
 from feedback.models import (
     ConfidenceCalibration,
     Feedback,
@@ -23,7 +24,6 @@ from feedback.selectors import (
     corrections_since,
     recaption_model_choices,
 )
-from monitoring import metrics
 
 logger = logging.getLogger(__name__)
 

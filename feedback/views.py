@@ -4,13 +4,15 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from captions.responses import image_file_response
+from core.forms import add_service_errors
+from core.views import staff_required
 from feedback import selectors, services
 from feedback.forms import (
     CaptionEditForm,
@@ -18,7 +20,6 @@ from feedback.forms import (
     PickForm,
     RecaptionForm,
     ReviewerSettingsForm,
-    add_service_errors,
     feedback_form_for,
 )
 
@@ -236,15 +237,12 @@ def review_image_file(request: HttpRequest, public_id, variant: str) -> FileResp
 # --- Models ----------------------------------------------------------------------------------------
 
 
-def _staff_only(request: HttpRequest) -> None:
-    if not request.user.is_staff:
-        raise PermissionDenied("Only staff can manage caption models.")
+staff_only = staff_required(message="Only staff can manage caption models.")
 
 
-@login_required
+@staff_only
 @require_GET
 def model_list(request: HttpRequest) -> HttpResponse:
-    _staff_only(request)
     return render(
         request,
         "feedback/models.html",
@@ -256,10 +254,9 @@ def model_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@staff_only
 @require_POST
 def model_activate(request: HttpRequest) -> HttpResponse:
-    _staff_only(request)
     run_id = request.POST.get("run", "")
     run = selectors.activatable_training_run(run_id) if run_id else None
     try:
