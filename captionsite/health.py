@@ -59,8 +59,9 @@ def _check_worker() -> dict:
 
 def _check_model() -> dict:
     from captions.models import WorkerHeartbeat
+    from captions.selectors import captioning_defaults
 
-    spec = settings.CAPTION_MODEL
+    spec = captioning_defaults().model_spec
     report = (
         WorkerHeartbeat.objects.filter(model_spec=spec, model_checked_at__isnull=False)
         .order_by("-model_checked_at")

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from captions.responses import image_file_response
+from captions.selectors import captioning_defaults
 from core.forms import add_service_errors
 from core.views import staff_required
 from feedback import selectors, services
@@ -249,7 +250,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
         {
             "runs": selectors.training_runs()[:50],
             "active": selectors.active_model_activation(),
-            "active_spec": selectors.active_caption_model(),
+            "active_spec": captioning_defaults().model_spec,
         },
     )
 
@@ -264,5 +265,5 @@ def model_activate(request: HttpRequest) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"Workers now caption with {selectors.active_caption_model()} (from their next batch).")
+        messages.success(request, f"Workers now caption with {captioning_defaults().model_spec} (from their next batch).")
     return redirect("feedback:models")

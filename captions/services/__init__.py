@@ -5,12 +5,14 @@
   images_claim, image_attempt_failed, images_requeue_stale, worker_identity
 - captions.services.worker: caption_pending_run, images_caption, caption_record,
   caption_record_reused, caption_cache_key
+- captions.services.defaults: captioning_defaults_set (KEEP: leave a value as it is)
 - captions.services.demo: demo_owner_get, demo_image_discard, demo_images_purge
 - captions.services.results: Refusal, SubmitResult, UploadRejected, WorkerRunSummary, SweepSummary
 
 The public names are re-exported here: `from captions.services import image_submit` works.
 """
 
+from captions.services.defaults import KEEP, captioning_defaults_set
 from captions.services.demo import demo_image_discard, demo_images_purge, demo_owner_get
 from captions.services.queue import (
     CAPTION_TASK,
@@ -46,6 +48,8 @@ from captions.services.worker import (
 )
 
 __all__ = [
+    "KEEP",
+    "captioning_defaults_set",
     "CAPTION_TASK",
     "HEARTBEAT_KEEP",
     "Refusal",

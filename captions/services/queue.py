@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from captions.models import Image
+from captions.selectors import captioning_defaults
 from captions.services.results import SweepSummary, WorkerRunSummary
 from core import metrics
 
@@ -116,7 +117,7 @@ def image_attempt_failed(*, image: Image, claim_token: str, reason: str, permane
     if attempts is None:
         return WorkerRunSummary()
     metrics.observe_failure(
-        image.model_spec or settings.CAPTION_MODEL, final=permanent or attempts >= settings.CAPTION_MAX_ATTEMPTS
+        image.model_spec or captioning_defaults().model_spec, final=permanent or attempts >= settings.CAPTION_MAX_ATTEMPTS
     )
     if permanent or attempts >= settings.CAPTION_MAX_ATTEMPTS:
         if not permanent:

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from captions.models import Caption, Image
+from captions.selectors import captioning_defaults
 from captions.services.queue import image_attempt_failed, images_claim, worker_identity
 from captions.services.results import WorkerRunSummary
 from core import metrics
@@ -35,13 +36,12 @@ def caption_pending_run(*, worker_id: str | None = None, max_batches: int | None
 def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary:
     """Caption claimed images: reuse cached captions, one batched model call per (model, params)."""
     from captions import inference
-    from feedback.selectors import active_caption_model, active_review_threshold
-
     summary = WorkerRunSummary()
     # Read once per batch, so activating a fine-tuned model or a calibrated threshold takes
     # effect from the next batch without restarting the workers.
-    default_spec = active_caption_model()
-    review_threshold = active_review_threshold()
+    defaults = captioning_defaults()
+    default_spec = defaults.model_spec
+    review_threshold = defaults.review_threshold
     groups: dict[tuple[str, GenerationParams], list[Image]] = {}
     for image in images:
         try:
@@ -231,7 +231,7 @@ def caption_record_reused(*, image: Image, claim_token: str, original: Caption) 
 
 
 def _needs_review(confidence: float | None, threshold: float | None) -> bool:
-    threshold = settings.CAPTION_REVIEW_THRESHOLD if threshold is None else threshold
+    threshold = captioning_defaults().review_threshold if threshold is None else threshold
     return confidence is None or confidence < threshold
 
 
@@ -243,12 +243,11 @@ def worker_heartbeat_record(*, check_model: bool, worker_id: str | None = None):
     CAPTION_MODEL (loading it once per process, as captioning does)."""
     from captions import inference
     from captions.models_heartbeat import WorkerHeartbeat
-    from feedback.selectors import active_caption_model
 
     now = timezone.now()
     values: dict = {"seen_at": now}
     if check_model:
-        spec = active_caption_model()
+        spec = captioning_defaults().model_spec
         values.update(model_spec=spec, model_checked_at=now, model_id="", model_error="")
         try:
             captioner = inference.captioner_for(spec)
