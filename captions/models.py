@@ -151,5 +151,3 @@ class CaptioningDefaults(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_spec or 'CAPTION_MODEL'}, threshold {self.review_threshold}"
-
-from captions.models_heartbeat import WorkerHeartbeat  # noqa: E402,F401  (its own file: the API/health side)

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from captionsite import health
+from monitoring import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),

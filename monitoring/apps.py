@@ -8,7 +8,10 @@ class MonitoringConfig(AppConfig):
 
     def ready(self) -> None:
         # The Prometheus collectors observe what the lower layers report through core.metrics.
+        from captions import signals
         from core import metrics as hooks
-        from monitoring import metrics
+        from monitoring import metrics, services
 
         hooks.observer_register(metrics)
+        # A captioning worker at work is a live worker: its heartbeat is written here.
+        signals.worker_active.connect(services.worker_heartbeat_on_activity, dispatch_uid="monitoring.worker_heartbeat")

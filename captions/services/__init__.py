@@ -38,20 +38,17 @@ from captions.services.submission import (
     image_submit,
 )
 from captions.services.worker import (
-    HEARTBEAT_KEEP,
     caption_cache_key,
     caption_pending_run,
     caption_record,
     caption_record_reused,
     images_caption,
-    worker_heartbeat_record,
 )
 
 __all__ = [
     "KEEP",
     "captioning_defaults_set",
     "CAPTION_TASK",
-    "HEARTBEAT_KEEP",
     "Refusal",
     "SubmitResult",
     "SweepSummary",
@@ -75,6 +72,5 @@ __all__ = [
     "images_caption",
     "images_claim",
     "images_requeue_stale",
-    "worker_heartbeat_record",
     "worker_identity",
 ]

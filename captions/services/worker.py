@@ -3,7 +3,6 @@ record the results, and the worker heartbeat."""
 
 import hashlib
 import logging
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -233,33 +232,3 @@ def caption_record_reused(*, image: Image, claim_token: str, original: Caption) 
 def _needs_review(confidence: float | None, threshold: float | None) -> bool:
     threshold = captioning_defaults().review_threshold if threshold is None else threshold
     return confidence is None or confidence < threshold
-
-
-HEARTBEAT_KEEP = timedelta(days=1)
-
-
-def worker_heartbeat_record(*, check_model: bool, worker_id: str | None = None):
-    """Record that this worker process lives; with check_model, also whether it can load
-    CAPTION_MODEL (loading it once per process, as captioning does)."""
-    from captions import inference
-    from captions.models_heartbeat import WorkerHeartbeat
-
-    now = timezone.now()
-    values: dict = {"seen_at": now}
-    if check_model:
-        spec = captioning_defaults().model_spec
-        values.update(model_spec=spec, model_checked_at=now, model_id="", model_error="")
-        try:
-            captioner = inference.captioner_for(spec)
-        except inference.ModelUnavailable as error:
-            values.update(model_ok=False, model_error=str(error))
-        except Exception as error:  # any failure to load is the operator's to see, not a crash
-            logger.exception("Loading %s for the heartbeat failed", spec)
-            values.update(model_ok=False, model_error=f"{type(error).__name__}: {error}")
-        else:
-            values.update(model_ok=True, model_id=captioner.model_id)
-    heartbeat, _ = WorkerHeartbeat.objects.update_or_create(
-        worker_id=worker_id or worker_identity(), defaults=values
-    )
-    WorkerHeartbeat.objects.filter(seen_at__lt=now - HEARTBEAT_KEEP).delete()
-    return heartbeat

@@ -7,9 +7,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from captions.params import generation_params_parse
 from captions.selectors import captioning_defaults
 from monitoring import services
-from monitoring.management.commands._params import parse_params
 
 
 class Command(BaseCommand):
@@ -43,7 +43,7 @@ class Command(BaseCommand):
         _check_annotations(annotations)
         if not images.is_dir():
             raise CommandError(f"--images {images} is not a folder.")
-        params = parse_params(options["params"])
+        params = generation_params_parse(options["params"])
         dataset = options["dataset"] or annotations.stem
 
         try:

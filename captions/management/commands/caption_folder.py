@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from captions.imaging import ImageRejected, decode_image
+from captions.params import generation_params_parse
 from captions.selectors import captioning_defaults
-from monitoring.management.commands._params import parse_params
 
 FIELDS = ["file", "status", "caption", "confidence", "model_id", "model_version", "inference_ms", "reason"]
 FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
@@ -45,7 +45,7 @@ class Command(BaseCommand):
         batch_size = batch_size or settings.CAPTION_BATCH_SIZE
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
-        generation = parse_params(params)
+        generation = generation_params_parse(params)
         output = OutputFile(out_path, fmt)
         done = output.load()
 
