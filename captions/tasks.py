@@ -1,6 +1,7 @@
 """django-q2 entry points: thin shells around services."""
 
 from captions import services, signals
+from core.tasks import MINUTES, ScheduleSpec
 
 
 def caption_pending() -> dict:
@@ -18,3 +19,9 @@ def requeue_stale() -> dict:
 def demo_images_purge() -> dict:
     """Scheduled: delete anonymous demo uploads older than DEMO_RETENTION_MINUTES."""
     return {"deleted": services.demo_images_purge()}
+
+
+SCHEDULES = [
+    ScheduleSpec("captions: requeue stale images", requeue_stale, MINUTES, minutes=1),
+    ScheduleSpec("captions: purge demo uploads", demo_images_purge, MINUTES, minutes=5),
+]

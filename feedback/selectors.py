@@ -116,10 +116,6 @@ def review_filter_choices_for(user) -> dict:
     }
 
 
-def review_history_for(image: Image) -> QuerySet[ReviewAction]:
-    return image.review_actions.select_related("reviewer").order_by("-created_at", "-id")
-
-
 # --- Feedback ---------------------------------------------------------------------------------------
 
 

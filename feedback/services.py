@@ -16,6 +16,7 @@ from captions.services import (
     image_requeue,
 )
 from core import metrics
+from core.tasks import enqueue
 from feedback.models import (
     ConfidenceCalibration,
     Feedback,
@@ -32,7 +33,6 @@ from feedback.selectors import (
 logger = logging.getLogger(__name__)
 
 MAX_CAPTION_LENGTH = Feedback.MAX_CORRECTION_LENGTH
-FINETUNE_TASK = "feedback.tasks.finetune_run"
 
 
 def caption_text_clean(text, *, field: str = "text") -> str:
@@ -278,9 +278,9 @@ def training_run_create(*, base_model: str, output_dir: str, epochs: int, create
 
 
 def _finetune_enqueue(run_id: int) -> None:
-    from django_q.tasks import async_task
+    from feedback.tasks import finetune_run  # the task module imports these services
 
-    async_task(FINETUNE_TASK, run_id, task_name=f"finetune-{run_id}")
+    enqueue(finetune_run, run_id, task_name=f"finetune-{run_id}")
 
 
 def training_run_execute(*, run: TrainingRun) -> TrainingRun:

@@ -106,3 +106,13 @@ def qcluster(tiny_model, settings):
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
     log.close()
+
+
+@pytest.fixture
+def schedules(db):
+    """The django-q2 schedules as a release makes them (`manage.py setup_schedules`)."""
+    from django.core.management import call_command
+    from django_q.models import Schedule
+
+    call_command("setup_schedules", verbosity=0)
+    return Schedule.objects.all()

@@ -16,7 +16,7 @@ from mlcore.params import PARAM_RANGES, GenerationParams
 
 
 def _range_text(name: str) -> str:
-    kind, low, high, low_inclusive = PARAM_RANGES[name]
+    _, low, high, low_inclusive = PARAM_RANGES[name]
     return f"{low} {'≤' if low_inclusive else '<'} {name} ≤ {high}"
 
 

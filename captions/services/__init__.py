@@ -15,7 +15,6 @@ The public names are re-exported here: `from captions.services import image_subm
 from captions.services.defaults import KEEP, captioning_defaults_set
 from captions.services.demo import demo_image_discard, demo_images_purge, demo_owner_get
 from captions.services.queue import (
-    CAPTION_TASK,
     caption_workers_wake,
     image_attempt_failed,
     image_delete,
@@ -48,7 +47,6 @@ from captions.services.worker import (
 __all__ = [
     "KEEP",
     "captioning_defaults_set",
-    "CAPTION_TASK",
     "Refusal",
     "SubmitResult",
     "SweepSummary",

@@ -19,19 +19,17 @@ from captions.models import Image
 from captions.selectors import captioning_defaults
 from captions.services.results import SweepSummary, WorkerRunSummary
 from core import metrics
+from core.tasks import enqueue
 
 logger = logging.getLogger(__name__)
-
-CAPTION_TASK = "captions.tasks.caption_pending"
-
 
 def caption_workers_wake() -> None:
     """Send one wake-up message to the workers. The database, not the message, says what to do,
     so a lost message only delays work until the sweep sends another."""
-    from django_q.tasks import async_task
+    from captions.tasks import caption_pending  # the task module imports these services
 
     try:
-        async_task(CAPTION_TASK, task_name="caption-pending")
+        enqueue(caption_pending, task_name="caption-pending")
     except Exception:  # the broker is down: the scheduled sweep wakes the workers later
         logger.exception("Could not enqueue the captioning task; the sweep will retry.")
 

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from monitoring.models import WorkerHeartbeat
@@ -11,8 +12,15 @@ from monitoring.models import WorkerHeartbeat
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _schedules(schedules):
+    return schedules
+
+
 def heartbeat_task():
-    return async_task("monitoring.tasks.worker_heartbeat", sync=True)
+    schedule = Schedule.objects.get(func="monitoring.tasks.worker_heartbeat")
+    assert schedule.schedule_type == Schedule.MINUTES and schedule.minutes == 1
+    return async_task(schedule.func, sync=True)
 
 
 def test_liveness_answers_without_any_dependency(client):
