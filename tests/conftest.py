@@ -83,7 +83,7 @@ def qcluster(tiny_model, settings):
     }
     if settings.REDIS_URL:
         env["REDIS_URL"] = settings.REDIS_URL
-    log = open(Path(settings.MEDIA_ROOT).parent / "qcluster.log", "w+")
+    log = open(Path(settings.MEDIA_ROOT).parent / "qcluster.log", "w+")  # noqa: SIM115 (open for the fixture's life, closed at teardown)
     process = subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"], cwd=REPO_ROOT, env=env,
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

@@ -14,8 +14,8 @@ from django_q.tasks import async_task
 import mlcore
 from captions import services
 from captions.models import Caption, Image
-from tests.processes import database_url_of_this_test
 from tests.images import image_bytes, upload
+from tests.processes import database_url_of_this_test
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
