@@ -1,5 +1,5 @@
 """The worker's cycle: claim queued images, caption them in batches (reusing cached captions),
-record the results, and the worker heartbeat."""
+record the results. The worker heartbeat is monitoring's (monitoring.services)."""
 
 import hashlib
 import logging
@@ -35,6 +35,7 @@ def caption_pending_run(*, worker_id: str | None = None, max_batches: int | None
 def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary:
     """Caption claimed images: reuse cached captions, one batched model call per (model, params)."""
     from captions import inference
+
     summary = WorkerRunSummary()
     # Read once per batch, so activating a fine-tuned model or a calibrated threshold takes
     # effect from the next batch without restarting the workers.
