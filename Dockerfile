@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for every role: the web server (default CMD), the worker (`python manage.py qcluster`)
-# and the release step (`python manage.py migrate --noinput`).
+# and the release step (`python manage.py migrate --noinput && python manage.py setup_schedules`).
 
 # --- build: a virtual environment with every dependency, and the collected static files -------
 FROM python:3.11-slim AS build

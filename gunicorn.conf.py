@@ -22,7 +22,7 @@ if os.environ.get("LOG_FORMAT", "plain") == "json":
     logconfig_dict = {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "monitoring.logs.JsonFormatter"}},
+        "formatters": {"json": {"()": "core.logs.JsonFormatter"}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
         "loggers": {"gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False}},
     }

@@ -14,7 +14,7 @@ from rest_framework_simplejwt.serializers import (
 )
 
 from accounts import selectors, services
-from captionsite.api_support import PAGE_PARAMETERS, error_responses, paginated, paginated_response, rate_limit
+from core.api import PAGE_PARAMETERS, error_responses, paginated, paginated_response, rate_limit
 
 TokenRateLimit = rate_limit("token", "API_RATE_TOKEN", key="ip")
 

@@ -23,7 +23,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             days = form.cleaned_data["expires_in_days"]
             try:
-                api_key, new_key = services.api_key_create(
+                _, new_key = services.api_key_create(
                     owner=request.user,
                     name=form.cleaned_data["name"],
                     expires_at=timezone.now() + timedelta(days=days) if days else None,

@@ -1,5 +1,33 @@
 from django import forms
 from django.conf import settings
+from django.core.validators import MinValueValidator
+
+from mlcore.params import PARAM_RANGES
+
+
+class _AboveValidator(MinValueValidator):
+    """value > limit (an exclusive lower bound of PARAM_RANGES)."""
+
+    message = "Ensure this value is greater than %(limit_value)s."
+    code = "min_value"
+
+    def compare(self, a, b):
+        return a <= b
+
+
+def generation_param_field(name: str, *, label: str, required: bool = False, **kwargs) -> forms.Field:
+    """A form field for the generation parameter `name`, its type and range taken from
+    mlcore.params.PARAM_RANGES (the one definition the API and mlcore validate with too)."""
+    kind, low, high, low_inclusive = PARAM_RANGES[name]
+    field_class = forms.IntegerField if kind is int else forms.FloatField
+    bounds = {"max_value": high}
+    if low is not None and low_inclusive:
+        bounds["min_value"] = low
+    field = field_class(label=label, required=required, **bounds, **kwargs)
+    if low is not None and not low_inclusive:
+        field.validators.append(_AboveValidator(low))
+        field.widget.attrs["min"] = low
+    return field
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -28,8 +56,8 @@ class UploadForm(forms.Form):
             f"{settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MiB each."
         ),
     )
-    num_beams = forms.IntegerField(label="Beam width", required=False, min_value=1, max_value=10)
-    max_length = forms.IntegerField(label="Max length (tokens)", required=False, min_value=5, max_value=100)
+    num_beams = generation_param_field("num_beams", label="Beam width")
+    max_length = generation_param_field("max_length", label="Max length (tokens)")
 
     def generation_params(self) -> dict:
         return {k: v for k in ("num_beams", "max_length") if (v := self.cleaned_data.get(k)) is not None}

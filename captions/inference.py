@@ -12,7 +12,7 @@ from django.core.files.storage import default_storage
 
 from captions.imaging import decode_image
 from captions.models import Image
-from monitoring import metrics
+from core import metrics
 
 logger = logging.getLogger(__name__)
 

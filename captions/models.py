@@ -119,4 +119,35 @@ class Caption(models.Model):
         return self.text[:80]
 
 
-from captions.models_heartbeat import WorkerHeartbeat  # noqa: E402,F401  (its own file: the API/health side)
+
+class CaptioningDefaults(models.Model):
+    """One change of which model and which review threshold caption now. The newest row is in
+    force and holds both values (a change of one copies the other); older rows are the history.
+    Written only by captions.services.captioning_defaults_set; read by
+    captions.selectors.captioning_defaults."""
+
+    model_spec = models.CharField(
+        max_length=500, blank=True, help_text="What the workers load; empty means the configured CAPTION_MODEL."
+    )
+    review_threshold = models.FloatField(
+        null=True, blank=True, help_text="Confidence below which a caption needs review; empty: CAPTION_REVIEW_THRESHOLD."
+    )
+    reason = models.CharField(max_length=200, blank=True, help_text="Why it changed, for the history.")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "captioning defaults"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(review_threshold__isnull=True)
+                | models.Q(review_threshold__gte=0, review_threshold__lte=1),
+                name="captioning_defaults_threshold_0_to_1",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_spec or 'CAPTION_MODEL'}, threshold {self.review_threshold}"

@@ -1,12 +1,48 @@
 """Reads of the captions app."""
 
 import time
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Count, QuerySet
 from django.shortcuts import get_object_or_404
 
-from captions.models import Batch, Caption, Image
+from captions.models import Batch, Caption, CaptioningDefaults, Image
+
+# --- Which model and which review threshold caption now ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaptioningDefaultsNow:
+    """model_spec: what workers load (a registry name, folder or hub id); review_threshold: a
+    confidence in [0, 1], below which a caption needs review. Each `*_source` is "settings"
+    (CAPTION_MODEL / CAPTION_REVIEW_THRESHOLD) or "set" (captioning_defaults_set, e.g. a model
+    activation or an applied calibration; `reason` and `changed_at` say which and when)."""
+
+    model_spec: str
+    review_threshold: float
+    model_source: str
+    threshold_source: str
+    reason: str = ""
+    changed_at: datetime | None = None
+
+
+def captioning_defaults() -> CaptioningDefaultsNow:
+    """Which model and which review threshold caption now: the newest CaptioningDefaults row,
+    each value falling back to its setting. One indexed query; workers call it for every batch,
+    so a change needs no restart."""
+    row = CaptioningDefaults.objects.order_by("-created_at", "-id").first()
+    spec = row.model_spec if row else ""
+    threshold = row.review_threshold if row else None
+    return CaptioningDefaultsNow(
+        model_spec=spec or settings.CAPTION_MODEL,
+        review_threshold=settings.CAPTION_REVIEW_THRESHOLD if threshold is None else threshold,
+        model_source="set" if spec else "settings",
+        threshold_source="settings" if threshold is None else "set",
+        reason=row.reason if row else "",
+        changed_at=row.created_at if row else None,
+    )
 
 
 def gallery_images_for(user) -> QuerySet[Image]:

@@ -1,12 +1,14 @@
 """django-q2 entry points: thin shells around services."""
 
-from captions import services
+from captions import services, signals
+from core.tasks import MINUTES, ScheduleSpec
 
 
 def caption_pending() -> dict:
     """Woken by a broker message: caption queued images until none is left."""
-    services.worker_heartbeat_record(check_model=False)
-    return services.caption_pending_run().__dict__
+    worker_id = services.worker_identity()
+    signals.worker_active.send(sender=None, worker_id=worker_id)
+    return services.caption_pending_run(worker_id=worker_id).__dict__
 
 
 def requeue_stale() -> dict:
@@ -14,12 +16,12 @@ def requeue_stale() -> dict:
     return services.images_requeue_stale().__dict__
 
 
-def worker_heartbeat() -> dict:
-    """Scheduled every minute: tell /health/ready/ this worker lives and can load CAPTION_MODEL."""
-    heartbeat = services.worker_heartbeat_record(check_model=True)
-    return {"worker": heartbeat.worker_id, "model_ok": heartbeat.model_ok, "model_error": heartbeat.model_error}
-
-
 def demo_images_purge() -> dict:
     """Scheduled: delete anonymous demo uploads older than DEMO_RETENTION_MINUTES."""
     return {"deleted": services.demo_images_purge()}
+
+
+SCHEDULES = [
+    ScheduleSpec("captions: requeue stale images", requeue_stale, MINUTES, minutes=1),
+    ScheduleSpec("captions: purge demo uploads", demo_images_purge, MINUTES, minutes=5),
+]

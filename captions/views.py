@@ -10,7 +10,6 @@ from captions import selectors, services
 from captions.forms import UploadForm
 from captions.responses import image_file_response
 from captions.uploads import oversize_refusals
-from feedback.selectors import feedback_by_caption_for
 
 GALLERY_PAGE_SIZE = 24
 
@@ -46,11 +45,10 @@ def gallery(request: HttpRequest) -> HttpResponse:
     # A partly refused upload still created images (200); one that stored nothing is a 400.
     status = 400 if form.errors and not accepted_any else 200
     page = Paginator(selectors.gallery_images_for(request.user), GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
-    own_feedback = feedback_by_caption_for(request.user, [i.current_caption_id for i in page if i.current_caption_id])
     return render(
         request,
         "captions/gallery.html",
-        {"form": form, "page": page, "feedback_by_caption": own_feedback},
+        {"form": form, "page": page},
         status=status,
     )
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 
-from captions.services import Refusal
+from captions.services.results import Refusal
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 # Entries (directories included) read from one archive's directory before giving up.

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 from captions.api import batches, images, predict
-from captionsite.api_support import route
+from core.api import route
 from feedback import api as feedback_api
 
 app_name = "api"

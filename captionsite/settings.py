@@ -61,8 +61,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "monitoring.middleware.RequestIdMiddleware",
-    "monitoring.middleware.MetricsMiddleware",
+    "core.middleware.RequestIdMiddleware",
+    "core.middleware.MetricsMiddleware",
     "corsheaders.middleware.CorsMiddleware",  # before anything that can answer a request
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -237,7 +237,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "captionsite.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
     # ?format= is the export's own parameter, not DRF's renderer override.
     "URL_FORMAT_OVERRIDE": None,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -325,14 +325,14 @@ LOG_REQUESTS = env.bool("LOG_REQUESTS", default=LOG_FORMAT == "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "monitoring.logs.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "core.logs.RequestIdFilter"}},
     "formatters": {
         "plain": {
             "()": "logging.Formatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
             "defaults": {"request_id": "-"},
         },
-        "json": {"()": "monitoring.logs.JsonFormatter"},
+        "json": {"()": "core.logs.JsonFormatter"},
     },
     "handlers": {
         "console": {

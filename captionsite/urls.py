@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from captionsite import health
+from monitoring import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,5 +15,5 @@ urlpatterns = [
 ]
 
 # JSON under /api/, the usual pages elsewhere.
-handler404 = "captionsite.exceptions.page_not_found"
-handler500 = "captionsite.exceptions.server_error"
+handler404 = "core.exceptions.page_not_found"
+handler500 = "core.exceptions.server_error"

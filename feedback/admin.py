@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.utils import timezone
 
+from captions.selectors import captioning_defaults
 from feedback import selectors, services
 from feedback.export import CONTENT_TYPES, dataset_text
 from feedback.models import (
@@ -104,7 +105,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         except ValidationError as error:
             self.message_user(request, " ".join(error.messages), messages.ERROR)
         else:
-            self.message_user(request, f"Workers now caption with {selectors.active_caption_model()}.", messages.SUCCESS)
+            self.message_user(request, f"Workers now caption with {captioning_defaults().model_spec}.", messages.SUCCESS)
 
 
 @admin.register(ModelActivation)

@@ -5,14 +5,14 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from captions.api.common import StrictSerializer
-from captionsite.api_support import (
+from core.api import (
     PAGE_PARAMETERS,
     error_responses,
     paginated,
     paginated_response,
     rate_limit,
 )
+from core.serializers import StrictSerializer
 from feedback import selectors, services
 from feedback.models import Feedback
 

@@ -1,16 +1,8 @@
 from django import forms
-from django.core.exceptions import ValidationError
 
+from captions.forms import generation_param_field
 from feedback.models import Feedback
-
-
-def add_service_errors(form: forms.Form, error: ValidationError) -> None:
-    """Put a service's ValidationError on the form, on the field it names when the form has it."""
-    if hasattr(error, "error_dict"):
-        for field, messages in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, messages)
-    else:
-        form.add_error(None, error.messages)
+from mlcore.params import PARAM_RANGES
 
 
 class CaptionEditForm(forms.Form):
@@ -29,9 +21,9 @@ class PickForm(forms.Form):
 
 class RecaptionForm(forms.Form):
     model_spec = forms.ChoiceField(label="Model", choices=())
-    num_beams = forms.IntegerField(label="Beam width", min_value=1, max_value=10)
-    max_length = forms.IntegerField(label="Max length (tokens)", min_value=5, max_value=100)
-    num_alternatives = forms.IntegerField(label="Alternatives", min_value=1, max_value=5)
+    num_beams = generation_param_field("num_beams", label="Beam width", required=True)
+    max_length = generation_param_field("max_length", label="Max length (tokens)", required=True)
+    num_alternatives = generation_param_field("num_alternatives", label="Alternatives", required=True)
     do_sample = forms.BooleanField(label="Sample (more varied)", required=False)
 
     def __init__(self, *args, model_choices: list[str], **kwargs):
@@ -43,13 +35,15 @@ class RecaptionForm(forms.Form):
         """Pre-filled with settings that differ from the caption's, so Enter re-captions at once."""
         params = caption.params or {}
         beams = int(params.get("num_beams") or 3)
+        most_beams = PARAM_RANGES["num_beams"][2]
+        suggested_beams = beams + 2 if beams + 2 <= most_beams else 5
         return cls(
             model_choices=model_choices,
             initial={
                 "model_spec": model_choices[0] if model_choices else "",
-                "num_beams": beams + 2 if beams <= 8 else 5,
+                "num_beams": suggested_beams,
                 "max_length": int(params.get("max_length") or 40),
-                "num_alternatives": min(3, beams + 2 if beams <= 8 else 5),
+                "num_alternatives": min(3, suggested_beams, PARAM_RANGES["num_alternatives"][2]),
                 "do_sample": False,
             },
         )

@@ -8,9 +8,9 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from captions.models import Caption, Image
+from captions.selectors import captioning_defaults
 from feedback.models import (
     REVIEWERS_GROUP,
-    ConfidenceCalibration,
     Feedback,
     ModelActivation,
     ReviewAction,
@@ -53,12 +53,6 @@ def reviewable_image_for(user, public_id) -> Image:
 # --- Thresholds and the queue -----------------------------------------------------------------------
 
 
-def active_review_threshold() -> float:
-    """The last applied calibration's threshold, else CAPTION_REVIEW_THRESHOLD."""
-    applied = ConfidenceCalibration.objects.filter(applied=True, threshold__isnull=False).first()
-    return applied.threshold if applied else settings.CAPTION_REVIEW_THRESHOLD
-
-
 @dataclass(frozen=True)
 class ReviewThreshold:
     value: float
@@ -69,10 +63,10 @@ def review_threshold_for(user) -> ReviewThreshold:
     own = ReviewerSettings.objects.filter(user=user).values_list("review_threshold", flat=True).first()
     if own is not None:
         return ReviewThreshold(own, "user")
-    applied = ConfidenceCalibration.objects.filter(applied=True, threshold__isnull=False).first()
-    if applied:
-        return ReviewThreshold(applied.threshold, "calibration")
-    return ReviewThreshold(settings.CAPTION_REVIEW_THRESHOLD, "settings")
+    defaults = captioning_defaults()
+    return ReviewThreshold(
+        defaults.review_threshold, "settings" if defaults.threshold_source == "settings" else "calibration"
+    )
 
 
 def review_queue_for(user, *, batch_id: int | None = None, model_id: str = "") -> QuerySet[Caption]:
@@ -122,10 +116,6 @@ def review_filter_choices_for(user) -> dict:
     }
 
 
-def review_history_for(image: Image) -> QuerySet[ReviewAction]:
-    return image.review_actions.select_related("reviewer").order_by("-created_at", "-id")
-
-
 # --- Feedback ---------------------------------------------------------------------------------------
 
 
@@ -149,18 +139,9 @@ def active_model_activation() -> ModelActivation | None:
     return ModelActivation.objects.select_related("training_run").first()
 
 
-def active_caption_model() -> str:
-    """The model spec the workers caption with: the activated fine-tuned model, else CAPTION_MODEL.
-
-    One indexed query; workers call it for every batch, so an activation needs no restart.
-    """
-    spec = ModelActivation.objects.values_list("model_spec", flat=True).first()
-    return spec or settings.CAPTION_MODEL
-
-
 def recaption_model_choices() -> list[str]:
     """Models a reviewer may re-caption with: the active one first, then the configured ones."""
-    choices = [active_caption_model(), settings.CAPTION_MODEL, *settings.CAPTION_MODEL_CHOICES]
+    choices = [captioning_defaults().model_spec, settings.CAPTION_MODEL, *settings.CAPTION_MODEL_CHOICES]
     return list(dict.fromkeys(c for c in choices if c))
 
 

@@ -9,7 +9,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from captions.models import Caption, Image
-from captions.services import generation_params_clean, image_requeue
+from captions.selectors import captioning_defaults
+from captions.services import (
+    captioning_defaults_set,
+    generation_params_clean,
+    image_requeue,
+)
+from core import metrics
+from core.tasks import enqueue
 from feedback.models import (
     ConfidenceCalibration,
     Feedback,
@@ -19,16 +26,13 @@ from feedback.models import (
     TrainingRun,
 )
 from feedback.selectors import (
-    active_caption_model,
     corrections_since,
     recaption_model_choices,
 )
-from monitoring import metrics
 
 logger = logging.getLogger(__name__)
 
 MAX_CAPTION_LENGTH = Feedback.MAX_CORRECTION_LENGTH
-FINETUNE_TASK = "feedback.tasks.finetune_run"
 
 
 def caption_text_clean(text, *, field: str = "text") -> str:
@@ -144,7 +148,8 @@ def image_recaption(*, caption: Caption, reviewer, params: dict | None, model_sp
     caption also counts as wrong for calibration.
     """
     clean_params = generation_params_clean(params)
-    spec = (model_spec or "").strip() or active_caption_model()
+    active_spec = captioning_defaults().model_spec
+    spec = (model_spec or "").strip() or active_spec
     choices = recaption_model_choices()
     if spec not in choices:
         raise ValidationError({"model_spec": [f"Choose one of the configured models: {', '.join(choices)}."]})
@@ -153,7 +158,7 @@ def image_recaption(*, caption: Caption, reviewer, params: dict | None, model_sp
             "These are the settings that made this caption, so they would give the same caption again. "
             "Change a generation setting or choose another model."
         )
-    stored_spec = "" if spec == active_caption_model() else spec
+    stored_spec = "" if spec == active_spec else spec
     with transaction.atomic():
         image = _current_image_locked(caption)
         if image.status != Image.Status.DONE:
@@ -211,17 +216,23 @@ def confidence_calibration_record(*, report, apply: bool) -> ConfidenceCalibrati
         raise ValidationError(
             f"No threshold reaches a precision of {report.target_precision:.2f}, so there is none to apply."
         )
-    return ConfidenceCalibration.objects.create(
-        n=report.n,
-        n_good=report.n_good,
-        auroc=report.auroc,
-        target_precision=report.target_precision,
-        threshold=report.threshold,
-        precision=report.precision,
-        recall=report.recall,
-        coverage=report.coverage,
-        applied=apply,
-    )
+    with transaction.atomic():
+        calibration = ConfidenceCalibration.objects.create(
+            n=report.n,
+            n_good=report.n_good,
+            auroc=report.auroc,
+            target_precision=report.target_precision,
+            threshold=report.threshold,
+            precision=report.precision,
+            recall=report.recall,
+            coverage=report.coverage,
+            applied=apply,
+        )
+        if apply:
+            captioning_defaults_set(
+                review_threshold=report.threshold, reason=f"Applied confidence calibration {calibration.pk}"
+            )
+    return calibration
 
 
 # --- Models -------------------------------------------------------------------------------------------
@@ -235,11 +246,15 @@ def model_activate(*, training_run: TrainingRun | None, user) -> ModelActivation
     """
     if training_run is not None and (training_run.status != TrainingRun.Status.SUCCEEDED or not training_run.output_dir):
         raise ValidationError("Only a finished training run that produced a model can be activated.")
-    return ModelActivation.objects.create(
-        training_run=training_run,
-        model_spec=training_run.output_dir if training_run else "",
-        activated_by=user,
-    )
+    spec = training_run.output_dir if training_run else ""
+    with transaction.atomic():
+        activation = ModelActivation.objects.create(training_run=training_run, model_spec=spec, activated_by=user)
+        captioning_defaults_set(
+            model_spec=spec,
+            changed_by=user,
+            reason=f"Activated training run {training_run.pk}" if training_run else "Back to CAPTION_MODEL",
+        )
+    return activation
 
 
 def training_run_create(*, base_model: str, output_dir: str, epochs: int, created_by=None, enqueue: bool, **params) -> TrainingRun:
@@ -263,9 +278,9 @@ def training_run_create(*, base_model: str, output_dir: str, epochs: int, create
 
 
 def _finetune_enqueue(run_id: int) -> None:
-    from django_q.tasks import async_task
+    from feedback.tasks import finetune_run  # the task module imports these services
 
-    async_task(FINETUNE_TASK, run_id, task_name=f"finetune-{run_id}")
+    enqueue(finetune_run, run_id, task_name=f"finetune-{run_id}")
 
 
 def training_run_execute(*, run: TrainingRun) -> TrainingRun:
@@ -312,7 +327,7 @@ def training_run_start_if_due() -> TrainingRun | None:
         return None
     if corrections_since(last.created_at if last else None) < settings.FINETUNE_MIN_NEW_FEEDBACK:
         return None
-    base = settings.FINETUNE_BASE_MODEL or active_caption_model()
+    base = settings.FINETUNE_BASE_MODEL or captioning_defaults().model_spec
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     return training_run_create(
         base_model=base,

@@ -1,5 +1,6 @@
 """django-q2 entry points: thin shells around services."""
 
+from core.tasks import HOURLY, ScheduleSpec
 from feedback import services
 from feedback.models import TrainingRun
 
@@ -17,3 +18,6 @@ def finetune_if_due() -> dict:
     """Scheduled: start a run once enough new corrections have arrived since the last one."""
     run = services.training_run_start_if_due()
     return {"started": run.pk if run else None}
+
+
+SCHEDULES = [ScheduleSpec("feedback: fine-tune when enough new corrections", finetune_if_due, HOURLY)]

@@ -4,13 +4,16 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from captions.responses import image_file_response
+from captions.selectors import captioning_defaults
+from core.forms import add_service_errors
+from core.views import staff_required
 from feedback import selectors, services
 from feedback.forms import (
     CaptionEditForm,
@@ -18,7 +21,6 @@ from feedback.forms import (
     PickForm,
     RecaptionForm,
     ReviewerSettingsForm,
-    add_service_errors,
     feedback_form_for,
 )
 
@@ -236,30 +238,26 @@ def review_image_file(request: HttpRequest, public_id, variant: str) -> FileResp
 # --- Models ----------------------------------------------------------------------------------------
 
 
-def _staff_only(request: HttpRequest) -> None:
-    if not request.user.is_staff:
-        raise PermissionDenied("Only staff can manage caption models.")
+staff_only = staff_required(message="Only staff can manage caption models.")
 
 
-@login_required
+@staff_only
 @require_GET
 def model_list(request: HttpRequest) -> HttpResponse:
-    _staff_only(request)
     return render(
         request,
         "feedback/models.html",
         {
             "runs": selectors.training_runs()[:50],
             "active": selectors.active_model_activation(),
-            "active_spec": selectors.active_caption_model(),
+            "active_spec": captioning_defaults().model_spec,
         },
     )
 
 
-@login_required
+@staff_only
 @require_POST
 def model_activate(request: HttpRequest) -> HttpResponse:
-    _staff_only(request)
     run_id = request.POST.get("run", "")
     run = selectors.activatable_training_run(run_id) if run_id else None
     try:
@@ -267,5 +265,5 @@ def model_activate(request: HttpRequest) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"Workers now caption with {selectors.active_caption_model()} (from their next batch).")
+        messages.success(request, f"Workers now caption with {captioning_defaults().model_spec} (from their next batch).")
     return redirect("feedback:models")

@@ -5,3 +5,13 @@ class MonitoringConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "monitoring"
     verbose_name = "Monitoring"
+
+    def ready(self) -> None:
+        # The Prometheus collectors observe what the lower layers report through core.metrics.
+        from captions import signals
+        from core import metrics as hooks
+        from monitoring import metrics, services
+
+        hooks.observer_register(metrics)
+        # A captioning worker at work is a live worker: its heartbeat is written here.
+        signals.worker_active.connect(services.worker_heartbeat_on_activity, dispatch_uid="monitoring.worker_heartbeat")

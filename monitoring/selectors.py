@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.apps import apps
-from django.conf import settings
 from django.db.models import Count, Min, Q
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from captions.models import Caption, Image
+from captions.selectors import captioning_defaults
 from monitoring.models import EvaluationRun
 
 PERIODS = {
@@ -246,11 +246,7 @@ def _latest_calibration():
 
 
 def _active_model() -> ActiveModel:
-    spec = settings.CAPTION_MODEL
-    if apps.is_installed("feedback"):
-        from feedback.selectors import active_caption_model
-
-        spec = active_caption_model()
+    spec = captioning_defaults().model_spec
     latest = (
         Caption.objects.filter(source=Caption.Source.MODEL)
         .order_by("-created_at", "-id")

@@ -1,6 +1,8 @@
 """Writes of the monitoring app."""
 
 import json
+import logging
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.files.base import ContentFile
@@ -9,7 +11,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from monitoring.models import EvaluationRun
+from captions import inference
+from captions.selectors import captioning_defaults
+from captions.services import worker_identity
+from monitoring.models import EvaluationRun, WorkerHeartbeat
+
+logger = logging.getLogger(__name__)
 
 
 def evaluation_run_record(
@@ -60,3 +67,40 @@ def evaluation_run_record(
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# --- Worker heartbeats ----------------------------------------------------------------------------
+
+
+HEARTBEAT_KEEP = timedelta(days=1)
+
+
+def worker_heartbeat_record(*, check_model: bool, worker_id: str | None = None):
+    """Record that this worker process lives; with check_model, also whether it can load
+    the active captioning model (captions.selectors.captioning_defaults), loading it once per
+    process as captioning does. Returns the WorkerHeartbeat row; older rows than a day go."""
+    now = timezone.now()
+    values: dict = {"seen_at": now}
+    if check_model:
+        spec = captioning_defaults().model_spec
+        values.update(model_spec=spec, model_checked_at=now, model_id="", model_error="")
+        try:
+            captioner = inference.captioner_for(spec)
+        except inference.ModelUnavailable as error:
+            values.update(model_ok=False, model_error=str(error))
+        except Exception as error:  # any failure to load is the operator's to see, not a crash
+            logger.exception("Loading %s for the heartbeat failed", spec)
+            values.update(model_ok=False, model_error=f"{type(error).__name__}: {error}")
+        else:
+            values.update(model_ok=True, model_id=captioner.model_id)
+    heartbeat, _ = WorkerHeartbeat.objects.update_or_create(
+        worker_id=worker_id or worker_identity(), defaults=values
+    )
+    WorkerHeartbeat.objects.filter(seen_at__lt=now - HEARTBEAT_KEEP).delete()
+    return heartbeat
+
+
+def worker_heartbeat_on_activity(sender=None, *, worker_id: str, **kwargs) -> None:
+    """Receiver of captions.signals.worker_active: a captioning worker is at work, so it lives
+    (says nothing about the model)."""
+    worker_heartbeat_record(check_model=False, worker_id=worker_id)

@@ -1,13 +1,10 @@
-from functools import wraps
-
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from core.views import staff_required
 from monitoring import access, selectors
 from monitoring import metrics as prometheus_metrics
 
@@ -26,21 +23,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
     return HttpResponse(body, content_type=content_type)
 
 
-def staff_required(view):
-    """Logged out: the login page. Logged in without staff rights: 403."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_staff:
-            raise PermissionDenied("The dashboard is for staff.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
 @require_GET
-@staff_required
+@staff_required(message="The dashboard is for staff.")
 def dashboard(request: HttpRequest) -> HttpResponse:
     run_ids = [int(value) for value in request.GET.getlist("run") if value.isdigit()]
     data = selectors.dashboard_for(period=request.GET.get("period"), run_ids=run_ids)

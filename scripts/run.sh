@@ -10,6 +10,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 .venv/bin/python manage.py migrate --noinput
+.venv/bin/python manage.py setup_schedules --verbosity 0
 .venv/bin/python manage.py collectstatic --noinput --verbosity 0
 
 HOST=${HOST:-127.0.0.1}

@@ -83,7 +83,7 @@ def qcluster(tiny_model, settings):
     }
     if settings.REDIS_URL:
         env["REDIS_URL"] = settings.REDIS_URL
-    log = open(Path(settings.MEDIA_ROOT).parent / "qcluster.log", "w+")
+    log = open(Path(settings.MEDIA_ROOT).parent / "qcluster.log", "w+")  # noqa: SIM115 (open for the fixture's life, closed at teardown)
     process = subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"], cwd=REPO_ROOT, env=env,
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -106,3 +106,13 @@ def qcluster(tiny_model, settings):
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
     log.close()
+
+
+@pytest.fixture
+def schedules(db):
+    """The django-q2 schedules as a release makes them (`manage.py setup_schedules`)."""
+    from django.core.management import call_command
+    from django_q.models import Schedule
+
+    call_command("setup_schedules", verbosity=0)
+    return Schedule.objects.all()

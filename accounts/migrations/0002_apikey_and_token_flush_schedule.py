@@ -2,21 +2,9 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-FLUSH_SCHEDULE = "accounts: flush expired JWTs"
 
-
-def create_schedule(apps, schema_editor):
-    Schedule = apps.get_model("django_q", "Schedule")
-    Schedule.objects.update_or_create(
-        name=FLUSH_SCHEDULE,
-        defaults={"func": "accounts.tasks.flush_expired_tokens", "schedule_type": "D", "repeats": -1},
-    )
-
-
-def delete_schedule(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.filter(name=FLUSH_SCHEDULE).delete()
-
-
+# Schedules are made by `manage.py setup_schedules` from the task functions (core.tasks.ScheduleSpec);
+# this migration once created them and is kept, doing nothing, so the migration history stays valid.
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0001_initial"),
@@ -46,5 +34,5 @@ class Migration(migrations.Migration):
             ],
             options={"verbose_name": "API key", "ordering": ["-created_at", "-id"]},
         ),
-        migrations.RunPython(create_schedule, delete_schedule),
+        migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop),
     ]

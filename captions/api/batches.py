@@ -1,7 +1,5 @@
 """Batches: many images (or .zip archives of images) at once, their progress and the alt-text export."""
 
-import csv
-import io
 import os
 
 from django.conf import settings
@@ -14,12 +12,11 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from captions import selectors, services, zipimport
+from captions import exports, selectors, services
 from captions.api.common import (
     AnyFileField,
     BatchMultiPartParser,
     GenerationParamsFields,
-    StrictSerializer,
     SubmitResultSerializer,
     generation_params_of,
     submit_response,
@@ -27,9 +24,10 @@ from captions.api.common import (
 )
 from captions.api.images import ACCEPTED_EXAMPLE, UPLOAD_ERRORS
 from captions.models import Image
-from captions.services import Refusal
+from captions.services.results import Refusal
 from captions.uploads import oversize_refusals
-from captionsite.api_support import error_responses, rate_limit
+from core.api import error_responses, rate_limit
+from core.serializers import StrictSerializer
 
 
 class BatchCreateInputSerializer(GenerationParamsFields):
@@ -65,15 +63,14 @@ class BatchCreateApi(APIView):
         zips = [name for name in oversize if name.lower().endswith(".zip")]
         limit_mib = settings.BATCH_MAX_ZIP_BYTES / (1024 * 1024)
         refused = [Refusal(os.path.basename(n), f"The archive is larger than the {limit_mib:g} MiB limit.") for n in zips]
-        unpacked = zipimport.uploads_expand(serializer.validated_data.get("files", []))
         try:
             result = services.batch_submit(
                 owner=request.user,
-                files=unpacked.files,
+                files=serializer.validated_data.get("files", []),
                 params=generation_params_of(serializer.validated_data),
                 name=serializer.validated_data.get("name", ""),
                 oversize_filenames=[n for n in oversize if n not in zips],
-                refused=refused + unpacked.refused,
+                refused=refused,
             )
         except services.UploadRejected as error:
             raise upload_rejected_error(error) from None
@@ -139,24 +136,6 @@ class FirstRenderer(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-# Spreadsheets run cells that start like a formula; file names and captions are user text.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def _csv(rows: list[dict]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(ExportRowSerializer().fields))
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: _cell(value) for key, value in row.items()})
-    return buffer.getvalue()
-
-
 class BatchExportApi(APIView):
     """The batch's captions as alt text: filename, caption, confidence per image (CSV or JSON)."""
 
@@ -189,7 +168,7 @@ class BatchExportApi(APIView):
         batch = selectors.batch_for(request.user, batch_id)
         rows = selectors.batch_export_rows(batch)
         if query.validated_data["format"] == "json":
-            return Response(ExportRowSerializer(rows, many=True).data)
-        response = HttpResponse(_csv(rows), content_type="text/csv; charset=utf-8")
+            return Response(exports.batch_rows_json(rows))
+        response = HttpResponse(exports.batch_rows_csv(rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-captions.csv"'
         return response

@@ -5,40 +5,18 @@ import dataclasses
 from django.conf import settings
 from django.urls import reverse
 from rest_framework import serializers
-from rest_framework.fields import empty
 from rest_framework.parsers import MultiPartParser
 
 from captions.models import Caption, Image
 from captions.uploads import SizeLimitedUploadHandler
+from core.serializers import OptionalBooleanField, StrictSerializer
 from mlcore.params import PARAM_RANGES, GenerationParams
 
 # --- Input ----------------------------------------------------------------------------------------
 
 
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know: a typo such as `num_beam` is a 400, not silently ignored."""
-
-    def to_internal_value(self, data):
-        unknown = sorted(set(getattr(data, "keys", lambda: [])()) - set(self.fields))
-        errors = {}
-        try:
-            value = super().to_internal_value(data)
-        except serializers.ValidationError as error:
-            errors.update(error.detail)
-        for name in unknown:
-            errors[name] = ["Unknown field."]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return value
-
-
-class OptionalBooleanField(serializers.BooleanField):
-    # A form field left out means "the default", not False.
-    default_empty_html = empty
-
-
 def _range_text(name: str) -> str:
-    kind, low, high, low_inclusive = PARAM_RANGES[name]
+    _, low, high, low_inclusive = PARAM_RANGES[name]
     return f"{low} {'≤' if low_inclusive else '<'} {name} ≤ {high}"
 
 
@@ -203,7 +181,7 @@ def submit_response(request, result, *, oversize: list[str] = ()):
     from rest_framework import status
     from rest_framework.response import Response
 
-    from captionsite.exceptions import error_body
+    from core.exceptions import error_body
 
     refused = RefusalSerializer(result.refused, many=True).data
     if result.accepted:

@@ -14,16 +14,14 @@ from captions.api.common import (
     ImageSerializer,
     LimitedMultiPartParser,
     RefusalSerializer,
-    StrictSerializer,
     SubmitResultSerializer,
-    OptionalBooleanField,
     generation_params_of,
     submit_response,
     upload_rejected_error,
 )
 from captions.models import Image
 from captions.uploads import oversize_refusals
-from captionsite.api_support import (
+from core.api import (
     PAGE_PARAMETERS,
     ErrorSerializer,
     Pagination,
@@ -32,7 +30,8 @@ from captionsite.api_support import (
     paginated_response,
     rate_limit,
 )
-from captionsite.exceptions import Conflict
+from core.exceptions import Conflict
+from core.serializers import OptionalBooleanField, StrictSerializer
 
 
 class UploadErrorSerializer(ErrorSerializer):

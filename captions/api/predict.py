@@ -30,8 +30,8 @@ from captions.api.common import (
 from captions.api.images import IMAGE_EXAMPLE, UPLOAD_ERRORS
 from captions.models import Image
 from captions.uploads import oversize_refusals
-from captionsite.api_support import error_responses, rate_limit
-from captionsite.exceptions import PayloadTooLarge
+from core.api import error_responses, rate_limit
+from core.exceptions import PayloadTooLarge
 
 
 class PredictInputSerializer(GenerationParamsFields):

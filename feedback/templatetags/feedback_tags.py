@@ -1,8 +1,27 @@
 from django import template
 
 from feedback.forms import feedback_form_for
+from feedback.selectors import feedback_by_caption_for
 
 register = template.Library()
+
+
+def _page_feedback(context, request) -> dict | None:
+    """The user's feedback on every caption of the page being rendered (a gallery page in
+    context["page"]), loaded in one query on first use and kept on the request; None outside a
+    page, where each widget reads its own."""
+    known = context.get("feedback_by_caption")
+    if known is not None:
+        return known
+    page = context.get("page")
+    if page is None or not getattr(request, "user", None) or not request.user.is_authenticated:
+        return None
+    known = getattr(request, "_feedback_by_caption", None)
+    if known is None:
+        ids = [i.current_caption_id for i in page if getattr(i, "current_caption_id", None)]
+        known = feedback_by_caption_for(request.user, ids)
+        request._feedback_by_caption = known
+    return known
 
 
 @register.inclusion_tag("feedback/_rating.html", takes_context=True)
@@ -14,7 +33,7 @@ def caption_feedback(context, caption):
     request = context["request"]
     return {
         "caption": caption,
-        "feedback_form": feedback_form_for(request.user, caption, context.get("feedback_by_caption")),
+        "feedback_form": feedback_form_for(request.user, caption, _page_feedback(context, request)),
         "request": request,
         "csrf_token": context.get("csrf_token"),
     }

@@ -5,9 +5,9 @@ from contextlib import contextmanager
 import pytest
 from django.db import connection
 from django.test import RequestFactory
+from django_q.tasks import async_task
 from django_ratelimit import ALL
 from django_ratelimit.core import get_usage
-from django_q.tasks import async_task
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 

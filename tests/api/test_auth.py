@@ -122,7 +122,7 @@ def test_token_endpoint_is_rate_limited_per_address(member, settings):
     assert obtain(APIClient(REMOTE_ADDR="203.0.113.8")).status_code == 200
 
 
-def test_expired_refresh_tokens_are_flushed_by_a_daily_schedule(anon, member):
+def test_expired_refresh_tokens_are_flushed_by_a_daily_schedule(anon, member, schedules):
     schedule = Schedule.objects.get(func="accounts.tasks.flush_expired_tokens")
     assert schedule.schedule_type == Schedule.DAILY
     obtain(anon)

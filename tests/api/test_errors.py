@@ -3,7 +3,7 @@
 import pytest
 from django.test import RequestFactory
 
-from captionsite import exceptions
+from core import exceptions
 from tests.api.conftest import assert_error_format
 from tests.images import image_bytes, upload
 

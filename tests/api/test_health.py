@@ -7,13 +7,18 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from captions.models import WorkerHeartbeat
+from monitoring.models import WorkerHeartbeat
 
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _schedules(schedules):
+    return schedules
+
+
 def heartbeat_task():
-    schedule = Schedule.objects.get(func="captions.tasks.worker_heartbeat")
+    schedule = Schedule.objects.get(func="monitoring.tasks.worker_heartbeat")
     assert schedule.schedule_type == Schedule.MINUTES and schedule.minutes == 1
     return async_task(schedule.func, sync=True)
 

@@ -15,7 +15,6 @@ from accounts.models import User
 from captions import services
 from captions.models import Caption, Image
 from tests.api.conftest import assert_error_format, run_worker_once, start_in_a_fresh_window, worker_in_background
-
 from tests.captions.test_upload import BAD_FILES, stored_files
 from tests.images import image_bytes, upload
 
@@ -207,7 +206,7 @@ def test_demo_poll_only_knows_demo_uploads(user):
 
 
 @pytest.mark.django_db
-def test_uncollected_demo_uploads_are_purged_on_schedule(user, settings, django_capture_on_commit_callbacks):
+def test_uncollected_demo_uploads_are_purged_on_schedule(user, settings, django_capture_on_commit_callbacks, schedules):
     from django_q.models import Schedule
 
     settings.PREDICT_WAIT_SECONDS = 0

@@ -9,8 +9,8 @@ import pytest
 from django.urls import reverse
 
 from captions.models import Caption, Image
-from tests.processes import database_url_of_this_test
 from tests.images import image_bytes, upload
+from tests.processes import database_url_of_this_test
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -14,8 +14,8 @@ from django_q.tasks import async_task
 import mlcore
 from captions import services
 from captions.models import Caption, Image
-from tests.processes import database_url_of_this_test
 from tests.images import image_bytes, upload
+from tests.processes import database_url_of_this_test
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -217,7 +217,7 @@ def test_missing_stored_file_fails_that_image_only(user, tiny_model):
 def test_claims_take_at_most_the_batch_size(user, settings, tiny_model):
     settings.CAPTION_BATCH_SIZE = 2
     submit(user, *[upload(f"{i}.png", image_bytes("PNG", color=(i, i, i))) for i in range(5)])
-    token, claimed = services.images_claim(worker_id="w1", limit=settings.CAPTION_BATCH_SIZE)
+    _, claimed = services.images_claim(worker_id="w1", limit=settings.CAPTION_BATCH_SIZE)
     assert len(claimed) == 2
     _, other = services.images_claim(worker_id="w2", limit=settings.CAPTION_BATCH_SIZE)
     assert len(other) == 2 and not {i.pk for i in claimed} & {i.pk for i in other}

@@ -70,7 +70,7 @@ def test_procfile_declares_web_worker_and_release():
     assert "gunicorn captionsite.wsgi --config gunicorn.conf.py" in lines["web"]
     assert "${PORT" in lines["web"]
     assert lines["worker"].strip() == "python manage.py qcluster"
-    assert lines["release"].strip() == "python manage.py migrate --noinput"
+    assert lines["release"].strip() == "python manage.py migrate --noinput && python manage.py setup_schedules"
 
 
 def dockerfile_stages() -> list[list[str]]:
@@ -121,7 +121,9 @@ def test_compose_runs_web_worker_postgres_and_redis():
         assert app["environment"]["REDIS_URL"] == "redis://redis:6379/0"
         assert app["depends_on"]["postgres"]["condition"] == "service_healthy"
         assert app["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
-    assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert services["migrate"]["command"] == [
+        "sh", "-c", "python manage.py migrate --noinput && python manage.py setup_schedules"
+    ]
     # web and worker share the metric files, so /metrics adds up both
     assert web["environment"]["PROMETHEUS_MULTIPROC_DIR"] == worker["environment"]["PROMETHEUS_MULTIPROC_DIR"]
     assert {"media", "hf-cache", "pgdata", "redisdata", "metrics"} <= set(compose()["volumes"])
@@ -132,7 +134,7 @@ def test_render_blueprint_wires_database_redis_and_health_check():
     web = next(s for s in blueprint["services"] if s["type"] == "web")
     assert web["runtime"] == "docker"
     assert web["healthCheckPath"] == "/health/"
-    assert "migrate" in web["preDeployCommand"]
+    assert "migrate" in web["preDeployCommand"] and "setup_schedules" in web["preDeployCommand"]
     assert "qcluster" in web["dockerCommand"] and "gunicorn" in web["dockerCommand"]
     env = {item["key"]: item for item in web["envVars"]}
     assert env["DATABASE_URL"]["fromDatabase"]["name"] == blueprint["databases"][0]["name"]

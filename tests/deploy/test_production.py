@@ -199,7 +199,7 @@ def test_production_setup_captions_images_uploaded_over_http(
         "GUNICORN_THREADS": "2",
         "PORT": str(port),
     }
-    for step in (["migrate", "--noinput"], ["collectstatic", "--noinput", "--verbosity", "0"]):
+    for step in (["migrate", "--noinput"], ["setup_schedules"], ["collectstatic", "--noinput", "--verbosity", "0"]):
         done = subprocess.run([sys.executable, "manage.py", *step], cwd=REPO_ROOT, env=env,
                               capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, done.stdout + done.stderr

@@ -57,7 +57,7 @@ def captioned_batch(db):
         images = caption_services.image_submit(owner=owner, files=files).accepted
         return [
             caption_image(image, text=f"batch caption {i}", confidence=c, **caption_args)
-            for i, (image, c) in enumerate(zip(images, confidences))
+            for i, (image, c) in enumerate(zip(images, confidences, strict=True))
         ]
 
     return make

@@ -6,9 +6,9 @@ import json
 import pytest
 from django.urls import reverse
 
+from captions.selectors import captioning_defaults
 from feedback import services, tasks
 from feedback.models import Feedback, ModelActivation, TrainingRun
-from feedback.selectors import active_caption_model
 from tests.feedback.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -61,9 +61,9 @@ def test_admin_action_activates_a_finished_run_only(client, admin_user, settings
     url = reverse("admin:feedback_trainingrun_changelist")
 
     client.post(url, {"action": "activate", "_selected_action": [failed.pk]})
-    assert active_caption_model() == "configured/model"
+    assert captioning_defaults().model_spec == "configured/model"
     client.post(url, {"action": "activate", "_selected_action": [finished.pk]})
-    assert active_caption_model() == "/models/new"
+    assert captioning_defaults().model_spec == "/models/new"
     assert ModelActivation.objects.get().activated_by == admin_user
 
 

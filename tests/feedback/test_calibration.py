@@ -7,9 +7,9 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from captions.models import Caption
+from captions.selectors import captioning_defaults
 from feedback import services
 from feedback.models import ConfidenceCalibration, Feedback
-from feedback.selectors import active_review_threshold
 from tests.feedback.conftest import client_for, walk_queue
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +53,7 @@ def test_a_mixed_set_gives_the_known_auroc_and_threshold(owner, reviewer, captio
     assert "     0.50      0.750   0.750      42.9%" in output  # the table row for 0.5
     calibration = ConfidenceCalibration.objects.get()
     assert (calibration.applied, calibration.threshold, calibration.auroc) == (False, 0.5, 0.75)
-    assert active_review_threshold() == 0.5  # not applied: the site's setting
+    assert captioning_defaults().review_threshold == 0.5  # not applied: the site's setting
 
 
 def test_a_perfect_score_and_apply_moves_the_queue(client, owner, reviewer, captioned, settings):
@@ -65,7 +65,7 @@ def test_a_perfect_score_and_apply_moves_the_queue(client, owner, reviewer, capt
     output = calibrate("--target-precision", "0.9", "--apply")
     assert "AUROC              1.000" in output
     assert "The review threshold is now 0.600." in output
-    assert active_review_threshold() == 0.6
+    assert captioning_defaults().review_threshold == 0.6
 
     client_for(client, owner)
     page = client.get(reverse("feedback:queue"))

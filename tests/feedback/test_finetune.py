@@ -29,7 +29,7 @@ def corrected_images(owner, tiny_model):
     files = [upload(f"{name}.png", image_bytes("PNG", size=(64, 64), color=rgb)) for name, rgb in COLOURS.items()]
     images = caption_services.image_submit(owner=owner, files=files).accepted
     run_worker()
-    for name, image in zip(COLOURS, images):
+    for name, image in zip(COLOURS, images, strict=True):
         model_caption = Image.objects.get(pk=image.pk).current_caption
         services.caption_edit(caption=model_caption, reviewer=owner, text=f"a {name} square")
     return images

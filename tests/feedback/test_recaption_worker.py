@@ -6,8 +6,8 @@ from django_q.tasks import async_task
 
 from captions import services as caption_services
 from captions.models import Caption, Image
+from captions.selectors import captioning_defaults
 from feedback.models import ModelActivation, ReviewAction, TrainingRun
-from feedback.selectors import active_caption_model
 from tests.feedback.conftest import HTMX, client_for
 from tests.images import image_bytes, upload
 
@@ -57,7 +57,7 @@ def test_workers_caption_with_the_activated_model_from_their_next_batch(client, 
     assert client.post(reverse("feedback:model_activate"), {"run": run.pk}).status_code == 403
     client_for(client, staff)
     assert client.post(reverse("feedback:model_activate"), {"run": run.pk}).status_code == 302
-    assert active_caption_model() == finetuned
+    assert captioning_defaults().model_spec == finetuned
     assert finetuned.encode() in client.get(reverse("feedback:models")).content
 
     after = caption_services.image_submit(owner=owner, files=[upload("b.jpg", image_bytes("JPEG", color=(9, 8, 7)))]).accepted[0]
@@ -67,7 +67,7 @@ def test_workers_caption_with_the_activated_model_from_their_next_batch(client, 
 
     # Rollback: back to the configured model; the run stays listed and can be activated again.
     client.post(reverse("feedback:model_activate"), {})
-    assert active_caption_model() == tiny_model
+    assert captioning_defaults().model_spec == tiny_model
     assert ModelActivation.objects.count() == 2
     again = caption_services.image_submit(owner=owner, files=[upload("c.jpg", image_bytes("JPEG", color=(90, 80, 70)))]).accepted[0]
     run_worker()

@@ -11,7 +11,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LOG_SOMETHING = """
 import django, logging
 django.setup()
-from monitoring import logs
+from core import logs
 log = logging.getLogger("captions.services")
 token = logs.bind_request_id("req-7")
 log.warning("Captioned %d images", 3, extra={"batch": 12})

@@ -143,7 +143,7 @@ def test_every_response_carries_a_request_id(client):
 
 
 def test_request_log_lines_are_json_with_the_request_id(client, settings):
-    from monitoring.logs import JsonFormatter, RequestIdFilter
+    from core.logs import JsonFormatter, RequestIdFilter
 
     settings.LOG_REQUESTS = True
     lines: list[str] = []

@@ -1,5 +1,6 @@
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from captions.selectors import captioning_defaults
 
 
 class Command(BaseCommand):
@@ -10,13 +11,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("spec", nargs="?", help="registry name, hub id or ensemble spec (default: CAPTION_MODEL)")
+        parser.add_argument("spec", nargs="?", help="registry name, hub id or ensemble spec (default: the active model, else CAPTION_MODEL)")
         parser.add_argument("--cache-dir", help="download into this folder instead of the HF cache")
 
     def handle(self, *args, spec=None, cache_dir=None, **options):
         import mlcore
 
-        spec = spec or settings.CAPTION_MODEL
+        spec = spec or captioning_defaults().model_spec
         self.stdout.write(f"Fetching {spec} ...")
         try:
             path = mlcore.fetch_model(spec, cache_dir=cache_dir)

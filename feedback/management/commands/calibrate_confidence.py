@@ -1,7 +1,8 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from feedback.selectors import active_review_threshold, calibration_examples
+from captions.selectors import captioning_defaults
+from feedback.selectors import calibration_examples
 from feedback.services import confidence_calibration_record
 
 TABLE_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -40,7 +41,7 @@ class Command(BaseCommand):
         write = self.stdout.write
         write(f"Judged captions    {report.n} ({report.n_good} good, {report.n - report.n_good} bad)")
         write(f"AUROC              {report.auroc:.3f}" if report.auroc is not None else "AUROC              n/a (needs good and bad examples)")
-        write(f"Current threshold  {active_review_threshold():.3f}")
+        write(f"Current threshold  {captioning_defaults().review_threshold:.3f}")
         if report.threshold is None:
             write(f"Threshold for precision {target_precision:.2f}: none reaches it")
         else:

@@ -6,6 +6,8 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from captions.selectors import captioning_defaults
+
 
 class Command(BaseCommand):
     help = (
@@ -15,7 +17,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--model", help="registry name, folder or hub id (default: CAPTION_MODEL)")
+        parser.add_argument("--model", help="registry name, folder or hub id (default: the active model, else CAPTION_MODEL)")
         parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CAPTION_DEVICE, else automatic)")
         parser.add_argument("--help-bench", action="store_true", help="show mlcore.bench's own options")
         parser.add_argument("bench_args", nargs=argparse.REMAINDER, help="-- then options for mlcore.bench")
@@ -27,7 +29,7 @@ class Command(BaseCommand):
         if help_bench:
             command = ["--help"]
         else:
-            command = ["--model", model or settings.CAPTION_MODEL]
+            command = ["--model", model or captioning_defaults().model_spec]
             if device or settings.CAPTION_DEVICE:
                 command += ["--device", device or settings.CAPTION_DEVICE]
             command += passed

@@ -7,8 +7,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from captions.params import generation_params_parse
+from captions.selectors import captioning_defaults
 from monitoring import services
-from monitoring.management.commands._params import parse_params
 
 
 class Command(BaseCommand):
@@ -18,7 +19,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--model", help="registry name, folder or hub id (default: CAPTION_MODEL)")
+        parser.add_argument("--model", help="registry name, folder or hub id (default: the active model, else CAPTION_MODEL)")
         parser.add_argument("--annotations", required=True, help="COCO captions JSON (images + annotations)")
         parser.add_argument("--images", required=True, help="folder holding the annotated images")
         parser.add_argument("--limit", type=int, help="score only the first N annotated images")
@@ -31,7 +32,7 @@ class Command(BaseCommand):
         import mlcore
         from mlcore.metrics import evaluate
 
-        spec = options["model"] or settings.CAPTION_MODEL
+        spec = options["model"] or captioning_defaults().model_spec
         annotations, images = Path(options["annotations"]), Path(options["images"])
         limit = options["limit"]
         if limit is not None and limit < 1:
@@ -42,7 +43,7 @@ class Command(BaseCommand):
         _check_annotations(annotations)
         if not images.is_dir():
             raise CommandError(f"--images {images} is not a folder.")
-        params = parse_params(options["params"])
+        params = generation_params_parse(options["params"])
         dataset = options["dataset"] or annotations.stem
 
         try:

@@ -8,7 +8,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from captions.imaging import ImageRejected, decode_image
-from monitoring.management.commands._params import parse_params
+from captions.params import generation_params_parse
+from captions.selectors import captioning_defaults
 
 FIELDS = ["file", "status", "caption", "confidence", "model_id", "model_version", "inference_ms", "reason"]
 FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
@@ -24,7 +25,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("folder", help="the folder of images")
         parser.add_argument("--out", required=True, help="output file: .csv, .json or .jsonl")
-        parser.add_argument("--model", help="registry name, folder or hub id (default: CAPTION_MODEL)")
+        parser.add_argument("--model", help="registry name, folder or hub id (default: the active model, else CAPTION_MODEL)")
         parser.add_argument("--params", action="append", help='generation parameters: JSON or key=value[,key=value]')
         parser.add_argument("--batch-size", type=int, help="images per model call (default: CAPTION_BATCH_SIZE)")
         parser.add_argument("--no-recursive", action="store_true", help="only the folder itself, not subfolders")
@@ -44,7 +45,7 @@ class Command(BaseCommand):
         batch_size = batch_size or settings.CAPTION_BATCH_SIZE
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
-        generation = parse_params(params)
+        generation = generation_params_parse(params)
         output = OutputFile(out_path, fmt)
         done = output.load()
 
@@ -56,7 +57,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"Nothing to do: every file of {root} is in {out_path}."))
             return
 
-        spec = model or settings.CAPTION_MODEL
+        spec = model or captioning_defaults().model_spec
         try:
             captioner = mlcore.load_captioner(spec, device=settings.CAPTION_DEVICE, dtype=settings.CAPTION_DTYPE)
         except mlcore.ModelLoadError as error:
@@ -164,7 +165,7 @@ class OutputFile:
                 if not isinstance(self.rows, list):
                     raise CommandError(f"{self.path} is not a JSON list of rows; choose another --out.")
         except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as error:
-            raise CommandError(f"{self.path} exists but cannot be read to resume ({error}); choose another --out.")
+            raise CommandError(f"{self.path} exists but cannot be read to resume ({error}); choose another --out.") from None
         return {row["file"] for row in self.rows if isinstance(row, dict) and row.get("file")}
 
     def append(self, rows: list[dict]) -> None:

@@ -5,7 +5,7 @@ import time
 
 from django.conf import settings
 
-from monitoring import logs, metrics
+from core import logs, metrics
 
 request_logger = logging.getLogger("monitoring.requests")
 

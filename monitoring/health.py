@@ -2,7 +2,8 @@
 
 GET /health/        liveness: 200 whenever this process serves requests.
 GET /health/ready/  readiness: the database answers, the broker answers, a worker sent a
-                    heartbeat recently, and the last worker that tried could load CAPTION_MODEL.
+                    heartbeat recently, and the last worker that tried could load the active model
+                    (captions.selectors.captioning_defaults: an activated one, else CAPTION_MODEL).
                     200 when all hold, 503 otherwise; each check with its status, as JSON.
 The web process never loads a model: the model check reads what the workers reported.
 """
@@ -15,6 +16,9 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from captions.selectors import captioning_defaults
+from monitoring.models import WorkerHeartbeat
 
 
 @never_cache
@@ -40,8 +44,6 @@ def _check_broker() -> dict:
 
 
 def _check_worker() -> dict:
-    from captions.models import WorkerHeartbeat
-
     latest = WorkerHeartbeat.objects.order_by("-seen_at").first()
     max_age = settings.HEALTH_WORKER_MAX_AGE_SECONDS
     if latest is None:
@@ -58,9 +60,7 @@ def _check_worker() -> dict:
 
 
 def _check_model() -> dict:
-    from captions.models import WorkerHeartbeat
-
-    spec = settings.CAPTION_MODEL
+    spec = captioning_defaults().model_spec
     report = (
         WorkerHeartbeat.objects.filter(model_spec=spec, model_checked_at__isnull=False)
         .order_by("-model_checked_at")

@@ -7,7 +7,11 @@ ValidationError (raised by services), Http404 and rate limits all pass through
 `api_exception_handler`; the 404 and 500 handlers answer in the same shape under /api/.
 """
 
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFilesSent
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views import defaults

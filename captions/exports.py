@@ -1,0 +1,34 @@
+"""Rendering a batch's alt-text export (rows from captions.selectors.batch_export_rows) as CSV
+or JSON. Plain functions of the rows; the API view only picks the format and wraps the answer."""
+
+import csv
+import io
+
+# One row per image: {"id": str uuid, "filename": str, "status": str, "caption": str (empty until
+# captioned), "confidence": float in [0, 1] or None}.
+EXPORT_COLUMNS = ("id", "filename", "status", "caption", "confidence")
+
+# Spreadsheets run cells that start like a formula; file names and captions are user text
+# (OWASP, "CSV Injection": prefix such cells with a single quote).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def batch_rows_csv(rows: list[dict]) -> str:
+    """The rows as CSV text with a header row of EXPORT_COLUMNS; None becomes an empty cell and a
+    cell that a spreadsheet would run as a formula is prefixed with a single quote."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(EXPORT_COLUMNS))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: _cell(row.get(key)) for key in EXPORT_COLUMNS})
+    return buffer.getvalue()
+
+
+def batch_rows_json(rows: list[dict]) -> list[dict]:
+    """The rows as JSON-ready dicts with exactly EXPORT_COLUMNS (values as they are: no quoting)."""
+    return [{key: row.get(key) for key in EXPORT_COLUMNS} for row in rows]

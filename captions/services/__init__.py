@@ -1,0 +1,74 @@
+"""Every write of the captions app, by concern:
+
+- captions.services.submission: generation_params_clean, image_submit, batch_submit
+- captions.services.queue: caption_workers_wake, image_requeue, image_retry, image_delete,
+  images_claim, image_attempt_failed, images_requeue_stale, worker_identity
+- captions.services.worker: caption_pending_run, images_caption, caption_record,
+  caption_record_reused, caption_cache_key
+- captions.services.defaults: captioning_defaults_set (KEEP: leave a value as it is)
+- captions.services.demo: demo_owner_get, demo_image_discard, demo_images_purge
+- captions.services.results: Refusal, SubmitResult, UploadRejected, WorkerRunSummary, SweepSummary
+
+The public names are re-exported here: `from captions.services import image_submit` works.
+"""
+
+from captions.services.defaults import KEEP, captioning_defaults_set
+from captions.services.demo import demo_image_discard, demo_images_purge, demo_owner_get
+from captions.services.queue import (
+    caption_workers_wake,
+    image_attempt_failed,
+    image_delete,
+    image_requeue,
+    image_retry,
+    images_claim,
+    images_requeue_stale,
+    worker_identity,
+)
+from captions.services.results import (
+    Refusal,
+    SubmitResult,
+    SweepSummary,
+    UploadRejected,
+    WorkerRunSummary,
+)
+from captions.services.submission import (
+    batch_submit,
+    generation_params_clean,
+    image_submit,
+)
+from captions.services.worker import (
+    caption_cache_key,
+    caption_pending_run,
+    caption_record,
+    caption_record_reused,
+    images_caption,
+)
+
+__all__ = [
+    "KEEP",
+    "captioning_defaults_set",
+    "Refusal",
+    "SubmitResult",
+    "SweepSummary",
+    "UploadRejected",
+    "WorkerRunSummary",
+    "batch_submit",
+    "caption_cache_key",
+    "caption_pending_run",
+    "caption_record",
+    "caption_record_reused",
+    "caption_workers_wake",
+    "demo_image_discard",
+    "demo_images_purge",
+    "demo_owner_get",
+    "generation_params_clean",
+    "image_attempt_failed",
+    "image_delete",
+    "image_requeue",
+    "image_retry",
+    "image_submit",
+    "images_caption",
+    "images_claim",
+    "images_requeue_stale",
+    "worker_identity",
+]

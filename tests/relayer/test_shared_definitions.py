@@ -1,0 +1,78 @@
+"""One definition each: form fields take their ranges from mlcore's PARAM_RANGES, the command-line
+parameter parser validates with GenerationParams, and the metrics hooks never fail a caller."""
+
+import pytest
+from django.core.management.base import CommandError
+
+from captions.forms import UploadForm
+from captions.params import generation_params_parse
+from core import metrics as hooks
+from feedback.forms import RecaptionForm
+from mlcore.params import PARAM_RANGES
+
+
+@pytest.mark.parametrize("name", ["num_beams", "max_length"])
+def test_upload_form_ranges_are_param_ranges(name):
+    _, low, high, _ = PARAM_RANGES[name]
+    assert UploadForm({name: str(low)}).is_valid() and UploadForm({name: str(high)}).is_valid()
+    for bad in (low - 1, high + 1, "x"):
+        form = UploadForm({name: str(bad)})
+        assert not form.is_valid() and name in form.errors
+
+
+def test_recaption_form_ranges_are_param_ranges():
+    valid = {"model_spec": "m", "num_beams": 1, "max_length": 5, "num_alternatives": 1}
+    assert RecaptionForm(valid, model_choices=["m"]).is_valid()
+    for name in ("num_beams", "max_length", "num_alternatives"):
+        _, low, high, _ = PARAM_RANGES[name]
+        assert RecaptionForm({**valid, name: high}, model_choices=["m"]).is_valid()
+        form = RecaptionForm({**valid, name: high + 1}, model_choices=["m"])
+        assert not form.is_valid() and name in form.errors
+        form = RecaptionForm({**valid, name: low - 1}, model_choices=["m"])
+        assert not form.is_valid() and name in form.errors
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["num_beams=11"], "num_beams"),
+        (['{"top_p": 0}'], "top_p"),
+        (["[1, 2]"], "expected key=value"),
+        (['{"num_beams": '], "not valid JSON"),
+        (['{"bogus": 1}'], "bogus"),
+        (["num_beams"], "expected key=value"),
+    ],
+)
+def test_command_line_params_are_validated_by_generation_params(values, message):
+    with pytest.raises(CommandError, match=message):
+        generation_params_parse(values)
+
+
+def test_command_line_params_parse_both_forms():
+    params = generation_params_parse(['{"num_beams": 2}', "max_length=30,do_sample=true"])
+    assert (params.num_beams, params.max_length, params.do_sample) == (2, 30, True)
+
+
+def test_a_failing_metrics_observer_never_fails_the_caller(caplog):
+    seen = []
+
+    class Broken:
+        def observe_batch(self, size):
+            raise RuntimeError("exporter down")
+
+    class Counting:
+        def observe_batch(self, size):
+            seen.append(size)
+
+    broken, counting = Broken(), Counting()
+    hooks.observer_register(broken)
+    hooks.observer_register(counting)
+    hooks.observer_register(counting)  # once only
+    try:
+        hooks.observe_batch(4)
+        hooks.observe_rating(5)  # neither implements it: skipped
+    finally:
+        hooks.observer_unregister(broken)
+        hooks.observer_unregister(counting)
+    assert seen == [4]
+    assert "exporter down" in caplog.text
