@@ -207,7 +207,7 @@ def run(
                 if ips > best.get(bs, {}).get("img_s", 0):
                     best[bs] = {"beams": nb, "path": f"ours {captioner.dtype}", "batch": bs, "img_s": ips,
                                 "peak_mib": _peak_mib(device),
-                                "same_as_naive": sum(a == b for a, b in zip(texts[:n_naive], naive_texts)) / n_naive}
+                                "same_as_naive": sum(a == b for a, b in zip(texts[:n_naive], naive_texts, strict=False)) / n_naive}
                 best[bs]["cpu_s"] = min(cpu, best[bs].get("cpu_s", cpu))
             for label, extra in extras:
                 bs = max(batch_sizes)
@@ -218,7 +218,7 @@ def run(
                 res = extra.caption(images, params)
                 ips = len(images) / (time.perf_counter() - t0)
                 cpu = (time.process_time() - c0) / len(images)
-                differ = sum(r.raw_text != t for r, t in zip(res, ref_texts)) / len(images)
+                differ = sum(r.raw_text != t for r, t in zip(res, ref_texts, strict=False)) / len(images)
                 if ips > best.get(label, {}).get("img_s", 0):
                     best[label] = {"beams": nb, "path": label, "batch": bs, "img_s": ips,
                                    "peak_mib": _peak_mib(device), "differs_from_fp32": differ}

@@ -16,8 +16,9 @@ a target precision on human good/bad labels.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .postprocess import repeated_ngram_ratio
 
@@ -133,8 +134,8 @@ def auroc(scores: Sequence[float], labels: Iterable[Any]) -> float | None:
     y = _as_labels(labels)
     if len(y) != len(scores):
         raise ValueError("scores and labels differ in length")
-    pos = [s for s, l in zip(scores, y) if l == 1]
-    neg = [s for s, l in zip(scores, y) if l == 0]
+    pos = [s for s, label in zip(scores, y, strict=False) if label == 1]
+    neg = [s for s, label in zip(scores, y, strict=False) if label == 0]
     if not pos or not neg:
         return None
     # Mann-Whitney U with mid-ranks.
@@ -149,7 +150,7 @@ def auroc(scores: Sequence[float], labels: Iterable[Any]) -> float | None:
         for k in range(i, j + 1):
             ranks[order[k]] = mid
         i = j + 1
-    rank_pos = sum(r for r, l in zip(ranks, y) if l == 1)
+    rank_pos = sum(r for r, label in zip(ranks, y, strict=False) if label == 1)
     u = rank_pos - len(pos) * (len(pos) + 1) / 2
     return u / (len(pos) * len(neg))
 
@@ -167,7 +168,7 @@ def threshold_for_precision(
     total_pos = sum(y)
     best: dict[str, float | None] = {"threshold": None, "precision": None, "recall": 0.0, "coverage": 0.0}
     for t in sorted(set(scores), reverse=True):
-        accepted = [l for s, l in zip(scores, y) if s >= t]
+        accepted = [label for s, label in zip(scores, y, strict=False) if s >= t]
         prec = sum(accepted) / len(accepted)
         if prec >= target_precision:
             best = {

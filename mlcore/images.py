@@ -342,10 +342,7 @@ def _high_bit_depth_to_l(image: Image.Image) -> Image.Image:
         else:
             lo, hi = vmin, vmax
         values = np.nan_to_num(values, nan=lo, posinf=hi, neginf=lo)
-    if hi <= lo:
-        scaled = np.clip(values, 0, 255)
-    else:
-        scaled = (values - lo) * (255.0 / (hi - lo))
+    scaled = np.clip(values, 0, 255) if hi <= lo else (values - lo) * (255.0 / (hi - lo))
     return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
 
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -102,7 +103,7 @@ def cider_d(hyps: Sequence[str], refs: Sequence[Sequence[str]], n: int = 4, sigm
         return v, [math.sqrt(x) for x in norm], length
 
     scores = []
-    for test, rs in zip(ctest, crefs):
+    for test, rs in zip(ctest, crefs, strict=False):
         vh, nh, lh = vec(test)
         total = [0.0] * n
         for r in rs:
@@ -161,7 +162,6 @@ def score_captions(
     Bleu_1..4, METEOR, ROUGE_L, CIDEr (and SPICE when asked and it can run). Keys as in
     coco-caption. Also returns 'per_image' {id: {metric: value}} and 'skipped' {metric: reason}.
     """
-    import contextlib
     import io
 
     ids = [i for i in hypotheses if i in references]
@@ -236,18 +236,16 @@ def _score_captions(references, hypotheses, ids, spice, meteor, meteor_timeout) 
                 watchdog.cancel()
             close = getattr(scorer, "close", None)
             if callable(close):
-                try:
+                with contextlib.suppress(Exception):  # a scorer that cannot close is no reason to fail
                     close()
-                except Exception:  # noqa: BLE001
-                    pass
         if isinstance(names, list):
-            for nm, c, its in zip(names, corpus, items):
+            for nm, c, its in zip(names, corpus, items, strict=False):
                 scores[nm] = float(c)
-                for i, v in zip(ids, its):
+                for i, v in zip(ids, its, strict=False):
                     per_image[i][nm] = float(v)
         else:
             scores[names] = float(corpus)
-            for i, v in zip(ids, items):
+            for i, v in zip(ids, items, strict=False):
                 per_image[i][names] = float(v if not isinstance(v, dict) else v.get("All", {}).get("f", 0.0))
     return {"scores": scores, "per_image": per_image, "skipped": skipped, "tokenizer": tokenizer, "n": len(ids)}
 
@@ -297,7 +295,7 @@ def evaluate(
         imgs = []
         for i in chunk:
             imgs.append(open_image(os.path.join(image_dir, files[i]), target_size=target))
-        for i, r in zip(chunk, captioner.caption(imgs, params)):
+        for i, r in zip(chunk, captioner.caption(imgs, params), strict=False):
             hyps[i] = r.text
             per[i] = {"image_id": i, "file_name": files[i], "caption": r.text, "raw_text": r.raw_text,
                       "confidence": r.confidence, "references": refs[i]}

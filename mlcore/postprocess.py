@@ -9,7 +9,7 @@ Every rule is total: any string in (including "" and random-weight gibberish) gi
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 __all__ = [
     "Rule",
@@ -167,7 +167,7 @@ DEFAULT_RULES: tuple[str, ...] = (
 def postprocess(
     text: str,
     rules: Sequence[str | Rule] = DEFAULT_RULES,
-    grammar: "GrammarCorrector | None" = None,
+    grammar: GrammarCorrector | None = None,
 ) -> str:
     """Run ``rules`` in order (names from RULES or callables); optional grammar correction last."""
     if text is None:
@@ -231,4 +231,4 @@ class GrammarCorrector:
             out = self._model.generate(**enc, max_new_tokens=self.max_new_tokens, num_beams=1, do_sample=False)
         fixed = self._tokenizer.batch_decode(out, skip_special_tokens=True)
         # Never let the corrector blank a caption out.
-        return [f.strip() or t for f, t in zip(fixed, texts)]
+        return [f.strip() or t for f, t in zip(fixed, texts, strict=False)]

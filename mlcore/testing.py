@@ -8,7 +8,7 @@ The Django tests use ``build_tiny_blip`` too.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 __all__ = [
     "CAPTION_WORDS",
@@ -22,11 +22,7 @@ __all__ = [
 
 #: words of the tiny vocabularies (enough to make caption-like gibberish)
 CAPTION_WORDS: tuple[str, ...] = tuple(
-    """a an the of on in with and at near by is are two three man woman person people child dog dogs
-    cat cats bird horse car bus train bike boat plane street road table plate food pizza cake grass
-    field beach water sky tree trees house building room kitchen bed couch chair window wall red blue
-    green white black yellow small large young old sitting standing walking riding holding eating
-    playing lying looking parked flying top front next group picture photo view""".split()
+    ["a", "an", "the", "of", "on", "in", "with", "and", "at", "near", "by", "is", "are", "two", "three", "man", "woman", "person", "people", "child", "dog", "dogs", "cat", "cats", "bird", "horse", "car", "bus", "train", "bike", "boat", "plane", "street", "road", "table", "plate", "food", "pizza", "cake", "grass", "field", "beach", "water", "sky", "tree", "trees", "house", "building", "room", "kitchen", "bed", "couch", "chair", "window", "wall", "red", "blue", "green", "white", "black", "yellow", "small", "large", "young", "old", "sitting", "standing", "walking", "riding", "holding", "eating", "playing", "lying", "looking", "parked", "flying", "top", "front", "next", "group", "picture", "photo", "view"]
 )
 
 _SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -60,7 +56,7 @@ def _scale_weights(model, factor: float) -> None:
     import torch
 
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for _name, p in model.named_parameters():
             if p.dim() >= 2:
                 p.mul_(factor)
 

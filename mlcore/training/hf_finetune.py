@@ -154,7 +154,7 @@ def finetune_hf(
         paths = list(refs)
         p = eval_params or GenerationParams(num_beams=3, max_length=min(max_length, 40), min_length=1)
         hyps = [c.text for c in cap.caption(_open(paths, cap.image_processor), p)]
-        metrics["val_bleu4"] = sum(sentence_bleu(h, refs[pth]) for h, pth in zip(hyps, paths)) / len(paths)
+        metrics["val_bleu4"] = sum(sentence_bleu(h, refs[pth]) for h, pth in zip(hyps, paths, strict=False)) / len(paths)
         metrics["val_cider_d"] = (sum(cider_d(hyps, [refs[pth] for pth in paths])) / len(paths)
                                   if len(paths) > 1 else None)
     with open(os.path.join(out_dir, "finetune.json"), "w") as fh:

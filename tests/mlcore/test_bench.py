@@ -1,7 +1,7 @@
 """The benchmark script runs end to end (on the tiny model; it is not a timed test)."""
 
-from mlcore.bench import _fmt, naive_caption, run
 from mlcore import GenerationParams
+from mlcore.bench import _fmt, naive_caption, run
 
 
 def test_bench_runs_and_reports(tiny_blip, images):

@@ -32,11 +32,11 @@ def test_dataset_formats(synthetic, tmp_path):
     coco = {"images": [{"id": i, "file_name": n} for i, n in enumerate(names)],
             "annotations": [{"id": 100 + i, "image_id": i, "caption": c} for i, (_, c) in enumerate(recs)]}
     (d / "coco.json").write_text(json.dumps(coco))
-    (d / "Flickr8k.token.txt").write_text("".join(f"{n}#0\t{c}\n{n}#1\t{c} again\n" for n, (_, c) in zip(names, recs)))
+    (d / "Flickr8k.token.txt").write_text("".join(f"{n}#0\t{c}\n{n}#1\t{c} again\n" for n, (_, c) in zip(names, recs, strict=False)))
     with open(d / "captions.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["image", "caption"])
-        w.writerows([(n, c) for n, (_, c) in zip(names, recs)])
+        w.writerows([(n, c) for n, (_, c) in zip(names, recs, strict=False)])
     jl = tmp_path / "export"
     jl.mkdir()
     (jl / "captions.jsonl").write_text("".join(json.dumps({"image": p, "caption": c}) + "\n" for p, c in recs))
