@@ -13,7 +13,7 @@ from ..params import GenerationParams
 from ..postprocess import DEFAULT_RULES, GrammarCorrector, postprocess
 from ..results import Candidate, CaptionResult
 
-__all__ = ["Captioner", "RawCandidate", "check_images"]
+__all__ = ["Captioner", "RawCandidate", "check_images", "stamp_style"]
 
 
 @dataclass
@@ -42,6 +42,17 @@ def check_images(images: Sequence[Any]) -> list:
     return out
 
 
+def stamp_style(results: list[CaptionResult], params: GenerationParams, prompt: str | None) -> list[CaptionResult]:
+    """Record params.style / params.language / the prompt on each result (tags: the keyword list)."""
+    from ..styles import get_style, tags_of
+
+    kind = get_style(params.style).kind
+    for r in results:
+        r.style, r.language, r.prompt = params.style, params.language, prompt
+        r.tags = tags_of(r.text) if kind == "tags" else None
+    return results
+
+
 class Captioner(abc.ABC):
     """Turns a list of PIL images into one CaptionResult per image, in order."""
 
@@ -50,6 +61,10 @@ class Captioner(abc.ABC):
     device: str = "cpu"
     dtype: str = "float32"
     kind: str = "hf"
+    #: caption styles this captioner can write (mlcore.styles); prompt-less models: only "alt"
+    supported_styles: frozenset[str] = frozenset({"alt"})
+    #: primary language subtags it can write; None = any (prompted vision-language models)
+    supported_languages: frozenset[str] | None = frozenset({"en"})
 
     def __init__(
         self,
@@ -83,6 +98,7 @@ class Captioner(abc.ABC):
         params = params if params is not None else GenerationParams()
         if not isinstance(params, GenerationParams):
             raise TypeError("params must be a GenerationParams (use GenerationParams.from_dict)")
+        self.check_style(params)
         images = check_images(images)
         results: list[CaptionResult] = []
         for start in range(0, len(images), self.max_batch_size):
@@ -94,7 +110,23 @@ class Captioner(abc.ABC):
                 self.itm.score_candidates(chunk, raw)
                 timings["itm_ms"] = (time.perf_counter() - t_itm) * 1000
             results.extend(self.finish(raw, params, timings, time.perf_counter() - t0, len(chunk)))
-        return results
+        return stamp_style(results, params, self.caption_prompt(params))
+
+    def caption_prompt(self, params: GenerationParams) -> str | None:
+        """The exact instruction the model gets for params.style/language (None: it takes no prompt)."""
+        return None
+
+    def check_style(self, params: GenerationParams) -> None:
+        """Raise mlcore.styles.UnsupportedStyle when this captioner cannot write params.style /
+        params.language (subclasses that follow prompts widen supported_styles/_languages)."""
+        from ..styles import STYLES, UnsupportedStyle
+
+        styles = set(STYLES) if self.supported_styles is None else self.supported_styles
+        if params.style not in styles:
+            raise UnsupportedStyle(self.model_id, "style", params.style, frozenset(styles))
+        langs = self.supported_languages
+        if langs is not None and params.language.split("-")[0] not in langs:
+            raise UnsupportedStyle(self.model_id, "language", params.language, langs)
 
     def score_text(self, raw: RawCandidate) -> tuple[str, float, dict[str, Any]]:
         text = postprocess(raw.raw_text, self.rules)
