@@ -121,8 +121,14 @@ def test_registry_vlm_names_fail_clearly_offline(fresh_cache, monkeypatch, tmp_p
 
 
 def test_prompt_less_captioners_support_alt_only(tiny_blip, images):
-    r = tiny_blip.caption(images[:1], GenerationParams(num_beams=1, max_length=6))[0]
-    assert (r.style, r.language, r.prompt) == ("alt", "en", None)
+    p = GenerationParams(num_beams=1, max_length=6, min_length=2)
+    r = tiny_blip.caption(images[:1], p)[0]
+    # BLIP captions conditioned on its COCO fine-tuning prefix; only the continuation is returned
+    assert (r.style, r.language, r.prompt) == ("alt", "en", "a picture of ")
+    raw, _ = tiny_blip.generate_raw(images[:1], p)
+    assert raw[0][0].num_tokens <= 6
+    enc = tiny_blip._preprocess(images[:1])
+    assert tiny_blip.tokenizer.decode(enc["input_ids"][0], skip_special_tokens=True) == "a picture of"
     assert tiny_blip.caption(images[:1], GenerationParams(num_beams=1, max_length=6, language="en-GB"))
     for params, field in [(GenerationParams(style="tags"), "style"), (GenerationParams(style="description"), "style"),
                           (GenerationParams(language="de"), "language")]:
