@@ -11,6 +11,7 @@ Importing ``mlcore`` is cheap (no torch / transformers until a model is loaded).
 from __future__ import annotations
 
 from .confidence import ConfidenceConfig, calibrate
+from .engines import EngineUnavailable, add_engine_listener, remove_engine_listener
 from .errors import InvalidParams, MLCoreError, ModelLoadError
 from .params import GenerationParams, ModelSpec
 from .predictors.base import Captioner
@@ -24,6 +25,16 @@ from .registry import (
     resolve_spec,
 )
 from .results import Candidate, CaptionResult
+from .styles import (
+    CaptionStyle,
+    InvalidLanguage,
+    UnknownStyle,
+    UnsupportedStyle,
+    check_language,
+    get_style,
+    register_style,
+    unregister_style,
+)
 
 __version__ = "0.1.0"
 
@@ -45,4 +56,15 @@ __all__ = [
     "clear_cache",
     "REGISTRY",
     "DEFAULT_MODEL",
+    "CaptionStyle",
+    "get_style",
+    "register_style",
+    "unregister_style",
+    "check_language",
+    "UnknownStyle",
+    "UnsupportedStyle",
+    "InvalidLanguage",
+    "EngineUnavailable",
+    "add_engine_listener",
+    "remove_engine_listener",
 ]
