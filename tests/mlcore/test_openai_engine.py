@@ -189,6 +189,16 @@ def test_engine_captions_through_transformers_serve(server, engine_env, events, 
     res = eng.caption(images[:1], GenerationParams(num_beams=1, max_length=6, style="tags", language="de"))
     assert res[0].language == "de" and "German" in res[0].prompt and isinstance(res[0].tags, list)
 
+    # a wrong model name is a 400 from the server: reported at once, not retried
+    events.clear()
+    wrong = load_captioner(f"openai:{server.url}#no/such-model")
+    with pytest.raises(EngineUnavailable) as exc:
+        wrong.caption(images[:2], G)
+    assert set(exc.value.failures) == {0, 1}
+    assert all("HTTP 400" in why and "no/such-model" in why for why in exc.value.failures.values())
+    assert [e[0] for e in events] == ["request_failed", "request_failed"]
+    assert all(e[2]["attempts"] == 1 for e in events)
+
 
 @pytest.mark.slow
 def test_server_killed_mid_batch_loses_nothing_and_fallback_captions(server, vlm_folder, engine_env, fresh_cache):
