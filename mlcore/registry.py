@@ -179,7 +179,7 @@ def _build(ms: ModelSpec, device: str | None, dtype: str | None, options: dict[s
         from .predictors.hf import HFCaptioner
         from .predictors.vlm import VLMCaptioner, is_vlm
 
-        if is_vlm(ms.path or ms.model_id, ms.name):
+        if is_vlm(ms.path or ms.model_id, ms.name, strict=True):
             return VLMCaptioner.from_pretrained(ms.path or ms.model_id, spec=ms.name, device=device, dtype=dtype,
                                                 **options)
 

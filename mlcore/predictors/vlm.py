@@ -86,21 +86,24 @@ def style_score_text(captioner: Captioner, raw: RawCandidate) -> tuple[str, floa
     return text, score, details
 
 
-def _config_model_type(source: str, spec: str) -> str | None:
+def _config_model_type(source: str, spec: str, strict: bool = False) -> str | None:
     from transformers import AutoConfig
 
     try:
         with quiet_transformers():
             cfg = _from_pretrained(AutoConfig.from_pretrained, source, spec, "config")
     except ModelLoadError:
+        if strict:
+            raise
         return None
     return getattr(cfg, "model_type", None)
 
 
-def is_vlm(source: str, spec: str | None = None) -> bool:
+def is_vlm(source: str, spec: str | None = None, strict: bool = False) -> bool:
     """True when ``source`` (folder or hub id in the local cache) is a supported vision-language model.
-    A config that cannot be read gives False (the image-to-text loader then reports the error)."""
-    return _config_model_type(source, spec or source) in VLM_ARCHITECTURES
+    A config that cannot be read gives False, or raises its ModelLoadError with ``strict`` (the
+    registry uses that: every loader needs the config, so there is no point asking the hub twice)."""
+    return _config_model_type(source, spec or source, strict) in VLM_ARCHITECTURES
 
 
 class VLMCaptioner(Captioner):
