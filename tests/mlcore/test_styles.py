@@ -126,3 +126,38 @@ def test_generation_params_style_and_language():
     with pytest.raises(InvalidParams) as exc:
         GenerationParams(language="english please")
     assert exc.value.field == "language"
+
+
+def test_spec_capabilities_without_loading(tiny_blip_dir, tmp_path, monkeypatch):
+    from mlcore.capabilities import check_spec_style, spec_capabilities
+    from mlcore.registry import REGISTRY, VLM_REGISTRY
+    from mlcore.styles import UnsupportedStyle
+
+    monkeypatch.setenv("MLCORE_HF_CACHE", str(tmp_path))  # an empty cache: nothing can be read
+    assert spec_capabilities("blip-base").styles == {"alt"}
+    assert spec_capabilities(tiny_blip_dir).languages == {"en"}
+    assert spec_capabilities("smolvlm-256m").styles is None and spec_capabilities("smolvlm-256m").known
+    assert spec_capabilities("florence-2-base").styles == {"alt", "description"}
+    assert spec_capabilities("openai:http://h/v1#m").styles is None
+    assert spec_capabilities("some-org/unknown-model").known is False
+    assert spec_capabilities("fallback:smolvlm-256m|blip-base").styles is None
+    assert spec_capabilities("ensemble:smolvlm-256m,blip-base").styles == {"alt"}
+    assert all(spec_capabilities(n).known for n in VLM_REGISTRY) and set(VLM_REGISTRY) <= set(REGISTRY)
+    check_spec_style("smolvlm-256m", GenerationParams(style="tags", language="ja"))
+    with pytest.raises(UnsupportedStyle) as exc:
+        check_spec_style("blip-base", GenerationParams(style="tags"))
+    assert exc.value.field == "style"
+    with pytest.raises(UnsupportedStyle) as exc:
+        check_spec_style("florence-2-base", GenerationParams(language="de"))
+    assert exc.value.field == "language"
+
+
+def test_styles_engines_and_capabilities_import_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, mlcore, mlcore.styles, mlcore.capabilities, mlcore.engines, "
+            "mlcore.predictors.openai_engine, mlcore.predictors.fallback; "
+            "print('torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["False", "False"]
