@@ -76,7 +76,8 @@ def _florence() -> Capabilities:
 
 
 def _from_model_type(model_type: str | None) -> Capabilities:
-    from .predictors.vlm import VLM_ARCHITECTURES  # pure module constants; torch is imported lazily there
+    # pure module constants; torch is imported lazily there
+    from .predictors.vlm import VLM_ARCHITECTURES
 
     if model_type in _PROMPTLESS:
         return _ALT_EN
