@@ -159,6 +159,12 @@ class VLMCaptioner(Captioner):
             load_dtype = torch_dtype("float32" if dt == "int8" else dt)
             model = _from_pretrained(AutoModelForImageTextToText.from_pretrained, source, spec, "weights",
                                      dtype=load_dtype)
+        if VLM_ARCHITECTURES[model_type] == "chat" and not (
+            getattr(processor, "chat_template", None) or getattr(getattr(processor, "tokenizer", None), "chat_template", None)
+        ):
+            raise ModelLoadError(
+                f"{source!r} has no chat template: use an instruction-tuned checkpoint (e.g. *-Instruct, *-it, *-hf) "
+                "or add chat_template.jinja to the folder", spec)
         model.eval()
         model = quantize_dynamic_int8(model) if dt == "int8" else model.to(dev)
         model_id = os.path.abspath(source) if os.path.isdir(source) else source

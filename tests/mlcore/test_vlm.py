@@ -153,3 +153,15 @@ def test_ensemble_mixes_a_vlm_and_blip(tiny_blip_dir, tmp_path_factory, images, 
         from mlcore.registry import _LOCAL_OVERRIDES
 
         _LOCAL_OVERRIDES.pop("smolvlm-256m", None)
+
+
+def test_chat_model_without_a_chat_template_is_a_clear_load_error(tmp_path, fresh_cache):
+    import os
+
+    folder = str(VLM_BUILDERS["llava"](tmp_path / "base-llava"))
+    for name in os.listdir(folder):
+        if "chat_template" in name:
+            os.remove(os.path.join(folder, name))
+    with pytest.raises(ModelLoadError) as exc:
+        load_captioner(folder)
+    assert "no chat template" in str(exc.value)
