@@ -21,6 +21,7 @@ the image-to-text models: the length-normalised mean log-probability of the gene
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import time
@@ -63,6 +64,8 @@ VLM_ARCHITECTURES: dict[str, str] = {
 # model types whose processor wants one list of images per prompt (images=[[im], [im], ...])
 _NESTED_IMAGES = {"gemma3", "idefics2", "idefics3", "smolvlm"}
 _FLORENCE_LANGS = frozenset({"en"})
+# processors that import torchvision (their video processor) in transformers 5.x
+_NEEDS_TORCHVISION = {"qwen2_vl", "qwen2_5_vl", "qwen3_vl"}
 # PaliGemma / Florence-2 location and segmentation tokens (detection outputs, not words)
 _LOC_TOKEN_RE = re.compile(r"<(?:loc|seg)_?\d{1,4}>", re.IGNORECASE)
 
@@ -154,6 +157,11 @@ class VLMCaptioner(Captioner):
             raise ModelLoadError(
                 f"{source!r} is a {model_type!r} model; supported vision-language architectures: "
                 f"{', '.join(sorted(VLM_ARCHITECTURES))}", spec)
+        if model_type in _NEEDS_TORCHVISION and importlib.util.find_spec("torchvision") is None:
+            raise ModelLoadError(
+                f"{source!r} is a {model_type} model: its transformers processor needs torchvision (for its video "
+                "processor), which is not installed; pip install the torchvision release built for the installed "
+                "torch", spec)
         with quiet_transformers():
             processor = _from_pretrained(AutoProcessor.from_pretrained, source, spec, "processor")
             load_dtype = torch_dtype("float32" if dt == "int8" else dt)

@@ -165,3 +165,15 @@ def test_chat_model_without_a_chat_template_is_a_clear_load_error(tmp_path, fres
     with pytest.raises(ModelLoadError) as exc:
         load_captioner(folder)
     assert "no chat template" in str(exc.value)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torchvision") is not None, reason="torchvision is installed")
+def test_qwen_without_torchvision_is_a_clear_load_error(tmp_path, fresh_cache):
+    from transformers import Qwen2_5_VLConfig
+
+    Qwen2_5_VLConfig(vision_config=dict(depth=1, hidden_size=32, num_heads=2, out_hidden_size=32),
+                     text_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                      num_key_value_heads=2, intermediate_size=48)).save_pretrained(tmp_path)
+    with pytest.raises(ModelLoadError) as exc:
+        load_captioner(str(tmp_path))
+    assert "needs torchvision" in str(exc.value)
