@@ -43,13 +43,20 @@ def check_images(images: Sequence[Any]) -> list:
 
 
 def stamp_style(results: list[CaptionResult], params: GenerationParams, prompt: str | None) -> list[CaptionResult]:
-    """Record params.style / params.language / the prompt on each result (tags: the keyword list)."""
+    """Record params.style / params.language / the prompt on each result (tags: the keyword list), and
+    enforce the style's limits on every captioner's text (CaptionStyle.finish is idempotent: a no-op
+    on VLM output, which was finished already; for prompt-less models it applies the ``alt`` limits)."""
+    from dataclasses import replace
+
     from ..styles import get_style, tags_of
 
-    kind = get_style(params.style).kind
+    style = get_style(params.style)
     for r in results:
+        if r.text:
+            r.text = style.finish(r.text)
+            r.candidates = [replace(c, text=style.finish(c.text)) if c.text else c for c in r.candidates]
         r.style, r.language, r.prompt = params.style, params.language, prompt
-        r.tags = tags_of(r.text) if kind == "tags" else None
+        r.tags = tags_of(r.text) if style.kind == "tags" else None
     return results
 
 

@@ -177,3 +177,13 @@ def test_qwen_without_torchvision_is_a_clear_load_error(tmp_path, fresh_cache):
     with pytest.raises(ModelLoadError) as exc:
         load_captioner(str(tmp_path))
     assert "needs torchvision" in str(exc.value)
+
+
+def test_alt_limits_apply_to_prompt_less_captioners(tiny_blip, images):
+    res = tiny_blip.caption(images[:3], GenerationParams(num_beams=2, num_alternatives=2, max_length=60,
+                                                         min_length=60, repetition_penalty=1.0))
+    for r in res:
+        assert r.text and len(r.text) <= 125 and r.text.endswith(".")
+        assert len(r.raw_text) > 125  # the model wrote more; the alt style cut it at a word
+        assert all(len(c.text) <= 125 for c in r.candidates)
+        assert r.raw_text.lower().startswith(r.text[:-1].lower().split(" ")[0])
