@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .confidence import ConfidenceConfig, calibrate
 from .config import MLCoreConfig, get_config, reload_config
+from .engines import EngineUnavailable, add_engine_listener, remove_engine_listener
 from .errors import InvalidParams, MLCoreError, ModelLoadError
 from .images import (
     ImageLoadError,
@@ -37,6 +38,16 @@ from .registry import (
     resolve_spec,
 )
 from .results import Candidate, CaptionFailure, CaptionResult
+from .styles import (
+    CaptionStyle,
+    InvalidLanguage,
+    UnknownStyle,
+    UnsupportedStyle,
+    check_language,
+    get_style,
+    register_style,
+    unregister_style,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .metrics import evaluate, score_captions
@@ -97,4 +108,15 @@ __all__ = [
     "evaluate",
     "score_captions",
     "finetune_hf",
+    "CaptionStyle",
+    "get_style",
+    "register_style",
+    "unregister_style",
+    "check_language",
+    "UnknownStyle",
+    "UnsupportedStyle",
+    "InvalidLanguage",
+    "EngineUnavailable",
+    "add_engine_listener",
+    "remove_engine_listener",
 ]

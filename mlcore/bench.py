@@ -114,12 +114,19 @@ def naive_caption(captioner, images, params) -> list[str]:
     model, proc, tok = captioner.model, captioner.image_processor, captioner.tokenizer
     kw = captioner.generation_kwargs(params)
     kw.update(output_logits=False, return_dict_in_generate=False, num_return_sequences=1)
+    prompt = captioner.caption_prompt(params) if hasattr(captioner, "caption_prompt") else None
     out = []
     for img in images:
         pix = proc(images=img, return_tensors="pt")["pixel_values"].to(captioner.device)
+        extra = {}
+        if prompt:  # BLIP's conditional prompt ("a picture of "), as the model card shows it
+            extra = {k: v.to(captioner.device) for k, v in tok([prompt], return_tensors="pt").items()
+                     if k in ("input_ids", "attention_mask")}
         with torch.no_grad():
-            seq = model.generate(pixel_values=pix, **kw)
-        out.append(tok.decode(seq[0], skip_special_tokens=True).strip())
+            seq = model.generate(pixel_values=pix, **extra, **kw)
+        # BLIP's generate drops the prompt's trailing [SEP]: the continuation starts at len - 1
+        skip = extra["input_ids"].shape[1] - 1 if prompt else 0
+        out.append(tok.decode(seq[0][skip:], skip_special_tokens=True).strip())
     return out
 
 

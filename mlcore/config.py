@@ -24,6 +24,7 @@ Bad values raise ``MLCoreConfigError`` (a ValueError) naming the variable, when 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import threading
@@ -63,6 +64,13 @@ class MLCoreConfig:
     device: str | None = None
     dtype: str | None = None
     offline: bool = False
+    #: the OpenAI-compatible engine (mlcore.predictors.openai_engine): key, seconds, requests in flight, px
+    openai_api_key: str | None = None
+    openai_timeout: float = 60.0
+    openai_concurrency: int = 4
+    openai_retries: int = 3
+    openai_backoff: float = 0.5
+    openai_max_side: int = 768
     #: MLCORE_MODEL_<NAME> variable name -> value (the NAME part as written in the variable)
     model_overrides: Mapping[str, str] = field(default_factory=dict)
 
@@ -96,6 +104,18 @@ class MLCoreConfig:
             # the same reading as huggingface_hub's: anything but 1/true/yes/on is off
             return env.get(name, "").strip().lower() in _TRUE
 
+        def number(name: str, default: float, lo: float) -> float:
+            raw = text(name)
+            if raw is None:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise MLCoreConfigError(name, f"must be a number, got {raw!r}") from None
+            if not math.isfinite(value) or value < lo:
+                raise MLCoreConfigError(name, f"must be a number >= {lo:g}, got {raw!r}")
+            return value
+
         overrides = {
             k: v.strip() for k, v in env.items() if k.startswith(_MODEL_PREFIX) and k != "MLCORE_MODELS_DIR" and v.strip()
         }
@@ -108,6 +128,12 @@ class MLCoreConfig:
             device=text("MLCORE_DEVICE"),
             dtype=text("MLCORE_DTYPE"),
             offline=flag("HF_HUB_OFFLINE") or flag("TRANSFORMERS_OFFLINE"),
+            openai_api_key=text("MLCORE_OPENAI_API_KEY") or text("OPENAI_API_KEY"),
+            openai_timeout=number("MLCORE_OPENAI_TIMEOUT", 60.0, 0.1),
+            openai_concurrency=int(number("MLCORE_OPENAI_CONCURRENCY", 4, 1)),
+            openai_retries=int(number("MLCORE_OPENAI_RETRIES", 3, 0)),
+            openai_backoff=number("MLCORE_OPENAI_BACKOFF", 0.5, 0),
+            openai_max_side=int(number("MLCORE_OPENAI_MAX_SIDE", 768, 32)),
             model_overrides=overrides,
         )
 

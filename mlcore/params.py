@@ -102,8 +102,16 @@ class GenerationParams:
     repetition_penalty: float = _default("repetition_penalty")
     no_repeat_ngram_size: int = _default("no_repeat_ngram_size")
     num_alternatives: int = _default("num_alternatives")
+    #: caption style name (mlcore.styles: alt | description | tags | a registered custom style)
+    style: str = "alt"
+    #: BCP 47 language tag the caption is written in (canonicalised: 'pt-br' -> 'pt-BR')
+    language: str = "en"
 
     def __post_init__(self) -> None:
+        from .styles import check_language, get_style
+
+        object.__setattr__(self, "style", get_style(self.style).name)  # UnknownStyle (field 'style')
+        object.__setattr__(self, "language", check_language(self.language))  # InvalidLanguage
         # Types first (a bool is an int in Python; refuse it where a number is expected).
         for name, spec in PARAM_RANGES.items():
             value = getattr(self, name)

@@ -46,12 +46,29 @@ REGISTRY: dict[str, str] = {
     "git-large-coco": "microsoft/git-large-coco",
     "vit-gpt2": "nlpconnect/vit-gpt2-image-captioning",
 }
+#: vision-language models (mlcore.predictors.vlm.VLMCaptioner): short name -> hub id
+VLM_REGISTRY: dict[str, str] = {
+    "smolvlm-256m": "HuggingFaceTB/SmolVLM-256M-Instruct",
+    "smolvlm-500m": "HuggingFaceTB/SmolVLM-500M-Instruct",
+    "florence-2-base": "florence-community/Florence-2-base",
+    "florence-2-large": "florence-community/Florence-2-large",
+    "qwen2-vl-2b": "Qwen/Qwen2-VL-2B-Instruct",
+    "qwen2.5-vl-3b": "Qwen/Qwen2.5-VL-3B-Instruct",
+    "qwen2.5-vl-7b": "Qwen/Qwen2.5-VL-7B-Instruct",
+    "qwen3-vl-2b": "Qwen/Qwen3-VL-2B-Instruct",
+    "llava-1.5-7b": "llava-hf/llava-1.5-7b-hf",
+    "llava-next-7b": "llava-hf/llava-v1.6-mistral-7b-hf",
+    "paligemma-3b": "google/paligemma-3b-mix-224",
+    "gemma-3-4b": "google/gemma-3-4b-it",
+}
+REGISTRY.update(VLM_REGISTRY)
 DEFAULT_MODEL = "blip-base"
 DEFAULT_ITM_MODEL = "Salesforce/blip-itm-base-coco"
 #: file that marks a folder as an in-house (ResNet-50 + Transformer decoder) checkpoint
 INHOUSE_MARKER = "mlcore_inhouse.json"
 
 _LOCAL_OVERRIDES: dict[str, str] = {}
+_COMPOSITE = ("ensemble", "fallback")  # kinds whose members load their own ITM / grammar models
 _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 # key -> captioner, least recently used first; _MEMBER_KEYS: ensemble key -> its members' keys
@@ -95,11 +112,29 @@ def _known() -> str:
 
 def resolve_spec(spec: str | None) -> ModelSpec:
     """Resolve a spec string (registry name, hub id, local folder, 'ensemble:a,b[;pick=consensus]',
-    'inhouse:/path') to a ModelSpec. Loads nothing; raises ModelLoadError for an unusable spec."""
+    'inhouse:/path', 'openai:http://host/v1#model', 'fallback:spec|spec|...') to a ModelSpec. Loads nothing; raises ModelLoadError for an unusable spec."""
     if spec is None or not str(spec).strip():
         spec = DEFAULT_MODEL
     original = str(spec)
     spec = original.strip()
+
+    if spec.startswith("openai:"):
+        from .predictors.openai_engine import parse_openai_spec
+
+        url, model = parse_openai_spec(spec)
+        return ModelSpec(name=original, model_id=f"openai:{url}#{model}", kind="openai")
+
+    if spec.startswith("fallback:"):
+        parts = [p.strip() for p in spec[len("fallback:") :].split("|") if p.strip()]
+        if not parts:
+            raise ModelLoadError("a fallback chain needs members: 'fallback:openai:http://h/v1#m|blip-base'", original)
+        fb_members = []
+        for p in parts:
+            if p.startswith("fallback:"):
+                raise ModelLoadError("fallback chains cannot be nested", original)
+            fb_members.append(resolve_spec(p))
+        return ModelSpec(name=original, model_id="fallback:" + "|".join(m.key for m in fb_members), kind="fallback",
+                         members=tuple(fb_members))
 
     if spec.startswith("ensemble:"):
         body = spec[len("ensemble:") :]
@@ -157,6 +192,11 @@ def resolve_spec(spec: str | None) -> ModelSpec:
 def _build(ms: ModelSpec, device: str | None, dtype: str | None, options: dict[str, Any]):
     if ms.kind == "hf":
         from .predictors.hf import HFCaptioner
+        from .predictors.vlm import VLMCaptioner, is_vlm
+
+        if is_vlm(ms.path or ms.model_id, ms.name, strict=True):
+            return VLMCaptioner.from_pretrained(ms.path or ms.model_id, spec=ms.name, device=device, dtype=dtype,
+                                                **options)
 
         return HFCaptioner.from_pretrained(ms.path or ms.model_id, spec=ms.name, device=device, dtype=dtype, **options)
     if ms.kind == "inhouse":
@@ -169,6 +209,15 @@ def _build(ms: ModelSpec, device: str | None, dtype: str | None, options: dict[s
                 ms.name,
             )
         return InHouseCaptioner.from_checkpoint(ms.model_id, device=device, dtype=dtype, **options)
+    if ms.kind == "openai":
+        from .predictors.openai_engine import OpenAIEngine
+
+        return OpenAIEngine.from_spec(ms.model_id, **options)
+    if ms.kind == "fallback":
+        from .predictors.fallback import FallbackCaptioner
+
+        return FallbackCaptioner([m.name for m in ms.members], device=device, dtype=dtype, load_options=options,
+                                 spec=ms.name)
     raise ModelLoadError(f"unknown model kind {ms.kind!r}", ms.name)
 
 
@@ -233,16 +282,19 @@ def _load(spec, device, dtype, options: dict[str, Any], protect: set[tuple]):
             _MEMBER_KEYS[key] = tuple(member_keys)
             return captioner
         opts = dict(options)
-        if isinstance(opts.get("grammar"), str):
+        if isinstance(opts.get("grammar"), str) and ms.kind not in _COMPOSITE:
             from .postprocess import GrammarCorrector
 
             opts["grammar"] = GrammarCorrector(opts["grammar"], device=dev)
         itm = opts.pop("itm", None)
-        if itm:
+        if itm and ms.kind not in _COMPOSITE:
+            itm_source = DEFAULT_ITM_MODEL if itm is True else str(itm)
             if not isinstance(itm, (str, bool)):
                 opts["itm"] = itm  # an ITMScorer instance
             else:
-                opts["itm"] = _load_itm(DEFAULT_ITM_MODEL if itm is True else str(itm), dev, dt)
+                opts["itm"] = _load_itm(itm_source, dev, dt)
+        elif itm and ms.kind in _COMPOSITE:
+            opts["itm"] = itm
         try:
             captioner = _build(ms, dev, dt, opts)
         except (ModelLoadError, SyntaxError):
@@ -339,7 +391,9 @@ def fetch_model(spec: str, cache_dir: str | None = None) -> str:
     Local folders are returned as they are. Raises ModelLoadError with a clear message offline.
     """
     ms = resolve_spec(spec)
-    if ms.kind == "ensemble":
+    if ms.kind == "openai":
+        return ms.model_id  # a remote server: nothing to download
+    if ms.kind in ("ensemble", "fallback"):
         return os.pathsep.join(fetch_model(m.path or m.model_id, cache_dir) for m in ms.members)
     if ms.path:
         return ms.path

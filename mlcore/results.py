@@ -46,6 +46,12 @@ class CaptionResult:
     model_version: str
     timings: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)  # confidence components, flags
+    #: caption style (mlcore.styles), BCP 47 language, the exact instruction sent to the model
+    #: (None for prompt-less captioners) and, for the ``tags`` style, the keyword list
+    style: str = "alt"
+    language: str = "en"
+    prompt: str | None = None
+    tags: list[str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -61,6 +67,10 @@ class CaptionResult:
             "model_version": self.model_version,
             "timings": {k: (v if isinstance(v, int) else round(float(v), 3)) for k, v in self.timings.items()},
             "details": self.details,
+            "style": self.style,
+            "language": self.language,
+            "prompt": self.prompt,
+            "tags": self.tags,
         }
 
 

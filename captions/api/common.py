@@ -27,7 +27,8 @@ def _generation_param_fields() -> dict[str, serializers.Field]:
         if spec.name in PARAM_RANGES:
             help_text += f" Range: {_range_text(spec.name)}."
         type_name = getattr(spec.type, "__name__", spec.type)  # a string under postponed annotations
-        kind = {"int": serializers.IntegerField, "float": serializers.FloatField, "bool": OptionalBooleanField}[type_name]
+        kind = {"int": serializers.IntegerField, "float": serializers.FloatField, "bool": OptionalBooleanField,
+                "str": serializers.CharField}[type_name]
         fields[spec.name] = kind(required=False, help_text=help_text)
     return fields
 

@@ -16,7 +16,7 @@ from ..params import GenerationParams
 from ..postprocess import DEFAULT_RULES, GrammarCorrector, postprocess
 from ..results import Candidate, CaptionFailure, CaptionResult
 
-__all__ = ["Captioner", "RawCandidate", "check_images", "failure_reason", "EMPTY_CAPTION_ERROR"]
+__all__ = ["Captioner", "RawCandidate", "check_images", "failure_reason", "EMPTY_CAPTION_ERROR", "stamp_style"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,24 @@ def check_images(images: Sequence[Any]) -> list:
     return out
 
 
+def stamp_style(results: list[CaptionResult], params: GenerationParams, prompt: str | None) -> list[CaptionResult]:
+    """Record params.style / params.language / the prompt on each result (tags: the keyword list), and
+    enforce the style's limits on every captioner's text (CaptionStyle.finish is idempotent: a no-op
+    on VLM output, which was finished already; for prompt-less models it applies the ``alt`` limits)."""
+    from dataclasses import replace
+
+    from ..styles import get_style, tags_of
+
+    style = get_style(params.style)
+    for r in results:
+        if r.text:
+            r.text = style.finish(r.text)
+            r.candidates = [replace(c, text=style.finish(c.text)) if c.text else c for c in r.candidates]
+        r.style, r.language, r.prompt = params.style, params.language, prompt
+        r.tags = tags_of(r.text) if style.kind == "tags" else None
+    return results
+
+
 class Captioner(abc.ABC):
     """Turns a list of PIL images into one CaptionResult per image, in order."""
 
@@ -71,6 +89,10 @@ class Captioner(abc.ABC):
     #: why this dtype: "explicit", or the "auto: ..." reason of hfutils.choose_auto_dtype
     dtype_reason: str = "explicit"
     kind: str = "hf"
+    #: caption styles this captioner can write (mlcore.styles); prompt-less models: only "alt"
+    supported_styles: frozenset[str] = frozenset({"alt"})
+    #: primary language subtags it can write; None = any (prompted vision-language models)
+    supported_languages: frozenset[str] | None = frozenset({"en"})
 
     def __init__(
         self,
@@ -115,6 +137,7 @@ class Captioner(abc.ABC):
         params = params if params is not None else GenerationParams()
         if not isinstance(params, GenerationParams):
             raise TypeError("params must be a GenerationParams (use GenerationParams.from_dict)")
+        self.check_style(params)
         images = check_images(images)
         results: list[CaptionResult] = []
         for start in range(0, len(images), self.max_batch_size):
@@ -126,7 +149,23 @@ class Captioner(abc.ABC):
                 self.itm.score_candidates(chunk, raw)
                 timings["itm_ms"] = (time.perf_counter() - t_itm) * 1000
             results.extend(self.finish(raw, params, timings, time.perf_counter() - t0, len(chunk)))
-        return results
+        return stamp_style(results, params, self.caption_prompt(params))
+
+    def caption_prompt(self, params: GenerationParams) -> str | None:
+        """The exact instruction the model gets for params.style/language (None: it takes no prompt)."""
+        return None
+
+    def check_style(self, params: GenerationParams) -> None:
+        """Raise mlcore.styles.UnsupportedStyle when this captioner cannot write params.style /
+        params.language (subclasses that follow prompts widen supported_styles/_languages)."""
+        from ..styles import STYLES, UnsupportedStyle
+
+        styles = set(STYLES) if self.supported_styles is None else self.supported_styles
+        if params.style not in styles:
+            raise UnsupportedStyle(self.model_id, "style", params.style, frozenset(styles))
+        langs = self.supported_languages
+        if langs is not None and params.language.split("-")[0] not in langs:
+            raise UnsupportedStyle(self.model_id, "language", params.language, langs)
 
     def caption_isolated(
         self, images: Sequence[Any], params: GenerationParams | None = None

@@ -16,7 +16,7 @@ from dataclasses import replace
 from ..metrics import consensus_scores
 from ..params import GenerationParams
 from ..results import CaptionResult
-from .base import EMPTY_CAPTION_ERROR, Captioner, check_images
+from .base import EMPTY_CAPTION_ERROR, Captioner, check_images, stamp_style
 
 __all__ = ["EnsembleCaptioner"]
 
@@ -106,7 +106,7 @@ class EnsembleCaptioner(Captioner):
                 "generate_ms": sum(res[i].timings.get("generate_ms", 0.0) for res in per_member),
                 "total_ms": total_ms,
             }
-        return out
+        return stamp_style(out, params, per_member[0][0].prompt if per_member and per_member[0] else None)
 
     def describe(self):
         d = super().describe()

@@ -145,6 +145,8 @@ class HFCaptioner(Captioner):
     """A transformers image-to-text model behind the Captioner interface."""
 
     kind = "hf"
+    #: BLIP's conditional-captioning prefix (stripped from the output); "" turns it off
+    blip_prompt: str = "a picture of "
 
     def __init__(
         self,
@@ -237,6 +239,13 @@ class HFCaptioner(Captioner):
         # Every supported architecture captions from pixel_values alone (BLIP-2 inserts its image
         # tokens itself when no prompt is given).
         inputs = {"pixel_values": self.image_processor(images=images, return_tensors="pt")["pixel_values"]}
+        if self.arch == "blip" and self.blip_prompt:
+            # BLIP's captioning checkpoints were fine-tuned with the prefix "a picture of " (Li et al.
+            # 2022, BLIP repo configs/caption_coco.yaml: prompt). Conditioning on it gives the captions
+            # the model was trained to write; only the tokens after it are decoded and scored.
+            enc = self.tokenizer([self.blip_prompt] * len(images), return_tensors="pt")
+            inputs["input_ids"] = enc["input_ids"]
+            inputs["attention_mask"] = enc["attention_mask"]
         out = {}
         float_dtype = torch_dtype(self.dtype)
         for k, v in dict(inputs).items():
@@ -246,6 +255,9 @@ class HFCaptioner(Captioner):
                     v = v.to(float_dtype)
             out[k] = v
         return out
+
+    def caption_prompt(self, params: GenerationParams) -> str | None:
+        return self.blip_prompt if self.arch == "blip" and self.blip_prompt else None
 
     def generation_kwargs(self, params: GenerationParams) -> dict[str, Any]:
         kw: dict[str, Any] = {

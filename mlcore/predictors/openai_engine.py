@@ -1,0 +1,331 @@
+"""Caption through any OpenAI-compatible ``/v1/chat/completions`` server that takes images
+(vLLM, Ollama, LM Studio, ``transformers serve``, OpenAI itself).
+
+Spec: ``openai:<base URL>#<model>``, e.g. ``openai:http://vllm:8000/v1#Qwen/Qwen2.5-VL-7B-Instruct``
+or ``openai:http://localhost:11434/v1#qwen2.5vl:7b`` (Ollama). The base URL ends before
+``/chat/completions``.
+
+One request per image: a user turn ``[image_url (base64 data URL), text (the style prompt)]``,
+``max_tokens`` = the style's budget (``CaptionStyle.max_new_tokens(params.max_length)``),
+``temperature`` 0 unless ``params.do_sample`` (then temperature / top_p), and ``logprobs: true``.
+Beam search and alternatives are not available through this API (one candidate per image).
+
+* Images: converted to RGB, downscaled so the longer side is at most ``max_side`` px (default 768;
+  Qwen2.5-VL's and LLaVA-NeXT's native tiles are about this size) and sent as JPEG data URLs.
+* Concurrency: at most ``concurrency`` requests in flight per engine object (a thread pool; the
+  registry keeps one engine per process, so this is per worker process).
+* Retries: 429, 500, 502, 503, 504, timeouts and connection errors are retried up to ``retries``
+  times with exponential back-off ``backoff * 2**attempt`` (capped at ``max_backoff``) plus up to
+  10 % jitter, or the server's ``Retry-After`` seconds when it sends one (capped the same way).
+  Other 4xx answers fail at once (wrong model name, bad key).
+* Confidence: when the server returns token ``logprobs``, the mean token log-probability feeds
+  mlcore.confidence exactly as for local models (``details['confidence_source'] == 'logprobs'``);
+  otherwise the sequence term is unknown: ``details['confidence_source'] == 'unknown'`` and the
+  confidence is the sanity/ITM part only (0.0 without ITM), so the default review threshold sends
+  such captions to review. Servers that reject the ``logprobs`` field with a 400/422 are asked again
+  without it (remembered for the engine's lifetime).
+* Failures: after the retries, ``caption`` raises mlcore.engines.EngineUnavailable with the
+  results that did succeed (``partial``) and the reason for each failed image (``failures``).
+
+Settings (keyword arguments of ``load_captioner``, else the environment, read in ``engine_settings``):
+``api_key`` (MLCORE_OPENAI_API_KEY, else OPENAI_API_KEY; none sent when unset), ``timeout``
+(MLCORE_OPENAI_TIMEOUT, seconds, default 60), ``concurrency`` (MLCORE_OPENAI_CONCURRENCY, default 4),
+``retries`` (MLCORE_OPENAI_RETRIES, default 3), ``backoff`` (MLCORE_OPENAI_BACKOFF, seconds, default 0.5),
+``max_backoff`` (default 30), ``max_side`` (MLCORE_OPENAI_MAX_SIDE, px, default 768).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import random
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..engines import EngineUnavailable, emit
+from ..errors import ModelLoadError
+from ..params import GenerationParams
+from ..results import CaptionResult
+from ..styles import get_style
+from .base import Captioner, RawCandidate, check_images, stamp_style
+
+__all__ = ["OpenAIEngine", "parse_openai_spec", "engine_settings", "RETRY_STATUSES", "EngineRequestError"]
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_THINK_RE = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+
+
+class EngineRequestError(Exception):
+    """One request failed for good (after retries, or a non-retryable answer)."""
+
+    def __init__(self, reason: str, status: int | None = None):
+        self.reason = reason
+        self.status = status
+        super().__init__(reason)
+
+
+def parse_openai_spec(spec: str) -> tuple[str, str]:
+    """'openai:http://host:8000/v1#model' -> ('http://host:8000/v1', 'model'). ModelLoadError when bad."""
+    body = spec[len("openai:"):] if spec.startswith("openai:") else spec
+    url, sep, model = body.partition("#")
+    url, model = url.strip().rstrip("/"), model.strip()
+    if not sep or not model:
+        raise ModelLoadError(
+            "an openai engine spec needs a model name after '#': 'openai:http://host:8000/v1#model-name'", spec)
+    if not re.match(r"^https?://[^\s/#?]+", url):
+        raise ModelLoadError(f"the openai engine URL must start with http:// or https://, got {url!r}", spec)
+    if url.endswith("/chat/completions"):
+        url = url[: -len("/chat/completions")]
+    return url, model
+
+
+def engine_settings(**overrides: Any) -> dict[str, Any]:
+    """The engine's settings: explicit keyword arguments first, then mlcore's config (the
+    environment, read once: ``mlcore.config``), then defaults."""
+    from ..config import get_config
+
+    cfg = get_config()
+    s = {
+        "api_key": cfg.openai_api_key,
+        "timeout": cfg.openai_timeout,
+        "concurrency": cfg.openai_concurrency,
+        "retries": cfg.openai_retries,
+        "backoff": cfg.openai_backoff,
+        "max_backoff": 30.0,
+        "max_side": cfg.openai_max_side,
+    }
+    for k, v in overrides.items():
+        if v is not None:
+            s[k] = v
+    return s
+
+
+def image_data_url(image, max_side: int = 768, quality: int = 90) -> str:
+    """A PIL image as a JPEG base64 data URL, downscaled (aspect kept) to at most ``max_side`` px."""
+    img = image if image.mode == "RGB" else image.convert("RGB")
+    if max(img.size) > max_side:
+        img = img.copy()
+        img.thumbnail((max_side, max_side))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+class OpenAIEngine(Captioner):
+    """A remote OpenAI-compatible chat-completions server behind the Captioner interface."""
+
+    kind = "openai"
+    supported_styles = None  # any registered style: the server gets the style's prompt
+    supported_languages = None
+
+    def __init__(self, base_url: str, model: str, *, spec: str | None = None, api_key: str | None = None,
+                 timeout: float | None = None, concurrency: int | None = None, retries: int | None = None,
+                 backoff: float | None = None, max_backoff: float | None = None, max_side: int | None = None,
+                 device: str | None = None, dtype: str | None = None, **kwargs):
+        s = engine_settings(api_key=api_key, timeout=timeout, concurrency=concurrency, retries=retries,
+                            backoff=backoff, max_backoff=max_backoff, max_side=max_side)
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key = s["api_key"]
+        self.timeout = float(s["timeout"])
+        self.concurrency = max(1, int(s["concurrency"]))
+        self.retries = max(0, int(s["retries"]))
+        self.backoff = float(s["backoff"])
+        self.max_backoff = float(s["max_backoff"])
+        self.max_side = int(s["max_side"])
+        self.model_id = f"openai:{self.base_url}#{model}"
+        self.model_version = model
+        self.device = "remote"
+        self.dtype = "remote"
+        self.spec = spec or self.model_id
+        super().__init__(**kwargs)
+        self.max_batch_size = 1 << 30  # requests are bounded by the pool, not by chunks
+        self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="mlcore-openai")
+        self._logprobs_ok = True
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_spec(cls, spec: str, **kwargs) -> OpenAIEngine:
+        url, model = parse_openai_spec(spec)
+        return cls(url, model, spec=spec, **kwargs)
+
+    # -- HTTP -------------------------------------------------------------------------------------
+
+    def _post(self, payload: dict) -> tuple[int, dict, dict]:
+        data = json.dumps(payload).encode("utf-8")
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        req = urllib.request.Request(self.base_url + "/chat/completions", data=data, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - URL from config
+                return resp.status, dict(resp.headers), json.loads(resp.read().decode("utf-8") or "{}")
+        except urllib.error.HTTPError as exc:
+            try:
+                body = json.loads(exc.read().decode("utf-8", "replace") or "{}")
+            except ValueError:
+                body = {}
+            return exc.code, dict(exc.headers or {}), body if isinstance(body, dict) else {"error": body}
+
+    def _delay(self, attempt: int, headers: dict) -> float:
+        retry_after = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+        if retry_after is not None:
+            try:
+                return min(self.max_backoff, max(0.0, float(retry_after)))
+            except ValueError:
+                pass
+        base = min(self.max_backoff, self.backoff * (2 ** attempt))
+        return base * (1.0 + 0.1 * random.random())
+
+    def request(self, payload: dict) -> dict:
+        """POST one chat completion with retries; the decoded JSON answer, or EngineRequestError."""
+        attempt = 0
+        while True:
+            t0 = time.perf_counter()
+            headers: dict = {}
+            try:
+                status, headers, body = self._post(payload)
+                error = None
+            except (urllib.error.URLError, OSError, TimeoutError, ValueError) as exc:
+                status, body = None, {}
+                reason = getattr(exc, "reason", exc)
+                error = f"{type(exc).__name__}: {reason}"
+            if status is not None and 200 <= status < 300:
+                emit("request_ok", self.model_id, status=status, seconds=time.perf_counter() - t0,
+                     attempts=attempt + 1)
+                return body
+            if status is not None:
+                msg = body.get("error") if isinstance(body, dict) else None
+                if isinstance(msg, dict):
+                    msg = msg.get("message")
+                msg = msg or (body.get("detail") if isinstance(body, dict) else None) or ""
+                error = f"HTTP {status}" + (f": {str(msg)[:300]}" if msg else "")
+                if (status in (400, 422) and payload.get("logprobs") and self._logprobs_ok
+                        and "logprob" in str(msg).lower()):
+                    self._logprobs_ok = False  # this server rejects the field: ask without it
+                    payload = {k: v for k, v in payload.items() if k not in ("logprobs", "top_logprobs")}
+                    continue
+                if status not in RETRY_STATUSES:
+                    emit("request_failed", self.model_id, status=status, attempts=attempt + 1)
+                    raise EngineRequestError(f"{self.model_id}: {error}", status)
+            if attempt >= self.retries:
+                emit("request_failed", self.model_id, status=status, error=error, attempts=attempt + 1)
+                raise EngineRequestError(
+                    f"{self.model_id} unavailable after {attempt + 1} attempt(s): {error}", status)
+            delay = self._delay(attempt, headers)
+            emit("request_retry", self.model_id, status=status, error=error, attempt=attempt + 1, delay_s=delay)
+            time.sleep(delay)
+            attempt += 1
+
+    # -- captioning -------------------------------------------------------------------------------
+
+    def payload(self, image, params: GenerationParams) -> dict:
+        style = get_style(params.style)
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": image_data_url(image, self.max_side)}},
+                {"type": "text", "text": style.prompt_for(params.language)},
+            ]}],
+            "max_tokens": style.max_new_tokens(params.max_length),
+            "stream": False,
+        }
+        if params.do_sample:
+            body.update(temperature=params.temperature, top_p=params.top_p)
+        else:
+            body["temperature"] = 0.0
+        if self._logprobs_ok:
+            body["logprobs"] = True
+        return body
+
+    def caption_prompt(self, params: GenerationParams) -> str | None:
+        return get_style(params.style).prompt_for(params.language)
+
+    def _one(self, image, params: GenerationParams) -> tuple[RawCandidate, dict]:
+        from .vlm import VLMRawCandidate
+
+        t0 = time.perf_counter()
+        body = self.request(self.payload(image, params))
+        try:
+            choice = body["choices"][0]
+            content = choice["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise EngineRequestError(f"{self.model_id}: malformed answer (no choices[0].message.content)") from None
+        if isinstance(content, list):
+            content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+        text = _THINK_RE.sub(" ", str(content or "")).strip()
+        mean, n_tok = None, None
+        lp = (choice.get("logprobs") or {}).get("content") if isinstance(choice.get("logprobs"), dict) else None
+        if lp:
+            vals = [float(t["logprob"]) for t in lp if isinstance(t, dict) and t.get("logprob") is not None]
+            vals = [v for v in vals if math.isfinite(v)]
+            if vals:
+                mean, n_tok = sum(vals) / len(vals), len(vals)
+        raw = VLMRawCandidate(text, mean, num_tokens=n_tok, style=get_style(params.style))
+        info = {"generate_ms": (time.perf_counter() - t0) * 1000, "served_model": body.get("model"),
+                "finish_reason": choice.get("finish_reason")}
+        return raw, info
+
+    def generate_raw(self, images: list, params: GenerationParams):  # used by Captioner.caption
+        raise NotImplementedError("OpenAIEngine overrides caption()")
+
+    def score_text(self, raw: RawCandidate):
+        from .vlm import style_score_text
+
+        return style_score_text(self, raw)
+
+    def caption(self, images: Sequence[Any], params: GenerationParams | None = None) -> list[CaptionResult]:
+        params = params if params is not None else GenerationParams()
+        if not isinstance(params, GenerationParams):
+            raise TypeError("params must be a GenerationParams (use GenerationParams.from_dict)")
+        self.check_style(params)
+        images = check_images(images)
+        if not images:
+            return []
+        t0 = time.perf_counter()
+        futures = [self._pool.submit(self._one, im, params) for im in images]
+        partial: list[CaptionResult | None] = [None] * len(images)
+        failures: dict[int, str] = {}
+        for i, fut in enumerate(futures):
+            try:
+                raw, info = fut.result()
+            except EngineRequestError as exc:
+                failures[i] = exc.reason
+                continue
+            except Exception as exc:  # noqa: BLE001 - one image's failure must not lose the others
+                failures[i] = f"{type(exc).__name__}: {exc}"
+                continue
+            if self.itm is not None:
+                self.itm.score_candidates([images[i]], [[raw]])
+            res = self.finish([[raw]], params, {"generate_ms": info["generate_ms"]},
+                              time.perf_counter() - t0, 1)[0]
+            res.details["confidence_source"] = "logprobs" if raw.mean_logprob is not None else "unknown"
+            res.details["engine"] = self.model_id
+            if info.get("finish_reason"):
+                res.details["finish_reason"] = info["finish_reason"]
+            if info.get("served_model"):
+                res.model_version = str(info["served_model"])
+            res.timings["batch_size"] = len(images)
+            partial[i] = res
+        done = [r for r in partial if r is not None]
+        stamp_style(done, params, self.caption_prompt(params))
+        if failures:
+            raise EngineUnavailable(self.model_id, failures, partial)
+        return done  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d.update(base_url=self.base_url, model=self.model, concurrency=self.concurrency, timeout=self.timeout,
+                 retries=self.retries, max_side=self.max_side, logprobs=self._logprobs_ok)
+        return d

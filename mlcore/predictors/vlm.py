@@ -1,0 +1,317 @@
+"""Vision-language models (image-text-to-text) behind the Captioner interface.
+
+One predictor for LLaVA / LLaVA-NeXT, Qwen2-VL / Qwen2.5-VL / Qwen3-VL, SmolVLM (Idefics3),
+PaliGemma, Gemma 3 and Florence-2: ``AutoModelForImageTextToText`` + ``AutoProcessor`` loaded with
+``from_pretrained`` (local cache first, as mlcore.predictors.hf), and the prompt built from the caption
+style (mlcore.styles) and language:
+
+* chat models: one user turn ``[image, style prompt]`` through the processor's chat template with
+  ``add_generation_prompt=True``;
+* PaliGemma (no chat template): its task prefixes ``caption <lang>`` (alt), ``describe <lang>``
+  (description), ``answer <lang> <style prompt>`` (others);
+* Florence-2 (task tokens, English only): ``<CAPTION>`` (alt), ``<MORE_DETAILED_CAPTION>`` (description,
+  paragraph custom styles); no tags or free prompts.
+
+Batches: one ``generate`` per chunk, prompts padded on the LEFT for decoder-only models (a right-padded
+prompt would make every shorter row continue after pad tokens). The confidence is the same as for
+the image-to-text models: the length-normalised mean log-probability of the generated tokens from
+``compute_transition_scores`` (mlcore.confidence), then the shared post-processing
+(mlcore.postprocess), then the style's post-processing (CaptionStyle.finish).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ModelLoadError
+from ..hfutils import quiet_transformers, resolve_device, resolve_dtype, torch_dtype
+from ..params import GenerationParams
+from ..styles import CaptionStyle, get_style
+from .base import Captioner, RawCandidate
+from .hf import (
+    _from_pretrained,
+    _mean_logprobs,
+    model_version_of,
+    quantize_dynamic_int8,
+)
+
+__all__ = ["VLMCaptioner", "VLM_ARCHITECTURES", "is_vlm", "VLMRawCandidate", "style_score_text"]
+
+#: config.model_type -> prompt family. "chat": chat template; "paligemma": task prefixes;
+#: "florence2": task tokens. Tested with tiny random models: llava, llava_next, qwen2_vl, qwen2_5_vl,
+#: idefics3, paligemma, gemma3, florence2 (tests/mlcore/test_vlm.py).
+VLM_ARCHITECTURES: dict[str, str] = {
+    "llava": "chat",
+    "llava_next": "chat",
+    "llava_onevision": "chat",
+    "qwen2_vl": "chat",
+    "qwen2_5_vl": "chat",
+    "qwen3_vl": "chat",
+    "idefics2": "chat",
+    "idefics3": "chat",
+    "smolvlm": "chat",
+    "gemma3": "chat",
+    "mistral3": "chat",
+    "paligemma": "paligemma",
+    "florence2": "florence2",
+}
+
+# model types whose processor wants one list of images per prompt (images=[[im], [im], ...])
+_NESTED_IMAGES = {"gemma3", "idefics2", "idefics3", "smolvlm"}
+_FLORENCE_LANGS = frozenset({"en"})
+# processors that import torchvision (their video processor) in transformers 5.x
+_NEEDS_TORCHVISION = {"qwen2_vl", "qwen2_5_vl", "qwen3_vl"}
+# PaliGemma / Florence-2 location and segmentation tokens (detection outputs, not words)
+_LOC_TOKEN_RE = re.compile(r"<(?:loc|seg)_?\d{1,4}>", re.IGNORECASE)
+
+
+@dataclass
+class VLMRawCandidate(RawCandidate):
+    """A raw candidate that knows the style it was asked for (its post-processing)."""
+
+    style: CaptionStyle | None = None
+
+
+def style_score_text(captioner: Captioner, raw: RawCandidate) -> tuple[str, float, dict]:
+    """The shared clean-up (mlcore.postprocess with the captioner's rules), then the style's
+    post-processing (CaptionStyle.finish), then the confidence of the final text (mlcore.confidence)."""
+    from ..confidence import combine
+    from ..postprocess import postprocess
+
+    style = getattr(raw, "style", None) or get_style(None)
+    text = style.finish(postprocess(_LOC_TOKEN_RE.sub(" ", raw.raw_text), captioner.rules))
+    score, details = combine(text, raw.mean_logprob, raw.itm_prob, captioner.confidence_config, raw.raw_text)
+    return text, score, details
+
+
+def _config_model_type(source: str, spec: str, strict: bool = False) -> str | None:
+    from transformers import AutoConfig
+
+    try:
+        with quiet_transformers():
+            cfg = _from_pretrained(AutoConfig.from_pretrained, source, spec, "config")
+    except ModelLoadError:
+        if strict:
+            raise
+        return None
+    return getattr(cfg, "model_type", None)
+
+
+def is_vlm(source: str, spec: str | None = None, strict: bool = False) -> bool:
+    """True when ``source`` (folder or hub id in the local cache) is a supported vision-language model.
+    A config that cannot be read gives False, or raises its ModelLoadError with ``strict`` (the
+    registry uses that: every loader needs the config, so there is no point asking the hub twice)."""
+    return _config_model_type(source, spec or source, strict) in VLM_ARCHITECTURES
+
+
+class VLMCaptioner(Captioner):
+    """An image-text-to-text model behind the Captioner interface (see the module docstring).
+
+    Styles: every registered style for chat models and PaliGemma; ``alt``, ``description`` and custom
+    ``paragraph``/``sentence`` styles for Florence-2 (mapped to its task tokens). Languages: any BCP 47
+    tag for chat models and PaliGemma (how well a model writes it depends on the model); English only
+    for Florence-2. Unsupported combinations raise mlcore.styles.UnsupportedStyle before any work.
+    """
+
+    kind = "vlm"
+
+    def __init__(self, model, processor, *, model_type: str, model_id: str, model_version: str, device: str,
+                 dtype: str, **kwargs):
+        self.model = model
+        self.processor = processor
+        self.tokenizer = getattr(processor, "tokenizer", None) or processor
+        self.model_type = model_type
+        self.family = VLM_ARCHITECTURES[model_type]
+        self.arch = model_type
+        self.model_id = model_id
+        self.model_version = model_version
+        self.device = device
+        self.dtype = dtype
+        self.is_encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
+        if self.family == "florence2":
+            self.supported_styles = None  # checked per style kind in check_style
+            self.supported_languages = _FLORENCE_LANGS
+        else:
+            self.supported_styles = None
+            self.supported_languages = None
+        if not self.is_encoder_decoder and hasattr(self.tokenizer, "padding_side"):
+            self.tokenizer.padding_side = "left"
+        super().__init__(**kwargs)
+        self._eos_ids = self._find_eos_ids()
+
+    @classmethod
+    def from_pretrained(cls, source: str, *, spec: str | None = None, device: str | None = None,
+                        dtype: str | None = None, **kwargs) -> VLMCaptioner:
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        spec = spec or source
+        dev = resolve_device(device)
+        dt = resolve_dtype(dtype, dev)
+        model_type = _config_model_type(source, spec)
+        if model_type not in VLM_ARCHITECTURES:
+            raise ModelLoadError(
+                f"{source!r} is a {model_type!r} model; supported vision-language architectures: "
+                f"{', '.join(sorted(VLM_ARCHITECTURES))}", spec)
+        if model_type in _NEEDS_TORCHVISION and importlib.util.find_spec("torchvision") is None:
+            raise ModelLoadError(
+                f"{source!r} is a {model_type} model: its transformers processor needs torchvision (for its video "
+                "processor), which is not installed; pip install the torchvision release built for the installed "
+                "torch", spec)
+        with quiet_transformers():
+            processor = _from_pretrained(AutoProcessor.from_pretrained, source, spec, "processor")
+            load_dtype = torch_dtype("float32" if dt == "int8" else dt)
+            model = _from_pretrained(AutoModelForImageTextToText.from_pretrained, source, spec, "weights",
+                                     dtype=load_dtype)
+        if VLM_ARCHITECTURES[model_type] == "chat" and not (
+            getattr(processor, "chat_template", None) or getattr(getattr(processor, "tokenizer", None), "chat_template", None)
+        ):
+            raise ModelLoadError(
+                f"{source!r} has no chat template: use an instruction-tuned checkpoint (e.g. *-Instruct, *-it, *-hf) "
+                "or add chat_template.jinja to the folder", spec)
+        model.eval()
+        model = quantize_dynamic_int8(model) if dt == "int8" else model.to(dev)
+        model_id = os.path.abspath(source) if os.path.isdir(source) else source
+        return cls(model, processor, model_type=model_type, model_id=model_id,
+                   model_version=model_version_of(source, model), device=dev, dtype=dt, **kwargs)
+
+    # -- styles and prompts ---------------------------------------------------------------------
+
+    def check_style(self, params: GenerationParams) -> None:
+        super().check_style(params)
+        if self.family == "florence2":
+            style = get_style(params.style)
+            if style.kind == "tags" or (not style.builtin and style.kind != "paragraph" and style.name != "alt"):
+                from ..styles import STYLES, UnsupportedStyle
+
+                ok = sorted(n for n, s in STYLES.items() if s.kind == "paragraph" or n == "alt")
+                raise UnsupportedStyle(self.model_id, "style", params.style, frozenset(ok),
+                                       reason="Florence-2 follows task tokens, not free prompts")
+
+    def prompt_for(self, params: GenerationParams) -> str:
+        """The exact instruction sent for ``params.style`` / ``params.language`` (recorded on results)."""
+        style = get_style(params.style)
+        lang = params.language.split("-")[0]
+        if self.family == "florence2":
+            return style.florence_task
+        if self.family == "paligemma":
+            if style.name == "alt":
+                return f"caption {lang}"
+            if style.name == "description":
+                return f"describe {lang}"
+            return f"answer {lang} {style.prompt_for(params.language)}"
+        return style.prompt_for(params.language)
+
+    def _texts(self, prompt: str, n: int) -> list[str]:
+        if self.family == "paligemma":
+            return [getattr(self.processor, "image_token", "<image>") + prompt] * n
+        if self.family != "chat":
+            return [prompt] * n
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return [text] * n
+
+    # -- generation -------------------------------------------------------------------------------
+
+    def _find_eos_ids(self) -> set[int]:
+        ids: set[int] = set()
+        cfg = self.model.config
+        for c in (getattr(self.model, "generation_config", None), cfg, getattr(cfg, "text_config", None)):
+            eos = getattr(c, "eos_token_id", None) if c is not None else None
+            if eos is None:
+                continue
+            ids.update(int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos]))
+        tok_eos = getattr(self.tokenizer, "eos_token_id", None)
+        if tok_eos is not None:
+            ids.add(int(tok_eos))
+        for name in ("<end_of_utterance>", "<|im_end|>", "<end_of_turn>", "<|eot_id|>"):
+            tid = self.tokenizer.convert_tokens_to_ids(name) if hasattr(self.tokenizer, "convert_tokens_to_ids") else None
+            if isinstance(tid, int) and tid != getattr(self.tokenizer, "unk_token_id", None):
+                ids.add(tid)
+        return ids
+
+    def generation_kwargs(self, params: GenerationParams, style: CaptionStyle) -> dict[str, Any]:
+        kw: dict[str, Any] = {
+            "max_new_tokens": style.max_new_tokens(params.max_length),
+            "min_new_tokens": params.min_length,
+            "num_beams": params.num_beams,
+            "do_sample": params.do_sample,
+            "repetition_penalty": params.repetition_penalty,
+            "num_return_sequences": params.num_candidates,
+            "output_logits": True,
+            "return_dict_in_generate": True,
+            "eos_token_id": sorted(self._eos_ids) or None,
+        }
+        if params.num_beams > 1:
+            kw["length_penalty"] = params.length_penalty
+        if params.no_repeat_ngram_size:
+            kw["no_repeat_ngram_size"] = params.no_repeat_ngram_size
+        if params.do_sample:
+            kw.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
+        pad = getattr(self.tokenizer, "pad_token_id", None)
+        if pad is None:
+            pad = next(iter(sorted(self._eos_ids)), None)
+        if pad is not None:
+            kw["pad_token_id"] = pad
+        return kw
+
+    def _inputs(self, images: list, prompt: str) -> dict:
+        import torch
+
+        texts = self._texts(prompt, len(images))
+        imgs: list = [[im] for im in images] if self.model_type in _NESTED_IMAGES else list(images)
+        enc = self.processor(images=imgs, text=texts, return_tensors="pt", padding=True)
+        float_dtype = torch_dtype("float32" if self.dtype == "int8" else self.dtype)
+        out = {}
+        for k, v in dict(enc).items():
+            if hasattr(v, "to"):
+                v = v.to(self.device)
+                if torch.is_floating_point(v):
+                    v = v.to(float_dtype)
+            out[k] = v
+        return out
+
+    def generate_raw(self, images: list, params: GenerationParams):
+        import torch
+
+        style = get_style(params.style)
+        prompt = self.prompt_for(params)
+        t0 = time.perf_counter()
+        inputs = self._inputs(images, prompt)
+        t1 = time.perf_counter()
+        with torch.inference_mode():
+            out = self.model.generate(**inputs, **self.generation_kwargs(params, style))
+            logits = out.logits
+            beam_indices = getattr(out, "beam_indices", None)
+            if logits:
+                trans = self.model.compute_transition_scores(out.sequences, logits, beam_indices,
+                                                             normalize_logits=True).float()
+            else:
+                trans = torch.zeros((out.sequences.shape[0], 0), dtype=torch.float32)
+            n_gen = trans.shape[1]
+            tokens = out.sequences[:, out.sequences.shape[1] - n_gen:]
+            beam_valid = (beam_indices[:, :n_gen] >= 0) if beam_indices is not None else None
+        t2 = time.perf_counter()
+        means, counts = _mean_logprobs(tokens, trans, self._eos_ids, beam_valid, with_counts=True)
+        texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
+        k = params.num_candidates
+        raw: list[list[RawCandidate]] = []
+        for i in range(len(images)):
+            raw.append([VLMRawCandidate(texts[j].strip(), means[j], num_tokens=counts[j], style=style)
+                        for j in range(i * k, (i + 1) * k)])
+        return raw, {"preprocess_ms": (t1 - t0) * 1000, "generate_ms": (t2 - t1) * 1000}
+
+    def score_text(self, raw: RawCandidate):
+        return style_score_text(self, raw)
+
+    def caption_prompt(self, params: GenerationParams) -> str | None:
+        return self.prompt_for(params)
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d.update(model_type=self.model_type, family=self.family)
+        return d

@@ -1,0 +1,191 @@
+"""Vision-language models (mlcore.predictors.vlm.VLMCaptioner): every architecture as a tiny random
+model of that architecture (mlcore.testing_vlm), loaded through load_captioner like a checkpoint."""
+
+import importlib.util
+
+import pytest
+
+from mlcore import GenerationParams, ModelLoadError, load_captioner, register_model
+from mlcore.config import reload_config
+from mlcore.predictors.vlm import VLMCaptioner
+from mlcore.styles import UnsupportedStyle, register_style, unregister_style
+from mlcore.testing import make_test_images
+from mlcore.testing_vlm import VLM_BUILDERS
+
+P = GenerationParams(num_beams=2, num_alternatives=2, max_length=8, min_length=1)
+G = GenerationParams(num_beams=1, max_length=6, min_length=2)
+
+# Qwen-VL processors need torchvision (their video processor); it is not a dependency of captionsite.
+_NEEDS_TORCHVISION = {"qwen2_vl", "qwen2_5_vl"}
+ARCHS = [
+    pytest.param(a, marks=pytest.mark.skipif(
+        a in _NEEDS_TORCHVISION and importlib.util.find_spec("torchvision") is None,
+        reason="Qwen-VL processors need torchvision (not installed)"))
+    for a in VLM_BUILDERS
+]
+
+
+@pytest.fixture(scope="module", params=ARCHS)
+def vlm(request, tmp_path_factory):
+    folder = VLM_BUILDERS[request.param](tmp_path_factory.mktemp(request.param) / "model")
+    return request.param, folder, load_captioner(str(folder))
+
+
+@pytest.fixture(scope="module")
+def mixed_images():
+    # different sizes and aspect ratios: different numbers of image tokens (LLaVA-NeXT, Qwen) -> padding
+    return make_test_images(2, size=(48, 40)) + make_test_images(1, size=(30, 60), seed=1) + \
+        make_test_images(1, size=(64, 32), seed=2)
+
+
+def test_loads_and_captions_a_batch_like_single_images(vlm, mixed_images):
+    arch, folder, cap = vlm
+    assert isinstance(cap, VLMCaptioner) and cap.model_type == arch and cap.kind == "vlm"
+    assert load_captioner(str(folder)) is cap
+    batch = cap.caption(mixed_images, G)
+    singles = [cap.caption([im], G)[0] for im in mixed_images]
+    assert [r.text for r in batch] == [s.text for s in singles]
+    assert [r.candidates[0].sequence_score for r in batch] == pytest.approx(
+        [s.candidates[0].sequence_score for s in singles], abs=1e-3)
+    if not cap.is_encoder_decoder:
+        assert cap.tokenizer.padding_side == "left"
+
+
+def test_beams_alternatives_and_result_fields(vlm, mixed_images):
+    _, _, cap = vlm
+    res = cap.caption(mixed_images[:3], P)
+    assert len(res) == 3
+    for r in res:
+        assert 0.0 <= r.confidence <= 1.0 and r.model_id == cap.model_id
+        assert 1 <= len(r.candidates) <= 2 and r.candidates[0].text == r.text
+        assert r.candidates[0].sequence_score is not None and r.candidates[0].sequence_score < 0
+        assert (r.style, r.language) == ("alt", "en") and r.prompt == cap.prompt_for(P) and r.tags is None
+        assert len(r.text) <= 125
+        d = r.to_dict()
+        assert d["style"] == "alt" and d["prompt"] == r.prompt
+
+
+def test_max_length_is_respected(vlm, mixed_images):
+    _, _, cap = vlm
+    raw, _ = cap.generate_raw(mixed_images[:2], GenerationParams(num_beams=1, max_length=5, min_length=5))
+    assert [c[0].num_tokens for c in raw] == [5, 5]
+    raw, _ = cap.generate_raw(mixed_images[:2], GenerationParams(num_beams=2, max_length=7, min_length=0))
+    assert all(1 <= c.num_tokens <= 7 for cands in raw for c in cands)
+
+
+def test_styles_and_languages(vlm, mixed_images):
+    arch, _, cap = vlm
+    try:
+        register_style("short-para", "Describe this image briefly in {language}.", max_chars=80, kind="paragraph",
+                       token_budget=6)
+        params = GenerationParams(num_beams=1, max_length=6, min_length=2, style="short-para")
+        r = cap.caption(mixed_images[:1], params)[0]
+        assert r.style == "short-para" and len(r.text) <= 80
+    finally:
+        unregister_style("short-para")
+    tags_params = GenerationParams(num_beams=1, max_length=6, min_length=2, style="tags")
+    de_params = GenerationParams(num_beams=1, max_length=6, min_length=2, language="de")
+    if arch == "florence2":
+        with pytest.raises(UnsupportedStyle) as exc:
+            cap.caption(mixed_images[:1], tags_params)
+        assert exc.value.field == "style" and "alt" in exc.value.supported
+        with pytest.raises(UnsupportedStyle) as exc:
+            cap.caption(mixed_images[:1], de_params)
+        assert exc.value.field == "language"
+        assert cap.prompt_for(GenerationParams(style="description")) == "<MORE_DETAILED_CAPTION>"
+        return
+    r = cap.caption(mixed_images[:1], tags_params)[0]
+    assert r.style == "tags" and isinstance(r.tags, list)
+    assert r.tags == [t.strip() for t in r.text.split(",")] if r.text else r.tags == []
+    assert all(t == t.lower() for t in r.tags) and len(set(r.tags)) == len(r.tags)
+    r = cap.caption(mixed_images[:1], de_params)[0]
+    assert r.language == "de"
+    assert r.prompt == ("caption de" if arch == "paligemma" else r.prompt) and ("German" in r.prompt or arch == "paligemma")
+
+
+def test_registry_name_points_at_a_local_folder(vlm, fresh_cache, monkeypatch):
+    arch, folder, _ = vlm
+    from mlcore.registry import _LOCAL_OVERRIDES
+
+    monkeypatch.setitem(_LOCAL_OVERRIDES, "smolvlm-256m", str(folder))
+    cap = load_captioner("smolvlm-256m")
+    assert isinstance(cap, VLMCaptioner) and cap.model_type == arch
+
+
+def test_registry_vlm_names_fail_clearly_offline(fresh_cache, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("MLCORE_HF_CACHE", str(tmp_path))
+    reload_config()  # mlcore reads its environment once
+    for name in ("smolvlm-256m", "florence-2-base", "qwen2.5-vl-3b", "llava-1.5-7b"):
+        with pytest.raises(ModelLoadError) as exc:
+            load_captioner(name)
+        assert "HF_HUB_OFFLINE" in str(exc.value) and exc.value.spec == name  # the host adds its own hint
+
+
+def test_prompt_less_captioners_support_alt_only(tiny_blip, images):
+    p = GenerationParams(num_beams=1, max_length=6, min_length=2)
+    r = tiny_blip.caption(images[:1], p)[0]
+    # BLIP captions conditioned on its COCO fine-tuning prefix; only the continuation is returned
+    assert (r.style, r.language, r.prompt) == ("alt", "en", "a picture of ")
+    raw, _ = tiny_blip.generate_raw(images[:1], p)
+    assert raw[0][0].num_tokens <= 6
+    enc = tiny_blip._preprocess(images[:1])
+    assert tiny_blip.tokenizer.decode(enc["input_ids"][0], skip_special_tokens=True) == "a picture of"
+    assert tiny_blip.caption(images[:1], GenerationParams(num_beams=1, max_length=6, language="en-GB"))
+    for params, field in [(GenerationParams(style="tags"), "style"), (GenerationParams(style="description"), "style"),
+                          (GenerationParams(language="de"), "language")]:
+        with pytest.raises(UnsupportedStyle) as exc:
+            tiny_blip.caption(images[:1], params)
+        assert exc.value.field == field and exc.value.supported == ({"alt"} if field == "style" else {"en"})
+        assert "smolvlm" in str(exc.value)
+
+
+def test_ensemble_mixes_a_vlm_and_blip(tiny_blip_dir, tmp_path_factory, images, fresh_cache):
+    folder = VLM_BUILDERS["idefics3"](tmp_path_factory.mktemp("ens") / "smolvlm")
+    register_model("smolvlm-256m", str(folder))
+    try:
+        ens = load_captioner(f"ensemble:smolvlm-256m,{tiny_blip_dir}")
+        res = ens.caption(images[:2], GenerationParams(num_beams=2, max_length=6, min_length=1))
+        assert len(res) == 2 and {m["model_id"] for m in res[0].details["members"]} == {
+            str(folder), tiny_blip_dir}
+        assert res[0].details["chosen_model"] in (str(folder), tiny_blip_dir)
+        with pytest.raises(UnsupportedStyle):
+            ens.caption(images[:1], GenerationParams(style="tags"))
+    finally:
+        from mlcore.registry import _LOCAL_OVERRIDES
+
+        _LOCAL_OVERRIDES.pop("smolvlm-256m", None)
+
+
+def test_chat_model_without_a_chat_template_is_a_clear_load_error(tmp_path, fresh_cache):
+    import os
+
+    folder = str(VLM_BUILDERS["llava"](tmp_path / "base-llava"))
+    for name in os.listdir(folder):
+        if "chat_template" in name:
+            os.remove(os.path.join(folder, name))
+    with pytest.raises(ModelLoadError) as exc:
+        load_captioner(folder)
+    assert "no chat template" in str(exc.value)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torchvision") is not None, reason="torchvision is installed")
+def test_qwen_without_torchvision_is_a_clear_load_error(tmp_path, fresh_cache):
+    from transformers import Qwen2_5_VLConfig
+
+    Qwen2_5_VLConfig(vision_config=dict(depth=1, hidden_size=32, num_heads=2, out_hidden_size=32),
+                     text_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                      num_key_value_heads=2, intermediate_size=48)).save_pretrained(tmp_path)
+    with pytest.raises(ModelLoadError) as exc:
+        load_captioner(str(tmp_path))
+    assert "needs torchvision" in str(exc.value)
+
+
+def test_alt_limits_apply_to_prompt_less_captioners(tiny_blip, images):
+    res = tiny_blip.caption(images[:3], GenerationParams(num_beams=2, num_alternatives=2, max_length=60,
+                                                         min_length=60, repetition_penalty=1.0))
+    for r in res:
+        assert r.text and len(r.text) <= 125 and r.text.endswith(".")
+        assert len(r.raw_text) > 125  # the model wrote more; the alt style cut it at a word
+        assert all(len(c.text) <= 125 for c in r.candidates)
+        assert r.raw_text.lower().startswith(r.text[:-1].lower().split(" ")[0])
