@@ -1,6 +1,8 @@
 from django import forms
 from django.conf import settings
 
+from mlcore.params import GenerationParams
+
 
 class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
@@ -28,8 +30,28 @@ class UploadForm(forms.Form):
             f"{settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MiB each."
         ),
     )
-    num_beams = forms.IntegerField(label="Beam width", required=False, min_value=1, max_value=10)
-    max_length = forms.IntegerField(label="Max length (tokens)", required=False, min_value=5, max_value=100)
+    num_beams = forms.IntegerField(
+        label="More careful (slower)",
+        required=False,
+        min_value=1,
+        max_value=10,
+        help_text=(
+            f"How many wordings the model weighs at once, 1 to 10. Higher is more careful and slower. "
+            f"Default: {GenerationParams.num_beams}."
+        ),
+        widget=forms.NumberInput(attrs={"placeholder": str(GenerationParams.num_beams)}),
+    )
+    max_length = forms.IntegerField(
+        label="Longest caption",
+        required=False,
+        min_value=5,
+        max_value=100,
+        help_text=(
+            f"The most word pieces (tokens, about ¾ of a word each) a caption may have, 5 to 100. "
+            f"Default: {GenerationParams.max_length}."
+        ),
+        widget=forms.NumberInput(attrs={"placeholder": str(GenerationParams.max_length)}),
+    )
 
     def generation_params(self) -> dict:
         return {k: v for k in ("num_beams", "max_length") if (v := self.cleaned_data.get(k)) is not None}

@@ -89,6 +89,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "captionsite.context_processors.captioning_status",
             ],
         },
     },
@@ -184,6 +185,8 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+# Files served at the site root (/favicon.ico), in every mode.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 
 # --- Uploads --------------------------------------------------------------------------------
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)

@@ -29,10 +29,21 @@ class PickForm(forms.Form):
 
 class RecaptionForm(forms.Form):
     model_spec = forms.ChoiceField(label="Model", choices=())
-    num_beams = forms.IntegerField(label="Beam width", min_value=1, max_value=10)
-    max_length = forms.IntegerField(label="Max length (tokens)", min_value=5, max_value=100)
-    num_alternatives = forms.IntegerField(label="Alternatives", min_value=1, max_value=5)
-    do_sample = forms.BooleanField(label="Sample (more varied)", required=False)
+    num_beams = forms.IntegerField(
+        label="More careful (slower)", min_value=1, max_value=10,
+        help_text="How many wordings the model weighs at once, 1 to 10 (default 3).",
+    )
+    max_length = forms.IntegerField(
+        label="Longest caption", min_value=5, max_value=100,
+        help_text="The most word pieces a caption may have, 5 to 100 (default 40).",
+    )
+    num_alternatives = forms.IntegerField(
+        label="Alternatives", min_value=1, max_value=5, help_text="How many captions to offer, 1 to 5 (default 1).",
+    )
+    do_sample = forms.BooleanField(
+        label="More varied wording", required=False,
+        help_text="Pick words with some chance instead of always the likeliest one.",
+    )
 
     def __init__(self, *args, model_choices: list[str], **kwargs):
         super().__init__(*args, **kwargs)
@@ -87,6 +98,6 @@ class ReviewerSettingsForm(forms.Form):
         required=False,
         min_value=0.0,
         max_value=1.0,
-        help_text="Review captions below this confidence. Empty: the site's threshold.",
-        widget=forms.NumberInput(attrs={"step": "0.05"}),
+        help_text="Review captions below this confidence, from 0 to 1 (for example 0.42). Empty: the site's threshold.",
+        widget=forms.NumberInput(attrs={"step": "any"}),
     )

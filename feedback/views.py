@@ -115,7 +115,7 @@ def caption_approve(request: HttpRequest, caption_id: int) -> HttpResponse:
         services.caption_approve(caption=caption, reviewer=request.user)
     except ValidationError as error:
         return _refused(request, place, error)
-    return _after_action(request, place, f"Approved “{caption.text}”.")
+    return _after_action(request, place, f"Approved the caption “{caption.text}”")
 
 
 @login_required
@@ -130,7 +130,7 @@ def caption_edit(request: HttpRequest, caption_id: int) -> HttpResponse:
         except ValidationError as error:
             add_service_errors(form, error)
         else:
-            return _after_action(request, place, f"Saved “{human.text}”.")
+            return _after_action(request, place, f"Saved the caption “{human.text}”")
     return _render_panel(request, place, status=400, edit_form=form, editing=True)
 
 
@@ -146,7 +146,7 @@ def caption_pick(request: HttpRequest, caption_id: int) -> HttpResponse:
         human = services.caption_pick(caption=caption, reviewer=request.user, index=form.cleaned_data["index"])
     except ValidationError as error:
         return _refused(request, place, error)
-    return _after_action(request, place, f"Picked “{human.text}”.")
+    return _after_action(request, place, f"Picked the caption “{human.text}”")
 
 
 @login_required
