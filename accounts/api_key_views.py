@@ -13,7 +13,6 @@ from django.views.decorators.http import require_POST
 from accounts import selectors, services
 from accounts.forms import ApiKeyForm
 
-
 NEW_KEY_SESSION = "accounts:new_api_key"
 
 

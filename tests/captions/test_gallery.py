@@ -7,8 +7,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from captions import services
 from accounts.models import User
+from captions import services
 from captions.models import Caption, Image
 from tests.images import image_bytes, upload
 
