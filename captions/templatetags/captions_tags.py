@@ -14,6 +14,6 @@ def plain_failure(error: str) -> str:
     if not text:
         return "Captioning failed. Retry this image."
     lowered = text.lower()
-    if "model" in lowered and ("load" in lowered or "not available" in lowered or "hub" in lowered or "spec" in lowered):
+    if "model" in lowered:  # ModelUnavailable / ModelLoadError texts all name the model
         return MODEL_FAILURE
     return text

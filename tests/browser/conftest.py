@@ -106,3 +106,64 @@ def caption_worker(transactional_db, tiny_model):
     stop.set()
     thread.join(timeout=30)
     assert not errors, f"the worker thread failed: {errors[0]!r}"
+
+
+# --- Accessibility and layout checks (issue 11) ------------------------------------------------------
+
+AXE_JS = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+WIDTHS = (390, 1280)
+SCREENSHOTS = ARTIFACTS / "screenshots"
+
+
+def _axe_source() -> str:
+    if not AXE_JS.exists():
+        pytest.fail(f"{AXE_JS} is missing: run `npm ci` (or `npm install`) in the repository; .ci/run does.")
+    return AXE_JS.read_text()
+
+
+def axe_violations(page) -> list[dict]:
+    """axe-core's violations of the WCAG 2.0/2.1/2.2 A and AA rules on the page as it is now."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(_axe_source())
+    return page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})"
+        ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ': ' + n.failureSummary)})))",
+        AXE_TAGS,
+    )
+
+
+def check_page(page, name: str) -> None:
+    """At 390 and 1280 px wide: a screenshot in test-artifacts/screenshots/NAME-WIDTH.png, no
+    sideways scrolling, and no axe-core violation. The viewport is left at 1280 px."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    problems = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(100)  # one layout pass
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+        scroll_width, view_width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        if scroll_width > view_width:
+            wide = page.evaluate(
+                "w => Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > w)"
+                ".slice(0, 5).map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className)", view_width
+            )
+            problems.append(f"{name} at {width} px scrolls sideways: {scroll_width} px wide; {wide}")
+        for violation in axe_violations(page):
+            problems.append(f"{name} at {width} px: {violation['id']} ({violation['impact']}): {violation['help']}\n    "
+                            + "\n    ".join(violation["nodes"]))
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert not problems, "\n".join(problems)
+
+
+def sign_in(page, base_url: str, user) -> None:
+    """Give the browser a session of `user` (the login form has its own test)."""
+    from django.test import Client
+
+    def session_cookie():
+        client = Client()
+        client.force_login(user)
+        return client.cookies["sessionid"].value
+
+    page.context.add_cookies([{"name": "sessionid", "value": in_own_thread(session_cookie), "url": base_url}])
