@@ -93,6 +93,7 @@ def caption_worker(transactional_db, tiny_model):
     def work():
         try:
             while not stop.is_set():
+                services.worker_heartbeat_record(check_model=False, worker_id="browser-test-worker")
                 services.caption_pending_run()
                 stop.wait(0.3)
         except BaseException as error:  # surfaced by the fixture below
@@ -167,3 +168,15 @@ def sign_in(page, base_url: str, user) -> None:
         return client.cookies["sessionid"].value
 
     page.context.add_cookies([{"name": "sessionid", "value": in_own_thread(session_cookie), "url": base_url}])
+
+
+def tab_to(page, selector: str, *, limit: int = 60, backwards: bool = False) -> None:
+    """Press Tab (or Shift+Tab) until the focused element matches the CSS selector, as a keyboard
+    user would; fails after `limit` presses."""
+    key = "Shift+Tab" if backwards else "Tab"
+    for _ in range(limit):
+        page.keyboard.press(key)
+        if page.evaluate("s => !!document.activeElement && document.activeElement.matches(s)", selector):
+            return
+    focused = page.evaluate("document.activeElement && document.activeElement.outerHTML.slice(0, 200)")
+    raise AssertionError(f"{limit} presses of {key} never reached {selector}; focus is on {focused}")

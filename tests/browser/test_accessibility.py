@@ -115,6 +115,8 @@ def test_signed_in_pages_empty_and_full(page, live_server, tmp_path):
     check_page(page, "gallery-full")
     page.goto(f"/images/{ids[0]}/")
     check_page(page, "detail-done")
+    # The caption history fits its column at 1280 px (it scrolls inside its own box if it must).
+    assert page.evaluate("(() => { const b = document.querySelector('.table-scroll'); return b.scrollWidth <= b.clientWidth; })()")
     page.goto(f"/images/{ids[2]}/")
     expect(page.locator("#failure-reason")).to_contain_text("the model was not available")
     expect(page.get_by_text("/models/blip-finetuned")).to_have_count(0)  # operator words are for staff
