@@ -180,3 +180,27 @@ def tab_to(page, selector: str, *, limit: int = 60, backwards: bool = False) -> 
             return
     focused = page.evaluate("document.activeElement && document.activeElement.outerHTML.slice(0, 200)")
     raise AssertionError(f"{limit} presses of {key} never reached {selector}; focus is on {focused}")
+
+
+def assert_focus_visible(page, stops: int = 40) -> int:
+    """Tab through up to `stops` controls from the top of the page; each focused one must show a
+    focus indicator (an outline or a box shadow). Returns how many stops were checked."""
+    page.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+    unseen, seen = [], []
+    for _ in range(stops):
+        page.keyboard.press("Tab")
+        info = page.evaluate("""() => {
+            const e = document.activeElement;
+            if (!e || e === document.body || e.dataset.focusSeen) return null;
+            e.dataset.focusSeen = '1';
+            const s = getComputedStyle(e);
+            const shown = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2) || (s.boxShadow && s.boxShadow !== 'none');
+            return {key: e.outerHTML.slice(0, 120), shown};
+        }""")
+        if info is None:  # back at the start
+            break
+        seen.append(info["key"])
+        if not info["shown"]:
+            unseen.append(info["key"])
+    assert not unseen, f"no visible focus on: {unseen}"
+    return len(seen)

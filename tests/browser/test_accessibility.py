@@ -5,7 +5,13 @@ test-artifacts/screenshots/ (issue 11)."""
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import axe_violations, check_page, in_own_thread, sign_in
+from tests.browser.conftest import (
+    assert_focus_visible,
+    axe_violations,
+    check_page,
+    in_own_thread,
+    sign_in,
+)
 from tests.images import image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -113,6 +119,7 @@ def test_signed_in_pages_empty_and_full(page, live_server, tmp_path):
     expect(page.locator(".image-card")).to_have_count(5)
     expect(page.locator("#gallery-progress")).to_contain_text("of 5 done")
     check_page(page, "gallery-full")
+    assert assert_focus_visible(page) >= 20
     page.goto(f"/images/{ids[0]}/")
     check_page(page, "detail-done")
     # The caption history fits its column at 1280 px (it scrolls inside its own box if it must).
@@ -127,6 +134,7 @@ def test_signed_in_pages_empty_and_full(page, live_server, tmp_path):
     page.goto("/review/")
     expect(page.locator("#review-caption")).to_have_text("a dog")
     check_page(page, "review-item")
+    assert assert_focus_visible(page) >= 10
     page.keyboard.press("e")
     expect(page.locator("#edit-text")).to_be_focused()
     check_page(page, "review-editing")
@@ -152,5 +160,6 @@ def test_staff_pages(page, live_server):
     page.get_by_role("link", name="Dashboard").click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     check_page(page, "dashboard")
+    assert assert_focus_visible(page) >= 10
     page.goto("/review/models/")
     check_page(page, "models")
