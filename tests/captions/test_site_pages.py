@@ -53,11 +53,23 @@ def test_500_renders_without_touching_the_database(django_assert_num_queries):
     assert "Something went wrong" in html and '<main id="main"' in html and reverse("captions:gallery") in html
 
 
-@pytest.mark.parametrize("is_staff, is_superuser, sees_admin", [(False, False, False), (True, False, False), (True, True, True)])
-def test_only_superusers_see_the_admin_link(client, make_user, is_staff, is_superuser, sees_admin):
-    client.force_login(make_user(is_staff=is_staff, is_superuser=is_superuser))
+@pytest.mark.parametrize(
+    "is_staff, is_superuser, permission, sees_admin",
+    [(False, False, None, False), (True, False, None, False), (True, False, "view_image", True), (True, True, None, True)],
+)
+def test_the_admin_link_is_only_for_staff_who_can_do_something_there(
+    client, make_user, is_staff, is_superuser, permission, sees_admin
+):
+    from django.contrib.auth.models import Permission
+
+    user = make_user(is_staff=is_staff, is_superuser=is_superuser)
+    if permission:
+        user.user_permissions.add(Permission.objects.get(codename=permission))
+    client.force_login(user)
     html = client.get(reverse("captions:gallery")).content.decode()
     assert (f'href="{reverse("admin:index")}"' in html) is sees_admin
+    if sees_admin:
+        assert client.get(reverse("admin:index")).status_code == 200
 
 
 def test_banner_says_when_no_worker_runs(logged_in_client):
