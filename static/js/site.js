@@ -3,6 +3,18 @@
 (function () {
   "use strict";
 
+  if (window.htmx) {
+    // A refused form (400) comes back with its errors rendered in the fragment: show it, as a
+    // page load would (htmx leaves 4xx answers out by default).
+    htmx.config.responseHandling = [
+      { code: "204", swap: false },
+      { code: "[23]..", swap: true },
+      { code: "400", swap: true },
+      { code: "[45]..", swap: false, error: true },
+      { code: "...", swap: false },
+    ];
+  }
+
   // "Copy" buttons: data-copy-target names the element whose text is copied.
   document.addEventListener("click", async (event) => {
     const button = event.target.closest("[data-copy-target]");

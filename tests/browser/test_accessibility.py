@@ -62,7 +62,8 @@ def fill_gallery(owner):
         Image.objects.filter(pk=images[4].pk).update(
             status=Image.Status.PROCESSING, claim_expires_at=timezone.now() + timedelta(minutes=5)
         )
-        return [str(image.public_id) for image in images]
+        ids = [str(image.public_id) for image in images]
+        return ids, caption.pk  # the caption that needs review
 
     return in_own_thread(fill)
 
@@ -114,7 +115,11 @@ def test_signed_in_pages_empty_and_full(page, live_server, tmp_path):
     expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
     check_page(page, "404-signed-in")
 
-    ids = fill_gallery(owner)
+    page.goto("/review/models/")  # staff only
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+    check_page(page, "403")
+
+    ids, caption_id = fill_gallery(owner)
     page.goto("/")
     expect(page.locator(".image-card")).to_have_count(5)
     expect(page.locator("#gallery-progress")).to_contain_text("of 5 done")
@@ -131,6 +136,21 @@ def test_signed_in_pages_empty_and_full(page, live_server, tmp_path):
     page.goto(f"/images/{ids[4]}/")
     expect(page.locator("#image-status")).to_contain_text("Captioning…")
     check_page(page, "detail-processing")
+    page.goto(f"/review/captions/{caption_id}/feedback/")
+    expect(page.get_by_role("heading", name="Rate this caption")).to_be_visible()
+    check_page(page, "rate-caption")
+    page.get_by_label("Better caption (optional)").fill("a small dog")
+    page.get_by_role("button", name="Save rating").click()  # no star chosen: refused, and said so
+    expect(page.locator(".field-error")).to_contain_text("required")
+    check_page(page, "rate-caption-error")
+    page.get_by_role("radio", name="4 stars").press("ArrowRight")  # arrows move up the scale, nothing is saved
+    expect(page.get_by_role("radio", name="5 stars")).to_be_checked()
+    from feedback.models import Feedback
+
+    assert in_own_thread(lambda: Feedback.objects.count()) == 0
+    page.keyboard.press("Enter")  # Enter sends the form
+    expect(page.locator(".rating-widget .saved")).to_be_visible()
+    assert in_own_thread(lambda: list(Feedback.objects.values_list("rating", "corrected_caption"))) == [(5, "a small dog")]
     page.goto("/review/")
     expect(page.locator("#review-caption")).to_have_text("a dog")
     check_page(page, "review-item")
