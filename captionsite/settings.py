@@ -163,6 +163,12 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "captions:gallery"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
+# --- E-mail (password reset links) ----------------------------------------------------------
+# EMAIL_URL picks the backend: smtp+tls://user:password@smtp.example.com:587 sends with SMTP; by
+# default (consolemail://) messages are printed to the web process's console.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="captionsite <noreply@captionsite.invalid>")
+
 # --- I18N -----------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")

@@ -76,6 +76,12 @@ def test_anonymous_pages_and_their_error_states(page):
     check_page(page, "login-errors")
     page.goto("/accounts/signup/")
     check_page(page, "signup")
+    page.goto("/accounts/password/reset/")
+    check_page(page, "password-reset")
+    page.get_by_label("Email").fill("someone@example.com")
+    page.get_by_role("button", name="Send the link").click()
+    expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+    check_page(page, "password-reset-sent")
     page.goto("/no/such/page/")
     expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
     check_page(page, "404-anonymous")
@@ -99,6 +105,8 @@ def test_signed_in_pages_empty_and_full(page, live_server, tmp_path):
     check_page(page, "review-empty")
     page.goto("/accounts/api-keys/")
     check_page(page, "api-keys-empty")
+    page.goto("/accounts/password/")
+    check_page(page, "password-change")
 
     # Upload refusal: the page's script lists it as it comes, and keeps the button usable.
     page.goto("/")
