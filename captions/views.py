@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
@@ -34,12 +35,19 @@ def _queued_notice(count: int) -> str:
     return f"{count} image{'s' if count != 1 else ''} queued for captioning."
 
 
-@login_required
 def gallery(request: HttpRequest) -> HttpResponse:
-    """GET: the upload form and the user's images. POST: an upload, answered with a redirect
+    """A visitor's GET: the landing page (what the site does, and the public demo); any other
+    visitor's request goes to the login page. Signed in, GET: the upload form and the user's images. POST: an upload, answered with a redirect
     (post/redirect/get: a reload never stores the files twice), or 400 with the form's errors when
     nothing was stored; JSON ({"accepted": int, "refused": [{"filename", "reason"}], "errors": [str]})
     for the page's upload script."""
+    if not request.user.is_authenticated:
+        if request.method == "GET":
+            return render(request, "captions/landing.html", {
+                "demo_enabled": settings.DEMO_ENABLED,
+                "demo_max_mib": settings.DEMO_MAX_UPLOAD_BYTES / (1024 * 1024),
+            })
+        return redirect_to_login(request.get_full_path())
     form = UploadForm()
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES)

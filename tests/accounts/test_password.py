@@ -26,7 +26,7 @@ def test_logging_out_says_so(client, ada):
     client.force_login(ada)
     response = client.post(reverse("accounts:logout"), follow=True)
     assert "You are logged out." in notices(response)
-    assert client.get(reverse("captions:gallery")).status_code == 302
+    assert client.get(reverse("accounts:api_keys")).status_code == 302
 
 
 def test_password_change_needs_the_current_one(client, ada):
