@@ -204,3 +204,25 @@ def assert_focus_visible(page, stops: int = 40) -> int:
             unseen.append(info["key"])
     assert not unseen, f"no visible focus on: {unseen}"
     return len(seen)
+
+
+STRICT_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'"
+
+
+def enforce_strict_csp(page) -> list[str]:
+    """Serve every page of the site with a strict Content-Security-Policy (no inline script, no
+    inline style, no eval) and collect the violations the browser reports; the caller asserts the
+    list is empty at the end. (The site does not send this header itself yet.)"""
+    violations: list[str] = []
+
+    def add_header(route):
+        response = route.fetch(max_redirects=0)  # the browser follows redirects itself (post/redirect/get)
+        headers = {**response.headers}
+        if "text/html" in headers.get("content-type", ""):
+            headers["content-security-policy"] = STRICT_CSP
+        route.fulfill(response=response, headers=headers)
+
+    page.route("**/*", add_header)
+    page.on("console", lambda message: violations.append(f"{page.url}: {message.text} at {message.location}")
+            if "Content Security Policy" in message.text else None)
+    return violations

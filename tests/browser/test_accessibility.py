@@ -9,6 +9,7 @@ from tests.browser.conftest import (
     assert_focus_visible,
     axe_violations,
     check_page,
+    enforce_strict_csp,
     in_own_thread,
     sign_in,
 )
@@ -69,6 +70,7 @@ def fill_gallery(owner):
 
 
 def test_anonymous_pages_and_their_error_states(page):
+    csp_violations = enforce_strict_csp(page)
     page.goto("/accounts/login/")
     check_page(page, "login")
     page.get_by_role("button", name="Log in").click()  # empty form: the error state
@@ -85,10 +87,17 @@ def test_anonymous_pages_and_their_error_states(page):
     page.goto("/no/such/page/")
     expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
     check_page(page, "404-anonymous")
+    assert csp_violations == [], "\n".join(sorted(set(csp_violations)))
 
     # The check can fail: an image without alt text and a too-wide element are both caught.
-    page.evaluate("document.querySelector('main').insertAdjacentHTML('beforeend',"
-                  " '<img src=\"/favicon.ico\"><div style=\"width: 2000px\">wide</div>')")
+    page.evaluate("""() => {
+        const main = document.querySelector('main');
+        main.appendChild(Object.assign(document.createElement('img'), {src: '/favicon.ico'}));
+        const wide = document.createElement('div');
+        wide.textContent = 'wide';
+        wide.style.width = '2000px';
+        main.appendChild(wide);
+    }""")
     assert "image-alt" in [v["id"] for v in axe_violations(page)]
     with pytest.raises(AssertionError, match="scrolls sideways"):
         check_page(page, "self-test")
@@ -97,6 +106,7 @@ def test_anonymous_pages_and_their_error_states(page):
 def test_signed_in_pages_empty_and_full(page, live_server, tmp_path):
     owner = make_user("ada@example.com")
     sign_in(page, live_server.url, owner)
+    csp_violations = enforce_strict_csp(page)
 
     page.goto("/")
     expect(page.get_by_role("heading", name="Upload images")).to_be_visible()
@@ -175,11 +185,13 @@ def test_signed_in_pages_empty_and_full(page, live_server, tmp_path):
     page.reload()  # post/redirect/get: the reload neither repeats the post nor shows the key again
     expect(page.locator("#new-key-value")).to_have_count(0)
     expect(page.locator("#api-keys tbody tr")).to_have_count(1)
+    assert csp_violations == [], "\n".join(sorted(set(csp_violations)))
 
 
 def test_staff_pages(page, live_server):
     staff = make_user("grace@example.com", is_staff=True)
     sign_in(page, live_server.url, staff)
+    csp_violations = enforce_strict_csp(page)
     fill_gallery(staff)
     page.goto("/")
     expect(page.get_by_role("link", name="Admin")).to_have_count(0)  # staff, not superuser
@@ -191,3 +203,4 @@ def test_staff_pages(page, live_server):
     assert assert_focus_visible(page) >= 10
     page.goto("/review/models/")
     check_page(page, "models")
+    assert csp_violations == [], "\n".join(sorted(set(csp_violations)))
