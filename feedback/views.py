@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -178,21 +179,35 @@ def caption_recaption(request: HttpRequest, caption_id: int) -> HttpResponse:
 # --- Feedback --------------------------------------------------------------------------------------
 
 
+def _own_correction_apply(user, caption, correction: str) -> bool:
+    """The owner's correction of their image's current caption becomes its caption (source human,
+    the model's kept in the history), as an edit in the review queue does; the feedback stays
+    for training. Another reviewer's correction is feedback only. True when it was applied."""
+    image = caption.image
+    if not correction or image.owner_id != user.pk or image.current_caption_id != caption.pk or correction == caption.text:
+        return False
+    services.caption_edit(caption=caption, reviewer=user, text=correction)
+    return True
+
+
 @login_required
 def caption_feedback(request: HttpRequest, caption_id: int) -> HttpResponse:
-    """The rating widget: GET renders it, POST saves the user's one feedback on the caption."""
+    """The rating widget: GET renders it, POST saves the user's one feedback on the caption (and
+    the owner's correction becomes the image's caption)."""
     caption = selectors.reviewable_caption_for(request.user, caption_id)
-    status, saved = 200, False
+    status, saved, replaced = 200, False, False
     if request.method == "POST":
         form = FeedbackForm(request.POST)
         if form.is_valid():
             try:
-                services.feedback_save(
-                    user=request.user,
-                    caption=caption,
-                    rating=form.cleaned_data["rating"],
-                    corrected_caption=form.cleaned_data["corrected_caption"],
-                )
+                with transaction.atomic():  # the rating and the new caption together, or neither
+                    feedback, _ = services.feedback_save(
+                        user=request.user,
+                        caption=caption,
+                        rating=form.cleaned_data["rating"],
+                        corrected_caption=form.cleaned_data["corrected_caption"],
+                    )
+                    replaced = _own_correction_apply(request.user, caption, feedback.corrected_caption)
             except ValidationError as error:
                 add_service_errors(form, error)
             else:
@@ -200,6 +215,13 @@ def caption_feedback(request: HttpRequest, caption_id: int) -> HttpResponse:
                 form = feedback_form_for(request.user, caption)
         if not saved:
             status = 400
+        elif replaced:
+            messages.success(request, "Thank you: your caption is now the image's alt text.")
+            if _partial(request):  # the caption shown around the widget changed: reload the page
+                response = HttpResponse(status=204)
+                response["HX-Refresh"] = "true"
+                return response
+            return redirect(request.POST.get("next") or reverse("captions:image_detail", args=[caption.image.public_id]))
         elif not _partial(request):
             messages.success(request, "Thank you: your feedback was saved.")
             return redirect(request.POST.get("next") or reverse("captions:image_detail", args=[caption.image.public_id]))

@@ -166,9 +166,11 @@ def test_signed_in_pages_empty_and_full(page, live_server, tmp_path):
     from feedback.models import Feedback
 
     assert in_own_thread(lambda: Feedback.objects.count()) == 0
+    page.get_by_label("Better caption (optional)").fill("")
+    page.get_by_role("radio", name="5 stars").focus()
     page.keyboard.press("Enter")  # Enter sends the form
     expect(page.locator(".rating-widget .saved")).to_be_visible()
-    assert in_own_thread(lambda: list(Feedback.objects.values_list("rating", "corrected_caption"))) == [(5, "a small dog")]
+    assert in_own_thread(lambda: list(Feedback.objects.values_list("rating", "corrected_caption"))) == [(5, "")]
     page.goto("/review/")
     expect(page.locator("#review-caption")).to_have_text("a dog")
     check_page(page, "review-item")
@@ -176,6 +178,15 @@ def test_signed_in_pages_empty_and_full(page, live_server, tmp_path):
     page.keyboard.press("e")
     expect(page.locator("#edit-text")).to_be_focused()
     check_page(page, "review-editing")
+
+    # The owner's "better caption" on the detail page becomes the alt text at once.
+    page.goto(f"/images/{ids[0]}/")
+    page.get_by_role("radio", name="4 stars").check()
+    page.get_by_label("Better caption (optional)").fill("a red double-decker bus in a city street")
+    page.get_by_role("button", name="Save rating").click()
+    expect(page.locator("#alt-text")).to_have_text("a red double-decker bus in a city street")
+    expect(page.get_by_text("your caption is now the image's alt text")).to_be_visible()
+    expect(page.locator(".detail-image img")).to_have_attribute("alt", "a red double-decker bus in a city street")
 
     page.goto("/accounts/api-keys/")
     page.get_by_label("Name").fill("laptop")
