@@ -9,6 +9,7 @@ from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from captions.responses import image_file_response
@@ -125,14 +126,30 @@ def caption_edit(request: HttpRequest, caption_id: int) -> HttpResponse:
     caption = selectors.reviewable_caption_for(request.user, caption_id)
     place = QueuePlace(request.POST)
     form = CaptionEditForm(request.POST)
+    back = _safe_next(request)  # an edit from the image's page goes back there
     if form.is_valid():
         try:
             human = services.caption_edit(caption=caption, reviewer=request.user, text=form.cleaned_data["text"])
         except ValidationError as error:
             add_service_errors(form, error)
         else:
+            if back:
+                messages.success(request, f"Saved the caption “{human.text}”")
+                return redirect(back)
             return _after_action(request, place, f"Saved the caption “{human.text}”")
+    if back:
+        messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
+        return redirect(back)
     return _render_panel(request, place, status=400, edit_form=form, editing=True)
+
+
+def _safe_next(request: HttpRequest) -> str:
+    """The posted `next` when it is a path on this site, else "" (never an open redirect)."""
+    candidate = request.POST.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()},
+                                                     require_https=request.is_secure()):
+        return candidate
+    return ""
 
 
 @login_required
@@ -221,10 +238,10 @@ def caption_feedback(request: HttpRequest, caption_id: int) -> HttpResponse:
                 response = HttpResponse(status=204)
                 response["HX-Refresh"] = "true"
                 return response
-            return redirect(request.POST.get("next") or reverse("captions:image_detail", args=[caption.image.public_id]))
+            return redirect(_safe_next(request) or reverse("captions:image_detail", args=[caption.image.public_id]))
         elif not _partial(request):
             messages.success(request, "Thank you: your feedback was saved.")
-            return redirect(request.POST.get("next") or reverse("captions:image_detail", args=[caption.image.public_id]))
+            return redirect(_safe_next(request) or reverse("captions:image_detail", args=[caption.image.public_id]))
     else:
         form = feedback_form_for(request.user, caption)
     template = "feedback/_rating.html" if _partial(request) else "feedback/feedback_page.html"

@@ -122,3 +122,29 @@ def test_a_reviewers_correction_of_someone_elses_image_is_feedback_only(client, 
     caption.image.refresh_from_db()
     assert caption.image.current_caption_id == caption.pk
     assert Feedback.objects.get().corrected_caption == "a cat"
+
+
+def test_the_caption_can_be_edited_from_the_image_page(client, owner, captioned):
+    caption = captioned(owner, text="a dog on the grass", confidence=0.9)
+    client_for(client, owner)
+    detail_url = reverse("captions:image_detail", args=[caption.image.public_id])
+    assert 'id="edit-caption-text"' in client.get(detail_url).content.decode()
+    response = client.post(reverse("feedback:edit", args=[caption.pk]), {"text": "a puppy in a park", "next": detail_url})
+    assert response.status_code == 302 and response["Location"] == detail_url
+    caption.image.refresh_from_db()
+    assert caption.image.current_caption.text == "a puppy in a park"
+
+    current = caption.image.current_caption
+    refused = client.post(reverse("feedback:edit", args=[current.pk]), {"text": "   ", "next": detail_url}, follow=True)
+    assert refused.redirect_chain[-1][0] == detail_url
+    assert any("empty" in str(m) for m in refused.context["messages"])
+
+
+@pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/x"])
+def test_next_never_leaves_the_site(client, owner, captioned, next_url):
+    caption = captioned(owner, confidence=0.9)
+    client_for(client, owner)
+    response = client.post(reverse("feedback:feedback", args=[caption.pk]), {"rating": "4", "next": next_url})
+    assert response.status_code == 302 and "evil" not in response["Location"]
+    response = client.post(reverse("feedback:edit", args=[caption.pk]), {"text": "a new one", "next": next_url})
+    assert "evil" not in response.get("Location", "")
