@@ -36,6 +36,8 @@ class QueuePlace:
         self.model_id = (data.get("model") or "").strip()
         position = (data.get("position") or "").strip()
         self.position = int(position) if position.isdigit() else 0
+        caption = (data.get("caption") or "").strip()
+        self.caption_id = int(caption) if caption.isdigit() else None
 
     def query(self, position: int | None = None) -> str:
         params = {"position": self.position if position is None else position}
@@ -52,6 +54,11 @@ class QueuePlace:
 def _panel_context(request: HttpRequest, place: QueuePlace, **extra) -> dict:
     queue = selectors.review_queue_for(request.user, batch_id=place.batch_id, model_id=place.model_id)
     remaining = queue.count()
+    if place.caption_id is not None:  # a jump from the image's page: start at that caption
+        ids = list(queue.values_list("pk", flat=True))
+        if place.caption_id in ids:
+            place.position = ids.index(place.caption_id)
+        place.caption_id = None
     place.position = max(0, min(place.position, remaining - 1))
     caption = queue[place.position] if remaining else None
     context = {

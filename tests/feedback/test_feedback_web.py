@@ -148,3 +148,17 @@ def test_next_never_leaves_the_site(client, owner, captioned, next_url):
     assert response.status_code == 302 and "evil" not in response["Location"]
     response = client.post(reverse("feedback:edit", args=[caption.pk]), {"text": "a new one", "next": next_url})
     assert "evil" not in response.get("Location", "")
+
+
+def test_the_queue_opens_at_the_caption_of_the_image_page(client, owner, captioned):
+    first = captioned(owner, text="first", confidence=0.1)
+    second = captioned(owner, text="second", confidence=0.2)
+    third = captioned(owner, text="third", confidence=0.3)
+    client_for(client, owner)
+    detail = client.get(reverse("captions:image_detail", args=[second.image.public_id])).content.decode()
+    jump = f'{reverse("feedback:queue")}?caption={second.pk}'
+    assert f'href="{jump}"' in detail
+    page = client.get(jump)
+    assert page.context["caption"] == second
+    # A caption that is not in the queue (approved, or not the user's) just opens the queue.
+    assert client.get(f'{reverse("feedback:queue")}?caption=999999').context["caption"] in (first, third, second)
