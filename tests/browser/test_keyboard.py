@@ -65,7 +65,7 @@ def test_upload_review_and_export_with_the_keyboard_only(page, caption_worker, t
     # Review everything: the threshold goes to 1 so every caption of the tiny model is in the queue.
     tab_to(page, "a[href='/review/']")
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Review")).to_be_visible()
+    expect(page.get_by_role("heading", name="Review", exact=True)).to_be_visible()
     page.wait_for_load_state("load")
     tab_to(page, "input[name=review_threshold]")
     page.keyboard.type("1")
