@@ -13,13 +13,16 @@ PAUSED_NO_MODEL = "Captioning is paused: the model is not available; your images
 def captioning_status(request: HttpRequest) -> dict:
     """{"captioning_paused": None or {"message": str for everyone, "detail": str for staff only}}.
 
-    Signed-in users only (anonymous pages make no query). Reads the workers' heartbeats: paused when
+    Signed-in users' whole pages only (anonymous pages and htmx fragments make no query). Reads the workers' heartbeats: paused when
     no worker was seen in the last HEALTH_WORKER_MAX_AGE_SECONDS, or when every recent worker that
     tried to load the model failed (model_ok False). One query of at most 50 rows.
     """
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
+    htmx = getattr(request, "htmx", None)
+    if htmx and not htmx.history_restore_request:
+        return {}  # a fragment (a poll every few seconds) shows no banner: spare the query
     from captions.models import (
         WorkerHeartbeat,  # the one line to change if the model moves
     )

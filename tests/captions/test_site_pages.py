@@ -151,3 +151,16 @@ def test_generation_settings_are_in_plain_words_with_defaults_and_a_tied_hint(lo
     assert 'aria-describedby="id_num_beams-hint"' in html and 'id="id_num_beams-hint"' in html
     assert "Default: 3." in html and "Default: 40." in html
     assert "onclick=" not in html and "<script>" not in html
+
+
+def test_the_gallery_poll_does_not_read_heartbeats(logged_in_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = logged_in_client.get(reverse("captions:gallery_poll"), {"watch": ""}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert not [q for q in queries.captured_queries if "workerheartbeat" in q["sql"].lower()]
+    with CaptureQueriesContext(connection) as queries:
+        logged_in_client.get(reverse("captions:gallery"))
+    assert [q for q in queries.captured_queries if "workerheartbeat" in q["sql"].lower()]
