@@ -142,8 +142,15 @@ def _legacy_encoding(raw_names: list[bytes]) -> str:
     except UnicodeDecodeError:
         pass
     candidates = list(getattr(settings, "ZIP_LEGACY_NAME_ENCODINGS", None) or DEFAULT_LEGACY_NAME_ENCODINGS)
-    best = from_bytes(joined, cp_isolation=candidates).best()
-    return best.encoding if best is not None else "cp437"
+    matches = list(from_bytes(joined, cp_isolation=candidates))
+    if not matches:
+        return "cp437"
+    # File names are too short for the detector to separate close code pages (it reports ties):
+    # among the best, the reading whose non-ASCII characters are letters (not box-drawing or
+    # currency signs) is the one the author typed.
+    best = min((match.chaos, -match.coherence) for match in matches)
+    tied = [match for match in matches if (match.chaos, -match.coherence) == best]
+    return max(tied, key=lambda match: sum(ch.isalpha() for ch in str(match) if not ch.isascii())).encoding
 
 
 def _entry_names(entries: list[zipfile.ZipInfo]) -> dict[int, str]:
