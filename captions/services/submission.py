@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from PIL import Image as PILImage
 
-from captions.imaging import FORMAT_EXTENSIONS, ImageRejected, decode_image, make_thumbnail
+from captions.imaging import ALLOWED_FORMATS, FORMAT_EXTENSIONS, ImageRejected, decode_image, make_thumbnail
 from captions.models import Batch, Image
 from captions.services.media import StagedFile, file_stage, staged_atomic, staged_discard
 from captions.services.queue import caption_workers_wake
@@ -90,16 +90,20 @@ def image_submit(
         context.staged = staged
         for number, source in enumerate(sources, start=1):
             display = _display_name(source, number)
+            batch_before = context.batch
             try:
                 with transaction.atomic():  # a savepoint: one file's failure undoes only its rows
                     image = _submit_one(source, display=display, number=number, context=context, result=result)
-            except SourceRefused as error:  # could not be unpacked: named with its archive's path
-                result.refused.append(Refusal(source.display_name if source.name else display, str(error)))
-            except (ImageRejected, _Refused) as error:
-                result.refused.append(Refusal(display, str(error)))
-            except Exception:
-                logger.exception("Unexpected error while storing the upload %r; the file is refused", display)
-                result.refused.append(Refusal(display, INTERNAL_ERROR_REASON))
+            except Exception as error:
+                if context.batch is not batch_before:  # the batch made for this file was rolled back too
+                    context.batch = result.batch = batch_before
+                if isinstance(error, SourceRefused):  # could not be unpacked: named with its archive's path
+                    result.refused.append(Refusal(source.display_name if source.name else display, str(error)))
+                elif isinstance(error, (ImageRejected, _Refused)):
+                    result.refused.append(Refusal(display, str(error)))
+                else:
+                    logger.exception("Unexpected error while storing the upload %r; the file is refused", display)
+                    result.refused.append(Refusal(display, INTERNAL_ERROR_REASON))
             else:
                 result.accepted.append(image)
         if result.accepted:
@@ -167,7 +171,7 @@ def _header_pixels(handle) -> int | None:
     """width x height from the image's header (nothing is decoded); None if it cannot be read
     (load_image then says why)."""
     try:
-        with PILImage.open(_Unclosable(handle)) as opened:
+        with PILImage.open(_Unclosable(handle), formats=ALLOWED_FORMATS) as opened:
             width, height = opened.size
         return width * height
     except Exception:
