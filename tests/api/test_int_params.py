@@ -112,3 +112,18 @@ def test_dashboard_in_range_run_is_fine(staff_client):
 @pytest.mark.parametrize("raw", [HUGE, HUGER, "-1", "abc"])
 def test_model_activation_with_a_bad_run_is_404(staff_client, raw):
     assert staff_client.post("/review/models/activate/", {"run": raw}).status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("raw", [HUGE, HUGER, "-1", "abc"])
+@pytest.mark.parametrize("query", ["page", "page_size"])
+def test_paginated_api_lists_answer_without_500(api, raw, query):
+    response = api.get("/api/v1/feedback/", {query: raw})
+    assert response.status_code in (200, 400, 404), response.content
+    assert response.status_code == 200 or response.json()["detail"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("raw", [HUGE, HUGER, "-1", "abc"])
+def test_the_gallery_page_parameter_never_500s(logged_in_client, raw):
+    assert logged_in_client.get("/", {"page": raw}).status_code == 200
