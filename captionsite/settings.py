@@ -203,7 +203,7 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 # Django's temporary files for uploads over FILE_UPLOAD_MAX_MEMORY_SIZE live in a folder of their
 # own (not /tmp), created here at start-up, so that the media sweep can delete what a killed worker
 # left behind.
-FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default=str(VAR_DIR / "tmp" / "uploads"))
+FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default="") or str(VAR_DIR / "tmp" / "uploads")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 # One request decodes at most this many pixels in all (its files and zip members, one at a time);
 # the files beyond it are refused by name, the earlier ones are kept.
