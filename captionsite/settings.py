@@ -89,7 +89,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "captionsite.context_processors.captioning_status",
+                "monitoring.context_processors.captioning_status",
             ],
         },
     },

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from captions.models import Caption, Image
 from captions.selectors import captioning_defaults
-from monitoring.models import EvaluationRun
+from monitoring.models import EvaluationRun, WorkerHeartbeat
 
 PERIODS = {
     "24h": (timedelta(hours=24), "hour"),
@@ -260,3 +260,14 @@ def _active_model() -> ActiveModel:
         matching |= Q(model_id=active.model_id)
     active.last_evaluation = evaluations.filter(matching).order_by("-created_at", "-id").first()
     return active
+
+
+def recent_worker_reports(*, max_age_seconds: int, limit: int = 50) -> list[dict]:
+    """The heartbeats of workers seen in the last ``max_age_seconds`` (at most ``limit``), as dicts
+    with worker_id, model_spec, model_ok (None: not checked) and model_error. One query."""
+    cutoff = timezone.now() - timedelta(seconds=max_age_seconds)
+    return list(
+        WorkerHeartbeat.objects.filter(seen_at__gte=cutoff)
+        .order_by("-seen_at")
+        .values("worker_id", "model_spec", "model_ok", "model_error")[:limit]
+    )

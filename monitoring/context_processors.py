@@ -1,10 +1,9 @@
 """Template context for every page: whether captioning is paused, for the site-wide banner."""
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.http import HttpRequest
-from django.utils import timezone
+
+from monitoring.selectors import recent_worker_reports
 
 PAUSED_NO_WORKER = "Captioning is paused: no worker is running. Your images are kept and will be captioned when one starts."
 PAUSED_NO_MODEL = "Captioning is paused: the model is not available; your images will be captioned when it is back."
@@ -23,14 +22,7 @@ def captioning_status(request: HttpRequest) -> dict:
     htmx = getattr(request, "htmx", None)
     if htmx and not htmx.history_restore_request:
         return {}  # a fragment (a poll every few seconds) shows no banner: spare the query
-    from captions.models import (
-        WorkerHeartbeat,  # the one line to change if the model moves
-    )
-
-    cutoff = timezone.now() - timedelta(seconds=settings.HEALTH_WORKER_MAX_AGE_SECONDS)
-    recent = list(
-        WorkerHeartbeat.objects.filter(seen_at__gte=cutoff).values("worker_id", "model_spec", "model_ok", "model_error")[:50]
-    )
+    recent = recent_worker_reports(max_age_seconds=settings.HEALTH_WORKER_MAX_AGE_SECONDS)
     if not recent:
         return {"captioning_paused": {"message": PAUSED_NO_WORKER, "detail": (
             f"No worker heartbeat in the last {settings.HEALTH_WORKER_MAX_AGE_SECONDS} s: is `manage.py qcluster` running?"
