@@ -127,3 +127,9 @@ def test_paginated_api_lists_answer_without_500(api, raw, query):
 @pytest.mark.parametrize("raw", [HUGE, HUGER, "-1", "abc"])
 def test_the_gallery_page_parameter_never_500s(logged_in_client, raw):
     assert logged_in_client.get("/", {"page": raw}).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("raw", [HUGE, HUGER, "-3", "abc"])
+def test_review_queue_bad_caption_jump_is_ignored(reviewer_client, raw):
+    assert reviewer_client.get("/review/", {"caption": raw}).status_code == 200
