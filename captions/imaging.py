@@ -30,8 +30,9 @@ class DecodedImage:
     height: int
 
 
-def decode_image(data: bytes, *, max_pixels: int, target_size: int | None = None) -> DecodedImage:
-    """Upload validation and the worker's decode: mlcore.images.load_image (format allowlist,
+def decode_image(data, *, max_pixels: int, target_size: int | None = None) -> DecodedImage:
+    """Upload validation and the worker's decode of `data` (bytes, a path, or a seekable binary
+    file at its start: read in place, never copied whole): mlcore.images.load_image (format allowlist,
     pixel and aspect limits, EXIF orientation, full tonal range, transparency onto white) with its
     refusals raised as ImageRejected. MPO camera JPEGs come back as format "JPEG"."""
     try:

@@ -21,7 +21,16 @@ def demo_images_purge() -> dict:
     return {"deleted": services.demo_images_purge()}
 
 
+def media_sweep() -> dict:
+    """Scheduled every 15 minutes: remove what killed requests left in the media and temp folders
+    (captions.services.media.media_sweep)."""
+    from captions.services.media import media_sweep as sweep
+
+    return sweep().__dict__
+
+
 SCHEDULES = [
     ScheduleSpec("captions: requeue stale images", requeue_stale, MINUTES, minutes=1),
     ScheduleSpec("captions: purge demo uploads", demo_images_purge, MINUTES, minutes=5),
+    ScheduleSpec("captions: sweep media", media_sweep, MINUTES, minutes=15),
 ]

@@ -5,9 +5,12 @@ never read whole nor written to disk. The refused file's name is kept on the req
 form or the API can name it in its answer while the other files of the upload go through.
 """
 
+import contextlib
+import re
+
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
-from django.http import HttpRequest
+from django.http import HttpRequest, multipartparser
 
 
 def oversize_refusals(request: HttpRequest) -> list[str]:
@@ -36,3 +39,94 @@ class SizeLimitedUploadHandler(FileUploadHandler):
 
     def file_complete(self, file_size: int):
         return None
+
+
+# --- File names in multipart headers -------------------------------------------------------------
+
+# The name given to a file part sent with an empty filename (filename=""). image_submit replaces it
+# with a generated name; an empty part with this name is a file input left empty (what browsers
+# send), not a file.
+UNNAMED_UPLOAD = "unnamed-upload"
+_EMPTY_FILENAME = re.compile(rb'(;\s*filename\s*=\s*)""', re.IGNORECASE)
+
+
+def _header_line_utf8(line: bytes) -> bytes:
+    """A part header line as UTF-8: browsers send UTF-8 (WHATWG HTML, multipart/form-data); older
+    clients send ISO-8859-1, HTTP's historic header charset (RFC 9110 section 5.5), which Django
+    cannot decode and drops the whole part for (the file vanished without a word)."""
+    try:
+        line.decode("utf-8")
+        return line
+    except UnicodeDecodeError:
+        return line.decode("latin-1").encode("utf-8")
+
+
+def _rewrite_part_header(header: bytes) -> bytes:
+    lines = [_header_line_utf8(line) for line in header.split(b"\r\n")]
+    for index, line in enumerate(lines):
+        if line.lower().startswith(b"content-disposition:"):
+            lines[index] = _EMPTY_FILENAME.sub(rb'\1"' + UNNAMED_UPLOAD.encode() + rb'"', line)
+    return b"\r\n".join(lines)
+
+
+def _parse_boundary_stream(stream, max_header_size):
+    """django.http.multipartparser.parse_boundary_stream, with the part's header made readable
+    first (_rewrite_part_header): Latin-1 file names are kept, an empty filename is a file."""
+    size = 1024
+    while size <= max_header_size:
+        chunk = stream.read(size)
+        end = chunk.find(b"\r\n\r\n")
+        if end != -1:
+            stream.unget(_rewrite_part_header(chunk[:end]) + chunk[end:])
+            break
+        stream.unget(chunk)
+        if len(chunk) < size:
+            break
+        size *= 2
+    return _django_parse_boundary_stream(stream, max_header_size)
+
+
+_django_parse_boundary_stream = multipartparser.parse_boundary_stream
+
+
+def multipart_file_names_install() -> None:
+    """Make Django's multipart parser (used by the forms and by DRF) keep files whose name is
+    Latin-1 or empty; called once from CaptionsConfig.ready(). Idempotent."""
+    multipartparser.parse_boundary_stream = _parse_boundary_stream
+
+
+# --- What image_submit reads: one file at a time ---------------------------------------------------
+
+
+class SourceRefused(Exception):
+    """A file to submit cannot be read (too large, damaged archive member...); the message says why."""
+
+
+class UploadSource:
+    """One file to submit: `name` (what the person called it), `display_name` (how refusals name
+    it, e.g. ``photos.zip/beach.jpg``), `size` in bytes when known beforehand, and `open()`, a
+    context manager yielding a seekable binary file positioned at the start. Nothing is read
+    before open(); what open() gives is released when its block ends."""
+
+    def __init__(self, name: str, *, display_name: str | None = None, size: int | None = None):
+        self.name = name
+        self.display_name = display_name or name
+        self.size = size
+
+    def open(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class UploadedFileSource(UploadSource):
+    """An UploadedFile from the request (in memory or in FILE_UPLOAD_TEMP_DIR) as an UploadSource."""
+
+    def __init__(self, upload):
+        name = upload.name or ""
+        super().__init__(name, size=upload.size)
+        self.upload = upload
+
+    @contextlib.contextmanager
+    def open(self):
+        handle = self.upload.file
+        handle.seek(0)
+        yield handle

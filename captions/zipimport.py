@@ -1,29 +1,54 @@
-"""Unpacking a .zip of images for a batch, safely.
+"""Unpacking a .zip of images for a batch, safely and one member at a time.
 
-The archive is untrusted. Nothing is ever written to disk under a member's name: members are
-read into memory, each capped at MAX_UPLOAD_BYTES as it is decompressed (the sizes in the
-archive's directory can lie), with a cap on the whole archive's unpacked size and on its number
-of entries, so a zip bomb costs at most those caps. Members whose names try to leave the
-archive (`../`, absolute paths, drive letters), links, encrypted and damaged members are refused
-by name; every other member goes through the same image validation as an upload
-(captions.services.image_submit), which refuses non-images with its own reasons.
+The archive is untrusted. Nothing is ever written to disk under a member's name, and nothing is
+unpacked before image_submit asks for it: `zip_unpack` reads only the archive's central
+directory and returns one lazy `ZipMemberSource` per member; each is decompressed when it is
+processed, into a spooled temporary file (memory up to FILE_UPLOAD_MAX_MEMORY_SIZE, then
+FILE_UPLOAD_TEMP_DIR), and dropped before the next. So an archive costs the memory of one member.
+
+Refused from the central directory, before anything is decompressed:
+
+- the archive as a whole: more than MAX_FILES_PER_UPLOAD x MAX_ENTRIES_FACTOR entries, or members
+  that declare more than MAX_UPLOAD_BYTES x MAX_FILES_PER_UPLOAD bytes in all;
+- a member, by name: declared larger than MAX_UPLOAD_BYTES; a compression ratio above
+  MAX_ZIP_MEMBER_RATIO (for members over 64 KiB: a zip bomb, real photos compress about 1:1);
+  a name that leaves the archive (``../``, absolute paths, drive letters), links, encryption.
+
+Enforced again while reading, because the directory can lie: a member that unpacks to more than
+it declared (or than MAX_UPLOAD_BYTES) is refused as soon as it does, and once the archive's
+members have unpacked to the total limit, the rest are refused.
+
+Member names: with the UTF-8 flag (bit 11) they are UTF-8. Without it, Windows' built-in zip and
+older tools write the OEM code page of the machine (cp437, cp850, cp866 for Cyrillic, cp852...):
+names that are valid UTF-8 are read as UTF-8, the others are decoded with the code page that
+charset-normalizer finds for all of the archive's names together, among
+ZIP_LEGACY_NAME_ENCODINGS (cp437, the zip specification's default, when it finds none). Very short
+names (a few letters) can still be misread: the detector needs text to work on.
 """
 
-import io
+import contextlib
 import os
 import posixpath
 import stat
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 
+from charset_normalizer import from_bytes
 from django.conf import settings
-from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 
 from captions.services.results import Refusal
+from captions.uploads import SourceRefused, UploadedFileSource, UploadSource
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 # Entries (directories included) read from one archive's directory before giving up.
 MAX_ENTRIES_FACTOR = 4
+# Members up to this size are never refused for their compression ratio (a small flat image).
+RATIO_FREE_BYTES = 64 * 1024
+UTF8_FLAG = 0x800
+# The DOS/Windows OEM code pages a legacy zip's names are tried in (settings.ZIP_LEGACY_NAME_ENCODINGS
+# overrides): US/Western Europe, Western Europe with more accents, Cyrillic, Central Europe.
+DEFAULT_LEGACY_NAME_ENCODINGS = ("cp437", "cp850", "cp866", "cp852")
 _CHUNK = 64 * 1024
 # Files that archivers add beside the content; skipped without a word.
 _ARCHIVER_NOISE = ("__MACOSX/", ".DS_Store", "Thumbs.db", "desktop.ini")
@@ -35,77 +60,175 @@ class ArchiveRejected(Exception):
 
 @dataclass
 class Unpacked:
-    files: list[UploadedFile] = field(default_factory=list)
+    files: list[UploadSource] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
+    archives: list[zipfile.ZipFile] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Close the archives the lazy members read from (after image_submit)."""
+        for archive in self.archives:
+            archive.close()
 
 
-def is_zip(upload: UploadedFile) -> bool:
+def is_zip(upload) -> bool:
     upload.seek(0)
     head = upload.read(4)
     upload.seek(0)
     return head in ZIP_MAGIC
 
 
-def zip_unpack(upload: UploadedFile) -> Unpacked:
-    """The image candidates in the archive, named `archive.zip/inner/name.jpg`, and the
-    members refused on the way. Raises ArchiveRejected for an archive that cannot be read."""
+class _ArchiveBudget:
+    """Bytes the members of one archive may still unpack to (shared by its members)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+
+
+class ZipMemberSource(UploadSource):
+    """One archive member, decompressed only when opened (see the module docstring)."""
+
+    def __init__(self, archive: zipfile.ZipFile, entry: zipfile.ZipInfo, *, name: str, display_name: str,
+                 budget: _ArchiveBudget):
+        super().__init__(posixpath.basename(name.replace("\\", "/")) or name, display_name=display_name,
+                         size=entry.file_size)
+        self.archive = archive
+        self.entry = entry
+        self.budget = budget
+
+    @contextlib.contextmanager
+    def open(self):
+        limit = min(self.entry.file_size, settings.MAX_UPLOAD_BYTES)
+        spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (closed by the with below)
+            max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, dir=settings.FILE_UPLOAD_TEMP_DIR,
+            prefix="tmp", suffix=".upload.zipmember",
+        )
+        with spool:
+            self._unpack_into(spool, limit)
+            spool.seek(0)
+            yield spool
+
+    def _unpack_into(self, spool, limit: int) -> None:
+        written = 0
+        try:
+            with self.archive.open(self.entry) as member:
+                while chunk := member.read(_CHUNK):
+                    written += len(chunk)
+                    self.budget.used += len(chunk)
+                    if written > limit:
+                        raise SourceRefused(
+                            _too_large(settings.MAX_UPLOAD_BYTES) if written > settings.MAX_UPLOAD_BYTES
+                            else "The archive member unpacks to more than the size its archive declares; refused."
+                        )
+                    if self.budget.used > self.budget.limit:
+                        raise SourceRefused(
+                            f"The archive unpacks to more than {self.budget.limit / (1024 * 1024):g} MiB; "
+                            "this member and the rest of the archive were not unpacked."
+                        )
+                    spool.write(chunk)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError,
+                RuntimeError) as error:
+            raise SourceRefused(f"The archive member is damaged or cannot be unpacked ({error}).") from None
+
+
+def _legacy_encoding(raw_names: list[bytes]) -> str:
+    """The code page of an archive's names written without the UTF-8 flag (see module docstring)."""
+    joined = b"\n".join(raw_names)
+    if joined.isascii():
+        return "ascii"
+    try:
+        joined.decode("utf-8")
+        return "utf-8"  # macOS, 7-Zip on Linux and others write UTF-8 without setting the flag
+    except UnicodeDecodeError:
+        pass
+    candidates = list(getattr(settings, "ZIP_LEGACY_NAME_ENCODINGS", None) or DEFAULT_LEGACY_NAME_ENCODINGS)
+    matches = list(from_bytes(joined, cp_isolation=candidates))
+    if not matches:
+        return "cp437"
+    # File names are too short for the detector to separate close code pages (it reports ties):
+    # among the best, the reading whose non-ASCII characters are letters (not box-drawing or
+    # currency signs) is the one the author typed.
+    best = min((match.chaos, -match.coherence) for match in matches)
+    tied = [match for match in matches if (match.chaos, -match.coherence) == best]
+    return max(tied, key=lambda match: sum(ch.isalpha() for ch in str(match) if not ch.isascii())).encoding
+
+
+def _entry_names(entries: list[zipfile.ZipInfo]) -> dict[int, str]:
+    """Each entry's name decoded right (index in `entries` -> name)."""
+    legacy = [(index, entry) for index, entry in enumerate(entries) if not entry.flag_bits & UTF8_FLAG]
+    names = {index: entry.filename for index, entry in enumerate(entries)}
+    if not legacy:
+        return names
+    raws = {}
+    for index, entry in legacy:
+        try:
+            raws[index] = entry.orig_filename.encode("cp437")  # zipfile decoded the raw bytes as cp437
+        except UnicodeEncodeError:
+            continue  # zipfile was given another metadata_encoding: keep its reading
+    encoding = _legacy_encoding(list(raws.values()))
+    for index, raw in raws.items():
+        try:
+            names[index] = raw.decode(encoding)
+        except UnicodeDecodeError:
+            names[index] = raw.decode("cp437")
+    return names
+
+
+def zip_unpack(upload) -> Unpacked:
+    """The image candidates in the archive (lazy ZipMemberSource, named
+    `archive.zip/inner/name.jpg` in refusals) and the members refused from the central directory.
+    Raises ArchiveRejected for an archive that cannot be read or is refused as a whole. The caller
+    closes the archive (Unpacked.close) once the members have been processed."""
     archive_name = os.path.basename(upload.name or "") or "archive.zip"
     member_limit = settings.MAX_UPLOAD_BYTES
     total_limit = settings.MAX_UPLOAD_BYTES * settings.MAX_FILES_PER_UPLOAD
+    ratio_limit = settings.MAX_ZIP_MEMBER_RATIO
     result = Unpacked()
     upload.seek(0)
     try:
-        archive = zipfile.ZipFile(upload)
+        archive = zipfile.ZipFile(upload.file if hasattr(upload, "file") else upload)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as error:
         raise ArchiveRejected(f"{archive_name}: not a readable zip archive ({error}).") from None
-    with archive:
-        entries = archive.infolist()
-        if len(entries) > settings.MAX_FILES_PER_UPLOAD * MAX_ENTRIES_FACTOR:
-            raise ArchiveRejected(
-                f"{archive_name}: the archive has {len(entries)} entries; at most "
-                f"{settings.MAX_FILES_PER_UPLOAD} images can be uploaded at once."
-            )
-        unpacked_total = 0
-        for entry in entries:
-            display = f"{archive_name}/{entry.filename}"
-            if entry.is_dir() or _is_noise(entry.filename):
-                continue
-            reason = _unsafe_reason(entry)
-            if reason:
-                result.refused.append(Refusal(display, reason))
-                continue
-            if entry.file_size > member_limit:
-                result.refused.append(Refusal(display, _too_large(member_limit)))
-                continue
-            try:
-                data = _read_capped(archive, entry, member_limit)
-            except _TooLarge:
-                result.refused.append(Refusal(display, _too_large(member_limit)))
-                continue
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError) as error:
-                result.refused.append(Refusal(display, f"The archive member is damaged or cannot be unpacked ({error})."))
-                continue
-            unpacked_total += len(data)
-            if unpacked_total > total_limit:
-                raise ArchiveRejected(
-                    f"{archive_name}: the archive unpacks to more than {total_limit / (1024 * 1024):g} MiB."
-                )
-            result.files.append(SimpleUploadedFile(display, data))
+    entries = archive.infolist()
+    if len(entries) > settings.MAX_FILES_PER_UPLOAD * MAX_ENTRIES_FACTOR:
+        archive.close()
+        raise ArchiveRejected(
+            f"{archive_name}: the archive has {len(entries)} entries; at most "
+            f"{settings.MAX_FILES_PER_UPLOAD} images can be uploaded at once."
+        )
+    names = _entry_names(entries)
+    declared_total = 0
+    budget = _ArchiveBudget(total_limit)
+    for index, entry in enumerate(entries):
+        name = names[index]
+        display = f"{archive_name}/{name}"
+        if entry.is_dir() or _is_noise(name):
+            continue
+        reason = _unsafe_reason(entry, name)
+        if reason:
+            result.refused.append(Refusal(display, reason))
+            continue
+        if entry.file_size > member_limit:
+            result.refused.append(Refusal(display, _too_large(member_limit)))
+            continue
+        if entry.file_size > RATIO_FREE_BYTES and entry.file_size > ratio_limit * max(entry.compress_size, 1):
+            ratio = entry.file_size / max(entry.compress_size, 1)
+            result.refused.append(Refusal(
+                display,
+                f"The archive member is compressed {ratio:,.0f}:1 (the limit is {ratio_limit}:1): "
+                "it looks like a zip bomb, not an image; refused without unpacking it.",
+            ))
+            continue
+        declared_total += entry.file_size
+        result.files.append(ZipMemberSource(archive, entry, name=name, display_name=display, budget=budget))
+    if declared_total > total_limit:
+        archive.close()
+        raise ArchiveRejected(
+            f"{archive_name}: the archive's members unpack to {declared_total / (1024 * 1024):,.0f} MiB; "
+            f"the limit is {total_limit / (1024 * 1024):g} MiB."
+        )
+    result.archives.append(archive)
     return result
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def _read_capped(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, limit: int) -> bytes:
-    buffer = io.BytesIO()
-    with archive.open(entry) as member:
-        while chunk := member.read(_CHUNK):
-            buffer.write(chunk)
-            if buffer.tell() > limit:
-                raise _TooLarge()
-    return buffer.getvalue()
 
 
 def _too_large(limit: int) -> str:
@@ -117,8 +240,7 @@ def _is_noise(name: str) -> bool:
     return name.startswith(_ARCHIVER_NOISE[0]) or base in _ARCHIVER_NOISE[1:] or base.startswith("._")
 
 
-def _unsafe_reason(entry: zipfile.ZipInfo) -> str:
-    name = entry.filename
+def _unsafe_reason(entry: zipfile.ZipInfo, name: str) -> str:
     parts = name.replace("\\", "/").split("/")
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
         return "The name points outside the archive (absolute path or '..'); refused."
@@ -132,12 +254,13 @@ def _unsafe_reason(entry: zipfile.ZipInfo) -> str:
     return ""
 
 
-def uploads_expand(uploads: list[UploadedFile]) -> Unpacked:
-    """Each upload as is, except .zip archives, which give way to their members."""
+def uploads_expand(uploads: list) -> Unpacked:
+    """Each upload as an UploadSource, except .zip archives, which give way to their (lazy)
+    members. Call .close() on the result once the sources have been processed."""
     result = Unpacked()
     for upload in uploads:
         if not is_zip(upload):
-            result.files.append(upload)
+            result.files.append(UploadedFileSource(upload))
             continue
         try:
             unpacked = zip_unpack(upload)
@@ -146,4 +269,5 @@ def uploads_expand(uploads: list[UploadedFile]) -> Unpacked:
             continue
         result.files.extend(unpacked.files)
         result.refused.extend(unpacked.refused)
+        result.archives.extend(unpacked.archives)
     return result

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 from captions.api import batches, images, predict
+from core import params as _params  # noqa: F401  (registers the <id:...> path converter)
 from core.api import route
 from feedback import api as feedback_api
 
@@ -26,14 +27,14 @@ v1 = [
     path("predict/", predict.PredictApi.as_view(), name="predict"),
     # Batches
     path("batches/", batches.BatchCreateApi.as_view(), name="batches"),
-    path("batches/<int:batch_id>/", batches.BatchDetailApi.as_view(), name="batch-detail"),
+    path("batches/<id:batch_id>/", batches.BatchDetailApi.as_view(), name="batch-detail"),
     # With or without the trailing slash: `export?format=csv` is how people type it.
-    re_path(r"^batches/(?P<batch_id>[0-9]+)/export/?$", batches.BatchExportApi.as_view(), name="batch-export"),
+    re_path(r"^batches/(?P<batch_id>[0-9]{1,18})/export/?$", batches.BatchExportApi.as_view(), name="batch-export"),
     # The anonymous demo
     path("demo/caption/", predict.DemoCaptionApi.as_view(), name="demo-caption"),
     path("demo/caption/<uuid:public_id>/", predict.DemoCaptionPollApi.as_view(), name="demo-caption-poll"),
     # Feedback
-    path("captions/<int:caption_id>/feedback/", feedback_api.CaptionFeedbackApi.as_view(), name="caption-feedback"),
+    path("captions/<id:caption_id>/feedback/", feedback_api.CaptionFeedbackApi.as_view(), name="caption-feedback"),
     path("feedback/", feedback_api.FeedbackListApi.as_view(), name="feedback"),
     # OpenAPI
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

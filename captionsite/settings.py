@@ -209,7 +209,23 @@ FILE_UPLOAD_HANDLERS = [
 ]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_PERMISSIONS = 0o640
-FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default=None)
+# Django's temporary files for uploads over FILE_UPLOAD_MAX_MEMORY_SIZE live in a folder of their
+# own (not /tmp), created here at start-up, so that the media sweep can delete what a killed worker
+# left behind.
+FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default="") or str(VAR_DIR / "tmp" / "uploads")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+# One request decodes at most this many pixels in all (its files and zip members, one at a time);
+# the files beyond it are refused by name, the earlier ones are kept.
+MAX_PIXELS_PER_REQUEST = env.int("MAX_PIXELS_PER_REQUEST", default=400_000_000)
+# A .zip member whose declared size is more than this many times its compressed size is refused
+# before it is unpacked (real photos compress about 1:1; zeros 1000:1).
+MAX_ZIP_MEMBER_RATIO = env.int("MAX_ZIP_MEMBER_RATIO", default=100)
+# Callables "module.function(loaded_image, filename)" run on every uploaded image after decoding;
+# one raising captions.imaging.ImageRejected refuses the file with its message.
+UPLOAD_IMAGE_VALIDATORS = env.list("UPLOAD_IMAGE_VALIDATORS", default=[])
+# The media sweep (captions.tasks.media_sweep) deletes media files no row points to, staged files
+# and temporary upload files, once they are older than this.
+MEDIA_SWEEP_AFTER_MINUTES = env.int("MEDIA_SWEEP_AFTER_MINUTES", default=60)
 
 # --- Captioning -----------------------------------------------------------------------------
 CAPTION_MODEL = env.str("CAPTION_MODEL", default="Salesforce/blip-image-captioning-base")

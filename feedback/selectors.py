@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404
 
 from captions.models import Caption, Image
 from captions.selectors import captioning_defaults
+from core.params import ParamError, int_param
 from feedback.models import (
     REVIEWERS_GROUP,
     Feedback,
@@ -150,9 +151,13 @@ def training_runs() -> QuerySet[TrainingRun]:
 
 
 def activatable_training_run(run_id) -> TrainingRun:
-    if not str(run_id).isdigit():
+    try:
+        pk = int_param(run_id, name="run")
+    except ParamError:
+        raise Http404("No such training run.") from None
+    if pk is None:
         raise Http404("No such training run.")
-    return get_object_or_404(TrainingRun, pk=int(run_id), status=TrainingRun.Status.SUCCEEDED)
+    return get_object_or_404(TrainingRun, pk=pk, status=TrainingRun.Status.SUCCEEDED)
 
 
 def corrections_since(moment) -> int:

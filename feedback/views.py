@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from captions.responses import image_file_response
 from captions.selectors import captioning_defaults
 from core.forms import add_service_errors
+from core.params import ParamError, int_param, int_param_or_404
 from core.views import staff_required
 from feedback import selectors, services
 from feedback.forms import (
@@ -33,13 +34,17 @@ class QueuePlace:
     """Where the reviewer is: filters and position, read from the query string or a posted form."""
 
     def __init__(self, data):
-        batch = (data.get("batch") or "").strip()
-        self.batch_id = int(batch) if batch.isdigit() else None
+        # A batch that cannot exist (non-numeric, negative, beyond a database integer) is a 404.
+        self.batch_id = int_param_or_404(data.get("batch"), name="batch")
         self.model_id = (data.get("model") or "").strip()
-        position = (data.get("position") or "").strip()
-        self.position = int(position) if position.isdigit() else 0
-        caption = (data.get("caption") or "").strip()
-        self.caption_id = int(caption) if caption.isdigit() else None
+        try:  # a position is clamped to the queue anyway: a bad one starts at the top
+            self.position = int_param(data.get("position"), name="position", minimum=0, default=0)
+        except ParamError:
+            self.position = 0
+        try:  # a caption to start at (a jump from the image's page); a bad one is ignored
+            self.caption_id = int_param(data.get("caption"), name="caption")
+        except ParamError:
+            self.caption_id = None
 
     def query(self, position: int | None = None) -> str:
         params = {"position": self.position if position is None else position}

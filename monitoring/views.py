@@ -4,6 +4,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from core.params import int_params_or_404
 from core.views import staff_required
 from monitoring import access, selectors
 from monitoring import metrics as prometheus_metrics
@@ -26,7 +27,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
 @require_GET
 @staff_required(message="The dashboard is for staff.")
 def dashboard(request: HttpRequest) -> HttpResponse:
-    run_ids = [int(value) for value in request.GET.getlist("run") if value.isdigit()]
+    run_ids = int_params_or_404(request.GET.getlist("run"), name="run")
     data = selectors.dashboard_for(period=request.GET.get("period"), run_ids=run_ids)
     return render(
         request,

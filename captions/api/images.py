@@ -31,6 +31,7 @@ from core.api import (
     rate_limit,
 )
 from core.exceptions import Conflict
+from core.params import MAX_DB_INT
 from core.serializers import OptionalBooleanField, StrictSerializer
 
 
@@ -135,10 +136,12 @@ class ImageUploadApi(APIView):
 class ImageFilterSerializer(StrictSerializer):
     status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
     needs_review = OptionalBooleanField(required=False, help_text="Only images whose caption needs review (or not).")
-    batch = serializers.IntegerField(required=False, min_value=1, help_text="Only the images of this batch.")
+    batch = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_DB_INT, help_text="Only the images of this batch."
+    )
     created_after = serializers.DateTimeField(required=False, help_text="Uploaded at or after (ISO 8601).")
     created_before = serializers.DateTimeField(required=False, help_text="Uploaded before (ISO 8601).")
-    page = serializers.IntegerField(required=False, min_value=1, help_text="Page number, from 1.")
+    page = serializers.IntegerField(required=False, min_value=1, max_value=MAX_DB_INT, help_text="Page number, from 1.")
     page_size = serializers.IntegerField(
         required=False, min_value=1, max_value=Pagination.max_page_size, help_text="Items per page."
     )

@@ -1,30 +1,49 @@
 """Submitting images: one upload (image_submit) or a batch (batch_submit, .zip archives
-expanded), validated and stored as queued Images; the workers are woken once committed."""
+expanded), validated and stored as queued Images; the workers are woken once committed.
+
+Memory: the files of a request are handled one at a time, and each is dropped before the next:
+read from its (spooled) upload file, its header checked against the request's pixel budget
+(MAX_PIXELS_PER_REQUEST), decoded once by mlcore.images.load_image with target_size=THUMBNAIL_SIZE
+(JPEG draft decoding, then Image.reduce: one full-size copy at most, for formats without a
+draft mode such as PNG), thumbnailed, hashed in chunks, and copied to the staging area
+(captions.services.media) in chunks. The web process so holds one decoded image at a time,
+whatever the number of files; the worker decodes the original again for the model.
+
+Independence: every file is processed in its own savepoint; any exception on one file (the
+expected refusals, and also any bug: it is logged with logger.exception) refuses that file with a
+reason, and the others of the request are stored. Files are published (moved from staging to
+their final names) when the transaction commits, so a killed request leaves no file that a row
+does not name beyond the media sweep's delay.
+"""
 
 import hashlib
+import logging
 import os
+import posixpath
 import uuid
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
-from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
+from PIL import Image as PILImage
 
-from captions.imaging import (
-    FORMAT_EXTENSIONS,
-    ImageRejected,
-    decode_image,
-    make_thumbnail,
-)
+from captions.imaging import ALLOWED_FORMATS, FORMAT_EXTENSIONS, ImageRejected, decode_image, make_thumbnail
 from captions.models import Batch, Image
+from captions.services.media import StagedFile, file_stage, staged_atomic, staged_discard
 from captions.services.queue import caption_workers_wake
 from captions.services.results import Refusal, SubmitResult, UploadRejected
+from captions.uploads import UNNAMED_UPLOAD, SourceRefused, UploadedFileSource, UploadSource
 from mlcore.params import GenerationParams, InvalidParams
 
+logger = logging.getLogger(__name__)
 
+INTERNAL_ERROR_REASON = (
+    "The file could not be processed because of an error on our side (it has been logged); "
+    "the other files were not affected. Try again later or send it in another format."
+)
 def generation_params_clean(raw: dict | None) -> dict:
     """Validated generation parameters as a plain dict; raises ValidationError naming the field."""
     try:
@@ -36,17 +55,23 @@ def generation_params_clean(raw: dict | None) -> dict:
 def image_submit(
     *,
     owner,
-    files: list[UploadedFile],
+    files: list,
     params: dict | None = None,
     model_spec: str = "",
     oversize_filenames: list[str] | None = None,
 ) -> SubmitResult:
     """Store every acceptable file as a queued Image and wake a worker; refuse the rest by name.
 
-    A refused file leaves no row and no file behind; the accepted ones of the same upload go on.
+    `files`: UploadedFiles of the request or captions.uploads.UploadSource (lazy zip members),
+    processed one at a time in that order. A refused file leaves no row and no file behind; the
+    accepted ones of the same upload go on. Raises UploadRejected when nothing can be considered
+    (no file, more than MAX_FILES_PER_UPLOAD) and ValidationError for bad `params`.
     """
+    sources = [item if isinstance(item, UploadSource) else UploadedFileSource(item) for item in files]
+    # An empty part without a name is a file input left empty (what browsers send), not a file.
+    sources = [item for item in sources if not (item.name == UNNAMED_UPLOAD and item.size == 0)]
     oversize_filenames = list(oversize_filenames or [])
-    total = len(files) + len(oversize_filenames)
+    total = len(sources) + len(oversize_filenames)
     if total == 0:
         raise UploadRejected("Choose at least one image to upload.")
     if total > settings.MAX_FILES_PER_UPLOAD:
@@ -60,83 +85,178 @@ def image_submit(
     for name in oversize_filenames:
         result.refused.append(Refusal(name, f"The file is larger than the {limit_mib:g} MiB limit."))
 
-    prepared = []
-    for upload in files:
-        name = os.path.basename(upload.name or "") or "(unnamed file)"
-        if upload.size is not None and upload.size > settings.MAX_UPLOAD_BYTES:
-            result.refused.append(Refusal(name, f"The file is larger than the {limit_mib:g} MiB limit."))
-            continue
-        data = upload.read()
-        try:
-            decoded = decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
-        except ImageRejected as error:
-            result.refused.append(Refusal(name, str(error)))
-            continue
-        prepared.append((name, data, decoded))
-
-    if not prepared:
-        return result
-
-    saved_paths: list[str] = []
-    try:
-        with transaction.atomic():
-            if total > 1:
-                result.batch = Batch.objects.create(owner=owner)
-            for name, data, decoded in prepared:
-                result.accepted.append(
-                    _image_store(
-                        owner=owner,
-                        batch=result.batch,
-                        filename=name,
-                        data=data,
-                        decoded=decoded,
-                        params=clean_params,
-                        model_spec=model_spec,
-                        saved_paths=saved_paths,
-                    )
-                )
+    context = _SubmitContext(owner=owner, params=clean_params, model_spec=model_spec, want_batch=total > 1)
+    with staged_atomic() as staged:
+        context.staged = staged
+        for number, source in enumerate(sources, start=1):
+            display = _display_name(source, number)
+            batch_before = context.batch
+            try:
+                with transaction.atomic():  # a savepoint: one file's failure undoes only its rows
+                    image = _submit_one(source, display=display, number=number, context=context, result=result)
+            except Exception as error:
+                if context.batch is not batch_before:  # the batch made for this file was rolled back too
+                    context.batch = result.batch = batch_before
+                if isinstance(error, SourceRefused):  # could not be unpacked: named with its archive's path
+                    result.refused.append(Refusal(source.display_name if source.name else display, str(error)))
+                elif isinstance(error, (ImageRejected, _Refused)):
+                    result.refused.append(Refusal(display, str(error)))
+                else:
+                    logger.exception("Unexpected error while storing the upload %r; the file is refused", display)
+                    result.refused.append(Refusal(display, INTERNAL_ERROR_REASON))
+            else:
+                result.accepted.append(image)
+        if result.accepted:
             transaction.on_commit(caption_workers_wake)
-    except Exception:
-        for path in saved_paths:
-            default_storage.delete(path)
-        raise
     return result
 
 
-def _image_store(*, owner, batch, filename, data, decoded, params, model_spec, saved_paths) -> Image:
-    stem = uuid.uuid4().hex
-    month = timezone.now().strftime("%Y/%m")
-    file_path = default_storage.save(
-        f"images/{month}/{stem}.{FORMAT_EXTENSIONS[decoded.format]}", ContentFile(data)
-    )
-    saved_paths.append(file_path)
-    thumb_path = default_storage.save(
-        f"thumbnails/{month}/{stem}.jpg",
-        ContentFile(make_thumbnail(decoded.image, size=settings.THUMBNAIL_SIZE)),
-    )
-    saved_paths.append(thumb_path)
-    return Image.objects.create(
-        owner=owner,
-        batch=batch,
-        file=file_path,
-        thumbnail=thumb_path,
-        original_filename=filename[:255],
-        sha256=hashlib.sha256(data).hexdigest(),
-        width=decoded.width,
-        height=decoded.height,
-        format=decoded.format,
-        byte_size=len(data),
-        params=params,
-        model_spec=model_spec,
-        status=Image.Status.QUEUED,
-        available_at=timezone.now(),
-    )
+@dataclass
+class _SubmitContext:
+    owner: object
+    params: dict
+    model_spec: str
+    want_batch: bool
+    batch: Batch | None = None
+    pixels: int = 0
+    staged: list[StagedFile] = field(default_factory=list)
+
+
+class _Refused(Exception):
+    """This file is refused; the message says why."""
+
+
+def _display_name(source: UploadSource, number: int) -> str:
+    """How refusals name a file: its base name (an archive member's too, as before)."""
+    name = posixpath.basename((source.name or "").replace("\\", "/"))
+    if not name or source.name == UNNAMED_UPLOAD:
+        return f"unnamed-{number}"
+    return name
+
+
+def _size_of(handle) -> int:
+    handle.seek(0, os.SEEK_END)
+    size = handle.tell()
+    handle.seek(0)
+    return size
+
+
+class _Unclosable:
+    """A view of a binary file that Pillow may close without closing the file (Pillow closes the
+    file of a multi-frame image, GIF or MPO, when the image is closed)."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    def read(self, *args):
+        return self._handle.read(*args)
+
+    def seek(self, *args):
+        return self._handle.seek(*args)
+
+    def tell(self):
+        return self._handle.tell()
+
+    def seekable(self):
+        return True
+
+    def readable(self):
+        return True
+
+    def close(self):
+        pass
+
+
+def _header_pixels(handle) -> int | None:
+    """width x height from the image's header (nothing is decoded); None if it cannot be read
+    (load_image then says why)."""
+    try:
+        with PILImage.open(_Unclosable(handle), formats=ALLOWED_FORMATS) as opened:
+            width, height = opened.size
+        return width * height
+    except Exception:
+        return None
+    finally:
+        handle.seek(0)
+
+
+def _validators():
+    return [import_string(path) for path in getattr(settings, "UPLOAD_IMAGE_VALIDATORS", [])]
+
+
+def _sha256_of(handle) -> str:
+    digest = hashlib.sha256()
+    while chunk := handle.read(1024 * 1024):
+        digest.update(chunk)
+    handle.seek(0)
+    return digest.hexdigest()
+
+
+def _submit_one(source: UploadSource, *, display: str, number: int, context: _SubmitContext, result) -> Image:
+    """Validate, thumbnail, stage and record one file; the decoded pixels are dropped on return."""
+    limit = settings.MAX_UPLOAD_BYTES
+    if source.size is not None and source.size > limit:
+        raise _Refused(f"The file is larger than the {limit / (1024 * 1024):g} MiB limit.")
+    staged: list[StagedFile] = []
+    try:
+        with source.open() as handle:
+            byte_size = _size_of(handle)
+            if byte_size > limit:
+                raise _Refused(f"The file is larger than the {limit / (1024 * 1024):g} MiB limit.")
+            pixels = _header_pixels(handle)
+            budget = settings.MAX_PIXELS_PER_REQUEST
+            if pixels is not None and context.pixels + pixels > budget:
+                raise _Refused(
+                    f"The request's images add up to more than {budget / 1e6:,.0f} megapixels; this file "
+                    "was not processed. Send it again in another request."
+                )
+            context.pixels += pixels or 0
+            loaded = decode_image(_Unclosable(handle), max_pixels=settings.MAX_IMAGE_PIXELS, target_size=settings.THUMBNAIL_SIZE)
+            for check in _validators():
+                check(loaded, display)
+            thumbnail = make_thumbnail(loaded.image, size=settings.THUMBNAIL_SIZE)
+            width, height, fmt = loaded.width, loaded.height, loaded.format
+            del loaded  # the decoded pixels go before the next file is read
+            handle.seek(0)
+            sha256 = _sha256_of(handle)
+            stem = uuid.uuid4().hex
+            month = timezone.now().strftime("%Y/%m")
+            file_name = f"images/{month}/{stem}.{FORMAT_EXTENSIONS[fmt]}"
+            thumb_name = f"thumbnails/{month}/{stem}.jpg"
+            staged.append(file_stage(handle, file_name))
+            staged.append(file_stage(thumbnail, thumb_name))
+        filename = posixpath.basename((source.name or "").replace("\\", "/"))
+        if not filename or source.name == UNNAMED_UPLOAD:
+            filename = f"unnamed-{number}.{FORMAT_EXTENSIONS[fmt]}"
+        if context.want_batch and context.batch is None:
+            context.batch = result.batch = Batch.objects.create(owner=context.owner)
+        image = Image.objects.create(
+            owner=context.owner,
+            batch=context.batch,
+            file=file_name,
+            thumbnail=thumb_name,
+            original_filename=filename[:255],
+            sha256=sha256,
+            width=width,
+            height=height,
+            format=fmt,
+            byte_size=byte_size,
+            params=context.params,
+            model_spec=context.model_spec,
+            status=Image.Status.QUEUED,
+            available_at=timezone.now(),
+        )
+    except BaseException:
+        staged_discard(staged)
+        raise
+    context.staged.extend(staged)
+    return image
 
 
 def batch_submit(
     *,
     owner,
-    files: list[UploadedFile],
+    files: list,
     params: dict | None = None,
     name: str = "",
     oversize_filenames: list[str] | None = None,
@@ -149,9 +269,17 @@ def batch_submit(
     from captions import zipimport  # it uses this package's result types
 
     unpacked = zipimport.uploads_expand(list(files))
+    try:
+        return _batch_submit(owner=owner, unpacked=unpacked, params=params, name=name,
+                             oversize_filenames=oversize_filenames, refused=refused)
+    finally:
+        unpacked.close()
+
+
+def _batch_submit(*, owner, unpacked, params, name, oversize_filenames, refused) -> SubmitResult:
     files = unpacked.files
     earlier = list(refused or []) + unpacked.refused
-    with transaction.atomic():
+    with staged_atomic():
         try:
             result = image_submit(owner=owner, files=files, params=params, oversize_filenames=oversize_filenames)
         except UploadRejected:

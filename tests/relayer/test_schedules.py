@@ -15,6 +15,7 @@ EXPECTED = {
     "accounts: flush expired JWTs": ("accounts.tasks.flush_expired_tokens", Schedule.DAILY, None),
     "captions: requeue stale images": ("captions.tasks.requeue_stale", Schedule.MINUTES, 1),
     "captions: purge demo uploads": ("captions.tasks.demo_images_purge", Schedule.MINUTES, 5),
+    "captions: sweep media": ("captions.tasks.media_sweep", Schedule.MINUTES, 15),
     "captions: worker heartbeat": ("monitoring.tasks.worker_heartbeat", Schedule.MINUTES, 1),
     "feedback: fine-tune when enough new corrections": ("feedback.tasks.finetune_if_due", Schedule.HOURLY, None),
 }
