@@ -5,7 +5,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -205,17 +204,6 @@ def caption_recaption(request: HttpRequest, caption_id: int) -> HttpResponse:
 # --- Feedback --------------------------------------------------------------------------------------
 
 
-def _own_correction_apply(user, caption, correction: str) -> bool:
-    """The owner's correction of their image's current caption becomes its caption (source human,
-    the model's kept in the history), as an edit in the review queue does; the feedback stays
-    for training. Another reviewer's correction is feedback only. True when it was applied."""
-    image = caption.image
-    if not correction or image.owner_id != user.pk or image.current_caption_id != caption.pk or correction == caption.text:
-        return False
-    services.caption_edit(caption=caption, reviewer=user, text=correction)
-    return True
-
-
 @login_required
 def caption_feedback(request: HttpRequest, caption_id: int) -> HttpResponse:
     """The rating widget: GET renders it, POST saves the user's one feedback on the caption (and
@@ -226,14 +214,12 @@ def caption_feedback(request: HttpRequest, caption_id: int) -> HttpResponse:
         form = FeedbackForm(request.POST)
         if form.is_valid():
             try:
-                with transaction.atomic():  # the rating and the new caption together, or neither
-                    feedback, _ = services.feedback_save(
-                        user=request.user,
-                        caption=caption,
-                        rating=form.cleaned_data["rating"],
-                        corrected_caption=form.cleaned_data["corrected_caption"],
-                    )
-                    replaced = _own_correction_apply(request.user, caption, feedback.corrected_caption)
+                _, replaced = services.caption_feedback_submit(
+                    user=request.user,
+                    caption=caption,
+                    rating=form.cleaned_data["rating"],
+                    corrected_caption=form.cleaned_data["corrected_caption"],
+                )
             except ValidationError as error:
                 add_service_errors(form, error)
             else:
