@@ -8,8 +8,9 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from captions.models import Image, WorkerHeartbeat
+from captions.models import Image
 from captionsite.context_processors import PAUSED_NO_MODEL, PAUSED_NO_WORKER
+from monitoring.models import WorkerHeartbeat
 from tests.images import image_bytes, upload
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +45,7 @@ def test_403_is_in_the_layout(logged_in_client):
 
 
 def test_500_renders_without_touching_the_database(django_assert_num_queries):
-    from captionsite.exceptions import server_error
+    from core.exceptions import server_error
 
     with django_assert_num_queries(0):
         response = server_error(RequestFactory().get("/boom/"))
