@@ -13,8 +13,8 @@ from captions.selectors import captioning_defaults
 from captions.services import (
     BULK_LIMIT,
     caption_human_set,
-    captions_review_clear,
     captioning_defaults_set,
+    captions_review_clear,
     generation_params_clean,
     image_requeue,
 )
@@ -211,24 +211,24 @@ def caption_feedback_submit(*, user, caption: Caption, rating, corrected_caption
     return feedback, replaced
 
 
-def captions_bulk_approve(*, reviewer, images) -> int:
-    """Approve the current caption of every image of `images` (a QuerySet of the reviewer's own
-    images) that needs review: each leaves the queue with an "approve" review action, all in one
-    transaction. At most captions.services.BULK_LIMIT images (ValidationError before any change,
-    as for none). Returns how many captions were approved."""
-    chosen = images.filter(owner=reviewer)
-    count = chosen.count()
+def captions_bulk_approve(*, reviewer, captions) -> int:
+    """Approve every caption of `captions` (a QuerySet the caller has limited to what the reviewer
+    may review, e.g. feedback.selectors.bulk_approvable_captions_for): each leaves the queue with
+    an "approve" review action, all in one transaction; a caption that is no longer its image's
+    current one is skipped. At most captions.services.BULK_LIMIT captions (ValidationError
+    before any change, as for none). Returns how many were approved."""
+    count = captions.count()
     if count == 0:
-        raise ValidationError("Select at least one image.")
+        raise ValidationError("Select at least one caption that needs review.")
     if count > BULK_LIMIT:
-        raise ValidationError(f"{count} images are selected; at most {BULK_LIMIT} can be approved at once.")
+        raise ValidationError(f"{count} captions are selected; at most {BULK_LIMIT} can be approved at once.")
     approved = 0
     with transaction.atomic():
-        captions = Caption.objects.filter(
-            pk__in=chosen.values("current_caption_id"), needs_review=True
-        ).select_for_update()
-        for caption in captions:
-            caption_approve(caption=caption, reviewer=reviewer)
+        for caption in captions.select_related("image").order_by("id"):
+            try:
+                caption_approve(caption=caption, reviewer=reviewer)
+            except ValidationError:
+                continue  # replaced meanwhile: nothing to approve
             approved += 1
     return approved
 
