@@ -198,9 +198,11 @@ def image_model_choices_for(user) -> list[str]:
 
 def batches_for(user) -> QuerySet[Batch]:
     """The user's batches, newest first, each with `n_total`, `n_queued`, `n_processing`,
-    `n_done`, `n_failed` image counts (one query)."""
+    `n_done`, `n_failed` image counts and `n_needs_review` (captions below the review
+    threshold), in one query."""
     return Batch.objects.filter(owner=user).annotate(
         n_total=Count("images"),
+        n_needs_review=Count("images", filter=Q(images__current_caption__needs_review=True)),
         **{f"n_{status}": Count("images", filter=Q(images__status=status)) for status in Image.Status.values},
     ).order_by("-created_at", "-id")
 
