@@ -105,7 +105,7 @@ class ImageSearchForm(forms.Form):
         self.fields["status"].choices = [("", "Any status"), *statuses]
         self.fields["batch"].choices = [("", "Any upload"), *((str(b.pk), str(b)) for b in batches)]
         self.fields["model"].choices = [("", "Any model"), *((m, m) for m in models)]
-        self.fields["sort"].choices = list((orderings or {}).items())
+        self.fields["sort"].choices = [("", "Best match (newest without words)"), *(orderings or {}).items()]
 
     def clean(self):
         data = super().clean()
