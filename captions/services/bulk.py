@@ -27,7 +27,9 @@ def bulk_images_checked(images: QuerySet[Image], *, owner) -> list[Image]:
         raise ValidationError(
             f"{count} images are selected; at most {BULK_LIMIT} can be changed at once. Narrow the search."
         )
-    return list(chosen.select_for_update())
+    ids = list(chosen.values_list("id", flat=True))
+    # A plain query to lock: the caller's queryset may join (outer) the current caption.
+    return list(Image.objects.filter(pk__in=ids).order_by("id").select_for_update())
 
 
 def images_bulk_retry(*, owner, images: QuerySet[Image]) -> int:
