@@ -189,3 +189,24 @@ def test_review_queue_approve_ticked_and_all_shown(logged_in_client, user):
     assert not Caption.objects.filter(needs_review=True).exists()
     bad = logged_in_client.post(reverse("feedback:bulk_approve"), {"captions": ["x"]}, follow=True)
     assert any("does not exist" in m for m in _messages(bad))
+
+
+@pytest.mark.django_db
+def test_a_caption_is_edited_from_its_gallery_card_without_a_rating(logged_in_client, user, gallery):
+    """Item 11: each captioned card has an edit form; the new text is the alt text, the search
+    is kept on the way back, and no star rating is needed."""
+    page = logged_in_client.get(reverse("captions:gallery"), {"q": "cat"}).content.decode()
+    caption = gallery[0].current_caption
+    assert f'action="{reverse("feedback:edit", args=[caption.pk])}"' in page
+    assert 'name="next" value="/?q=cat"' in page
+    response = logged_in_client.post(reverse("feedback:edit", args=[caption.pk]),
+                                     {"text": "a tabby cat asleep on a green sofa", "next": "/?q=cat"})
+    assert response.status_code == 302 and response["Location"] == "/?q=cat"
+    gallery[0].refresh_from_db()
+    assert gallery[0].current_caption.text == "a tabby cat asleep on a green sofa"
+    assert gallery[0].current_caption.source == "human"
+    card = logged_in_client.get(reverse("captions:gallery"), {"q": "tabby"}).content.decode()
+    assert 'alt="a tabby cat asleep on a green sofa"' in card
+    empty = logged_in_client.post(reverse("feedback:edit", args=[gallery[0].current_caption_id]),
+                                  {"text": "   ", "next": "/?q=cat"}, follow=True)
+    assert any("empty" in m for m in _messages(empty))
