@@ -17,9 +17,13 @@ from captions.services import BULK_LIMIT
 def search_form_for(user, data) -> ImageSearchForm:
     """The gallery's search form bound to `data` (a QueryDict; None for unbound), with the user's
     batches, models, orderings and statuses as its choices."""
+    batches = list(selectors.batches_for(user)[:200])
+    wanted = (data or {}).get("batch") or ""
+    if wanted.isdigit() and len(wanted) < 19 and all(str(b.pk) != wanted for b in batches):
+        batches += list(selectors.batches_for(user).filter(pk=int(wanted)))  # an older one, by link
     return ImageSearchForm(
         data,
-        batches=selectors.batches_for(user)[:200],
+        batches=batches,
         models=selectors.image_model_choices_for(user),
         orderings={key: label for key, (label, _) in selectors.IMAGE_ORDERINGS.items()},
         statuses=Image.Status.choices,

@@ -128,3 +128,19 @@ def test_a_saved_better_caption_is_the_alt_text_everywhere(logged_in_client, use
     api = logged_in_client.get(reverse("api:image-detail", args=[image.public_id]), HTTP_AUTHORIZATION=bearer(user)).json()
     assert api["caption"]["text"] == "a brown puppy on a red rug"
     assert Feedback.objects.get().corrected_caption == "a brown puppy on a red rug"
+
+
+@pytest.mark.django_db
+def test_an_old_batch_can_be_searched_by_its_link(logged_in_client, user):
+    """The gallery's upload menu lists the newest 200 batches; a link to an older one still works."""
+    from captions.models import Batch
+
+    old, images = _batch(user, 1, "Old one")
+    _caption(images[0], "an old boat")
+    Batch.objects.bulk_create([Batch(owner=user, name=f"New {i}") for i in range(200)])
+    menu = logged_in_client.get(reverse("captions:gallery")).context["search_form"].fields["batch"].choices
+    assert str(old.pk) not in [value for value, _ in menu]
+    response = logged_in_client.get(reverse("captions:gallery"), {"batch": old.pk})
+    assert response.status_code == 200
+    assert [i.original_filename for i in response.context["page"].object_list] == ["img-0.jpg"]
+    assert logged_in_client.get(reverse("captions:gallery"), {"batch": "99999999"}).status_code == 400
