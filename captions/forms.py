@@ -114,6 +114,12 @@ class ImageSearchForm(forms.Form):
             self.add_error("end", "The end date is before the start date.")
         return data
 
+    def full_clean(self):
+        super().full_clean()
+        for name in self.errors:  # screen readers hear which field is wrong, and why
+            if name in self.fields:
+                self.fields[name].widget.attrs.update({"aria-invalid": "true", "aria-describedby": f"id_{name}-error"})
+
     def is_search(self) -> bool:
         """True when any field narrows the images (the page then says how many match)."""
         return any(self.cleaned_data.get(name) not in (None, "") for name in self.fields if name != "sort")

@@ -185,3 +185,11 @@ def test_the_schema_documents_search_and_filters(client):
     names = {p["name"] for p in schema["paths"]["/api/v1/images/"]["get"]["parameters"]}
     assert {"search", "ordering", "status", "needs_review", "batch", "model", "rating",
             "created_after", "created_before"} <= names
+
+
+@pytest.mark.django_db
+def test_a_wrong_filter_is_tied_to_its_message(client, user):
+    client.force_login(user)
+    html = client.get(reverse("captions:gallery"), {"start": "2026-02-02", "end": "2026-02-01"}).content.decode()
+    assert 'aria-invalid="true"' in html and 'aria-describedby="id_end-error"' in html
+    assert 'id="id_end-error">The end date is before the start date.' in html
