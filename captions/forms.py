@@ -161,6 +161,9 @@ class BulkRecaptionForm(forms.Form):
     def __init__(self, *args, model_choices: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["model_spec"].choices = [(m, m) for m in model_choices]
+        for name, field in self.fields.items():
+            if field.help_text and isinstance(self.auto_id, str):
+                field.widget.attrs["aria-describedby"] = (self.auto_id % name) + "-hint"
 
     def generation_params(self) -> dict:
         return {k: self.cleaned_data[k] for k in ("num_beams", "max_length") if self.cleaned_data.get(k) is not None}

@@ -99,7 +99,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
             "query_string": search_query_string(search_form),
             "search_keys": list(search_form.fields),
             "bulk_limit": services.BULK_LIMIT,
-            "model_choices": selectors.model_spec_choices(),
+            "recaption_form": BulkRecaptionForm(model_choices=selectors.model_spec_choices(), auto_id="bulk-%s"),
             "page": page,
             "watch": watch,
             "progress": selectors.unfinished_work_for(request.user) if watch else None,
