@@ -157,7 +157,7 @@ def image_recaption(*, caption: Caption, reviewer, params: dict | None, model_sp
         if image.status != Image.Status.DONE:
             raise ValidationError("This image is already waiting for a new caption.")
         image_requeue(image_id=image.pk, from_status=Image.Status.DONE, params=clean_params, model_spec=stored_spec)
-        Caption.objects.filter(pk=caption.pk).update(needs_review=False)
+        captions_review_clear(caption_ids=[caption.pk])
         action = _action_record(
             caption=caption,
             reviewer=reviewer,
