@@ -13,6 +13,33 @@ def user_create(*, email: str, password: str) -> User:
     return User.objects.create_user(email=email, password=password)
 
 
+# --- Deleting an account ------------------------------------------------------------------------
+
+# What higher apps must remove before a user row goes (files on disk, rows their services own):
+# each a function (*, user) -> None, registered from that app's AppConfig.ready() with
+# user_delete_step_register. accounts cannot import the apps above it, so they come to it.
+_USER_DELETE_STEPS: list = []
+
+
+def user_delete_step_register(step) -> None:
+    """Register `step(*, user)` to run, in registration order, when an account is deleted (once)."""
+    if step not in _USER_DELETE_STEPS:
+        _USER_DELETE_STEPS.append(step)
+
+
+def user_delete(*, user: User, password: str) -> None:
+    """Delete the account after checking its password (ValidationError {"password": [...]} when
+    it is wrong or the account has no password): first every registered step (captions removes
+    the images, their files and thumbnails, captions and batches), then the user row, whose
+    remaining rows (API keys, feedback, settings) go with it by cascade."""
+    if not password or not user.has_usable_password() or not user.check_password(password):
+        raise ValidationError({"password": ["That is not your password."]})
+    for step in list(_USER_DELETE_STEPS):
+        step(user=user)
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).delete()
+
+
 # --- API keys ---------------------------------------------------------------------------------
 
 # last_used_at is written at most this often per key: a busy script should not mean a write per call.

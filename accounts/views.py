@@ -1,12 +1,15 @@
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 
-from accounts.forms import EmailAuthenticationForm, SignupForm
-from accounts.services import user_create
+from accounts.forms import AccountDeleteForm, EmailAuthenticationForm, SignupForm
+from accounts.services import user_create, user_delete
+from core.forms import add_service_errors
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -63,3 +66,21 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         response = super().form_valid(form)
         messages.success(self.request, "Your password was set: log in with it.")
         return response
+
+
+@login_required
+def account_delete(request: HttpRequest) -> HttpResponse:
+    """GET: what deleting the account removes, and a password field. POST: with the right
+    password the account, its images, files, thumbnails and captions are deleted and the
+    visitor is logged out (redirect to the home page with a notice); a wrong one is a 400."""
+    form = AccountDeleteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user_delete(user=request.user, password=form.cleaned_data["password"])
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            logout(request)
+            messages.success(request, "Your account, your images and their captions were deleted.")
+            return redirect("captions:gallery")
+    return render(request, "accounts/account_delete.html", {"form": form}, status=400 if form.errors else 200)

@@ -3,6 +3,7 @@ or JSON. Plain functions of the rows; the API view only picks the format and wra
 
 import csv
 import io
+from html import escape
 
 # One row per image: {"id": str uuid, "filename": str, "status": str, "caption": str (empty until
 # captioned), "confidence": float in [0, 1] or None}.
@@ -32,3 +33,18 @@ def batch_rows_csv(rows: list[dict]) -> str:
 def batch_rows_json(rows: list[dict]) -> list[dict]:
     """The rows as JSON-ready dicts with exactly EXPORT_COLUMNS (values as they are: no quoting)."""
     return [{key: row.get(key) for key in EXPORT_COLUMNS} for row in rows]
+
+
+def rows_html(rows: list[dict]) -> str:
+    """A ready-to-paste HTML list: one `<img src="FILENAME" alt="CAPTION">` line per row, both
+    attribute values HTML-escaped (quotes included), so no caption or file name can break out of
+    its attribute. An image without a caption gets alt="" (the empty alt of a decorative image is
+    never right here, so the line also says so in a comment for the person pasting it)."""
+    lines = []
+    for row in rows:
+        src, alt = escape(row.get("filename") or ""), escape(row.get("caption") or "")
+        line = f'<img src="{src}" alt="{alt}">'
+        if not row.get("caption"):
+            line += " <!-- no caption yet -->"
+        lines.append(line)
+    return "\n".join(lines) + ("\n" if lines else "")

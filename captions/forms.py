@@ -81,3 +81,89 @@ class UploadForm(forms.Form):
 
     def generation_params(self) -> dict:
         return {k: v for k in ("num_beams", "max_length") if (v := self.cleaned_data.get(k)) is not None}
+
+
+class ImageSearchForm(forms.Form):
+    """The gallery's search (a GET form: the URL holds the whole search, to bookmark or share).
+    Every field is optional; `filters()` gives captions.selectors.ImageFilters."""
+
+    q = forms.CharField(required=False, max_length=200, label="Find",
+                        help_text="Words in a caption, a correction or a file name.")
+    status = forms.ChoiceField(required=False, label="Status", choices=[("", "Any status")])
+    review = forms.ChoiceField(required=False, label="Review", choices=[
+        ("", "Any"), ("yes", "Needs review"), ("no", "Does not need review")])
+    batch = forms.TypedChoiceField(required=False, label="Upload", coerce=int, empty_value=None, choices=[("", "Any upload")])
+    model = forms.ChoiceField(required=False, label="Model", choices=[("", "Any model")])
+    rating = forms.TypedChoiceField(required=False, label="Your rating", coerce=int, empty_value=None,
+                                    choices=[("", "Any")] + [(str(n), f"{n} star{'s' if n > 1 else ''}") for n in range(1, 6)])
+    start = forms.DateField(required=False, label="Uploaded from", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, label="Uploaded until", widget=forms.DateInput(attrs={"type": "date"}))
+    sort = forms.ChoiceField(required=False, label="Sort")
+
+    def __init__(self, data=None, *, batches=(), models=(), orderings=None, statuses=()):
+        super().__init__(data)
+        self.fields["status"].choices = [("", "Any status"), *statuses]
+        self.fields["batch"].choices = [("", "Any upload"), *((str(b.pk), str(b)) for b in batches)]
+        self.fields["model"].choices = [("", "Any model"), *((m, m) for m in models)]
+        self.fields["sort"].choices = [("", "Best match (newest without words)"), *(orderings or {}).items()]
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and start > end:
+            self.add_error("end", "The end date is before the start date.")
+        return data
+
+    def full_clean(self):
+        super().full_clean()
+        for name in self.errors:  # screen readers hear which field is wrong, and why
+            if name in self.fields:
+                self.fields[name].widget.attrs.update({"aria-invalid": "true", "aria-describedby": f"id_{name}-error"})
+
+    def is_search(self) -> bool:
+        """True when any field narrows the images (the page then says how many match)."""
+        return any(self.cleaned_data.get(name) not in (None, "") for name in self.fields if name != "sort")
+
+    def filters(self):
+        from datetime import datetime, time, timedelta
+
+        from django.utils import timezone
+
+        from captions.selectors import ImageFilters
+
+        data = self.cleaned_data
+        zone = timezone.get_current_timezone()
+        start, end = data.get("start"), data.get("end")
+        return ImageFilters(
+            status=data.get("status") or None,
+            needs_review={"yes": True, "no": False}.get(data.get("review") or ""),
+            batch_id=data.get("batch"),
+            model_id=data.get("model") or None,
+            rating=data.get("rating"),
+            created_after=datetime.combine(start, time.min, zone) if start else None,
+            created_before=datetime.combine(end + timedelta(days=1), time.min, zone) if end else None,
+        )
+
+
+class BulkRecaptionForm(forms.Form):
+    """Re-caption many images: another model and/or other generation settings."""
+
+    model_spec = forms.ChoiceField(label="Model", choices=())
+    num_beams = generation_param_field(
+        "num_beams", label="More careful (slower)",
+        help_text="How many wordings the model weighs at once, {low} to {high} (default {default}).",
+    )
+    max_length = generation_param_field(
+        "max_length", label="Longest caption",
+        help_text="The most word pieces a caption may have, {low} to {high} (default {default}).",
+    )
+
+    def __init__(self, *args, model_choices: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model_spec"].choices = [(m, m) for m in model_choices]
+        for name, field in self.fields.items():
+            if field.help_text and isinstance(self.auto_id, str):
+                field.widget.attrs["aria-describedby"] = (self.auto_id % name) + "-hint"
+
+    def generation_params(self) -> dict:
+        return {k: self.cleaned_data[k] for k in ("num_beams", "max_length") if self.cleaned_data.get(k) is not None}

@@ -5,7 +5,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, QuerySet
+from django.db import connection
+from django.db.models import Count, F, FloatField, Q, QuerySet, Value
+from django.db.models.expressions import RawSQL
 from django.shortcuts import get_object_or_404
 
 from captions.models import Batch, Caption, CaptioningDefaults, Image
@@ -45,6 +47,13 @@ def captioning_defaults() -> CaptioningDefaultsNow:
     )
 
 
+def model_spec_choices() -> list[str]:
+    """Models an image may be (re-)captioned with: the active one first, then CAPTION_MODEL and
+    CAPTION_MODEL_CHOICES, without repeats."""
+    choices = [captioning_defaults().model_spec, settings.CAPTION_MODEL, *settings.CAPTION_MODEL_CHOICES]
+    return list(dict.fromkeys(c for c in choices if c))
+
+
 def gallery_images_for(user) -> QuerySet[Image]:
     """The user's images, newest first, with the caption shown under each."""
     return Image.objects.filter(owner=user).select_related("current_caption").order_by("-created_at", "-id")
@@ -64,6 +73,104 @@ def caption_history_for(image: Image) -> QuerySet[Caption]:
 # --- The REST API's reads ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ImageFilters:
+    """What narrows a search; None (or "") leaves a filter out.
+
+    status: an Image.Status value; needs_review: the current caption is below the review
+    threshold (True) or not (False); batch_id: a Batch pk; model_id: the current caption's
+    model id (exact); rating: 1..5, the owner's own star rating of the current caption;
+    created_after / created_before: aware datetimes, upload time in [after, before)."""
+
+    status: str | None = None
+    needs_review: bool | None = None
+    batch_id: int | None = None
+    model_id: str | None = None
+    rating: int | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+# ordering name -> (label, ORDER BY). "relevance" ranks by the full-text score (best first) and
+# only means something with a query; without one it is "newest".
+IMAGE_ORDERINGS = {
+    "newest": ("Newest first", ("-created_at", "-id")),
+    "oldest": ("Oldest first", ("created_at", "id")),
+    "confidence": ("Lowest confidence first", (F("current_caption__confidence").asc(nulls_last=True), "-id")),
+    "name": ("File name (A to Z)", ("original_filename", "id")),
+    "relevance": ("Best match first", ("-created_at", "-id")),
+}
+
+
+def _full_text_match(images: QuerySet[Image], terms: list[str]) -> QuerySet[Image]:
+    """The images whose file name or caption text holds every term (as a word prefix), annotated
+    with `search_rank` (higher is better) on either database; see captions.search."""
+    from captions.search import fts5_match, tsquery_raw
+
+    vendor = connection.vendor
+    if vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchRank
+
+        query = SearchQuery(tsquery_raw(terms), search_type="raw", config="simple")
+        return images.filter(search_document=query).annotate(search_rank=SearchRank(F("search_document"), query))
+    if vendor == "sqlite":
+        match = fts5_match(terms)
+        ids = RawSQL("SELECT rowid FROM captions_image_fts WHERE captions_image_fts MATCH %s", (match,))
+        # bm25() is lower for a better match: negated, so that higher is better on both databases.
+        rank = RawSQL(
+            "SELECT -bm25(captions_image_fts) FROM captions_image_fts "
+            "WHERE captions_image_fts MATCH %s AND rowid = captions_image.id",
+            (match,),
+            output_field=FloatField(),
+        )
+        return images.filter(id__in=ids).annotate(search_rank=rank)
+    # Any other database: a plain case-insensitive containment of every term.
+    for term in terms:
+        images = images.filter(Q(original_filename__icontains=term) | Q(captions__text__icontains=term)).distinct()
+    return images.annotate(search_rank=Value(0.0, output_field=FloatField()))
+
+
+def images_search_for(
+    user, query: str = "", filters: ImageFilters | None = None, ordering: str = "newest"
+) -> QuerySet[Image]:
+    """The user's images that match `query` (full text over file names and every caption's text,
+    human corrections included: each word must appear, as a word prefix, case and accents
+    ignored) and `filters`, in `ordering` (a key of IMAGE_ORDERINGS; ValueError for another).
+    An empty query (or one without any word) leaves the text out. The engine is FTS5 on SQLite and
+    PostgreSQL's tsvector/GIN on PostgreSQL (captions.search); no query can make it fail."""
+    from captions.search import search_terms
+
+    if ordering not in IMAGE_ORDERINGS:
+        raise ValueError(f"Unknown ordering {ordering!r}; use one of {', '.join(IMAGE_ORDERINGS)}.")
+    filters = filters or ImageFilters()
+    images = gallery_images_for(user)
+    if filters.status:
+        images = images.filter(status=filters.status)
+    if filters.needs_review is not None:
+        images = images.filter(current_caption__needs_review=True) if filters.needs_review else images.exclude(
+            current_caption__needs_review=True
+        )
+    if filters.batch_id is not None:
+        images = images.filter(batch_id=filters.batch_id)
+    if filters.model_id:
+        images = images.filter(current_caption__model_id=filters.model_id)
+    if filters.rating is not None:
+        # The rating lives in the feedback app; this reads it through the ORM relation only.
+        images = images.filter(
+            current_caption__feedback__user=user, current_caption__feedback__rating=filters.rating
+        )
+    if filters.created_after is not None:
+        images = images.filter(created_at__gte=filters.created_after)
+    if filters.created_before is not None:
+        images = images.filter(created_at__lt=filters.created_before)
+    terms = search_terms(query)
+    if terms:
+        images = _full_text_match(images, terms)
+        if ordering == "relevance":
+            return images.order_by(F("search_rank").desc(nulls_last=True), "-created_at", "-id")
+    return images.order_by(*IMAGE_ORDERINGS[ordering][1])
+
+
 def images_filtered_for(
     user,
     *,
@@ -73,21 +180,31 @@ def images_filtered_for(
     created_after=None,
     created_before=None,
 ) -> QuerySet[Image]:
-    """The user's images, newest first, narrowed by the filters that are given."""
-    images = gallery_images_for(user)
-    if status:
-        images = images.filter(status=status)
-    if needs_review is not None:
-        images = images.filter(current_caption__needs_review=True) if needs_review else images.exclude(
-            current_caption__needs_review=True
-        )
-    if batch_id is not None:
-        images = images.filter(batch_id=batch_id)
-    if created_after is not None:
-        images = images.filter(created_at__gte=created_after)
-    if created_before is not None:
-        images = images.filter(created_at__lt=created_before)
-    return images
+    """The user's images, newest first, narrowed by the filters that are given (images_search_for
+    without a query)."""
+    return images_search_for(user, "", ImageFilters(
+        status=status, needs_review=needs_review, batch_id=batch_id,
+        created_after=created_after, created_before=created_before,
+    ))
+
+
+def image_model_choices_for(user) -> list[str]:
+    """The model ids of the user's current captions, sorted (the search form's model filter)."""
+    return sorted(
+        m for m in Caption.objects.filter(image__owner=user, image__current_caption=F("pk"))
+        .values_list("model_id", flat=True).distinct() if m
+    )
+
+
+def batches_for(user) -> QuerySet[Batch]:
+    """The user's batches, newest first, each with `n_total`, `n_queued`, `n_processing`,
+    `n_done`, `n_failed` image counts and `n_needs_review` (captions below the review
+    threshold), in one query."""
+    return Batch.objects.filter(owner=user).annotate(
+        n_total=Count("images"),
+        n_needs_review=Count("images", filter=Q(images__current_caption__needs_review=True)),
+        **{f"n_{status}": Count("images", filter=Q(images__status=status)) for status in Image.Status.values},
+    ).order_by("-created_at", "-id")
 
 
 def batch_for(user, batch_id: int) -> Batch:
@@ -111,8 +228,15 @@ def batch_progress(batch: Batch) -> dict:
 
 def batch_export_rows(batch: Batch) -> list[dict]:
     """One row per image of the batch, in upload order: the alt-text export."""
+    return images_export_rows(batch.images.all())
+
+
+def images_export_rows(images: QuerySet[Image]) -> list[dict]:
+    """One row per image, in upload order: {"id": str uuid, "filename", "status", "caption"
+    (the current caption's text: a human correction once there is one; "" until captioned),
+    "confidence" (float or None)}."""
     rows = []
-    for image in batch.images.select_related("current_caption").order_by("created_at", "id"):
+    for image in images.select_related("current_caption").order_by("created_at", "id"):
         caption = image.current_caption
         rows.append(
             {

@@ -1,4 +1,5 @@
 import uuid
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -8,13 +9,15 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
-from captions import selectors, services
-from captions.forms import UploadForm
+from captions import exports, selectors, services
+from captions.forms import BulkRecaptionForm, ImageSearchForm, UploadForm
 from captions.models import Image
 from captions.responses import image_file_response
+from captions.selection import search_form_for, selected_images_for
 from captions.uploads import oversize_refusals
 
 GALLERY_PAGE_SIZE = 24
@@ -80,13 +83,23 @@ def gallery(request: HttpRequest) -> HttpResponse:
             return _upload_json(0, [], errors, 400)
     # Only a POST that stored nothing comes here with errors (400): nothing to repeat on reload.
     status = 400 if form.errors else 200
-    page = Paginator(selectors.gallery_images_for(request.user), GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    search_form = image_search_form(request.user, request.GET if request.method == "GET" else None)
+    images, searching = search_results(request.user, search_form)
+    if search_form.errors:
+        status = 400
+    page = Paginator(images, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
     watch = _watch_value([image for image in page if not image.is_final])
     return render(
         request,
         "captions/gallery.html",
         {
             "form": form,
+            "search_form": search_form,
+            "searching": searching,
+            "query_string": search_query_string(search_form),
+            "search_keys": list(search_form.fields),
+            "bulk_limit": services.BULK_LIMIT,
+            "recaption_form": BulkRecaptionForm(model_choices=selectors.model_spec_choices(), auto_id="bulk-%s"),
             "page": page,
             "watch": watch,
             "progress": selectors.unfinished_work_for(request.user) if watch else None,
@@ -95,6 +108,26 @@ def gallery(request: HttpRequest) -> HttpResponse:
         },
         status=status,
     )
+
+
+image_search_form = search_form_for
+
+
+def search_results(user, search_form: ImageSearchForm):
+    """(images, searching): the search's images (all of the user's when the form is unbound or
+    invalid; the page shows the form's errors then) and whether anything narrows them."""
+    if search_form.is_bound and search_form.is_valid():
+        ordering = search_form.cleaned_data.get("sort") or ("relevance" if search_form.cleaned_data.get("q") else "newest")
+        images = selectors.images_search_for(user, search_form.cleaned_data.get("q", ""), search_form.filters(), ordering)
+        return images, search_form.is_search()
+    return selectors.gallery_images_for(user), False
+
+
+def search_query_string(search_form: ImageSearchForm) -> str:
+    """The search as a query string without the page number (for the pager and the bulk form)."""
+    if not search_form.is_bound:
+        return ""
+    return urlencode([(k, v) for k, v in search_form.data.items() if k in search_form.fields and v])
 
 
 MAX_WATCHED = GALLERY_PAGE_SIZE
@@ -196,3 +229,107 @@ def image_file(request: HttpRequest, public_id, variant: str) -> FileResponse:
     """Images are private: they are served only to their owner, never from a public media URL."""
     image = selectors.image_for(request.user, public_id)
     return image_file_response(image, variant)
+
+
+BULK_ACTIONS = ("retry", "recaption", "delete", "export")
+EXPORT_FORMATS = ("csv", "json", "html")
+
+
+def export_response(rows: list[dict], fmt: str, stem: str) -> HttpResponse:
+    """The alt-text rows as a download: CSV, JSON or a ready-to-paste HTML list of <img> tags."""
+    if fmt == "json":
+        response = JsonResponse(exports.batch_rows_json(rows), safe=False, json_dumps_params={"ensure_ascii": False})
+        ext = "json"
+    elif fmt == "html":
+        response = HttpResponse(exports.rows_html(rows), content_type="text/plain; charset=utf-8")
+        ext = "html.txt"
+    else:
+        response = HttpResponse(exports.batch_rows_csv(rows), content_type="text/csv; charset=utf-8")
+        ext = "csv"
+    response["Content-Disposition"] = f'attachment; filename="{stem}-alt-text.{ext}"'
+    return response
+
+
+def _back_to_gallery(request: HttpRequest) -> HttpResponse:
+    query = request.POST.get("back", "")
+    return redirect(reverse("captions:gallery") + (f"?{query}" if query and "\n" not in query else ""))
+
+
+@login_required
+@require_POST
+def images_bulk(request: HttpRequest) -> HttpResponse:
+    """One action on the gallery's selection (the ticked images, or all=1: every image the
+    search finds): retry, recaption (with the form's model and settings), delete (first a page
+    that says how many and asks; confirm=1 deletes) or export (format csv, json or html). A
+    change answers with a redirect back to the search; a refused one too, with the reason."""
+    action = request.POST.get("action", "")
+    if action not in BULK_ACTIONS:
+        messages.error(request, "Choose what to do with the selected images.")
+        return _back_to_gallery(request)
+    try:
+        images = selected_images_for(request.user, request.POST)
+        count = images.count()
+        if action == "export":
+            fmt = request.POST.get("format", "csv")
+            if fmt not in EXPORT_FORMATS:
+                raise ValidationError("Export as CSV, JSON or HTML.")
+            if count > services.BULK_LIMIT:
+                raise ValidationError(f"{count} images are selected; at most {services.BULK_LIMIT} can be exported at once.")
+            return export_response(selectors.images_export_rows(images), fmt, "selection")
+        if action == "delete" and request.POST.get("confirm") != "1":
+            if count == 0:
+                raise ValidationError("Select at least one image.")
+            return render(request, "captions/bulk_confirm.html", {
+                "count": count, "names": [i.original_filename for i in images[:10]], "post": request.POST,
+                "too_many": count > services.BULK_LIMIT, "bulk_limit": services.BULK_LIMIT,
+            })
+        if action == "retry":
+            done = services.images_bulk_retry(owner=request.user, images=images)
+            notice = f"{done} failed image{'s' if done != 1 else ''} queued again."
+        elif action == "recaption":
+            form = BulkRecaptionForm(request.POST, model_choices=selectors.model_spec_choices())
+            if not form.is_valid():
+                raise ValidationError(" ".join(e for errors in form.errors.values() for e in errors))
+            done = services.images_bulk_recaption(
+                owner=request.user, images=images, params=form.generation_params(),
+                model_spec=form.cleaned_data["model_spec"],
+            )
+            notice = f"{done} image{'s' if done != 1 else ''} queued for a new caption."
+        else:
+            done = services.images_bulk_delete(owner=request.user, images=images)
+            notice = f"{done} image{'s were' if done != 1 else ' was'} deleted."
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return _back_to_gallery(request)
+    messages.success(request, notice)
+    return _back_to_gallery(request)
+
+
+@login_required
+@require_GET
+def batch_list(request: HttpRequest) -> HttpResponse:
+    """The user's uploads (batches), newest first, with counts by status and progress."""
+    page = Paginator(selectors.batches_for(request.user), 25).get_page(request.GET.get("page"))
+    return render(request, "captions/batches.html", {"page": page})
+
+
+@login_required
+@require_GET
+def batch_detail(request: HttpRequest, batch_id: int) -> HttpResponse:
+    """One upload: its progress, its images and the alt-text export links."""
+    batch = selectors.batch_for(request.user, batch_id)
+    progress = selectors.batch_progress(batch)
+    page = Paginator(selectors.images_search_for(request.user, "", selectors.ImageFilters(batch_id=batch.pk), "oldest"),
+                     GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "captions/batch_detail.html", {"batch": batch, "progress": progress, "page": page})
+
+
+@login_required
+@require_GET
+def batch_export(request: HttpRequest, batch_id: int) -> HttpResponse:
+    """The batch's alt text as ?format=csv (default), json or html (a list of <img src alt>)."""
+    batch = selectors.batch_for(request.user, batch_id)
+    fmt = request.GET.get("format", "csv")
+    if fmt not in EXPORT_FORMATS:
+        return HttpResponse("format must be csv, json or html.", status=400, content_type="text/plain")
+    return export_response(selectors.batch_export_rows(batch), fmt, f"batch-{batch.pk}")

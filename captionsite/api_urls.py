@@ -26,7 +26,7 @@ v1 = [
     path("images/<uuid:public_id>/captions/", images.ImageCaptionsApi.as_view(), name="image-captions"),
     path("predict/", predict.PredictApi.as_view(), name="predict"),
     # Batches
-    path("batches/", batches.BatchCreateApi.as_view(), name="batches"),
+    path("batches/", route(batches.BatchListApi, batches.BatchCreateApi), name="batches"),
     path("batches/<id:batch_id>/", batches.BatchDetailApi.as_view(), name="batch-detail"),
     # With or without the trailing slash: `export?format=csv` is how people type it.
     re_path(r"^batches/(?P<batch_id>[0-9]{1,18})/export/?$", batches.BatchExportApi.as_view(), name="batch-export"),

@@ -290,3 +290,14 @@ def training_examples(*, min_rating: int = 4, val_fraction: float = 0.2, image_i
                 )
             )
     return examples
+
+
+def bulk_approvable_captions_for(user, *, images=None, caption_ids=None) -> QuerySet[Caption]:
+    """What a bulk approve may approve: with `images` (a QuerySet of the user's own images, the
+    gallery's selection), their current model captions that need review; with `caption_ids` (the
+    review queue's selection), those of the user's review queue. Undecided captions only."""
+    if images is not None:
+        return Caption.objects.filter(
+            pk__in=images.values("current_caption_id"), needs_review=True, source__in=MODEL_SOURCES
+        ).exclude(Exists(ReviewAction.objects.filter(caption=OuterRef("pk"))))
+    return review_queue_for(user).filter(pk__in=list(caption_ids or []))

@@ -11,7 +11,10 @@ from django.utils import timezone
 from captions.models import Caption, Image
 from captions.selectors import captioning_defaults
 from captions.services import (
+    BULK_LIMIT,
+    caption_human_set,
     captioning_defaults_set,
+    captions_review_clear,
     generation_params_clean,
     image_requeue,
 )
@@ -83,7 +86,7 @@ def caption_approve(*, caption: Caption, reviewer) -> ReviewAction:
     """The caption is right as it is: it leaves the queue and counts as a good example."""
     with transaction.atomic():
         _current_image_locked(caption)
-        Caption.objects.filter(pk=caption.pk).update(needs_review=False)
+        captions_review_clear(caption_ids=[caption.pk])
         caption.needs_review = False
         return _action_record(caption=caption, reviewer=reviewer, action=ReviewAction.Kind.APPROVE, text_after=caption.text)
 
@@ -91,19 +94,9 @@ def caption_approve(*, caption: Caption, reviewer) -> ReviewAction:
 def _human_caption_replace(*, caption: Caption, reviewer, text: str, action: str, details: dict) -> Caption:
     with transaction.atomic():
         image = _current_image_locked(caption)
-        human = Caption.objects.create(
-            image=image,
-            text=text,
-            raw_text=text,
-            source=Caption.Source.HUMAN,
-            created_by=reviewer,
-            needs_review=False,
-            params=caption.params if action == ReviewAction.Kind.PICK else {},
-            model_id=caption.model_id if action == ReviewAction.Kind.PICK else "",
-            model_version=caption.model_version if action == ReviewAction.Kind.PICK else "",
+        human = caption_human_set(
+            image=image, text=text, created_by=reviewer, based_on=caption, keep_model=action == ReviewAction.Kind.PICK
         )
-        Caption.objects.filter(pk=caption.pk).update(needs_review=False)
-        Image.objects.filter(pk=image.pk).update(current_caption=human, updated_at=timezone.now())
         _action_record(
             caption=caption, reviewer=reviewer, action=action, text_after=text, result_caption=human, details=details
         )
@@ -164,7 +157,7 @@ def image_recaption(*, caption: Caption, reviewer, params: dict | None, model_sp
         if image.status != Image.Status.DONE:
             raise ValidationError("This image is already waiting for a new caption.")
         image_requeue(image_id=image.pk, from_status=Image.Status.DONE, params=clean_params, model_spec=stored_spec)
-        Caption.objects.filter(pk=caption.pk).update(needs_review=False)
+        captions_review_clear(caption_ids=[caption.pk])
         action = _action_record(
             caption=caption,
             reviewer=reviewer,
@@ -196,6 +189,48 @@ def feedback_save(*, user, caption: Caption, rating, corrected_caption: str | No
         )
     metrics.observe_rating(rating)
     return saved
+
+
+def caption_feedback_submit(*, user, caption: Caption, rating, corrected_caption: str | None = "") -> tuple[Feedback, bool]:
+    """Save the user's rating (and correction) of a caption, as feedback_save does; when the user
+    owns the image and the caption is its current one, a correction that differs from it also
+    becomes the image's caption (captions.services.caption_human_set through caption_edit:
+    source human, the model's caption kept in the history, an "edit" review action), so it is
+    the alt text everywhere from then on. Another reviewer's correction stays feedback only.
+    Both writes are one transaction. Returns (feedback, replaced)."""
+    with transaction.atomic():
+        feedback, _ = feedback_save(user=user, caption=caption, rating=rating, corrected_caption=corrected_caption)
+        correction = feedback.corrected_caption
+        image = caption.image
+        replaced = bool(
+            correction and image.owner_id == user.pk and correction != caption.text
+            and Image.objects.filter(pk=image.pk, current_caption_id=caption.pk).exists()
+        )
+        if replaced:
+            caption_edit(caption=caption, reviewer=user, text=correction)
+    return feedback, replaced
+
+
+def captions_bulk_approve(*, reviewer, captions) -> int:
+    """Approve every caption of `captions` (a QuerySet the caller has limited to what the reviewer
+    may review, e.g. feedback.selectors.bulk_approvable_captions_for): each leaves the queue with
+    an "approve" review action, all in one transaction; a caption that is no longer its image's
+    current one is skipped. At most captions.services.BULK_LIMIT captions (ValidationError
+    before any change, as for none). Returns how many were approved."""
+    count = captions.count()
+    if count == 0:
+        raise ValidationError("Select at least one caption that needs review.")
+    if count > BULK_LIMIT:
+        raise ValidationError(f"{count} captions are selected; at most {BULK_LIMIT} can be approved at once.")
+    approved = 0
+    with transaction.atomic():
+        for caption in captions.select_related("image").order_by("id"):
+            try:
+                caption_approve(caption=caption, reviewer=reviewer)
+            except ValidationError:
+                continue  # replaced meanwhile: nothing to approve
+            approved += 1
+    return approved
 
 
 def reviewer_settings_update(*, user, review_threshold: float | None) -> ReviewerSettings:

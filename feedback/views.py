@@ -5,7 +5,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -13,7 +12,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from captions.responses import image_file_response
+from captions.selection import selected_images_for
 from captions.selectors import captioning_defaults
+from captions.services import BULK_LIMIT
 from core.forms import add_service_errors
 from core.params import ParamError, int_param, int_param_or_404
 from core.views import staff_required
@@ -58,6 +59,9 @@ class QueuePlace:
         return f"{reverse('feedback:queue')}?{self.query(position)}"
 
 
+BULK_SHOWN = 24  # how many queue captions the page lists for selecting many
+
+
 def _panel_context(request: HttpRequest, place: QueuePlace, **extra) -> dict:
     queue = selectors.review_queue_for(request.user, batch_id=place.batch_id, model_id=place.model_id)
     remaining = queue.count()
@@ -95,6 +99,9 @@ def _render_panel(request: HttpRequest, place: QueuePlace, status: int = 200, **
     if _partial(request):
         return render(request, "feedback/_review_panel.html", context, status=status)
     context["filters"] = selectors.review_filter_choices_for(request.user)
+    context["shown"] = list(
+        selectors.review_queue_for(request.user, batch_id=place.batch_id, model_id=place.model_id)[:BULK_SHOWN]
+    )
     context["threshold"] = selectors.review_threshold_for(request.user)
     own_threshold = context["threshold"].value if context["threshold"].source == "user" else None
     context["settings_form"] = ReviewerSettingsForm(initial={"review_threshold": own_threshold})
@@ -207,18 +214,33 @@ def caption_recaption(request: HttpRequest, caption_id: int) -> HttpResponse:
     return _refused(request, place, error, recaption_form=form, rejecting=True)
 
 
+@login_required
+@require_POST
+def captions_bulk_approve(request: HttpRequest) -> HttpResponse:
+    """Approve many captions at once: the review queue's ticked ones (`captions`, caption ids;
+    "Approve all shown" sends every one shown) or the gallery's selection (`ids` or all=1 with
+    the search, as captions.selection reads it). Back to `next` (a path on this site) or the
+    queue, with how many were approved or why nothing was."""
+    back = _safe_next(request) or reverse("feedback:queue")
+    try:
+        if "captions" in request.POST or "shown" in request.POST:
+            # "Approve all shown" sends the ids of every caption listed; otherwise the ticked ones.
+            raw = request.POST.getlist("shown" if request.POST.get("all_shown") else "captions")
+            if len(raw) > BULK_LIMIT or not all(value.isdigit() and len(value) < 19 for value in raw):
+                raise ValidationError("The selection names a caption that does not exist.")
+            captions = selectors.bulk_approvable_captions_for(request.user, caption_ids=[int(v) for v in raw])
+        else:
+            images = selected_images_for(request.user, request.POST)
+            captions = selectors.bulk_approvable_captions_for(request.user, images=images)
+        approved = services.captions_bulk_approve(reviewer=request.user, captions=captions)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(back)
+    messages.success(request, f"Approved {approved} caption{'s' if approved != 1 else ''}.")
+    return redirect(back)
+
+
 # --- Feedback --------------------------------------------------------------------------------------
-
-
-def _own_correction_apply(user, caption, correction: str) -> bool:
-    """The owner's correction of their image's current caption becomes its caption (source human,
-    the model's kept in the history), as an edit in the review queue does; the feedback stays
-    for training. Another reviewer's correction is feedback only. True when it was applied."""
-    image = caption.image
-    if not correction or image.owner_id != user.pk or image.current_caption_id != caption.pk or correction == caption.text:
-        return False
-    services.caption_edit(caption=caption, reviewer=user, text=correction)
-    return True
 
 
 @login_required
@@ -231,14 +253,12 @@ def caption_feedback(request: HttpRequest, caption_id: int) -> HttpResponse:
         form = FeedbackForm(request.POST)
         if form.is_valid():
             try:
-                with transaction.atomic():  # the rating and the new caption together, or neither
-                    feedback, _ = services.feedback_save(
-                        user=request.user,
-                        caption=caption,
-                        rating=form.cleaned_data["rating"],
-                        corrected_caption=form.cleaned_data["corrected_caption"],
-                    )
-                    replaced = _own_correction_apply(request.user, caption, feedback.corrected_caption)
+                _, replaced = services.caption_feedback_submit(
+                    user=request.user,
+                    caption=caption,
+                    rating=form.cleaned_data["rating"],
+                    corrected_caption=form.cleaned_data["corrected_caption"],
+                )
             except ValidationError as error:
                 add_service_errors(form, error)
             else:

@@ -1,4 +1,5 @@
-"""Batches: many images (or .zip archives of images) at once, their progress and the alt-text export."""
+"""Batches: many images (or .zip archives of images) at once, the list of them, their progress
+and the alt-text export."""
 
 import os
 
@@ -26,7 +27,7 @@ from captions.api.images import ACCEPTED_EXAMPLE, UPLOAD_ERRORS
 from captions.models import Image
 from captions.services.results import Refusal
 from captions.uploads import oversize_refusals
-from core.api import error_responses, rate_limit
+from core.api import Pagination, error_responses, paginated, paginated_response, rate_limit
 from core.serializers import StrictSerializer
 
 
@@ -104,6 +105,64 @@ class BatchSerializer(serializers.Serializer):
         return self._url("api:batch-export", progress["batch"]) + "?format=csv"
 
 
+class BatchListItemSerializer(serializers.Serializer):
+    """One batch of the list, from captions.selectors.batches_for (annotated counts)."""
+
+    class CountsSerializer(serializers.Serializer):
+        queued = serializers.IntegerField(source="n_queued")
+        processing = serializers.IntegerField(source="n_processing")
+        done = serializers.IntegerField(source="n_done")
+        failed = serializers.IntegerField(source="n_failed")
+
+    id = serializers.IntegerField(source="pk")
+    name = serializers.CharField(help_text="Empty when the upload was not named.")
+    created_at = serializers.DateTimeField()
+    total = serializers.IntegerField(source="n_total", help_text="Images in the batch.")
+    counts = CountsSerializer(source="*", help_text="Images per status.")
+    finished = serializers.SerializerMethodField(help_text="No image is queued or processing any more.")
+    needs_review = serializers.IntegerField(source="n_needs_review", help_text="Captions below the review threshold.")
+    url = serializers.SerializerMethodField(help_text="The batch's progress.")
+    export_url = serializers.SerializerMethodField(help_text="Its alt text as CSV (format=json or html for the others).")
+
+    def get_finished(self, batch) -> bool:
+        return batch.n_queued + batch.n_processing == 0
+
+    def get_url(self, batch) -> str:
+        return self.context["request"].build_absolute_uri(reverse("api:batch-detail", kwargs={"batch_id": batch.pk}))
+
+    def get_export_url(self, batch) -> str:
+        return self.context["request"].build_absolute_uri(
+            reverse("api:batch-export", kwargs={"batch_id": batch.pk})) + "?format=csv"
+
+
+class BatchListQuerySerializer(StrictSerializer):
+    page = serializers.IntegerField(required=False, min_value=1, help_text="Page number, from 1.")
+    page_size = serializers.IntegerField(
+        required=False, min_value=1, max_value=Pagination.max_page_size, help_text="Items per page."
+    )
+
+
+class BatchListApi(APIView):
+    """The caller's batches, newest first, with their images counted by status."""
+
+    @extend_schema(
+        operation_id="batches_list",
+        tags=["batches"],
+        parameters=[BatchListQuerySerializer],
+        responses={200: paginated(BatchListItemSerializer), **error_responses(400, 401, 404)},
+        examples=[OpenApiExample("A batch", response_only=True, status_codes=["200"], value={
+            "count": 1, "next": None, "previous": None,
+            "results": [{"id": 12, "name": "Holiday", "created_at": "2026-01-05T10:12:01Z", "total": 40,
+                         "counts": {"queued": 10, "processing": 2, "done": 27, "failed": 1}, "finished": False,
+                         "needs_review": 3, "url": "https://captions.example.com/api/v1/batches/12/",
+                         "export_url": "https://captions.example.com/api/v1/batches/12/export?format=csv"}],
+        })],
+    )
+    def get(self, request):
+        BatchListQuerySerializer(data=request.query_params).is_valid(raise_exception=True)
+        return paginated_response(request, self, selectors.batches_for(request.user), BatchListItemSerializer)
+
+
 class BatchDetailApi(APIView):
     """A batch's progress: how many of its images are in each status."""
 
@@ -123,7 +182,7 @@ class ExportRowSerializer(serializers.Serializer):
 
 
 class ExportQuerySerializer(StrictSerializer):
-    format = serializers.ChoiceField(choices=["csv", "json"], default="csv")
+    format = serializers.ChoiceField(choices=["csv", "json", "html"], default="csv")
 
 
 class FirstRenderer(BaseContentNegotiation):
@@ -145,10 +204,13 @@ class BatchExportApi(APIView):
         operation_id="batches_export",
         tags=["batches"],
         parameters=[
-            OpenApiParameter("format", str, enum=["csv", "json"], default="csv", description="CSV (default) or JSON.")
+            OpenApiParameter("format", str, enum=["csv", "json", "html"], default="csv",
+                             description="CSV (default), JSON, or html: one `<img src=\"FILE\" alt=\"CAPTION\">` line "
+                             "per image, both values HTML-escaped, ready to paste.")
         ],
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="A CSV file with a header row."),
+            (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="format=html: the <img> lines."),
             (200, "application/json"): ExportRowSerializer(many=True),
             **error_responses(400, 401, 404),
         },
@@ -169,6 +231,10 @@ class BatchExportApi(APIView):
         rows = selectors.batch_export_rows(batch)
         if query.validated_data["format"] == "json":
             return Response(exports.batch_rows_json(rows))
+        if query.validated_data["format"] == "html":
+            response = HttpResponse(exports.rows_html(rows), content_type="text/plain; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-alt-text.html.txt"'
+            return response
         response = HttpResponse(exports.batch_rows_csv(rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-captions.csv"'
         return response

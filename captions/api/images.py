@@ -20,6 +20,8 @@ from captions.api.common import (
     upload_rejected_error,
 )
 from captions.models import Image
+from captions.search import MAX_QUERY_LENGTH
+from captions.selectors import IMAGE_ORDERINGS
 from captions.uploads import oversize_refusals
 from core.api import (
     PAGE_PARAMETERS,
@@ -134,10 +136,28 @@ class ImageUploadApi(APIView):
 
 
 class ImageFilterSerializer(StrictSerializer):
+    search = serializers.CharField(
+        required=False, allow_blank=True, max_length=MAX_QUERY_LENGTH,
+        help_text=(
+            "Words to find in the file name or any caption's text (human corrections included): "
+            "every word must appear, as a word prefix; case, accents and punctuation are ignored."
+        ),
+    )
+    ordering = serializers.ChoiceField(
+        choices=list(IMAGE_ORDERINGS), required=False, default="newest",
+        help_text="newest (default), oldest, confidence (lowest first), name (file name A to Z), "
+        "relevance (best match first; needs search).",
+    )
     status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
     needs_review = OptionalBooleanField(required=False, help_text="Only images whose caption needs review (or not).")
     batch = serializers.IntegerField(
         required=False, min_value=1, max_value=MAX_DB_INT, help_text="Only the images of this batch."
+    )
+    model = serializers.CharField(
+        required=False, max_length=300, help_text="Only images whose current caption comes from this model id."
+    )
+    rating = serializers.IntegerField(
+        required=False, min_value=1, max_value=5, help_text="Only images whose current caption you rated so (1 to 5 stars)."
     )
     created_after = serializers.DateTimeField(required=False, help_text="Uploaded at or after (ISO 8601).")
     created_before = serializers.DateTimeField(required=False, help_text="Uploaded before (ISO 8601).")
@@ -154,7 +174,7 @@ class ImageFilterSerializer(StrictSerializer):
 
 
 class ImageListApi(APIView):
-    """The caller's images, newest first."""
+    """The caller's images, found by words and filters, in the asked order (newest first by default)."""
 
     @extend_schema(
         operation_id="images_list",
@@ -166,13 +186,19 @@ class ImageListApi(APIView):
         filters = ImageFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
-        images = selectors.images_filtered_for(
+        images = selectors.images_search_for(
             request.user,
-            status=data.get("status"),
-            needs_review=data.get("needs_review"),
-            batch_id=data.get("batch"),
-            created_after=data.get("created_after"),
-            created_before=data.get("created_before"),
+            data.get("search", ""),
+            selectors.ImageFilters(
+                status=data.get("status"),
+                needs_review=data.get("needs_review"),
+                batch_id=data.get("batch"),
+                model_id=data.get("model") or None,
+                rating=data.get("rating"),
+                created_after=data.get("created_after"),
+                created_before=data.get("created_before"),
+            ),
+            data["ordering"],
         )
         return paginated_response(request, self, images, ImageSerializer)
 

@@ -7,13 +7,24 @@
   caption_record_reused, caption_cache_key
 - captions.services.defaults: captioning_defaults_set (KEEP: leave a value as it is)
 - captions.services.demo: demo_owner_get, demo_image_discard, demo_images_purge
+- captions.services.bulk: BULK_LIMIT, images_bulk_retry, images_bulk_recaption, images_bulk_delete,
+  images_delete_all_of
+- captions.services.editing: caption_human_set, captions_review_clear
 - captions.services.results: Refusal, SubmitResult, UploadRejected, WorkerRunSummary, SweepSummary
 
 The public names are re-exported here: `from captions.services import image_submit` works.
 """
 
+from captions.services.bulk import (
+    BULK_LIMIT,
+    images_bulk_delete,
+    images_bulk_recaption,
+    images_bulk_retry,
+    images_delete_all_of,
+)
 from captions.services.defaults import KEEP, captioning_defaults_set
 from captions.services.demo import demo_image_discard, demo_images_purge, demo_owner_get
+from captions.services.editing import caption_human_set, captions_review_clear
 from captions.services.queue import (
     caption_workers_wake,
     image_attempt_failed,
@@ -45,6 +56,13 @@ from captions.services.worker import (
 )
 
 __all__ = [
+    "BULK_LIMIT",
+    "caption_human_set",
+    "captions_review_clear",
+    "images_bulk_delete",
+    "images_bulk_recaption",
+    "images_bulk_retry",
+    "images_delete_all_of",
     "KEEP",
     "captioning_defaults_set",
     "Refusal",

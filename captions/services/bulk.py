@@ -1,0 +1,91 @@
+"""Writes on many of a user's images at once (the gallery's and the review queue's selection):
+retry the failed ones, re-caption with other settings or another model, delete. Each is one
+transaction and refuses more than BULK_LIMIT images (a ValidationError, before any change).
+Approving many captions is the feedback app's (feedback.services.captions_bulk_approve)."""
+
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import QuerySet
+
+from captions.models import Image
+from captions.selectors import model_spec_choices
+from captions.services.queue import image_requeue
+from captions.services.submission import generation_params_clean
+
+BULK_LIMIT = 1000
+
+
+def bulk_images_checked(images: QuerySet[Image], *, owner) -> list[Image]:
+    """The images of `owner` among `images` (at most BULK_LIMIT, else ValidationError; none,
+    ValidationError too), locked for the caller's transaction where the database can."""
+    chosen = images.filter(owner=owner).order_by("id")
+    count = chosen.count()
+    if count == 0:
+        raise ValidationError("Select at least one image.")
+    if count > BULK_LIMIT:
+        raise ValidationError(
+            f"{count} images are selected; at most {BULK_LIMIT} can be changed at once. Narrow the search."
+        )
+    ids = list(chosen.values_list("id", flat=True))
+    # A plain query to lock: the caller's queryset may join (outer) the current caption.
+    return list(Image.objects.filter(pk__in=ids).order_by("id").select_for_update())
+
+
+def images_bulk_retry(*, owner, images: QuerySet[Image]) -> int:
+    """Queue every failed image of the selection again (fresh attempt budget). Returns how many
+    were queued; the others (not failed) are left as they are."""
+    with transaction.atomic():
+        chosen = bulk_images_checked(images, owner=owner)
+        return sum(image_requeue(image_id=i.pk, from_status=Image.Status.FAILED) for i in chosen if i.status == Image.Status.FAILED)
+
+
+def images_bulk_recaption(*, owner, images: QuerySet[Image], params: dict | None, model_spec: str = "") -> int:
+    """Queue every finished (done or failed) image of the selection for a new caption with these
+    generation parameters (validated as on upload) and this model (one of
+    captions.selectors.model_spec_choices; "" = the active one). The current caption stays until
+    the new one is written. Returns how many were queued; images still queued or processing are
+    left alone."""
+    clean = generation_params_clean(params)
+    choices = model_spec_choices()
+    spec = (model_spec or "").strip() or choices[0]
+    if spec not in choices:
+        raise ValidationError({"model_spec": [f"Choose one of the configured models: {', '.join(choices)}."]})
+    stored_spec = "" if spec == choices[0] else spec
+    with transaction.atomic():
+        chosen = bulk_images_checked(images, owner=owner)
+        return sum(
+            image_requeue(image_id=i.pk, from_status=i.status, params=clean, model_spec=stored_spec)
+            for i in chosen if i.status in Image.FINAL_STATUSES
+        )
+
+
+def images_bulk_delete(*, owner, images: QuerySet[Image]) -> int:
+    """Delete the selection: rows, captions (cascade) and, once committed, the files and
+    thumbnails. Returns how many images were deleted."""
+    with transaction.atomic():
+        chosen = bulk_images_checked(images, owner=owner)
+        paths = [p for i in chosen for p in (i.file.name, i.thumbnail.name) if p]
+        Image.objects.filter(pk__in=[i.pk for i in chosen]).delete()
+        transaction.on_commit(lambda: [default_storage.delete(p) for p in paths])
+    return len(chosen)
+
+
+def images_delete_all_of(*, owner) -> int:
+    """Delete every image of `owner` with its captions, files and thumbnails, and its batches
+    (account deletion). No limit: it works through the images in chunks of BULK_LIMIT, each in
+    its own transaction, files removed after each commit. Returns how many images went."""
+    from captions.models import Batch
+
+    total = 0
+    while True:
+        with transaction.atomic():
+            chunk = list(Image.objects.filter(owner=owner).order_by("id")[:BULK_LIMIT])
+            if not chunk:
+                break
+            paths = [p for i in chunk for p in (i.file.name, i.thumbnail.name) if p]
+            Image.objects.filter(pk__in=[i.pk for i in chunk]).delete()
+            transaction.on_commit(lambda paths=paths: [default_storage.delete(p) for p in paths])
+        total += len(chunk)
+    Batch.objects.filter(owner=owner).delete()
+    return total

@@ -1,0 +1,40 @@
+"""A person's caption for an image: the one way a caption written by someone (the owner's
+correction, a reviewer's edit or picked alternative) becomes the image's alt text. Other apps
+call this instead of writing Caption or Image rows."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from captions.models import Caption, Image
+
+
+def caption_human_set(
+    *, image: Image, text: str, created_by, based_on: Caption | None = None, keep_model: bool = False
+) -> Caption:
+    """Record `text` (already cleaned by the caller) as a human caption of `image` and make it the
+    current caption, the image's alt text from then on (gallery, detail page, Copy alt text,
+    exports, API). The caption it replaces stays in the history and leaves the review queue
+    (needs_review False). With keep_model (a picked alternative) the new row keeps `based_on`'s
+    model id, version and parameters. Call inside the caller's transaction when it holds a lock."""
+    with transaction.atomic():
+        human = Caption.objects.create(
+            image=image,
+            text=text,
+            raw_text=text,
+            source=Caption.Source.HUMAN,
+            created_by=created_by,
+            needs_review=False,
+            params=based_on.params if (keep_model and based_on) else {},
+            model_id=based_on.model_id if (keep_model and based_on) else "",
+            model_version=based_on.model_version if (keep_model and based_on) else "",
+        )
+        if based_on is not None:
+            Caption.objects.filter(pk=based_on.pk).update(needs_review=False)
+        Image.objects.filter(pk=image.pk).update(current_caption=human, updated_at=timezone.now())
+        image.current_caption = human
+    return human
+
+
+def captions_review_clear(*, caption_ids) -> int:
+    """These captions leave the review queue (needs_review False). Returns how many changed."""
+    return Caption.objects.filter(pk__in=list(caption_ids), needs_review=True).update(needs_review=False)
