@@ -108,7 +108,7 @@ class BatchSerializer(serializers.Serializer):
 class BatchListItemSerializer(serializers.Serializer):
     """One batch of the list, from captions.selectors.batches_for (annotated counts)."""
 
-    class CountsSerializer(serializers.Serializer):
+    class BatchListCountsSerializer(serializers.Serializer):
         queued = serializers.IntegerField(source="n_queued")
         processing = serializers.IntegerField(source="n_processing")
         done = serializers.IntegerField(source="n_done")
@@ -118,7 +118,7 @@ class BatchListItemSerializer(serializers.Serializer):
     name = serializers.CharField(help_text="Empty when the upload was not named.")
     created_at = serializers.DateTimeField()
     total = serializers.IntegerField(source="n_total", help_text="Images in the batch.")
-    counts = CountsSerializer(source="*", help_text="Images per status.")
+    counts = BatchListCountsSerializer(source="*", help_text="Images per status.")
     finished = serializers.SerializerMethodField(help_text="No image is queued or processing any more.")
     needs_review = serializers.IntegerField(source="n_needs_review", help_text="Captions below the review threshold.")
     url = serializers.SerializerMethodField(help_text="The batch's progress.")
