@@ -150,3 +150,16 @@ def demo_image_for(public_id) -> Image:
         owner__email=settings.DEMO_USER_EMAIL.lower(),
         public_id=public_id,
     )
+
+
+def images_stale_processing() -> QuerySet[Image]:
+    """Images in `processing` claimed more than CAPTION_STALE_PROCESSING_SECONDS ago. Leases are
+    renewed while a batch is worked on and the sweep requeues expired ones every minute, so any
+    such image means a stuck worker or a stopped scheduler (readiness and /metrics report them)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    cutoff = timezone.now() - timedelta(seconds=settings.CAPTION_STALE_PROCESSING_SECONDS)
+    return Image.objects.filter(status=Image.Status.PROCESSING, claimed_at__lt=cutoff)

@@ -130,7 +130,8 @@ Q_CLUSTER = {
     "name": env.str("Q_CLUSTER_NAME", default="captionsite"),
     "workers": env.int("Q_WORKERS", default=1),
     "recycle": 500,
-    # A batch of large-model captions can take minutes on a CPU; the lease below is longer.
+    # A batch of large-model captions can take minutes on a CPU; a captioning task returns after
+    # CAPTION_TASK_BUDGET_SECONDS (half of this) and enqueues a follow-up.
     "timeout": env.int("Q_TASK_TIMEOUT_SECONDS", default=600),
     "retry": env.int("Q_TASK_TIMEOUT_SECONDS", default=600) + 60,
     "max_attempts": 1,
@@ -212,7 +213,19 @@ CAPTION_BATCH_SIZE = env.int("CAPTION_BATCH_SIZE", default=8)
 # After a model fails to load, a worker waits this long before trying to load it again.
 CAPTION_MODEL_RETRY_SECONDS = env.int("CAPTION_MODEL_RETRY_SECONDS", default=60)
 CAPTION_MAX_ATTEMPTS = env.int("CAPTION_MAX_ATTEMPTS", default=3)
-CAPTION_LEASE_SECONDS = env.int("CAPTION_LEASE_SECONDS", default=900)
+# A claim lasts CAPTION_LEASE_SECONDS and is renewed every third of it while its batch is worked
+# on, so a worker killed with SIGKILL strands its images for at most about a minute (and not at
+# all on the same host: a starting worker releases the claims of dead local PIDs at once).
+CAPTION_LEASE_SECONDS = env.int("CAPTION_LEASE_SECONDS", default=60)
+# One captioning task stops claiming new batches after this many seconds and enqueues a
+# follow-up, so it always returns well before Q_TASK_TIMEOUT_SECONDS (a timeout kills the worker
+# process and its loaded model). Default: half the task timeout.
+CAPTION_TASK_BUDGET_SECONDS = env.int(
+    "CAPTION_TASK_BUDGET_SECONDS", default=env.int("Q_TASK_TIMEOUT_SECONDS", default=600) // 2
+)
+# An image `processing` for longer than this is stale: its owner may retry it, readiness and
+# /metrics (captionsite_images_stale_processing) report it.
+CAPTION_STALE_PROCESSING_SECONDS = env.int("CAPTION_STALE_PROCESSING_SECONDS", default=300)
 CAPTION_RETRY_DELAY_SECONDS = env.int("CAPTION_RETRY_DELAY_SECONDS", default=30)
 CAPTION_REVIEW_THRESHOLD = env.float("CAPTION_REVIEW_THRESHOLD", default=0.5)
 
