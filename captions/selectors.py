@@ -143,6 +143,26 @@ def image_wait_final(image: Image, *, timeout_seconds: float, poll_seconds: floa
     return Image.objects.select_related("current_caption").filter(pk=image.pk).first()
 
 
+async def image_await_final(image: Image, *, timeout_seconds: float, poll_seconds: float = 0.1) -> Image | None:
+    """``image_wait_final`` for async views: the same polling of the database (0.1 s, growing to
+    1 s between reads), awaiting ``asyncio.sleep`` in between, so a waiting request holds no
+    thread of the web server (under ASGI) while the worker captions. None when deleted."""
+    import asyncio
+
+    deadline = time.monotonic() + max(0.0, timeout_seconds)
+    interval = poll_seconds
+    while True:
+        status = await Image.objects.filter(pk=image.pk).values_list("status", flat=True).afirst()
+        if status is None:
+            return None
+        remaining = deadline - time.monotonic()
+        if status in Image.FINAL_STATUSES or remaining <= 0:
+            break
+        await asyncio.sleep(min(interval, remaining))
+        interval = min(interval * 1.5, 1.0)
+    return await Image.objects.select_related("current_caption").filter(pk=image.pk).afirst()
+
+
 def demo_image_for(public_id) -> Image:
     """A demo upload by its id (the id is the only key an anonymous caller has)."""
     return get_object_or_404(

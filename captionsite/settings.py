@@ -65,7 +65,7 @@ MIDDLEWARE = [
     "core.middleware.MetricsMiddleware",
     "corsheaders.middleware.CorsMiddleware",  # before anything that can answer a request
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "captionsite.middleware.StaticFilesMiddleware",  # WhiteNoise, async-capable under ASGI
     "captions.middleware.UploadSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -109,7 +109,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=20),
     }
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # 0: the web server runs under ASGI (uvicorn workers), where each request's sync code runs in
+    # a thread of its own, so a connection kept after the request would be left behind with its
+    # thread (Django: "disable persistent connections in async mode"; use PgBouncer to pool).
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
