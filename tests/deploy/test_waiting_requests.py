@@ -112,6 +112,8 @@ def test_twenty_waiting_predicts_leave_health_and_the_gallery_responsive(client,
             for _ in range(3):
                 probes.append(("health", *_get(base + "/health/")[:2]))
                 probes.append(("gallery", *_get(base + "/", {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}"})[:2]))
+                status, seconds, css = _get(base + "/static/css/site.css")  # WhiteNoise under ASGI
+                probes.append(("static", status, seconds))
             probed_while_waiting = all(not f.done() for f in futures)
             results = [f.result() for f in futures]
 
@@ -119,6 +121,7 @@ def test_twenty_waiting_predicts_leave_health_and_the_gallery_responsive(client,
             assert status == 200, (name, status)
             assert seconds < 1.0, f"{name} took {seconds:.2f}s while {CONCURRENT_PREDICTS} predicts waited: {probes}"
         assert probed_while_waiting, "the probes ran after the predicts had answered"
+        assert css == (REPO_ROOT / "static/css/site.css").read_bytes()
         assert stored >= CONCURRENT_PREDICTS // 2, f"only {stored} predicts were waiting during the probes"
         for status, seconds, body in results:
             assert status == 202, body[:300]  # no worker: each waited, then answered 202 with the URL
