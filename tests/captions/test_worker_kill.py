@@ -96,6 +96,7 @@ def test_a_qcluster_killed_mid_batch_strands_nothing(user, settings, tiny_model,
         stop(second)
     left = dict(Image.objects.exclude(status=Image.Status.DONE).values_list("original_filename", "status"))
     assert not left, f"not done {recovery:.0f}s after the kill: {left}\n" + log_path.read_text()[-4000:]
+    assert "claimed by dead worker processes" in log_path.read_text()  # released at start, not by expiry
     per_image = Caption.objects.values("image").annotate(n=Count("id"))
     assert {row["n"] for row in per_image} == {1}, "an image was captioned twice"
     assert per_image.count() == 8
