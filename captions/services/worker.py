@@ -50,7 +50,7 @@ def caption_pending_run(
     summary = WorkerRunSummary()
     batches = 0
     while max_batches is None or batches < max_batches:
-        if time.monotonic() >= deadline:
+        if batches and time.monotonic() >= deadline:  # every run does at least one batch
             if Image.objects.filter(status=Image.Status.QUEUED, available_at__lte=timezone.now()).exists():
                 logger.info("Captioning run used its %ss budget; enqueueing a follow-up task.", budget)
                 caption_workers_wake()

@@ -22,7 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 RECOVERY_LIMIT_SECONDS = 120
 
 
-def start_qcluster(settings, model: str, log_path: Path) -> subprocess.Popen:
+def start_qcluster(settings, model: str, log_path: Path, **extra_env: str) -> subprocess.Popen:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "captionsite.test_settings",
@@ -37,6 +37,7 @@ def start_qcluster(settings, model: str, log_path: Path) -> subprocess.Popen:
         env.pop(name, None)  # the defaults are what is measured
     if settings.REDIS_URL:
         env["REDIS_URL"] = settings.REDIS_URL
+    env.update(extra_env)
     log = open(log_path, "a")  # noqa: SIM115 (handed to the child)
     return subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"], cwd=REPO_ROOT, env=env,
@@ -101,3 +102,26 @@ def test_a_qcluster_killed_mid_batch_strands_nothing(user, settings, tiny_model,
     assert {row["n"] for row in per_image} == {1}, "an image was captioned twice"
     assert per_image.count() == 8
     print(f"\nkill -9 of the qcluster with {stranded} image(s) claimed: all done {recovery:.1f}s after the kill")
+
+
+def test_runs_past_their_budget_hand_over_to_follow_up_tasks_on_the_loaded_model(user, settings, tiny_model, tmp_path):
+    images = services.image_submit(
+        owner=user,
+        files=[upload(f"{i}.png", image_bytes("PNG", color=(i * 40, 200, i * 7))) for i in range(6)],
+        params={"num_beams": 2, "max_length": 30, "min_length": 20},
+    ).accepted
+    log_path = tmp_path / "qcluster.log"
+    cluster = start_qcluster(settings, tiny_model, log_path, CAPTION_TASK_BUDGET_SECONDS="1")
+    try:
+        deadline = time.monotonic() + RECOVERY_LIMIT_SECONDS
+        while Image.objects.exclude(status=Image.Status.DONE).exists():
+            assert cluster.poll() is None, log_path.read_text()[-4000:]
+            assert time.monotonic() < deadline, log_path.read_text()[-4000:]
+            time.sleep(0.3)
+    finally:
+        stop(cluster)
+    log = log_path.read_text()
+    assert log.count("Processed 'captions.tasks.caption_pending'") >= 2, log[-4000:]  # follow-ups ran
+    assert log.count("enqueueing a follow-up task") >= 1
+    assert log.count("Loaded caption model") == 1, "the model was loaded again for a follow-up task"
+    assert Caption.objects.count() == len(images)
