@@ -280,6 +280,20 @@ def test_the_owner_can_retry_a_stale_processing_image(client, user, settings, ti
     assert Image.objects.get(pk=image.pk).status == Image.Status.DONE
 
 
+def test_the_api_retries_a_stale_processing_image(user, settings, tiny_model):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(user)
+    image = submit(user, upload("a.png", image_bytes("PNG")))[0]
+    url = f"/api/v1/images/{image.public_id}/retry/"
+    services.images_claim(worker_id="busy-host:1", limit=1)
+    assert api.post(url).status_code == 409  # its worker is renewing the lease
+    _make_stale(image, settings)  # held past CAPTION_STALE_PROCESSING_SECONDS
+    response = api.post(url)
+    assert response.status_code == 202 and response.json()["status"] == "queued"
+
+
 def test_readiness_and_metrics_report_stale_processing_images(client, user, settings):
     from monitoring.health import CHECKS
 
