@@ -37,4 +37,4 @@ EXPOSE 8000
 # GET /health/ with a Host from ALLOWED_HOSTS (see monitoring/healthcheck.py).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "-m", "monitoring.healthcheck"]
-CMD ["gunicorn", "captionsite.wsgi", "--config", "gunicorn.conf.py"]
+CMD ["gunicorn", "captionsite.asgi:application", "--config", "gunicorn.conf.py"]

@@ -5,7 +5,14 @@ import os
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 # The web process never loads a model, so workers are small; size them for I/O.
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# ASGI (app: captionsite.asgi:application) on uvicorn's event loop: a request waiting for its
+# caption (predict, demo) awaits on the loop and holds no thread, so waits never exhaust a pool;
+# sync views run in a thread per request. GUNICORN_WORKER_CLASS=gthread with captionsite.wsgi
+# is the old WSGI setup (a waiting predict then holds one of the `threads` below).
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "uvicorn_worker.UvicornWorker")
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))  # gthread only
+# Concurrent connections a uvicorn worker accepts before answering 503 (gunicorn's setting).
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))

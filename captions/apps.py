@@ -5,7 +5,7 @@ class CaptionsConfig(AppConfig):
     name = "captions"
     default_auto_field = "django.db.models.BigAutoField"
 
-    def ready(self):
+    def ready(self) -> None:
         from captions.uploads import multipart_file_names_install
 
         multipart_file_names_install()
@@ -15,3 +15,22 @@ class CaptionsConfig(AppConfig):
 
         # An account's deletion removes its images with their files, not only the rows.
         user_delete_step_register(lambda *, user: images_delete_all_of(owner=user))
+
+        from django_q.signals import post_spawn
+
+        post_spawn.connect(_worker_started, dispatch_uid="captions.worker_started")
+
+
+def _worker_started(sender, proc_name=None, **kwargs) -> None:
+    """A django-q2 worker process started: release the images claimed by dead worker processes of
+    this host (a qcluster killed with SIGKILL) and wake the workers for them, instead of waiting
+    for their leases to expire."""
+    import logging
+
+    from captions.services.queue import caption_workers_wake, images_release_dead_local_claims
+
+    try:
+        if images_release_dead_local_claims():
+            caption_workers_wake()
+    except Exception:  # the database is not reachable yet: the lease expiry and the sweep recover
+        logging.getLogger(__name__).exception("Could not release the claims of dead workers at start.")

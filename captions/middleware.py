@@ -1,5 +1,6 @@
 import json
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
@@ -8,12 +9,28 @@ _MULTIPART_OVERHEAD_BYTES = 1024 * 1024
 
 
 class UploadSizeLimitMiddleware:
-    """Refuses a request whose declared body could not be a valid upload, before reading it."""
+    """Refuses a request whose declared body could not be a valid upload, before reading it.
+    Sync under WSGI, async under ASGI (so async views stay on the event loop)."""
+
+    sync_capable = True
+    async_capable = True
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        refusal = self._refusal(request)
+        if self.async_mode:
+            return self._acall(request, refusal)
+        return refusal or self.get_response(request)
+
+    async def _acall(self, request: HttpRequest, refusal: HttpResponse | None) -> HttpResponse:
+        return refusal or await self.get_response(request)
+
+    def _refusal(self, request: HttpRequest) -> HttpResponse | None:
         limit = settings.MAX_UPLOAD_BYTES * settings.MAX_FILES_PER_UPLOAD + _MULTIPART_OVERHEAD_BYTES
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -27,4 +44,4 @@ class UploadSizeLimitMiddleware:
             if request.path.startswith("/api/") or "application/json" in request.META.get("HTTP_ACCEPT", ""):
                 return HttpResponse(json.dumps({"detail": detail, "code": "too_large", "errors": {}}), status=413, content_type="application/json")
             return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
-        return self.get_response(request)
+        return None

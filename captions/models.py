@@ -84,6 +84,21 @@ class Image(models.Model):
         return f"{self.original_filename} ({self.status})"
 
     @property
+    def lease_stale(self) -> bool:
+        """Processing, but its worker stopped renewing the lease (expired), or has held the image
+        for more than CAPTION_STALE_PROCESSING_SECONDS: its owner may retry it."""
+        if self.status != self.Status.PROCESSING:
+            return False
+        from django.utils import timezone
+
+        now = timezone.now()
+        if self.claim_expires_at is not None and self.claim_expires_at < now:
+            return True
+        return self.claimed_at is not None and (
+            (now - self.claimed_at).total_seconds() > settings.CAPTION_STALE_PROCESSING_SECONDS
+        )
+
+    @property
     def is_final(self) -> bool:
         return self.status in self.FINAL_STATUSES
 

@@ -267,6 +267,26 @@ def image_wait_final(image: Image, *, timeout_seconds: float, poll_seconds: floa
     return Image.objects.select_related("current_caption").filter(pk=image.pk).first()
 
 
+async def image_await_final(image: Image, *, timeout_seconds: float, poll_seconds: float = 0.1) -> Image | None:
+    """``image_wait_final`` for async views: the same polling of the database (0.1 s, growing to
+    1 s between reads), awaiting ``asyncio.sleep`` in between, so a waiting request holds no
+    thread of the web server (under ASGI) while the worker captions. None when deleted."""
+    import asyncio
+
+    deadline = time.monotonic() + max(0.0, timeout_seconds)
+    interval = poll_seconds
+    while True:
+        status = await Image.objects.filter(pk=image.pk).values_list("status", flat=True).afirst()
+        if status is None:
+            return None
+        remaining = deadline - time.monotonic()
+        if status in Image.FINAL_STATUSES or remaining <= 0:
+            break
+        await asyncio.sleep(min(interval, remaining))
+        interval = min(interval * 1.5, 1.0)
+    return await Image.objects.select_related("current_caption").filter(pk=image.pk).afirst()
+
+
 def demo_image_for(public_id) -> Image:
     """A demo upload by its id (the id is the only key an anonymous caller has)."""
     return get_object_or_404(
@@ -302,3 +322,16 @@ def unfinished_work_for(user, *, since=None) -> dict:
 def images_by_public_id_for(user, public_ids) -> QuerySet[Image]:
     """The user's images among the given public ids (others' are silently absent)."""
     return gallery_images_for(user).filter(public_id__in=list(public_ids))
+
+
+def images_stale_processing() -> QuerySet[Image]:
+    """Images in `processing` claimed more than CAPTION_STALE_PROCESSING_SECONDS ago. Leases are
+    renewed while a batch is worked on and the sweep requeues expired ones every minute, so any
+    such image means a stuck worker or a stopped scheduler (readiness and /metrics report them)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    cutoff = timezone.now() - timedelta(seconds=settings.CAPTION_STALE_PROCESSING_SECONDS)
+    return Image.objects.filter(status=Image.Status.PROCESSING, claimed_at__lt=cutoff)

@@ -5,14 +5,16 @@ from core.tasks import MINUTES, ScheduleSpec
 
 
 def caption_pending() -> dict:
-    """Woken by a broker message: caption queued images until none is left."""
+    """Woken by a broker message: caption queued images until none is left or the run's
+    CAPTION_TASK_BUDGET_SECONDS are spent (then a follow-up task is enqueued)."""
     worker_id = services.worker_identity()
     signals.worker_active.send(sender=None, worker_id=worker_id)
     return services.caption_pending_run(worker_id=worker_id).__dict__
 
 
 def requeue_stale() -> dict:
-    """Scheduled every minute: recover images from crashed workers and lost messages."""
+    """Scheduled every minute: recover images whose CAPTION_LEASE_SECONDS lease expired (crashed
+    workers of any host) and lost messages."""
     return services.images_requeue_stale().__dict__
 
 

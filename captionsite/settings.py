@@ -65,7 +65,7 @@ MIDDLEWARE = [
     "core.middleware.MetricsMiddleware",
     "corsheaders.middleware.CorsMiddleware",  # before anything that can answer a request
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "captionsite.middleware.StaticFilesMiddleware",  # WhiteNoise, async-capable under ASGI
     "captions.middleware.UploadSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -110,7 +110,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=20),
     }
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # 0: the web server runs under ASGI (uvicorn workers), where each request's sync code runs in
+    # a thread of its own, so a connection kept after the request would be left behind with its
+    # thread (Django: "disable persistent connections in async mode"; use PgBouncer to pool).
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -131,7 +134,8 @@ Q_CLUSTER = {
     "name": env.str("Q_CLUSTER_NAME", default="captionsite"),
     "workers": env.int("Q_WORKERS", default=1),
     "recycle": 500,
-    # A batch of large-model captions can take minutes on a CPU; the lease below is longer.
+    # A batch of large-model captions can take minutes on a CPU; a captioning task returns after
+    # CAPTION_TASK_BUDGET_SECONDS (half of this) and enqueues a follow-up.
     "timeout": env.int("Q_TASK_TIMEOUT_SECONDS", default=600),
     "retry": env.int("Q_TASK_TIMEOUT_SECONDS", default=600) + 60,
     "max_attempts": 1,
@@ -237,7 +241,19 @@ CAPTION_BATCH_SIZE = env.int("CAPTION_BATCH_SIZE", default=8)
 # After a model fails to load, a worker waits this long before trying to load it again.
 CAPTION_MODEL_RETRY_SECONDS = env.int("CAPTION_MODEL_RETRY_SECONDS", default=60)
 CAPTION_MAX_ATTEMPTS = env.int("CAPTION_MAX_ATTEMPTS", default=3)
-CAPTION_LEASE_SECONDS = env.int("CAPTION_LEASE_SECONDS", default=900)
+# A claim lasts CAPTION_LEASE_SECONDS and is renewed every third of it while its batch is worked
+# on, so a worker killed with SIGKILL strands its images for at most about a minute (and not at
+# all on the same host: a starting worker releases the claims of dead local PIDs at once).
+CAPTION_LEASE_SECONDS = env.int("CAPTION_LEASE_SECONDS", default=60)
+# One captioning task stops claiming new batches after this many seconds and enqueues a
+# follow-up, so it always returns well before Q_TASK_TIMEOUT_SECONDS (a timeout kills the worker
+# process and its loaded model). Default: half the task timeout.
+CAPTION_TASK_BUDGET_SECONDS = env.int(
+    "CAPTION_TASK_BUDGET_SECONDS", default=env.int("Q_TASK_TIMEOUT_SECONDS", default=600) // 2
+)
+# An image `processing` for longer than this is stale: its owner may retry it, readiness and
+# /metrics (captionsite_images_stale_processing) report it.
+CAPTION_STALE_PROCESSING_SECONDS = env.int("CAPTION_STALE_PROCESSING_SECONDS", default=300)
 CAPTION_RETRY_DELAY_SECONDS = env.int("CAPTION_RETRY_DELAY_SECONDS", default=30)
 CAPTION_REVIEW_THRESHOLD = env.float("CAPTION_REVIEW_THRESHOLD", default=0.5)
 

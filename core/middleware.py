@@ -3,6 +3,7 @@
 import logging
 import time
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 
 from core import logs, metrics
@@ -14,14 +15,27 @@ REQUEST_ID_HEADER = "X-Request-ID"
 KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
-class RequestIdMiddleware:
-    """Takes the proxy's X-Request-ID (when it looks sane) or makes one; every log line of the
-    request carries it and the response sends it back, so a user's report can be found in logs."""
+class _SyncAndAsync:
+    """Runs sync under WSGI and async under ASGI, so an async view (the waiting predict) is
+    awaited on the event loop instead of holding a thread through a sync middleware."""
+
+    sync_capable = True
+    async_capable = True
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+
+class RequestIdMiddleware(_SyncAndAsync):
+    """Takes the proxy's X-Request-ID (when it looks sane) or makes one; every log line of the
+    request carries it and the response sends it back, so a user's report can be found in logs."""
 
     def __call__(self, request):
+        if self.async_mode:
+            return self._acall(request)
         request_id = logs.request_id_for(request.headers.get(REQUEST_ID_HEADER))
         request.request_id = request_id
         token = logs.bind_request_id(request_id)
@@ -32,18 +46,35 @@ class RequestIdMiddleware:
         finally:
             logs.unbind_request_id(token)
 
+    async def _acall(self, request):
+        request_id = logs.request_id_for(request.headers.get(REQUEST_ID_HEADER))
+        request.request_id = request_id
+        token = logs.bind_request_id(request_id)
+        try:
+            response = await self.get_response(request)
+            response[REQUEST_ID_HEADER] = request_id
+            return response
+        finally:
+            logs.unbind_request_id(token)
 
-class MetricsMiddleware:
+
+class MetricsMiddleware(_SyncAndAsync):
     """Counts requests by view name (never by raw path: ids in paths would explode the series)
     and records their latency; with LOG_REQUESTS, writes one access line per request."""
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-
     def __call__(self, request):
+        if self.async_mode:
+            return self._acall(request)
         started = time.perf_counter()
         response = self.get_response(request)
-        elapsed = time.perf_counter() - started
+        return self._record(request, response, time.perf_counter() - started)
+
+    async def _acall(self, request):
+        started = time.perf_counter()
+        response = await self.get_response(request)
+        return self._record(request, response, time.perf_counter() - started)
+
+    def _record(self, request, response, elapsed: float):
         match = getattr(request, "resolver_match", None)
         view = (match.view_name if match else "") or "unmatched"
         method = request.method if request.method in KNOWN_METHODS else "other"

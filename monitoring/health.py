@@ -2,8 +2,9 @@
 
 GET /health/        liveness: 200 whenever this process serves requests.
 GET /health/ready/  readiness: the database answers, the broker answers, a worker sent a
-                    heartbeat recently, and the last worker that tried could load the active model
-                    (captions.selectors.captioning_defaults: an activated one, else CAPTION_MODEL).
+                    heartbeat recently, the last worker that tried could load the active model
+                    (captions.selectors.captioning_defaults: an activated one, else CAPTION_MODEL),
+                    and no image is stuck in `processing` (captions.selectors.images_stale_processing).
                     200 when all hold, 503 otherwise; each check with its status, as JSON.
 The web process never loads a model: the model check reads what the workers reported.
 """
@@ -17,7 +18,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from captions.selectors import captioning_defaults
+from captions.selectors import captioning_defaults, images_stale_processing
 from monitoring.models import WorkerHeartbeat
 
 
@@ -76,7 +77,28 @@ def _check_model() -> dict:
     return result
 
 
-CHECKS = {"database": _check_database, "broker": _check_broker, "worker": _check_worker, "model": _check_model}
+def _check_queue() -> dict:
+    """Not ready while an image has been `processing` past CAPTION_STALE_PROCESSING_SECONDS: leases
+    are renewed while a batch runs and the sweep requeues expired ones every minute, so such an
+    image means a stuck worker or a stopped scheduler."""
+    stale = images_stale_processing().count()
+    limit = settings.CAPTION_STALE_PROCESSING_SECONDS
+    if stale:
+        return {
+            "ok": False,
+            "stale_processing": stale,
+            "detail": f"{stale} image(s) processing for more than {limit}s: is the scheduler (qcluster) running?",
+        }
+    return {"ok": True, "stale_processing": 0, "detail": f"No image processing for more than {limit}s."}
+
+
+CHECKS = {
+    "database": _check_database,
+    "broker": _check_broker,
+    "worker": _check_worker,
+    "model": _check_model,
+    "queue": _check_queue,
+}
 
 
 @never_cache

@@ -125,10 +125,12 @@ class QueueDepthCollector:
         from django.utils import timezone
 
         from captions.models import Image
+        from captions.selectors import images_stale_processing
 
         try:
             counts = dict(Image.objects.order_by().values_list("status").annotate(n=Count("id")))
             oldest = Image.objects.filter(status=Image.Status.QUEUED).aggregate(at=Min("available_at"))["at"]
+            stale = images_stale_processing().count()
         except Exception:
             logger.exception("Could not read the queue depth for /metrics")
             return
@@ -139,6 +141,11 @@ class QueueDepthCollector:
         age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
         yield GaugeMetricFamily(
             "captionsite_queue_oldest_seconds", "Age of the oldest queued image (0 when none).", value=max(age, 0.0)
+        )
+        yield GaugeMetricFamily(
+            "captionsite_images_stale_processing",
+            "Images processing for longer than CAPTION_STALE_PROCESSING_SECONDS (a stuck worker or sweep).",
+            value=stale,
         )
 
 

@@ -15,7 +15,7 @@ fi
 
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
-.venv/bin/gunicorn captionsite.wsgi --config gunicorn.conf.py --bind "$HOST:$PORT" &
+.venv/bin/gunicorn captionsite.asgi:application --config gunicorn.conf.py --bind "$HOST:$PORT" &
 web=$!
 .venv/bin/python manage.py qcluster &
 worker=$!

@@ -3,10 +3,17 @@
 Both enqueue like any upload and wait, reading the database, for a worker to finish the image:
 200 with the caption when it does within PREDICT_WAIT_SECONDS, else 202 with the URL to poll.
 The web process never loads a model.
+
+The wait does not hold a thread of the web server: the views are async Django views
+(``WaitingApiView.as_view``) that run DRF's sync part (parsing, auth, throttles, validation, the
+upload) in a thread, then await the result on the event loop (captions.selectors.image_await_final)
+under the ASGI server (gunicorn with uvicorn workers), and render the answer in a thread again.
 """
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -66,7 +73,52 @@ def _submit_one(request, *, owner, limit_text: str | None = None):
     return result.accepted[0], None
 
 
-class PredictApi(APIView):
+class WaitingApiView(APIView):
+    """An APIView whose handler stores an image and answers ``self.pending(image)``; the view that
+    ``as_view`` returns is async: it awaits the image's final status for up to
+    PREDICT_WAIT_SECONDS without holding a thread, then answers ``self.answer(image)`` (raising
+    NotFound with ``gone_detail`` when the image was deleted meanwhile). Errors go through DRF's
+    exception handler as usual."""
+
+    gone_detail = "The image was deleted while it was being captioned."
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        sync_view = super().as_view(**initkwargs)
+
+        async def view(request, *args, **kwargs):
+            response = await sync_to_async(sync_view)(request, *args, **kwargs)
+            image = getattr(response, "wait_for", None)
+            if image is None:
+                return response
+            drf_view = response.renderer_context["view"]
+            image = await selectors.image_await_final(image, timeout_seconds=settings.PREDICT_WAIT_SECONDS)
+            return await sync_to_async(drf_view.answer_final)(image)
+
+        view.cls = cls  # what DRF's and drf-spectacular's introspection read
+        view.initkwargs = initkwargs
+        return csrf_exempt(view)  # as DRF's own view: its authentication enforces CSRF for sessions
+
+    def pending(self, image: Image) -> Response:
+        """What the sync part answers: the image as it stands, marked to be waited for."""
+        response = self.answer(image)
+        response.wait_for = image
+        return response
+
+    def answer(self, image: Image) -> Response:
+        raise NotImplementedError
+
+    def answer_final(self, image: Image | None) -> Response:
+        try:
+            if image is None:
+                raise NotFound(self.gone_detail)
+            response = self.answer(image)
+        except Exception as error:
+            response = self.handle_exception(error)
+        return self.finalize_response(self.request, response)
+
+
+class PredictApi(WaitingApiView):
     """Caption one image and wait for it (up to PREDICT_WAIT_SECONDS): 200 with the image and
     its caption (check `status`: done, or failed with `error`), or 202 with `url` to poll."""
 
@@ -89,11 +141,11 @@ class PredictApi(APIView):
         image, refused = _submit_one(request, owner=request.user)
         if refused is not None:
             return refused
-        image = selectors.image_wait_final(image, timeout_seconds=settings.PREDICT_WAIT_SECONDS)
-        if image is None:
-            raise NotFound("The image was deleted while it was being captioned.")
-        body = ImageSerializer(image, context={"request": request}).data
-        return _image_answer(request, image, image_api_url(request, image), body)
+        return self.pending(image)
+
+    def answer(self, image: Image) -> Response:
+        body = ImageSerializer(image, context={"request": self.request}).data
+        return _image_answer(self.request, image, image_api_url(self.request, image), body)
 
 
 # --- The demo --------------------------------------------------------------------------------------
@@ -149,7 +201,7 @@ DEMO_EXAMPLE = OpenApiExample(
 )
 
 
-class DemoCaptionApi(APIView):
+class DemoCaptionApi(WaitingApiView):
     """Try the service without an account: one small image, a strict per-address limit. The
     upload is deleted once its caption is returned (and at most DEMO_RETENTION_MINUTES later)."""
 
@@ -176,10 +228,15 @@ class DemoCaptionApi(APIView):
         image, refused = _submit_one(request, owner=services.demo_owner_get(), limit_text=limit)
         if refused is not None:
             return refused
-        image = selectors.image_wait_final(image, timeout_seconds=settings.PREDICT_WAIT_SECONDS)
-        if image is None:
-            raise NotFound("The upload is gone.")
-        return _demo_answer(request, image)
+        body = DemoResultSerializer(image, context={"request": request}).data
+        response = _image_answer(request, image, body["url"], body)
+        response.wait_for = image  # answered (and the upload discarded) once final
+        return response
+
+    gone_detail = "The upload is gone."
+
+    def answer(self, image: Image) -> Response:
+        return _demo_answer(self.request, image)
 
 
 class DemoCaptionPollApi(APIView):

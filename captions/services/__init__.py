@@ -2,7 +2,8 @@
 
 - captions.services.submission: generation_params_clean, image_submit, batch_submit
 - captions.services.queue: caption_workers_wake, image_requeue, image_retry, image_delete,
-  images_claim, image_attempt_failed, images_requeue_stale, worker_identity
+  images_claim, image_attempt_failed, images_requeue_stale, worker_identity, claim_owner,
+  images_lease_renew, images_release_dead_local_claims
 - captions.services.worker: caption_pending_run, images_caption, caption_record,
   caption_record_reused, caption_cache_key
 - captions.services.defaults: captioning_defaults_set (KEEP: leave a value as it is)
@@ -27,11 +28,14 @@ from captions.services.demo import demo_image_discard, demo_images_purge, demo_o
 from captions.services.editing import caption_human_set, captions_review_clear
 from captions.services.queue import (
     caption_workers_wake,
+    claim_owner,
     image_attempt_failed,
     image_delete,
     image_requeue,
     image_retry,
     images_claim,
+    images_lease_renew,
+    images_release_dead_local_claims,
     images_requeue_stale,
     worker_identity,
 )
@@ -89,4 +93,7 @@ __all__ = [
     "images_claim",
     "images_requeue_stale",
     "worker_identity",
+    "claim_owner",
+    "images_lease_renew",
+    "images_release_dead_local_claims",
 ]

@@ -57,9 +57,18 @@ def image_requeue(*, image_id: int, from_status: str, **changes) -> bool:
 
 
 def image_retry(*, image: Image) -> Image:
-    """Queue a failed image again with a fresh attempt budget."""
+    """Queue a failed image again with a fresh attempt budget; also an image stuck in
+    `processing` whose lease went stale (Image.lease_stale: its worker stopped renewing the
+    lease, or has held it past CAPTION_STALE_PROCESSING_SECONDS). A worker that is in fact still
+    busy with it loses its claim and records nothing (`_caption_store` checks the claim), so the
+    image is never captioned twice."""
+    image.refresh_from_db()
+    if image.status == Image.Status.PROCESSING and image.lease_stale:
+        stale = Image.objects.filter(pk=image.pk, status=Image.Status.PROCESSING, claim_token=image.claim_token)
+        if not stale.update(status=Image.Status.FAILED, updated_at=timezone.now()):
+            raise ValidationError("The image changed meanwhile; reload the page.")
     if not image_requeue(image_id=image.pk, from_status=Image.Status.FAILED):
-        raise ValidationError("Only a failed image can be retried.")
+        raise ValidationError("Only a failed image, or one whose worker stopped, can be retried.")
     image.refresh_from_db()
     return image
 
@@ -73,7 +82,71 @@ def image_delete(*, image: Image) -> None:
 
 
 def worker_identity() -> str:
+    """"<hostname>:<pid>" of this process; claim tokens start with it (``claim_owner``)."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim_owner(claim_token: str) -> tuple[str, int] | None:
+    """(hostname, pid) of the worker that made ``claim_token`` ("<host>:<pid>:<hex>"), or None
+    for a token of another shape (a custom worker_id)."""
+    parts = claim_token.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    return parts[0], int(parts[1])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def images_release_dead_local_claims() -> int:
+    """Queue again, at once, the images claimed by worker processes of THIS host that no longer
+    exist (a worker or a whole qcluster killed with SIGKILL), instead of waiting for their lease
+    to expire. Called when a worker process starts and at the start of every captioning task.
+    A PID reused by an unrelated process is left alone (the lease expiry then recovers the image).
+    The attempt stays counted. Returns how many images were released."""
+    host = socket.gethostname()
+    me = os.getpid()
+    dead_tokens = set()
+    tokens = (
+        Image.objects.filter(status=Image.Status.PROCESSING, claim_token__startswith=f"{host}:")
+        .values_list("claim_token", flat=True)
+        .distinct()
+    )
+    for token in tokens:
+        owner = claim_owner(token)
+        if owner and owner[0] == host and owner[1] != me and not _pid_alive(owner[1]):
+            dead_tokens.add(token)
+    if not dead_tokens:
+        return 0
+    now = timezone.now()
+    released = Image.objects.filter(status=Image.Status.PROCESSING, claim_token__in=dead_tokens).update(
+        status=Image.Status.QUEUED,
+        error="The worker captioning this image stopped before finishing; it was queued again.",
+        available_at=now,
+        claim_token="",
+        claim_expires_at=None,
+        updated_at=now,
+    )
+    if released:
+        logger.warning("Released %d image(s) claimed by dead worker processes on %s.", released, host)
+    return released
+
+
+def images_lease_renew(*, claim_token: str, lease_seconds: int | None = None) -> int:
+    """Extend the lease of the images still held under ``claim_token`` to now + lease_seconds
+    (default CAPTION_LEASE_SECONDS). Returns how many rows were renewed (0: the claim was lost)."""
+    now = timezone.now()
+    lease = timedelta(seconds=lease_seconds or settings.CAPTION_LEASE_SECONDS)
+    return Image.objects.filter(claim_token=claim_token, status=Image.Status.PROCESSING).update(
+        claim_expires_at=now + lease
+    )
 
 
 def images_claim(*, worker_id: str, limit: int, lease_seconds: int | None = None) -> tuple[str, list[Image]]:

@@ -1,16 +1,33 @@
 """The worker's cycle: claim queued images, caption them in batches (reusing cached captions),
-record the results. The worker heartbeat is monitoring's (monitoring.services)."""
+record the results. The worker heartbeat is monitoring's (monitoring.services).
 
+Reliability: a claim's lease (CAPTION_LEASE_SECONDS) is renewed by a background thread every
+third of it while its batch is worked on (``lease_kept``); a run stops claiming after
+CAPTION_TASK_BUDGET_SECONDS and enqueues a follow-up task; the model stays loaded in the
+long-lived worker process (mlcore's captioner cache) across tasks. One image never fails its
+neighbours (``Captioner.caption_isolated`` bisects a failing batch), and an empty caption is
+never stored as done."""
+
+import contextlib
 import hashlib
 import logging
+import threading
+import time
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from captions.models import Caption, Image
 from captions.selectors import captioning_defaults
-from captions.services.queue import image_attempt_failed, images_claim, worker_identity
+from captions.services.queue import (
+    caption_workers_wake,
+    image_attempt_failed,
+    images_claim,
+    images_lease_renew,
+    images_release_dead_local_claims,
+    worker_identity,
+)
 from captions.services.results import WorkerRunSummary
 from core import metrics
 from mlcore.params import GenerationParams, InvalidParams
@@ -18,18 +35,61 @@ from mlcore.params import GenerationParams, InvalidParams
 logger = logging.getLogger(__name__)
 
 
-def caption_pending_run(*, worker_id: str | None = None, max_batches: int | None = None) -> WorkerRunSummary:
-    """Claim and caption queued images batch after batch until none is left (or max_batches)."""
+def caption_pending_run(
+    *, worker_id: str | None = None, max_batches: int | None = None, budget_seconds: float | None = None
+) -> WorkerRunSummary:
+    """Claim and caption queued images batch after batch until none is left, `max_batches`
+    batches were done, or `budget_seconds` (default CAPTION_TASK_BUDGET_SECONDS) have passed.
+    When the budget ends the run with images still queued, a follow-up task is enqueued, so a
+    task never runs into the queue's timeout (which kills the worker and its loaded model).
+    First releases the claims of dead worker processes of this host."""
     worker_id = worker_id or worker_identity()
+    budget = settings.CAPTION_TASK_BUDGET_SECONDS if budget_seconds is None else budget_seconds
+    deadline = time.monotonic() + budget
+    images_release_dead_local_claims()
     summary = WorkerRunSummary()
     batches = 0
     while max_batches is None or batches < max_batches:
+        if batches and time.monotonic() >= deadline:  # every run does at least one batch
+            if Image.objects.filter(status=Image.Status.QUEUED, available_at__lte=timezone.now()).exists():
+                logger.info("Captioning run used its %ss budget; enqueueing a follow-up task.", budget)
+                caption_workers_wake()
+            break
         token, images = images_claim(worker_id=worker_id, limit=settings.CAPTION_BATCH_SIZE)
         if not images:
             break
         batches += 1
-        summary += images_caption(images=images, claim_token=token)
+        with lease_kept(claim_token=token):
+            summary += images_caption(images=images, claim_token=token)
     return summary
+
+
+@contextlib.contextmanager
+def lease_kept(*, claim_token: str, lease_seconds: int | None = None):
+    """Renew the lease of ``claim_token``'s images every third of the lease from a background
+    thread (its own database connection) while the block runs, so a long model call keeps its
+    claim but a killed worker loses it within one lease. The thread stops when the block ends."""
+    lease = lease_seconds or settings.CAPTION_LEASE_SECONDS
+    stop = threading.Event()
+
+    def renew() -> None:
+        try:
+            while not stop.wait(lease / 3):
+                try:
+                    if not images_lease_renew(claim_token=claim_token, lease_seconds=lease):
+                        return  # every image is recorded, or the claim was lost
+                except Exception:  # a busy database: try again at the next tick, within the lease
+                    logger.warning("Could not renew the lease of %s", claim_token, exc_info=True)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=renew, name=f"lease-{claim_token[-12:]}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
 
 
 def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary:
@@ -66,7 +126,12 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
         to_compute: dict[str, list[Image]] = {}
         for image in group:
             key = caption_cache_key(image=image, captioner=captioner, params=params)
-            cached = Caption.objects.filter(cache_key=key, source=Caption.Source.MODEL).order_by("-id").first()
+            cached = (
+                Caption.objects.filter(cache_key=key, source=Caption.Source.MODEL)
+                .exclude(text="")
+                .order_by("-id")
+                .first()
+            )
             if cached is None:
                 to_compute.setdefault(key, []).append(image)
             elif caption_record_reused(image=image, claim_token=claim_token, original=cached):
@@ -109,22 +174,19 @@ def _caption_with_model(
     if not keys:
         return summary
     metrics.observe_batch(len(pixels))
-    try:
-        results = captioner.caption(pixels, params)
-    except Exception as error:
-        logger.exception("Captioning a batch of %d images with %s failed", len(keys), captioner.model_id)
-        for key in keys:
-            for image in to_compute[key]:
-                summary += image_attempt_failed(
-                    image=image, claim_token=claim_token, reason=f"The model failed on this batch: {error}"
-                )
-        return summary
-    for key, result in zip(keys, results, strict=True):
+    for key, outcome in zip(keys, _caption_each(captioner, pixels, params), strict=True):
         first, *duplicates = to_compute[key]
+        if not getattr(outcome, "ok", False):
+            # A CaptionFailure (its reason never empty) or a result with no words: this image's
+            # attempt failed (retried with back-off); its neighbours are recorded as usual.
+            reason = _failure_reason(outcome)
+            for image in to_compute[key]:
+                summary += image_attempt_failed(image=image, claim_token=claim_token, reason=reason)
+            continue
         caption = caption_record(
             image=first,
             claim_token=claim_token,
-            result=result,
+            result=outcome,
             params=params,
             cache_key=key,
             review_threshold=review_threshold,
@@ -136,6 +198,44 @@ def _caption_with_model(
             if caption_record_reused(image=image, claim_token=claim_token, original=caption):
                 summary += WorkerRunSummary(reused=1)
     return summary
+
+
+def _caption_each(captioner, pixels: list, params: GenerationParams) -> list:
+    """One outcome per image: a CaptionResult, a CaptionFailure, or None (failed, no reason).
+
+    ``caption_isolated`` bisects a failing batch so only the culprit fails. An engine that could
+    caption only some images (mlcore.engines.EngineUnavailable) gives its partial results and a
+    reason for each failed index; any other exception fails the whole batch with its message."""
+    from mlcore.engines import EngineUnavailable
+    from mlcore.results import CaptionFailure
+
+    try:
+        return list(captioner.caption_isolated(pixels, params))
+    except EngineUnavailable as error:
+        logger.warning("Engine %s captioned only part of a batch: %s", error.engine, error)
+        partial = list(error.partial) + [None] * (len(pixels) - len(error.partial))
+        outcomes = []
+        for index, result in enumerate(partial[: len(pixels)]):
+            if index in error.failures or result is None:
+                reason = error.failures.get(index) or str(error)
+                outcomes.append(CaptionFailure(reason=reason, error_type="EngineUnavailable", model_id=error.engine))
+            else:
+                outcomes.append(result)
+        return outcomes
+    except Exception as error:
+        logger.exception("Captioning a batch of %d images with %s failed", len(pixels), captioner.model_id)
+        reason = f"{type(error).__name__}: {error}".rstrip(": ") or type(error).__name__
+        return [CaptionFailure(reason=reason, error_type=type(error).__name__) for _ in pixels]
+
+
+def _failure_reason(outcome) -> str:
+    """The non-empty reason an outcome that is not a usable caption gets recorded with."""
+    from mlcore.results import CaptionFailure
+
+    if isinstance(outcome, CaptionFailure) and outcome.reason.strip():
+        return f"The model could not caption this image: {outcome.reason}"
+    details = getattr(outcome, "details", None) or {}
+    return f"The model produced no caption for this image{': ' + details['error'] if details.get('error') else ''}."
 
 
 def caption_cache_key(*, image: Image, captioner, params: GenerationParams) -> str:
@@ -181,7 +281,10 @@ def caption_record(
     cache_key: str,
     review_threshold: float | None = None,
 ) -> Caption | None:
-    """Record a model's caption for a claimed image (None when the claim was lost)."""
+    """Record a model's caption for a claimed image (None when the claim was lost).
+    Raises ValueError for a result with no words (``result.ok`` False): never stored as done."""
+    if not getattr(result, "ok", bool(str(result.text).strip())):
+        raise ValueError("An empty caption is never recorded; record a failed attempt instead.")
     caption = _caption_store(
         image=image,
         claim_token=claim_token,

@@ -224,3 +224,33 @@ def test_uncollected_demo_uploads_are_purged_on_schedule(user, settings, django_
         async_task(schedule.func, sync=True)
     assert set(Image.objects.values_list("pk", flat=True)) == {fresh.pk, mine.pk}
     assert not old_file.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_image_deleted_while_predict_waits_answers_404_in_the_error_format(api, settings):
+    import threading
+
+    from django.db import connection
+
+    settings.PREDICT_WAIT_SECONDS = 10
+
+    def delete_once_stored():
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                image = Image.objects.first()
+                if image is not None:
+                    services.image_delete(image=image)
+                    return
+                time.sleep(0.05)
+        finally:
+            connection.close()
+
+    deleter = threading.Thread(target=delete_once_stored)
+    deleter.start()
+    started = time.monotonic()
+    response = post_file(api)
+    deleter.join()
+    body = assert_error_format(response, 404)
+    assert "deleted" in body["detail"]
+    assert time.monotonic() - started < 8  # noticed during the wait, not at its end

@@ -140,7 +140,7 @@ def test_failed_image_shows_reason_and_can_be_retried(logged_in_client, user, dj
 def test_retry_of_an_image_that_did_not_fail_is_refused(logged_in_client, user):
     image = make_image(user)
     response = logged_in_client.post(reverse("captions:image_retry", args=[image.public_id]), follow=True)
-    assert "Only a failed image can be retried." in response.content.decode()
+    assert "Only a failed image, or one whose worker stopped, can be retried." in response.content.decode()
 
 
 def test_delete_removes_rows_and_files(logged_in_client, user, settings, django_capture_on_commit_callbacks):

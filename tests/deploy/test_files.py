@@ -57,7 +57,7 @@ def test_check_deploy_does_warn_without_them(tmp_path):
 def test_gunicorn_accepts_its_configuration_and_the_app():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "captionsite.settings", "LOG_FORMAT": "json"}
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("gunicorn")), "--check-config", "captionsite.wsgi", "--config", "gunicorn.conf.py"],
+        [str(Path(sys.executable).with_name("gunicorn")), "--check-config", "captionsite.asgi:application", "--config", "gunicorn.conf.py"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -67,7 +67,7 @@ def test_procfile_declares_web_worker_and_release():
     lines = dict(
         line.split(":", 1) for line in (REPO_ROOT / "Procfile").read_text().splitlines() if line.strip() and not line.startswith("#")
     )
-    assert "gunicorn captionsite.wsgi --config gunicorn.conf.py" in lines["web"]
+    assert "gunicorn captionsite.asgi:application --config gunicorn.conf.py" in lines["web"]
     assert "${PORT" in lines["web"]
     assert lines["worker"].strip() == "python manage.py qcluster"
     assert lines["release"].strip() == "python manage.py migrate --noinput && python manage.py setup_schedules"

@@ -207,7 +207,7 @@ def test_production_setup_captions_images_uploaded_over_http(
     processes = Processes(tmp_path)
     try:
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        processes.start("web", [gunicorn, "captionsite.wsgi", "--config", "gunicorn.conf.py"], env)
+        processes.start("web", [gunicorn, "captionsite.asgi:application", "--config", "gunicorn.conf.py"], env)
         processes.start("worker", [sys.executable, "manage.py", "qcluster"], env)
         site = Browser(f"http://127.0.0.1:{port}")
         wait_for(lambda: site.request("/health/")[0] == 200, timeout=60, interval=0.5,
