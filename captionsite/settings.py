@@ -111,6 +111,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # An unreachable database host is a quick 503, not a request (or health check) that hangs.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT_SECONDS", default=5)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and broker -----------------------------------------------------------------------
@@ -308,12 +312,14 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 # --- Monitoring -------------------------------------------------------------------------------
-# /metrics answers a request that carries "Authorization: Bearer <METRICS_TOKEN>" (when set) or
-# comes from an address in METRICS_ALLOWED_IPS (addresses or networks). Multiprocess mode is
-# switched on by PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself).
+# /metrics answers a request that carries "Authorization: Bearer <METRICS_TOKEN>" (when set), a
+# signed-in staff member, or a peer in METRICS_ALLOWED_IPS (addresses or networks; empty by
+# default, and never the address of a reverse proxy on this host: behind one, that is everyone).
+# The same token (or staff) sees /health/ready/'s details. Multiprocess mode is switched on by
+# PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself; scripts/run.sh sets it).
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 # Health checks and scrapes come over plain HTTP from inside the network; never redirect them.
 SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
 

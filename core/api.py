@@ -5,12 +5,15 @@ import functools
 
 from django.conf import settings
 from django_ratelimit import ALL
-from django_ratelimit.core import get_usage
+from django_ratelimit.core import _split_rate, get_usage
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
+
+from core import throttle
+from core.exceptions import INFRASTRUCTURE_ERRORS
 
 
 class Pagination(PageNumberPagination):
@@ -27,6 +30,8 @@ class RateLimit(BaseThrottle):
     Throttled, which answers 429 with Retry-After (django-ratelimit's own decorator gives 403).
 
     It runs after authentication, so a per-user limit counts the key's or token's owner.
+    With the cache (Redis) unreachable it logs a warning and counts in this process
+    (core.throttle), so an outage never turns a request into a 500.
     """
 
     group: str = ""
@@ -37,9 +42,12 @@ class RateLimit(BaseThrottle):
     def allow_request(self, request, view) -> bool:
         if request.method not in self.methods:
             return True
-        usage = get_usage(
-            request, group=self.group, key=self.key, rate=getattr(settings, self.rate_setting), method=ALL, increment=True
-        )
+        rate = getattr(settings, self.rate_setting)
+        try:
+            usage = get_usage(request, group=self.group, key=self.key, rate=rate, method=ALL, increment=True)
+        except INFRASTRUCTURE_ERRORS as error:
+            throttle.warn_cache_down(error, f"the {self.group} rate limit")
+            usage = self._local_usage(request, rate)
         if usage is None:  # RATELIMIT_ENABLE is off
             return True
         self._wait = max(1, usage["time_left"])
@@ -47,6 +55,18 @@ class RateLimit(BaseThrottle):
 
     def wait(self) -> float:
         return self._wait
+
+    def _local_usage(self, request, rate) -> dict | None:
+        if not getattr(settings, "RATELIMIT_ENABLE", True):
+            return None
+        limit, period = _split_rate(rate)
+        user = getattr(request, "user", None)
+        if self.key == "ip" or not (user and user.is_authenticated):
+            ident = f"ip:{request.META.get(settings.RATELIMIT_IP_META_KEY or 'REMOTE_ADDR', '')}"
+        else:
+            ident = f"user:{user.pk}"
+        used = throttle.count_local(f"api:{self.group}", ident, period=period)
+        return {"should_limit": used.count > limit, "time_left": used.seconds_left}
 
 
 def rate_limit(group: str, rate_setting: str, *, key: str = "user_or_ip") -> type[RateLimit]:
@@ -74,7 +94,9 @@ _ERROR_TEXTS = {
     409: "Conflict with the current state.",
     413: "Too large.",
     415: "Unsupported media type.",
+    414: "The URL (its query string) is too long.",
     429: "Too many requests; the Retry-After header says when to try again.",
+    503: "A service the API depends on (database, Redis) is unavailable; the Retry-After header says when to try again.",
 }
 
 
