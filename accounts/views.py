@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from accounts import throttle
 from accounts.forms import EmailAuthenticationForm, SignupForm
 from accounts.services import user_create
 
@@ -22,6 +23,13 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if throttle.locked_for(self.request):
+            response.status_code = 429
+            response["Retry-After"] = str(throttle.locked_for(self.request))
+        return response
 
 
 class LogoutView(auth_views.LogoutView):

@@ -71,6 +71,14 @@ class ServiceUnavailable(exceptions.APIException):
         self.wait = wait  # DRF's handler writes it as Retry-After
 
 
+class ThrottledWithReason(exceptions.Throttled):
+    """A 429 whose `detail` is `reason` as given (with Retry-After: `wait` seconds)."""
+
+    def __init__(self, reason: str, wait: float):
+        super().__init__(wait=wait)
+        self.reason = reason
+
+
 def is_infrastructure_error(exc: BaseException | None) -> bool:
     return isinstance(exc, INFRASTRUCTURE_ERRORS)
 
@@ -134,6 +142,8 @@ def api_exception_handler(exc, context):
         field, messages = next(iter(errors.items()))
         detail = messages[0] if field == NON_FIELD_ERRORS else f"{field}: {messages[0]}"
         response.data = error_body(detail, _first_code(exc.get_codes()), errors)
+    elif isinstance(exc, ThrottledWithReason):
+        response.data = error_body(exc.reason, "throttled")
     elif isinstance(exc, exceptions.Throttled):
         wait = f" Try again in {int(exc.wait)} seconds." if exc.wait else ""
         response.data = error_body(f"Too many requests.{wait}", "throttled")
