@@ -84,6 +84,11 @@ def count_local(scope: str, ident: str, *, period: int) -> Count:
     return _count_in(_local, _key(scope, ident), period, True)
 
 
+def clear_local() -> None:
+    """Forget this process's fallback counts (tests; or once the shared cache is back)."""
+    _local.clear()
+
+
 def reset(scope: str, ident: str) -> None:
     key = _key(scope, ident)
     for backend in (cache, _local):
