@@ -147,6 +147,8 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+# Workers take no task off the broker while their database is unreachable (core.brokers).
+Q_CLUSTER["broker_class"] = "core.brokers.GuardedRedis" if REDIS_URL else "core.brokers.GuardedORM"
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
