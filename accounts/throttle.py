@@ -15,6 +15,7 @@ before any password is checked: Django's authenticate() stops at its PermissionD
 import math
 
 from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
@@ -65,8 +66,10 @@ def lockout_message(seconds: int) -> str:
     return f"Too many failed attempts; try again in {minutes} minute{'s' if minutes != 1 else ''}."
 
 
-class LoginThrottleBackend:
-    """Authenticates nobody; refuses (PermissionDenied) an attempt for a locked account or address."""
+class LoginThrottleBackend(ModelBackend):
+    """Checks no password; refuses (PermissionDenied) an attempt for a locked account or address,
+    and otherwise passes it on to the next backend (ModelBackend). It loads users for sessions like
+    ModelBackend does (a session that names it, e.g. from Client.force_login, keeps working)."""
 
     def authenticate(self, request, username=None, password=None, **credentials):
         if request is None:
@@ -75,9 +78,6 @@ class LoginThrottleBackend:
         if seconds:
             setattr(request, _LOCKED_ATTR, seconds)
             raise PermissionDenied(lockout_message(seconds))
-        return None
-
-    def get_user(self, user_id):
         return None
 
 

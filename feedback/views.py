@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from captions.responses import image_file_response
 from captions.selectors import captioning_defaults
 from core.forms import add_service_errors
-from core.views import staff_required
+from core.views import local_redirect_target, staff_required
 from feedback import selectors, services
 from feedback.forms import (
     CaptionEditForm,
@@ -204,7 +204,8 @@ def caption_feedback(request: HttpRequest, caption_id: int) -> HttpResponse:
             status = 400
         elif not _partial(request):
             messages.success(request, "Thank you: your feedback was saved.")
-            return redirect(request.POST.get("next") or reverse("captions:image_detail", args=[caption.image.public_id]))
+            fallback = reverse("captions:image_detail", args=[caption.image.public_id])
+            return redirect(local_redirect_target(request, request.POST.get("next"), fallback))
     else:
         form = feedback_form_for(request.user, caption)
     template = "feedback/_rating.html" if _partial(request) else "feedback/feedback_page.html"
