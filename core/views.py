@@ -25,18 +25,3 @@ def staff_required(view=None, *, message: str = STAFF_ONLY):
         return wrapper
 
     return decorate(view) if view is not None else decorate
-
-
-def local_redirect_target(request, candidate: str | None, fallback: str) -> str:
-    """`candidate` when it is a URL of this site (a path, or this host over this scheme);
-    `fallback` otherwise. Every `next`-style redirect parameter goes through this, so a crafted
-    link cannot send a user elsewhere (https://evil.example, //evil.example, /\\evil.example,
-    javascript:...). Django's url_has_allowed_host_and_scheme is the test."""
-    from django.utils.http import url_has_allowed_host_and_scheme
-
-    candidate = (candidate or "").strip()
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return fallback
