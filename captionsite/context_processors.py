@@ -23,9 +23,7 @@ def captioning_status(request: HttpRequest) -> dict:
     htmx = getattr(request, "htmx", None)
     if htmx and not htmx.history_restore_request:
         return {}  # a fragment (a poll every few seconds) shows no banner: spare the query
-    from captions.models import (
-        WorkerHeartbeat,  # the one line to change if the model moves
-    )
+    from monitoring.models import WorkerHeartbeat
 
     cutoff = timezone.now() - timedelta(seconds=settings.HEALTH_WORKER_MAX_AGE_SECONDS)
     recent = list(
