@@ -17,6 +17,7 @@ from rest_framework_simplejwt.serializers import (
 from accounts import selectors, services, throttle
 from core.api import PAGE_PARAMETERS, error_responses, paginated, paginated_response, rate_limit
 from core.exceptions import ThrottledWithReason
+from core.serializers import StrictSerializer
 
 TokenRateLimit = rate_limit("token", "API_RATE_TOKEN", key="ip")
 
@@ -170,7 +171,7 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
         return self.context["key"]
 
 
-class ApiKeyCreateInputSerializer(serializers.Serializer):
+class ApiKeyCreateInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100, help_text="What the key is for, such as the script that uses it.")
     expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Optional; in the future.")
 

@@ -264,7 +264,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",  # StrictSerializer: additionalProperties false
     "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
     # ?format= is the export's own parameter, not DRF's renderer override.
     "URL_FORMAT_OVERRIDE": None,
@@ -288,6 +288,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files, no CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The schema states what the server accepts (ranges, enums, required files) and how it refuses.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "captions.api.schema.document_accepted_input",
+        "core.schema.document_refusals",
+    ],
 }
 # Requests per user (per client IP for the demo and the token endpoints), django-ratelimit syntax.
 API_RATE_PREDICT = env.str("API_RATE_PREDICT", default="10/m")

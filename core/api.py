@@ -17,9 +17,27 @@ from core.exceptions import INFRASTRUCTURE_ERRORS
 
 
 class Pagination(PageNumberPagination):
+    """?page (from 1) and ?page_size (1 to max_page_size): anything else is a 400, not ignored."""
+
     page_size = 25
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def paginate_queryset(self, queryset, request, view=None):
+        for name, high in (("page", None), (self.page_size_query_param, self.max_page_size)):
+            if name in request.query_params:
+                _positive_int(request.query_params.getlist(name), name, high)
+        return super().paginate_queryset(queryset, request, view)
+
+
+def _positive_int(values: list[str], name: str, high: int | None) -> int:
+    from rest_framework.exceptions import ValidationError
+
+    text = values[-1] if values else ""
+    bound = f" and at most {high}" if high else ""
+    if len(values) != 1 or not text.isdigit() or int(text) < 1 or (high and int(text) > high) or len(text) > 18:
+        raise ValidationError({name: [f"A whole number from 1{bound} (given once)."]})
+    return int(text)
 
 
 # --- Rate limits ------------------------------------------------------------------------------
@@ -145,8 +163,11 @@ def route(*operations: type[APIView]):
 # --- Paginated lists from plain API views --------------------------------------------------------
 
 PAGE_PARAMETERS = [
-    OpenApiParameter("page", int, description="Page number, from 1."),
-    OpenApiParameter("page_size", int, description=f"Items per page (default {Pagination.page_size}, at most {Pagination.max_page_size})."),
+    OpenApiParameter("page", {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}, description="Page number, from 1."),
+    OpenApiParameter(
+        "page_size", {"type": "integer", "minimum": 1, "maximum": Pagination.max_page_size},
+        description=f"Items per page (default {Pagination.page_size}, at most {Pagination.max_page_size}).",
+    ),
 ]
 
 

@@ -123,6 +123,7 @@ class ExportRowSerializer(serializers.Serializer):
 
 
 class ExportQuerySerializer(StrictSerializer):
+    reject_blank = True
     format = serializers.ChoiceField(choices=["csv", "json"], default="csv")
 
 

@@ -133,6 +133,7 @@ class ImageUploadApi(APIView):
 
 
 class ImageFilterSerializer(StrictSerializer):
+    reject_blank = True
     status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
     needs_review = OptionalBooleanField(required=False, help_text="Only images whose caption needs review (or not).")
     batch = serializers.IntegerField(required=False, min_value=1, help_text="Only the images of this batch.")
@@ -145,8 +146,8 @@ class ImageFilterSerializer(StrictSerializer):
 
     def validate(self, attrs):
         after, before = attrs.get("created_after"), attrs.get("created_before")
-        if after and before and after >= before:
-            raise serializers.ValidationError({"created_before": ["Must be later than created_after."]})
+        if after and before and after > before:  # equal: an empty window, answered with no images
+            raise serializers.ValidationError({"created_before": ["Must not be earlier than created_after."]})
         return attrs
 
 
