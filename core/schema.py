@@ -49,7 +49,7 @@ def document_refusals(result, generator, request, public):
     if "Error" not in components:
         return result
     for path in result.get("paths", {}).values():
-        for method, operation in path.items():
+        for _method, operation in path.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             body = operation.get("requestBody")

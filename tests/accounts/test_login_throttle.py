@@ -91,7 +91,7 @@ def test_the_token_endpoint_shares_the_count_with_the_sign_in_page(client, ada):
     token_url = reverse("api:token-obtain")
     for attempt in range(3):
         assert sign_in(client, "ada@example.com", f"wrong {attempt}").status_code == 200
-    for attempt in range(2):
+    for _ in range(2):
         response = api.post(token_url, {"email": "ada@example.com", "password": "wrong"}, format="json",
                             REMOTE_ADDR="198.51.100.3")
         assert response.status_code == 401, response.json()
