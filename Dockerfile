@@ -34,7 +34,9 @@ WORKDIR /app
 COPY --from=build /app /app
 USER captionsite
 EXPOSE 8000
-# GET /health/ with a Host from ALLOWED_HOSTS (see monitoring/healthcheck.py).
+# GET /health/ with a Host from ALLOWED_HOSTS (see monitoring/healthcheck.py): 200 only while the
+# process serves AND its database answers, so a wrong DATABASE_URL marks the container unhealthy.
+# Orchestrators that restart on a failed probe can use GET /health/live/ (pure liveness) instead.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "-m", "monitoring.healthcheck"]
 CMD ["gunicorn", "captionsite.asgi:application", "--config", "gunicorn.conf.py"]

@@ -3,7 +3,11 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from accounts import services
+from accounts.forms import ThrottledAdminAuthenticationForm
 from accounts.models import ApiKey, User
+
+# The admin's sign-in page shows the login throttle's "try again in N minutes".
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 @admin.register(User)

@@ -2,6 +2,7 @@
 
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,8 +14,10 @@ from rest_framework_simplejwt.serializers import (
     TokenVerifySerializer,
 )
 
-from accounts import selectors, services
+from accounts import selectors, services, throttle
 from core.api import PAGE_PARAMETERS, error_responses, paginated, paginated_response, rate_limit
+from core.exceptions import ThrottledWithReason
+from core.serializers import StrictSerializer
 
 TokenRateLimit = rate_limit("token", "API_RATE_TOKEN", key="ip")
 
@@ -48,7 +51,13 @@ class EmailTokenObtainSerializer(TokenObtainPairSerializer):
 
     def validate(self, attrs):
         attrs[self.username_field] = attrs[self.username_field].strip().lower()
-        return super().validate(attrs)
+        try:
+            return super().validate(attrs)
+        except AuthenticationFailed:
+            seconds = throttle.locked_for(self.context.get("request"))
+            if seconds:
+                raise ThrottledWithReason(throttle.lockout_message(seconds), wait=seconds) from None
+            raise
 
 
 class TokenObtainInputSerializer(serializers.Serializer):
@@ -162,7 +171,7 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
         return self.context["key"]
 
 
-class ApiKeyCreateInputSerializer(serializers.Serializer):
+class ApiKeyCreateInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100, help_text="What the key is for, such as the script that uses it.")
     expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Optional; in the future.")
 

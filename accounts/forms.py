@@ -1,7 +1,9 @@
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
+from accounts import throttle
 from accounts.models import User
 
 
@@ -20,10 +22,8 @@ class SignupForm(forms.Form):
     )
 
     def clean_email(self) -> str:
-        email = User.objects.normalize_email(self.cleaned_data["email"]).lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email address already exists.")
-        return email
+        # Whether the address already has an account is never said here (see accounts.views.signup).
+        return User.objects.normalize_email(self.cleaned_data["email"]).lower()
 
     def clean(self):
         cleaned = super().clean()
@@ -45,6 +45,22 @@ class EmailAuthenticationForm(AuthenticationForm):
 
     def clean_username(self) -> str:
         return self.cleaned_data["username"].lower()
+
+    def get_invalid_login_error(self):
+        return throttled_login_error(self.request) or super().get_invalid_login_error()
+
+
+def throttled_login_error(request) -> forms.ValidationError | None:
+    """The lockout message when the login throttle refused this request's attempt."""
+    seconds = throttle.locked_for(request)
+    if not seconds:
+        return None
+    return forms.ValidationError(throttle.lockout_message(seconds), code="throttled")
+
+
+class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
+    def get_invalid_login_error(self):
+        return throttled_login_error(self.request) or super().get_invalid_login_error()
 
 
 class ApiKeyForm(forms.Form):

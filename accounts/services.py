@@ -13,6 +13,18 @@ def user_create(*, email: str, password: str) -> User:
     return User.objects.create_user(email=email, password=password)
 
 
+def user_signup(*, email: str, password: str) -> User | None:
+    """The new account for `email`, or None when the address already has one (nothing changes
+    then: the caller answers exactly as for a new account, so sign-up reveals no addresses)."""
+    if User.objects.filter(email__iexact=email).exists():
+        return None
+    try:
+        with transaction.atomic():
+            return user_create(email=email, password=password)
+    except IntegrityError:  # the same address signed up a moment ago
+        return None
+
+
 # --- Deleting an account ------------------------------------------------------------------------
 
 # What higher apps must remove before a user row goes (files on disk, rows their services own):

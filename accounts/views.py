@@ -1,5 +1,5 @@
 from django.contrib import messages
-from django.contrib.auth import login, logout
+from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -7,18 +7,30 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 
+from accounts import throttle
 from accounts.forms import AccountDeleteForm, EmailAuthenticationForm, SignupForm
-from accounts.services import user_create, user_delete
+from accounts.services import user_delete, user_signup
 from core.forms import add_service_errors
 
 
 def signup(request: HttpRequest) -> HttpResponse:
+    """Sign-up answers the same for a new address and for one that has an account (a redirect to
+    the gallery, no "already exists"), so it cannot be used to find out who has an account.
+
+    New address: the account is made and signed in. Taken address: nothing changes; the person
+    is signed in only if the password is that account's (checked through authenticate(), so the
+    login throttle counts the attempt), and otherwise lands on the sign-in page like any visitor.
+    """
     if request.user.is_authenticated:
         return redirect("captions:gallery")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = user_create(email=form.cleaned_data["email"], password=form.cleaned_data["password1"])
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        email, password = form.cleaned_data["email"], form.cleaned_data["password1"]
+        user = user_signup(email=email, password=password)
+        if user is None:
+            user = authenticate(request, username=email, password=password)
+        if user is not None:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("captions:gallery")
     return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
 
@@ -27,6 +39,13 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if throttle.locked_for(self.request):
+            response.status_code = 429
+            response["Retry-After"] = str(throttle.locked_for(self.request))
+        return response
 
 
 class LogoutView(auth_views.LogoutView):

@@ -1,7 +1,7 @@
 """Everything under /api/: the versioned API (/api/v1/), its OpenAPI schema and the Swagger UI."""
 
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import api as accounts_api
 from captions.api import batches, images, predict
@@ -10,6 +10,13 @@ from core.api import route
 from feedback import api as feedback_api
 
 app_name = "api"
+
+
+class SwaggerUiView(SpectacularSwaggerSplitView):
+    """The Swagger UI under the site's Content-Security-Policy: its start-up script is a second
+    request (?script=) and its page styles a static file, so the page needs no inline code."""
+
+    template_name = "api/swagger_ui.html"
 
 v1 = [
     # Authentication
@@ -42,5 +49,5 @@ v1 = [
 
 urlpatterns = [
     path("v1/", include(v1)),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/", SwaggerUiView.as_view(url_name="api:schema"), name="docs"),
 ]

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -65,6 +66,7 @@ MIDDLEWARE = [
     "core.middleware.MetricsMiddleware",
     "corsheaders.middleware.CorsMiddleware",  # before anything that can answer a request
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy on every response (see below)
     "captionsite.middleware.StaticFilesMiddleware",  # WhiteNoise, async-capable under ASGI
     "captions.middleware.UploadSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -115,6 +117,10 @@ else:
     # thread (Django: "disable persistent connections in async mode"; use PgBouncer to pool).
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # An unreachable database host is a quick 503, not a request (or health check) that hangs.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT_SECONDS", default=5)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and broker -----------------------------------------------------------------------
@@ -148,6 +154,8 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+# Workers take no task off the broker while their database is unreachable (core.brokers).
+Q_CLUSTER["broker_class"] = "core.brokers.GuardedRedis" if REDIS_URL else "core.brokers.GuardedORM"
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -163,6 +171,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Every password sign-in (the sign-in page, the admin's, POST /api/v1/auth/token/) goes through
+# the login throttle first (accounts.throttle): after LOGIN_FAILURES_PER_ACCOUNT failed attempts
+# for one e-mail, or LOGIN_FAILURES_PER_ADDRESS from one client address, within
+# LOGIN_LOCKOUT_MINUTES, attempts are refused (even with the right password) until the window ends.
+AUTHENTICATION_BACKENDS = [
+    "accounts.throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=20)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "captions:gallery"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -277,7 +296,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",  # StrictSerializer: additionalProperties false
     "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
     # ?format= is the export's own parameter, not DRF's renderer override.
     "URL_FORMAT_OVERRIDE": None,
@@ -301,6 +320,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files, no CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The schema states what the server accepts (ranges, enums, required files) and how it refuses.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "captions.api.schema.document_accepted_input",
+        "core.schema.document_refusals",
+    ],
 }
 # Requests per user (per client IP for the demo and the token endpoints), django-ratelimit syntax.
 API_RATE_PREDICT = env.str("API_RATE_PREDICT", default="10/m")
@@ -347,14 +372,34 @@ SECURE_PROXY_SSL_HEADER = (
 )
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# django-csp: one restrictive policy on every response. The pages load scripts and styles from
+# this site only (no inline script or style, no eval); the Swagger UI (/api/docs/) is served as
+# separate files for the same reason (captionsite.api_urls.SwaggerUiView).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "media-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
 
 # --- Monitoring -------------------------------------------------------------------------------
-# /metrics answers a request that carries "Authorization: Bearer <METRICS_TOKEN>" (when set) or
-# comes from an address in METRICS_ALLOWED_IPS (addresses or networks). Multiprocess mode is
-# switched on by PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself).
+# /metrics answers a request that carries "Authorization: Bearer <METRICS_TOKEN>" (when set), a
+# signed-in staff member, or a peer in METRICS_ALLOWED_IPS (addresses or networks; empty by
+# default, and never the address of a reverse proxy on this host: behind one, that is everyone).
+# The same token (or staff) sees /health/ready/'s details. Multiprocess mode is switched on by
+# PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself; scripts/run.sh sets it).
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 # Health checks and scrapes come over plain HTTP from inside the network; never redirect them.
 SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
 

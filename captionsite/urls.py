@@ -6,7 +6,8 @@ from monitoring import health
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("captionsite.api_urls")),
-    path("health/", health.liveness, name="health"),
+    path("health/", health.serving, name="health"),
+    path("health/live/", health.liveness, name="health-live"),
     path("health/ready/", health.readiness, name="health-ready"),
     path("accounts/", include("accounts.urls")),
     path("", include("monitoring.urls")),

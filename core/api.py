@@ -5,18 +5,39 @@ import functools
 
 from django.conf import settings
 from django_ratelimit import ALL
-from django_ratelimit.core import get_usage
+from django_ratelimit.core import _split_rate, get_usage
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from core import throttle
+from core.exceptions import INFRASTRUCTURE_ERRORS
+
 
 class Pagination(PageNumberPagination):
+    """?page (from 1) and ?page_size (1 to max_page_size): anything else is a 400, not ignored."""
+
     page_size = 25
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def paginate_queryset(self, queryset, request, view=None):
+        for name, high in (("page", None), (self.page_size_query_param, self.max_page_size)):
+            if name in request.query_params:
+                _positive_int(request.query_params.getlist(name), name, high)
+        return super().paginate_queryset(queryset, request, view)
+
+
+def _positive_int(values: list[str], name: str, high: int | None) -> int:
+    from rest_framework.exceptions import ValidationError
+
+    text = values[-1] if values else ""
+    bound = f" and at most {high}" if high else ""
+    if len(values) != 1 or not text.isdigit() or int(text) < 1 or (high and int(text) > high) or len(text) > 18:
+        raise ValidationError({name: [f"A whole number from 1{bound} (given once)."]})
+    return int(text)
 
 
 # --- Rate limits ------------------------------------------------------------------------------
@@ -27,6 +48,8 @@ class RateLimit(BaseThrottle):
     Throttled, which answers 429 with Retry-After (django-ratelimit's own decorator gives 403).
 
     It runs after authentication, so a per-user limit counts the key's or token's owner.
+    With the cache (Redis) unreachable it logs a warning and counts in this process
+    (core.throttle), so an outage never turns a request into a 500.
     """
 
     group: str = ""
@@ -37,9 +60,12 @@ class RateLimit(BaseThrottle):
     def allow_request(self, request, view) -> bool:
         if request.method not in self.methods:
             return True
-        usage = get_usage(
-            request, group=self.group, key=self.key, rate=getattr(settings, self.rate_setting), method=ALL, increment=True
-        )
+        rate = getattr(settings, self.rate_setting)
+        try:
+            usage = get_usage(request, group=self.group, key=self.key, rate=rate, method=ALL, increment=True)
+        except INFRASTRUCTURE_ERRORS as error:
+            throttle.warn_cache_down(error, f"the {self.group} rate limit")
+            usage = self._local_usage(request, rate)
         if usage is None:  # RATELIMIT_ENABLE is off
             return True
         self._wait = max(1, usage["time_left"])
@@ -47,6 +73,18 @@ class RateLimit(BaseThrottle):
 
     def wait(self) -> float:
         return self._wait
+
+    def _local_usage(self, request, rate) -> dict | None:
+        if not getattr(settings, "RATELIMIT_ENABLE", True):
+            return None
+        limit, period = _split_rate(rate)
+        user = getattr(request, "user", None)
+        if self.key == "ip" or not (user and user.is_authenticated):
+            ident = f"ip:{request.META.get(settings.RATELIMIT_IP_META_KEY or 'REMOTE_ADDR', '')}"
+        else:
+            ident = f"user:{user.pk}"
+        used = throttle.count_local(f"api:{self.group}", ident, period=period)
+        return {"should_limit": used.count > limit, "time_left": used.seconds_left}
 
 
 def rate_limit(group: str, rate_setting: str, *, key: str = "user_or_ip") -> type[RateLimit]:
@@ -74,7 +112,9 @@ _ERROR_TEXTS = {
     409: "Conflict with the current state.",
     413: "Too large.",
     415: "Unsupported media type.",
+    414: "The URL (its query string) is too long.",
     429: "Too many requests; the Retry-After header says when to try again.",
+    503: "A service the API depends on (database, Redis) is unavailable; the Retry-After header says when to try again.",
 }
 
 
@@ -123,8 +163,11 @@ def route(*operations: type[APIView]):
 # --- Paginated lists from plain API views --------------------------------------------------------
 
 PAGE_PARAMETERS = [
-    OpenApiParameter("page", int, description="Page number, from 1."),
-    OpenApiParameter("page_size", int, description=f"Items per page (default {Pagination.page_size}, at most {Pagination.max_page_size})."),
+    OpenApiParameter("page", {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}, description="Page number, from 1."),
+    OpenApiParameter(
+        "page_size", {"type": "integer", "minimum": 1, "maximum": Pagination.max_page_size},
+        description=f"Items per page (default {Pagination.page_size}, at most {Pagination.max_page_size}).",
+    ),
 ]
 
 

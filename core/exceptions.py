@@ -5,7 +5,13 @@
 `errors` is empty unless particular fields are at fault. DRF's exceptions, Django's
 ValidationError (raised by services), Http404 and rate limits all pass through
 `api_exception_handler`; the 404 and 500 handlers answer in the same shape under /api/.
+
+A service the site depends on being unreachable (the database, Redis: INFRASTRUCTURE_ERRORS) is
+a 503 with Retry-After and this body, on the API and on pages, never a 500.
 """
+
+import logging
+import sys
 
 from django.core.exceptions import (
     RequestDataTooBig,
@@ -13,15 +19,34 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.db.utils import InterfaceError as DatabaseInterfaceError
+from django.db.utils import OperationalError as DatabaseOperationalError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django_ratelimit.exceptions import Ratelimited
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
 
 NON_FIELD_ERRORS = api_settings.NON_FIELD_ERRORS_KEY
+logger = logging.getLogger(__name__)
+
+# A dependency that does not answer: the database (Django wraps the driver's errors in these),
+# Redis (cache and broker), or a socket to either.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    DatabaseOperationalError,
+    DatabaseInterfaceError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
+# Seconds a client should wait before trying again after a 503.
+UNAVAILABLE_RETRY_AFTER = 30
+UNAVAILABLE_DETAIL = "A service this site depends on is unavailable; try again shortly."
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -34,6 +59,32 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state of the resource."
     default_code = "conflict"
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = UNAVAILABLE_DETAIL
+    default_code = "unavailable"
+
+    def __init__(self, detail=None, code=None, wait: int = UNAVAILABLE_RETRY_AFTER):
+        super().__init__(detail, code)
+        self.wait = wait  # DRF's handler writes it as Retry-After
+
+
+class ThrottledWithReason(exceptions.Throttled):
+    """A 429 whose `detail` is `reason` as given (with Retry-After: `wait` seconds)."""
+
+    def __init__(self, reason: str, wait: float):
+        super().__init__(wait=wait)
+        self.reason = reason
+
+
+def is_infrastructure_error(exc: BaseException | None) -> bool:
+    return isinstance(exc, INFRASTRUCTURE_ERRORS)
+
+
+def _log_unavailable(exc: BaseException) -> None:
+    logger.warning("Answering 503: %s: %s", type(exc).__name__, exc)
 
 
 def error_body(detail: str, code: str, errors: dict | None = None) -> dict:
@@ -75,6 +126,9 @@ def _as_api_exception(exc):
         return exceptions.ParseError("The request carries too many files.")
     if isinstance(exc, SuspiciousOperation):
         return exceptions.ParseError("The request could not be read.")
+    if is_infrastructure_error(exc):
+        _log_unavailable(exc)
+        return ServiceUnavailable()
     return exc
 
 
@@ -88,6 +142,8 @@ def api_exception_handler(exc, context):
         field, messages = next(iter(errors.items()))
         detail = messages[0] if field == NON_FIELD_ERRORS else f"{field}: {messages[0]}"
         response.data = error_body(detail, _first_code(exc.get_codes()), errors)
+    elif isinstance(exc, ThrottledWithReason):
+        response.data = error_body(exc.reason, "throttled")
     elif isinstance(exc, exceptions.Throttled):
         wait = f" Try again in {int(exc.wait)} seconds." if exc.wait else ""
         response.data = error_body(f"Too many requests.{wait}", "throttled")
@@ -109,7 +165,27 @@ def page_not_found(request: HttpRequest, exception):
     return defaults.page_not_found(request, exception)
 
 
+def service_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 with Retry-After: JSON under /api/ (and for health checks), a short page elsewhere.
+    Renders no template that could need the database."""
+    if _is_api(request) or request.path.startswith("/health/"):
+        response = JsonResponse(error_body(UNAVAILABLE_DETAIL, "unavailable"), status=503)
+    else:
+        response = HttpResponse(
+            "<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1>"
+            f"<p>{UNAVAILABLE_DETAIL}</p>",
+            status=503,
+        )
+    response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
+    return response
+
+
 def server_error(request: HttpRequest):
+    # Django calls this inside its `except` block: the exception is the one being handled.
+    exc = sys.exc_info()[1]
+    if is_infrastructure_error(exc):
+        _log_unavailable(exc)
+        return service_unavailable(request)
     if _is_api(request):
         return JsonResponse(
             error_body("The server failed to answer this request; it has been logged.", "server_error"), status=500

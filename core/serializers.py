@@ -5,15 +5,31 @@ from rest_framework.fields import empty
 
 
 class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know: a typo such as `num_beam` is a 400, not silently ignored."""
+    """Refuses fields it does not know: a typo such as `num_beam` is a 400, not silently ignored.
+    In JSON, a text field given a number or a boolean is a 400 too (not turned into text); with
+    `reject_blank` (query strings, API forms), `field=` is a 400 instead of meaning "not given"
+    (unless the field allows blanks). The schema
+    says so: `additionalProperties: false` (core.schema.AutoSchema)."""
+
+    reject_blank = False
 
     def to_internal_value(self, data):
         unknown = sorted(set(getattr(data, "keys", lambda: [])()) - set(self.fields))
         errors = {}
+        is_form = hasattr(data, "getlist")
+        for name, field in self.fields.items():
+            if field.read_only or name not in getattr(data, "keys", lambda: [])():
+                continue
+            value = data.get(name)
+            if is_form and self.reject_blank and value == "" and not getattr(field, "allow_blank", False):
+                errors[name] = ["Give a value, or leave the parameter out."]
+            elif (not is_form and isinstance(field, serializers.CharField) and value is not None
+                  and not isinstance(value, str)):
+                errors[name] = ["Must be a string."]
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as error:
-            errors.update(error.detail)
+            errors = {**error.detail, **errors} if isinstance(error.detail, dict) else {**errors, "non_field_errors": error.detail}
         for name in unknown:
             errors[name] = ["Unknown field."]
         if errors:
@@ -22,5 +38,11 @@ class StrictSerializer(serializers.Serializer):
 
 
 class OptionalBooleanField(serializers.BooleanField):
-    # A form field left out means "the default", not False.
+    """true or false (JSON booleans, or those words in a form or query string): what the schema
+    says; "1", "yes" or "on" are a 400 rather than a guess. A form field left out means "the
+    default", not False."""
+
     default_empty_html = empty
+    TRUE_VALUES = {True, "true"}
+    FALSE_VALUES = {False, "false"}
+    NULL_VALUES = set()

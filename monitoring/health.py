@@ -1,14 +1,23 @@
 """Health endpoints for load balancers and orchestrators.
 
-GET /health/        liveness: 200 whenever this process serves requests.
+GET /health/live/   pure liveness: 200 whenever this process serves requests, whatever else is
+                    down. For an orchestrator's restart probe (a restart fixes a hung process, not
+                    a database outage).
+GET /health/        the web health check (Docker HEALTHCHECK, Render's healthCheckPath): 200 when
+                    this process serves AND its database answers; 503 with Retry-After otherwise,
+                    so a web server with a wrong DATABASE_URL never reports healthy.
 GET /health/ready/  readiness: the database answers, the broker answers, a worker sent a
                     heartbeat recently, the last worker that tried could load the active model
                     (captions.selectors.captioning_defaults: an activated one, else CAPTION_MODEL),
                     and no image is stuck in `processing` (captions.selectors.images_stale_processing).
-                    200 when all hold, 503 otherwise; each check with its status, as JSON.
-The web process never loads a model: the model check reads what the workers reported.
+                    200 when all hold, 503 otherwise. Anonymous callers get {"status": ...} only;
+                    each check's details (engines, versions, model paths, hosts) go to a request with
+                    "Authorization: Bearer <METRICS_TOKEN>" or a signed-in staff member.
+Every answer is {"status": ...} JSON. The web process never loads a model: the model check
+reads what the workers reported.
 """
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,12 +28,31 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from captions.selectors import captioning_defaults, images_stale_processing
+from core.exceptions import UNAVAILABLE_RETRY_AFTER
+from monitoring import access
 from monitoring.models import WorkerHeartbeat
+
+logger = logging.getLogger(__name__)
 
 
 @never_cache
 @require_GET
 def liveness(request: HttpRequest) -> JsonResponse:
+    """Pure liveness: touches nothing but this process."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def serving(request: HttpRequest) -> JsonResponse:
+    """The process serves and its database answers (what every page and API call needs)."""
+    try:
+        _check_database()
+    except Exception as error:
+        logger.warning("Health check: the database is unreachable (%s: %s)", type(error).__name__, error)
+        response = JsonResponse({"status": "unavailable"}, status=503)
+        response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
+        return response
     return JsonResponse({"status": "ok"})
 
 
@@ -111,4 +139,12 @@ def readiness(request: HttpRequest) -> JsonResponse:
         except Exception as error:  # a failing dependency is a 503 with its reason, never a 500
             checks[name] = {"ok": False, "detail": f"{type(error).__name__}: {error}"}
     ready = all(check["ok"] for check in checks.values())
-    return JsonResponse({"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503)
+    body = {"status": "ready" if ready else "not ready"}
+    if access.details_allowed(authorization=request.headers.get("Authorization", ""), user=getattr(request, "user", None)):
+        body["checks"] = checks
+    elif not ready:
+        logger.warning("Not ready: %s", {name: check.get("detail") for name, check in checks.items() if not check["ok"]})
+    response = JsonResponse(body, status=200 if ready else 503)
+    if not ready:
+        response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
+    return response

@@ -1,4 +1,5 @@
-"""The container health check: `python -m monitoring.healthcheck` exits 0 when GET /health/ is 200.
+"""The container health check: `python -m monitoring.healthcheck` exits 0 when GET /health/ is 200
+(the process serves and its database answers; see monitoring.health).
 
 Plain Python (no Django): it runs every 30 seconds. The request carries a Host the site accepts
 (the first of ALLOWED_HOSTS) and says it came through the TLS proxy, so neither host checking nor

@@ -16,7 +16,9 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if not settings.METRICS_ENABLED:
         raise Http404("Metrics are switched off (METRICS_ENABLED=false).")
     allowed = access.metrics_access_allowed(
-        authorization=request.headers.get("Authorization", ""), remote_addr=request.META.get("REMOTE_ADDR", "")
+        authorization=request.headers.get("Authorization", ""),
+        remote_addr=request.META.get("REMOTE_ADDR", ""),
+        user=getattr(request, "user", None),
     )
     if not allowed:
         return HttpResponse(access.REFUSAL, status=403, content_type="text/plain")

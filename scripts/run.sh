@@ -13,6 +13,17 @@ fi
 .venv/bin/python manage.py setup_schedules --verbosity 0
 .venv/bin/python manage.py collectstatic --noinput --verbosity 0
 
+# Prometheus multiprocess mode: every gunicorn worker and the qcluster write their values here, so
+# one scrape of /metrics reports them all. A fresh folder each start (stale files of dead
+# processes would be summed forever).
+if [ -z "${VAR_DIR:-}" ] && [ -f .env ]; then
+  VAR_DIR=$(sed -n 's/^[[:space:]]*VAR_DIR[[:space:]]*=[[:space:]]*//p' .env | tail -n 1)
+fi
+VAR_DIR=${VAR_DIR:-$PWD/var}
+export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$VAR_DIR/prometheus-multiproc}
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -type f -name '*.db' -delete
+
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 .venv/bin/gunicorn captionsite.asgi:application --config gunicorn.conf.py --bind "$HOST:$PORT" &

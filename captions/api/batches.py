@@ -182,6 +182,7 @@ class ExportRowSerializer(serializers.Serializer):
 
 
 class ExportQuerySerializer(StrictSerializer):
+    reject_blank = True
     format = serializers.ChoiceField(choices=["csv", "json", "html"], default="csv")
 
 

@@ -7,6 +7,7 @@ from django.urls import reverse
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 
+from captions.api.schema import LANGUAGE_PATTERN
 from captions.models import Caption, Image
 from captions.uploads import SizeLimitedUploadHandler
 from core.serializers import OptionalBooleanField, StrictSerializer
@@ -29,21 +30,28 @@ def _generation_param_fields() -> dict[str, serializers.Field]:
         type_name = getattr(spec.type, "__name__", spec.type)  # a string under postponed annotations
         kind = {"int": serializers.IntegerField, "float": serializers.FloatField, "bool": OptionalBooleanField,
                 "str": serializers.CharField}[type_name]
-        fields[spec.name] = kind(required=False, help_text=help_text)
+        extra = {"allow_blank": True} if type_name == "str" else {}  # blank: the default
+        fields[spec.name] = kind(required=False, help_text=help_text, **extra)
+    # The API takes a language tag exactly as its schema states it (no padding, at most 35).
+    fields["language"] = serializers.RegexField(
+        LANGUAGE_PATTERN, max_length=35, trim_whitespace=False, required=False, allow_blank=True,
+        help_text=fields["language"].help_text,
+    )
     return fields
 
 
 GenerationParamsFields = type(
     "GenerationParamsFields",
     (StrictSerializer,),
-    {"__module__": __name__, "__doc__": "The mlcore GenerationParams fields, all optional.", **_generation_param_fields()},
+    {"__module__": __name__, "__doc__": "The mlcore GenerationParams fields, all optional (left out, not blank).",
+     "reject_blank": True, **_generation_param_fields()},
 )
 GENERATION_PARAM_NAMES = tuple(f.name for f in dataclasses.fields(GenerationParams))
 
 
 def generation_params_of(validated: dict) -> dict:
     """The generation parameters among validated input (ranges are checked by the service)."""
-    return {name: validated[name] for name in GENERATION_PARAM_NAMES if name in validated}
+    return {name: validated[name] for name in GENERATION_PARAM_NAMES if name in validated and validated[name] != ""}
 
 
 class AnyFileField(serializers.FileField):

@@ -136,6 +136,7 @@ class ImageUploadApi(APIView):
 
 
 class ImageFilterSerializer(StrictSerializer):
+    reject_blank = True
     search = serializers.CharField(
         required=False, allow_blank=True, max_length=MAX_QUERY_LENGTH,
         help_text=(
@@ -168,8 +169,8 @@ class ImageFilterSerializer(StrictSerializer):
 
     def validate(self, attrs):
         after, before = attrs.get("created_after"), attrs.get("created_before")
-        if after and before and after >= before:
-            raise serializers.ValidationError({"created_before": ["Must be later than created_after."]})
+        if after and before and after > before:  # equal: an empty window, answered with no images
+            raise serializers.ValidationError({"created_before": ["Must not be earlier than created_after."]})
         return attrs
 
 

@@ -38,14 +38,37 @@ def test_signup_refuses_bad_input_with_form_errors(client, data, field, message)
     assert not User.objects.exists()
 
 
-def test_signup_refuses_an_email_already_taken(client, make_user):
-    make_user("ada@example.com")
-    response = client.post(
-        reverse("accounts:signup"), {"email": "ADA@example.com", "password1": STRONG, "password2": STRONG}
-    )
-    assert response.status_code == 400
-    assert "already exists" in response.context["form"].errors["email"][0]
+def test_signup_answers_a_taken_address_exactly_like_a_new_one(client, make_user):
+    """No "already exists": the same redirect, the same page; the account is not touched."""
+    taken = make_user("ada@example.com")
+    before = taken.password
+    new = client.post(reverse("accounts:signup"), {"email": "new@example.com", "password1": STRONG, "password2": STRONG})
+    client.logout()
+    again = client.post(reverse("accounts:signup"), {"email": "ADA@example.com", "password1": STRONG, "password2": STRONG})
+    assert (again.status_code, again["Location"]) == (new.status_code, new["Location"]) == (302, reverse("captions:gallery"))
+    assert again.content == new.content
+    assert b"exist" not in again.content
+    assert User.objects.count() == 2
+    taken.refresh_from_db()
+    assert taken.password == before  # nobody took the account over
+    assert "_auth_user_id" not in client.session  # not signed in as ada without her password
+
+
+def test_signup_again_with_the_right_password_signs_the_owner_in(client):
+    User.objects.create_user(email="ada@example.com", password=STRONG)
+    response = client.post(reverse("accounts:signup"), {"email": "ada@example.com", "password1": STRONG, "password2": STRONG})
+    assert response.status_code == 302 and client.get(reverse("captions:gallery")).status_code == 200
     assert User.objects.count() == 1
+
+
+def test_signup_with_a_taken_address_is_no_way_around_the_login_throttle(client, settings):
+    settings.LOGIN_FAILURES_PER_ACCOUNT = 3
+    User.objects.create_user(email="ada@example.com", password=STRONG)
+    for n in range(3):
+        guess = f"another-guess-passphrase-{n}"
+        client.post(reverse("accounts:signup"), {"email": "ada@example.com", "password1": guess, "password2": guess})
+    client.post(reverse("accounts:signup"), {"email": "ada@example.com", "password1": STRONG, "password2": STRONG})
+    assert "_auth_user_id" not in client.session
 
 
 def test_login_and_logout(client):

@@ -11,8 +11,16 @@ from tests.images import image_bytes, upload
 
 pytestmark = pytest.mark.django_db
 
+SCRAPE_TOKEN = "scrape-token"
+
+
+@pytest.fixture(autouse=True)
+def _metrics_token(settings):
+    settings.METRICS_TOKEN = SCRAPE_TOKEN
+
 
 def scrape(client, **headers) -> dict[tuple[str, tuple], float]:
+    headers.setdefault("HTTP_AUTHORIZATION", f"Bearer {SCRAPE_TOKEN}")
     response = client.get("/metrics", **headers)
     assert response.status_code == 200, response.content
     assert response["Content-Type"].startswith("text/plain")
@@ -101,6 +109,24 @@ def test_a_hook_given_nonsense_does_not_raise(caplog):
         metrics.observe_caption("m", "not a number", None, reused=False)
         metrics.observe_rating("five")
     assert "Could not record" in caplog.text
+
+
+def test_by_default_anonymous_scrapes_are_refused_even_from_localhost(client, settings, make_user):
+    """Behind a reverse proxy on the same host every visitor arrives from 127.0.0.1."""
+    from captionsite import settings as project_settings
+
+    assert project_settings.METRICS_ALLOWED_IPS == []
+    settings.METRICS_ALLOWED_IPS = project_settings.METRICS_ALLOWED_IPS
+    settings.METRICS_TOKEN = ""
+    for address in ("127.0.0.1", "::1", "203.0.113.9"):
+        response = client.get("/metrics", REMOTE_ADDR=address)
+        assert response.status_code == 403 and b"METRICS_TOKEN" in response.content
+    # With no token configured, "Bearer " with an empty token must not match.
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 403
+    client.force_login(make_user("plain@example.com"))
+    assert client.get("/metrics").status_code == 403
+    client.force_login(make_user("staff@example.com", is_staff=True))
+    assert client.get("/metrics").status_code == 200
 
 
 def test_an_address_outside_the_allowlist_is_refused(client, settings):

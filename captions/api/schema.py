@@ -1,0 +1,61 @@
+"""A drf-spectacular postprocessing hook: the generation parameters' ranges (mlcore PARAM_RANGES:
+minimum, maximum, exclusive minimum), the caption styles (an enum) and the language tag grammar,
+and the upload's file field(s) required, on every request body that has them, so the schema says
+exactly what the server accepts."""
+
+import re
+
+from mlcore.params import PARAM_RANGES
+from mlcore.styles import STYLES
+
+# mlcore.styles.check_language's grammar (RFC 5646), case-insensitive, "_" accepted for "-", at
+# most 35 characters (the API field refuses surrounding spaces); empty means the default.
+_SEP = "[-_]"
+_A = "[a-zA-Z]"
+_AN = "[a-zA-Z0-9]"
+LANGUAGE_PATTERN = (
+    rf"^(?:|(?:{_A}{{2,3}}(?:{_SEP}{_A}{{3}}){{0,3}}|{_A}{{4,8}})"
+    rf"(?:{_SEP}{_A}{{4}})?"
+    rf"(?:{_SEP}(?:{_A}{{2}}|[0-9]{{3}}))?"
+    rf"(?:{_SEP}(?:{_AN}{{5,8}}|[0-9]{_AN}{{3}}))*"
+    rf"(?:{_SEP}[a-wyzA-WYZ0-9](?:{_SEP}{_AN}{{2,8}})+)*"
+    rf"(?:{_SEP}[xX](?:{_SEP}{_AN}{{1,8}})+)?"
+    rf"|[xX](?:{_SEP}{_AN}{{1,8}})+)$"
+)
+re.compile(LANGUAGE_PATTERN)
+
+
+def _ranges(properties: dict) -> None:
+    for name, spec in PARAM_RANGES.items():
+        field = properties.get(name)
+        if not isinstance(field, dict):
+            continue
+        field["minimum"] = spec.min
+        field["maximum"] = spec.max
+        if not spec.min_inclusive:
+            field["exclusiveMinimum"] = True
+    if isinstance(properties.get("style"), dict):
+        properties["style"]["enum"] = ["", *sorted(STYLES)]  # "": the default
+    if isinstance(properties.get("language"), dict):
+        properties["language"].update(pattern=LANGUAGE_PATTERN, maxLength=35)
+
+
+def document_accepted_input(result, generator, request, public):
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        properties = component.get("properties")
+        if not isinstance(properties, dict):
+            continue
+        if "num_beams" in properties:
+            _ranges(properties)
+        for file_field in ("files", "file"):
+            if name.endswith("Request") and file_field in properties and "num_beams" in properties:
+                component.setdefault("required", [])
+                if file_field not in component["required"]:
+                    component["required"].append(file_field)
+                field = properties[file_field]
+                if field.get("type") == "array":
+                    field["minItems"] = 1
+                    field = field.get("items", {})
+                if field.get("format") == "binary":
+                    field["minLength"] = 1  # an empty file is no image
+    return result

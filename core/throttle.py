@@ -1,0 +1,98 @@
+"""Counters for rate limits and login throttles: in the shared cache (Redis when REDIS_URL is
+set, so every web process counts together), falling back to a counter in this process when the
+cache is unreachable. A cache outage never fails a request: it logs a warning (at most once a
+minute per process) and keeps limiting per process until the cache answers again.
+"""
+
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
+
+from core.exceptions import INFRASTRUCTURE_ERRORS
+
+logger = logging.getLogger(__name__)
+
+_local = LocMemCache("core-throttle-fallback", {"OPTIONS": {"MAX_ENTRIES": 10000}})
+_warned_at = 0.0
+_warn_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Count:
+    """`count` events in the window that ends in `seconds_left` seconds (>= 1)."""
+
+    count: int
+    seconds_left: int
+
+
+def warn_cache_down(error: BaseException, what: str) -> None:
+    """One warning a minute per process while the shared cache is down."""
+    global _warned_at
+    with _warn_lock:
+        now = time.monotonic()
+        if now - _warned_at < 60:
+            return
+        _warned_at = now
+    logger.warning("The cache is unreachable (%s: %s); %s counts in this process only until it answers.",
+                   type(error).__name__, error, what)
+
+
+def _key(scope: str, ident: str) -> str:
+    digest = hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"throttle:{scope}:{digest}"
+
+
+def _count_in(backend, key: str, period: int, increment: bool) -> Count:
+    now = time.time()
+    # The window starts with the first event and lasts `period` seconds.
+    until = backend.get(f"{key}:until")
+    if until is None or until <= now:
+        if not increment:
+            return Count(0, period)
+        until = now + period
+        backend.set(f"{key}:until", until, period)
+        backend.set(key, 0, period)
+    seconds_left = max(1, int(until - now + 0.999))
+    if increment:
+        try:
+            value = backend.incr(key)
+        except ValueError:  # expired between the two calls
+            backend.set(key, 1, seconds_left)
+            value = 1
+    else:
+        value = backend.get(key) or 0
+    return Count(int(value), seconds_left)
+
+
+def count(scope: str, ident: str, *, period: int, increment: bool) -> Count:
+    """Add one event (increment=True) or read the count for (scope, ident) in the current window."""
+    key = _key(scope, ident)
+    try:
+        return _count_in(cache, key, period, increment)
+    except INFRASTRUCTURE_ERRORS as error:
+        warn_cache_down(error, scope)
+        return _count_in(_local, key, period, increment)
+
+
+def count_local(scope: str, ident: str, *, period: int) -> Count:
+    """Add one event to this process's counter (the fallback while the shared cache is down)."""
+    return _count_in(_local, _key(scope, ident), period, True)
+
+
+def clear_local() -> None:
+    """Forget this process's fallback counts (tests; or once the shared cache is back)."""
+    _local.clear()
+
+
+def reset(scope: str, ident: str) -> None:
+    key = _key(scope, ident)
+    for backend in (cache, _local):
+        try:
+            backend.delete_many([key, f"{key}:until"])
+        except INFRASTRUCTURE_ERRORS as error:
+            warn_cache_down(error, scope)
