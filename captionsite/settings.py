@@ -67,7 +67,7 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",  # before anything that can answer a request
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # Content-Security-Policy on every response (see below)
-    "captionsite.middleware.StaticFilesMiddleware",  # WhiteNoise, async-capable under ASGI
+    "core.static_files.StaticFilesMiddleware",  # WhiteNoise, async-capable under ASGI
     "captions.middleware.UploadSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -1,4 +1,4 @@
-"""Site-level middleware."""
+"""WhiteNoise for WSGI and ASGI (site-level plumbing: no domain)."""
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from whitenoise.middleware import WhiteNoiseMiddleware
