@@ -58,6 +58,44 @@ class UploadForm(forms.Form):
     )
     num_beams = generation_param_field("num_beams", label="Beam width")
     max_length = generation_param_field("max_length", label="Max length (tokens)")
+    # issue 12: which model, style and language (checked against the model by the service).
+    model = forms.CharField(
+        label="Model",
+        required=False,
+        max_length=500,
+        help_text="Empty: the site's model. A name from the list, or ensemble:<a>,<b> of them.",
+        widget=forms.TextInput(attrs={"list": "caption-model-choices", "autocomplete": "off"}),
+    )
+    style = forms.ChoiceField(label="Style", required=False, choices=())
+    language = forms.CharField(
+        label="Language",
+        required=False,
+        max_length=35,
+        help_text="BCP 47, e.g. en, fr, pt-BR; empty: your default.",
+        widget=forms.TextInput(attrs={"size": 6, "autocomplete": "off"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        from captions.selectors import caption_model_choices
+        from captions.services.styles import style_choices
+
+        super().__init__(*args, **kwargs)
+        self.fields["style"].choices = [("", "alt (default)")] + [(n, n) for n in style_choices()]
+        self.model_choices = caption_model_choices()
+
+    def clean_model(self) -> str:
+        from django.core.exceptions import ValidationError
+
+        from captions.services.styles import model_spec_clean
+
+        try:
+            return model_spec_clean(self.cleaned_data.get("model"))
+        except ValidationError as error:
+            raise ValidationError(error.message_dict["model"]) from None
 
     def generation_params(self) -> dict:
-        return {k: v for k in ("num_beams", "max_length") if (v := self.cleaned_data.get(k)) is not None}
+        names = ("num_beams", "max_length", "style", "language")
+        return {k: v for k in names if (v := self.cleaned_data.get(k)) not in (None, "")}
+
+    def model_spec(self) -> str:
+        return self.cleaned_data.get("model") or ""

@@ -26,6 +26,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
                     owner=request.user,
                     files=request.FILES.getlist("images"),
                     params=form.generation_params(),
+                    model_spec=form.model_spec(),
                     oversize_filenames=oversize_refusals(request),
                 )
             except services.UploadRejected as error:

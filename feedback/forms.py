@@ -25,10 +25,16 @@ class RecaptionForm(forms.Form):
     max_length = generation_param_field("max_length", label="Max length (tokens)", required=True)
     num_alternatives = generation_param_field("num_alternatives", label="Alternatives", required=True)
     do_sample = forms.BooleanField(label="Sample (more varied)", required=False)
+    # issue 12: re-caption in another style / language (checked against the model by the service)
+    style = forms.ChoiceField(label="Style", required=False, choices=())
+    language = forms.CharField(label="Language", required=False, max_length=35, help_text="BCP 47, e.g. en, fr.")
 
     def __init__(self, *args, model_choices: list[str], **kwargs):
+        from captions.services import style_choices
+
         super().__init__(*args, **kwargs)
         self.fields["model_spec"].choices = [(m, m) for m in model_choices]
+        self.fields["style"].choices = [(n, n) for n in style_choices()]
 
     @classmethod
     def suggesting_other_settings(cls, caption, model_choices: list[str]) -> "RecaptionForm":
@@ -45,12 +51,16 @@ class RecaptionForm(forms.Form):
                 "max_length": int(params.get("max_length") or 40),
                 "num_alternatives": min(3, suggested_beams, PARAM_RANGES["num_alternatives"][2]),
                 "do_sample": False,
+                "style": params.get("style") or "alt",
+                "language": params.get("language") or "en",
             },
         )
 
     def generation_params(self) -> dict:
         data = self.cleaned_data
-        return {k: data[k] for k in ("num_beams", "max_length", "num_alternatives", "do_sample")}
+        params = {k: data[k] for k in ("num_beams", "max_length", "num_alternatives", "do_sample")}
+        params.update({k: data[k] for k in ("style", "language") if data.get(k)})
+        return params
 
 
 class FeedbackForm(forms.Form):

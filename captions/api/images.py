@@ -9,13 +9,14 @@ from rest_framework.views import APIView
 from captions import selectors, services
 from captions.api.common import (
     AnyFileField,
+    CaptionRequestFields,
     CaptionSerializer,
-    GenerationParamsFields,
     ImageSerializer,
     LimitedMultiPartParser,
     RefusalSerializer,
     SubmitResultSerializer,
     generation_params_of,
+    model_spec_of,
     submit_response,
     upload_rejected_error,
 )
@@ -97,7 +98,7 @@ IMAGE_EXAMPLE_VALUE = {
 IMAGE_EXAMPLE = OpenApiExample("Captioned", value=IMAGE_EXAMPLE_VALUE, response_only=True, status_codes=["200"])
 
 
-class ImageUploadInputSerializer(GenerationParamsFields):
+class ImageUploadInputSerializer(CaptionRequestFields):
     files = serializers.ListField(
         child=AnyFileField(), required=False, help_text="One or more images (repeat the field)."
     )
@@ -125,6 +126,7 @@ class ImageUploadApi(APIView):
                 owner=request.user,
                 files=serializer.validated_data.get("files", []),
                 params=generation_params_of(serializer.validated_data),
+                model_spec=model_spec_of(serializer.validated_data),
                 oversize_filenames=oversize,
             )
         except services.UploadRejected as error:

@@ -7,6 +7,8 @@
   caption_record_reused, caption_cache_key
 - captions.services.defaults: captioning_defaults_set (KEEP: leave a value as it is)
 - captions.services.demo: demo_owner_get, demo_image_discard, demo_images_purge
+- captions.services.styles: custom_styles_sync, caption_style_save, caption_style_delete,
+  caption_request_clean, model_spec_clean, style_choices (issue 12: styles, languages, model choice)
 - captions.services.results: Refusal, SubmitResult, UploadRejected, WorkerRunSummary, SweepSummary
 
 The public names are re-exported here: `from captions.services import image_submit` works.
@@ -30,6 +32,14 @@ from captions.services.results import (
     SweepSummary,
     UploadRejected,
     WorkerRunSummary,
+)
+from captions.services.styles import (
+    caption_request_clean,
+    caption_style_delete,
+    caption_style_save,
+    custom_styles_sync,
+    model_spec_clean,
+    style_choices,
 )
 from captions.services.submission import (
     batch_submit,
@@ -71,4 +81,10 @@ __all__ = [
     "images_claim",
     "images_requeue_stale",
     "worker_identity",
+    "caption_request_clean",
+    "caption_style_delete",
+    "caption_style_save",
+    "custom_styles_sync",
+    "model_spec_clean",
+    "style_choices",
 ]

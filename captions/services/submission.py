@@ -22,6 +22,7 @@ from captions.imaging import (
 from captions.models import Batch, Image
 from captions.services.queue import caption_workers_wake
 from captions.services.results import Refusal, SubmitResult, UploadRejected
+from captions.services.styles import caption_request_clean
 from mlcore.params import GenerationParams, InvalidParams
 
 
@@ -53,7 +54,8 @@ def image_submit(
         raise UploadRejected(
             f"{total} files were sent; at most {settings.MAX_FILES_PER_UPLOAD} can be uploaded at once."
         )
-    clean_params = generation_params_clean(params)
+    # style / language / model checks (issue 12): captions.services.styles
+    clean_params = caption_request_clean(params=params, model_spec=model_spec, owner=owner)
 
     result = SubmitResult()
     limit_mib = settings.MAX_UPLOAD_BYTES / (1024 * 1024)
@@ -141,6 +143,7 @@ def batch_submit(
     name: str = "",
     oversize_filenames: list[str] | None = None,
     refused: list[Refusal] | None = None,
+    model_spec: str = "",
 ) -> SubmitResult:
     """Like image_submit, but the accepted images always form a batch (one file included),
     .zip archives among `files` are expanded into their images (captions.zipimport: unsafe or
@@ -153,7 +156,9 @@ def batch_submit(
     earlier = list(refused or []) + unpacked.refused
     with transaction.atomic():
         try:
-            result = image_submit(owner=owner, files=files, params=params, oversize_filenames=oversize_filenames)
+            result = image_submit(
+                owner=owner, files=files, params=params, oversize_filenames=oversize_filenames, model_spec=model_spec
+            )
         except UploadRejected:
             if files or oversize_filenames or not earlier:
                 raise
