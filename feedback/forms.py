@@ -41,7 +41,7 @@ class RecaptionForm(forms.Form):
         """Pre-filled with settings that differ from the caption's, so Enter re-captions at once."""
         params = caption.params or {}
         beams = int(params.get("num_beams") or 3)
-        most_beams = PARAM_RANGES["num_beams"][2]
+        most_beams = PARAM_RANGES["num_beams"].max
         suggested_beams = beams + 2 if beams + 2 <= most_beams else 5
         return cls(
             model_choices=model_choices,
@@ -49,7 +49,7 @@ class RecaptionForm(forms.Form):
                 "model_spec": model_choices[0] if model_choices else "",
                 "num_beams": suggested_beams,
                 "max_length": int(params.get("max_length") or 40),
-                "num_alternatives": min(3, suggested_beams, PARAM_RANGES["num_alternatives"][2]),
+                "num_alternatives": min(3, suggested_beams, PARAM_RANGES["num_alternatives"].max),
                 "do_sample": False,
                 "style": params.get("style") or "alt",
                 "language": params.get("language") or "en",

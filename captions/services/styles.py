@@ -152,7 +152,8 @@ def caption_request_clean(*, params: dict | None, model_spec: str = "", owner=No
     The owner's caption_language fills in a missing `language`. Raises ValidationError by field:
     a bad parameter (`style` unknown, `language` not BCP 47, ranges), or `style` / `language` that
     the model certainly cannot write (mlcore.capabilities.check_spec_style, no model is loaded).
-    A spec that mlcore cannot even parse is a `model` error.
+    A spec mlcore cannot resolve in this process is left to the worker (it fails the image with
+    the reason and the operator's hint).
     """
     import mlcore
     from captions.selectors import captioning_defaults
@@ -180,6 +181,8 @@ def caption_request_clean(*, params: dict | None, model_spec: str = "", owner=No
         check_spec_style(spec, generation)
     except InvalidParams as error:  # UnsupportedStyle: field is "style" or "language"
         raise ValidationError({error.field: [error.message]}) from None
-    except mlcore.ModelLoadError as error:
-        raise ValidationError({"model": [f"{spec}: {error.reason}"]}) from None
+    except mlcore.ModelLoadError:
+        # A spec mlcore cannot resolve here (a missing folder, a hub id not in this cache): the
+        # worker reports it on the image with the operator's hint; the request itself is fine.
+        pass
     return generation.to_dict()

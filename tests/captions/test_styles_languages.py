@@ -60,6 +60,7 @@ def post_image(api, color=(200, 30, 30), url="/api/v1/images/", **fields):
     return api.post(url, data, format="multipart")
 
 
+@pytest.mark.slow  # the description style asks for at least 200 new tokens (~30 s on a shared CPU)
 def test_description_in_french_through_the_api_and_the_worker(api, vlm_site):
     response = post_image(api, style="description", language="fr", max_length=12)
     assert response.status_code == 202, response.json()
@@ -253,3 +254,50 @@ def test_caption_folder_with_style_and_language(tmp_path, vlm_site, tiny_model, 
                      "--style", "tags", verbosity=0)
     with pytest.raises(CommandError, match="--language"):
         call_command("caption_folder", str(folder), "--out", str(tmp_path / "c.csv"), "--language", "??", verbosity=0)
+
+
+def test_the_engine_record_is_shown_to_staff_on_the_detail_page(client, make_user, api, user, tiny_model):
+    from django.utils import timezone
+
+    def captioned_image(owner):
+        image = Image.objects.create(
+            owner=owner, file="images/x.png", original_filename="x.png", sha256="0" * 64, width=1, height=1,
+            format="PNG", byte_size=1, status=Image.Status.DONE, available_at=timezone.now(),
+        )
+        caption = Caption.objects.create(
+            image=image, text="Un chien.", style="alt", language="fr", prompt="Write alt text in French",
+            details={"confidence_source": "logprobs", "engine": "smolvlm-256m",
+                     "fallback": {"engine": "smolvlm-256m", "position": 1,
+                                  "failed": [{"engine": "openai:http://gpu:8000/v1#big", "error": "connection refused"}]}},
+        )
+        Image.objects.filter(pk=image.pk).update(current_caption=caption)
+        return image
+
+    staff = make_user("staff@example.com", is_staff=True)
+    for owner, shown in ((staff, True), (user, False)):
+        client.force_login(owner)
+        image = captioned_image(owner)
+        page = client.get(reverse("captions:image_detail", args=[image.public_id])).content.decode()
+        assert "Write alt text in French" in page and ">alt <" in page
+        assert ("connection refused" in page) is shown and ("openai:http://gpu:8000/v1#big" in page) is shown
+    # The API shows the confidence source to everyone, the engines only to staff.
+    details = api.get(f"/api/v1/images/{image.public_id}/").json()["caption"]["details"]
+    assert details == {"confidence_source": "logprobs"}
+
+
+def test_engine_events_are_counted_per_engine_without_credentials():
+    from prometheus_client import REGISTRY
+
+    from mlcore.engines import emit
+
+    def value(engine, event):
+        return REGISTRY.get_sample_value("captionsite_engine_events_total", {"engine": engine, "event": event}) or 0
+
+    before = value("openai:http://gpu:8000/v1#m", "request_retry")
+    emit("request_retry", "openai:http://me:secret@gpu:8000/v1#m", status=503, attempt=1, delay_s=0.1)
+    assert value("openai:http://gpu:8000/v1#m", "request_retry") == before + 1
+    failed_before = REGISTRY.get_sample_value(
+        "captionsite_engine_images_total", {"engine": "fallback-a", "event": "engine_failed"}) or 0
+    emit("engine_failed", "fallback-a", error="down", images=3)
+    assert REGISTRY.get_sample_value(
+        "captionsite_engine_images_total", {"engine": "fallback-a", "event": "engine_failed"}) == failed_before + 3
