@@ -44,6 +44,7 @@ def test_recaption_offers_styles_and_refuses_what_the_model_cannot_write(client,
                                **HTMX)
         assert response.status_code == 400, change
         assert words in html.unescape(response.content.decode()), change
+        assert field in response.context["recaption_form"].errors, change
     assert Image.objects.get(pk=caption.image_id).status == "done" and not ReviewAction.objects.exists()
 
     response = client.post(
