@@ -13,11 +13,14 @@ from django.views.decorators.http import require_POST
 from accounts import selectors, services
 from accounts.forms import ApiKeyForm
 
+NEW_KEY_SESSION = "accounts:new_api_key"
+
 
 @login_required
 def api_keys(request: HttpRequest) -> HttpResponse:
+    """GET lists the keys. POST creates one and redirects (a reload never makes a second key); the
+    new key is kept in the session for the one page view after the redirect, then forgotten."""
     form = ApiKeyForm(request.POST or None)
-    new_key = None
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -32,19 +35,22 @@ def api_keys(request: HttpRequest) -> HttpResponse:
                 for field, errors in error.message_dict.items():
                     form.add_error(field if field in form.fields else None, errors)
             else:
-                form = ApiKeyForm()
-                status = 201
-        if form.errors:
-            status = 400
+                request.session[NEW_KEY_SESSION] = new_key
+                return redirect("accounts:api_keys")
+        status = 400
+    new_key = request.session.pop(NEW_KEY_SESSION, None) if request.method == "GET" else None
     keys = list(selectors.api_keys_for(request.user))
     now = timezone.now()
     rows = [(key, key.state_at(now)) for key in keys]
-    return render(
+    response = render(
         request,
         "accounts/api_keys.html",
         {"form": form, "rows": rows, "new_key": new_key, "api_docs_url": "/api/docs/"},
         status=status,
     )
+    if new_key:
+        response["Cache-Control"] = "no-store"  # the key must not stay in a cache either
+    return response
 
 
 @login_required

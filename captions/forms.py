@@ -15,19 +15,29 @@ class _AboveValidator(MinValueValidator):
         return a <= b
 
 
-def generation_param_field(name: str, *, label: str, required: bool = False, **kwargs) -> forms.Field:
-    """A form field for the generation parameter `name`, its type and range taken from
-    mlcore.params.PARAM_RANGES (the one definition the API and mlcore validate with too)."""
-    kind, low, high, low_inclusive = PARAM_RANGES[name]
+def generation_param_field(
+    name: str, *, label: str, required: bool = False, help_text: str = "", **kwargs
+) -> forms.Field:
+    """A form field for the generation parameter `name`, its type, range and default taken from
+    mlcore.params.PARAM_RANGES (the one definition the API and mlcore validate with too).
+
+    ``help_text`` may name ``{low}``, ``{high}`` and ``{default}``; the default is also the
+    field's placeholder."""
+    spec = PARAM_RANGES[name]
+    kind, low, high, low_inclusive = spec
     field_class = forms.IntegerField if kind is int else forms.FloatField
     bounds = {"max_value": high}
     if low is not None and low_inclusive:
         bounds["min_value"] = low
+    if help_text:
+        kwargs["help_text"] = help_text.format(low=low, high=high, default=spec.default)
     field = field_class(label=label, required=required, **bounds, **kwargs)
+    field.widget.attrs.setdefault("placeholder", str(spec.default))
     if low is not None and not low_inclusive:
         field.validators.append(_AboveValidator(low))
         field.widget.attrs["min"] = low
     return field
+
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -56,8 +66,18 @@ class UploadForm(forms.Form):
             f"{settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MiB each."
         ),
     )
-    num_beams = generation_param_field("num_beams", label="Beam width")
-    max_length = generation_param_field("max_length", label="Max length (tokens)")
+    num_beams = generation_param_field(
+        "num_beams",
+        label="More careful (slower)",
+        help_text="How many wordings the model weighs at once, {low} to {high}. Higher is more careful and "
+        "slower. Default: {default}.",
+    )
+    max_length = generation_param_field(
+        "max_length",
+        label="Longest caption",
+        help_text="The most word pieces (tokens, about ¾ of a word each) a caption may have, {low} to {high}. "
+        "Default: {default}.",
+    )
     # issue 12: which model, style and language (checked against the model by the service).
     model = forms.CharField(
         label="Model",
@@ -66,7 +86,12 @@ class UploadForm(forms.Form):
         help_text="Empty: the site's model. A name from the list, or ensemble:<a>,<b> of them.",
         widget=forms.TextInput(attrs={"list": "caption-model-choices", "autocomplete": "off"}),
     )
-    style = forms.ChoiceField(label="Style", required=False, choices=())
+    style = forms.ChoiceField(
+        label="Style",
+        required=False,
+        choices=(),
+        help_text="alt: one sentence for screen readers; description: a detailed paragraph; tags: keywords.",
+    )
     language = forms.CharField(
         label="Language",
         required=False,
@@ -82,6 +107,14 @@ class UploadForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["style"].choices = [("", "alt (default)")] + [(n, n) for n in style_choices()]
         self.model_choices = caption_model_choices()
+        for name in ("style", "language", "model"):
+            # static/js/upload.js sends the fields marked data-upload-param with every part
+            self.fields[name].widget.attrs.update({"data-upload-param": "", "aria-describedby": f"id_{name}-hint"})
+
+    @property
+    def request_fields(self) -> list:
+        """The bound style, language and model fields, in the order the page shows them."""
+        return [self["style"], self["language"], self["model"]]
 
     def clean_model(self) -> str:
         from django.core.exceptions import ValidationError

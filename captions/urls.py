@@ -6,6 +6,7 @@ app_name = "captions"
 
 urlpatterns = [
     path("", views.gallery, name="gallery"),
+    path("images/poll/", views.gallery_poll, name="gallery_poll"),
     path("images/<uuid:public_id>/", views.image_detail, name="image_detail"),
     path("images/<uuid:public_id>/card/", views.image_card, name="image_card"),
     path("images/<uuid:public_id>/retry/", views.image_retry, name="image_retry"),

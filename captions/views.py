@@ -1,23 +1,53 @@
+import uuid
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from captions import selectors, services
 from captions.forms import UploadForm
+from captions.models import Image
 from captions.responses import image_file_response
 from captions.uploads import oversize_refusals
 
 GALLERY_PAGE_SIZE = 24
 
 
-@login_required
+def _wants_json(request: HttpRequest) -> bool:
+    """The page's upload script (static/js/upload.js) asks for JSON: it sends files in several
+    requests and lists each one's refusals as they come."""
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _upload_json(accepted: int, refused: list[dict], errors: list[str], status: int) -> JsonResponse:
+    return JsonResponse({"accepted": accepted, "refused": refused, "errors": errors}, status=status)
+
+
+def _queued_notice(count: int) -> str:
+    return f"{count} image{'s' if count != 1 else ''} queued for captioning."
+
+
 def gallery(request: HttpRequest) -> HttpResponse:
+    """A visitor's GET: the landing page (what the site does, and the public demo); any other
+    visitor's request goes to the login page. Signed in, GET: the upload form and the user's images. POST: an upload, answered with a redirect
+    (post/redirect/get: a reload never stores the files twice), or 400 with the form's errors when
+    nothing was stored; JSON ({"accepted": int, "refused": [{"filename", "reason"}], "errors": [str]})
+    for the page's upload script."""
+    if not request.user.is_authenticated:
+        if request.method == "GET":
+            return render(request, "captions/landing.html", {
+                "demo_enabled": settings.DEMO_ENABLED,
+                "demo_max_mib": settings.DEMO_MAX_UPLOAD_BYTES / (1024 * 1024),
+            })
+        return redirect_to_login(request.get_full_path())
     form = UploadForm()
-    accepted_any = False
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
@@ -35,22 +65,91 @@ def gallery(request: HttpRequest) -> HttpResponse:
                 for field, errors in error.message_dict.items():
                     form.add_error(field if field in form.fields else None, errors)
             else:
-                accepted_any = bool(result.accepted)
+                refused = [{"filename": r.filename, "reason": r.reason} for r in result.refused]
                 if result.accepted:
-                    count = len(result.accepted)
-                    messages.success(request, f"{count} image{'s' if count != 1 else ''} queued for captioning.")
-                for refusal in result.refused:
-                    form.add_error("images", f"{refusal.filename}: {refusal.reason}")
-                if not result.refused:
+                    messages.success(request, _queued_notice(len(result.accepted)))
+                    for refusal in refused:
+                        messages.error(request, f"{refusal['filename']} was not stored: {refusal['reason']}")
+                    if _wants_json(request):
+                        return _upload_json(len(result.accepted), refused, [], 201)
                     return redirect("captions:gallery")
-    # A partly refused upload still created images (200); one that stored nothing is a 400.
-    status = 400 if form.errors and not accepted_any else 200
+                for refusal in refused:
+                    form.add_error("images", f"{refusal['filename']}: {refusal['reason']}")
+        if _wants_json(request):
+            errors = [f"{field}: {e}" if field != "images" and field != "__all__" else str(e)
+                      for field, field_errors in form.errors.items() for e in field_errors]
+            return _upload_json(0, [], errors, 400)
+    # Only a POST that stored nothing comes here with errors (400): nothing to repeat on reload.
+    status = 400 if form.errors else 200
     page = Paginator(selectors.gallery_images_for(request.user), GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    watch = _watch_value([image for image in page if not image.is_final])
     return render(
         request,
         "captions/gallery.html",
-        {"form": form, "page": page},
+        {
+            "form": form,
+            "page": page,
+            "watch": watch,
+            "progress": selectors.unfinished_work_for(request.user) if watch else None,
+            "max_files": settings.MAX_FILES_PER_UPLOAD,
+            "max_bytes": settings.MAX_UPLOAD_BYTES,
+        },
         status=status,
+    )
+
+
+MAX_WATCHED = GALLERY_PAGE_SIZE
+
+
+def _watch_value(images) -> str:
+    """The poll's state: "public_id:status,..." for the unfinished cards on the page."""
+    return ",".join(f"{image.public_id}:{image.status}" for image in images)
+
+
+def _parse_watch(value: str) -> dict[str, str]:
+    """{public_id: status as last shown}; raises ValueError on a malformed value."""
+    watched: dict[str, str] = {}
+    for item in filter(None, value.split(",")):
+        public_id, _, status = item.partition(":")
+        uuid.UUID(public_id)  # ValueError when it is not one
+        if status not in Image.Status.values:
+            raise ValueError(status)
+        watched[public_id] = status
+    if len(watched) > MAX_WATCHED:
+        raise ValueError("too many")
+    return watched
+
+
+@login_required
+@require_GET
+def gallery_poll(request: HttpRequest) -> HttpResponse:
+    """The gallery's one poll (every few seconds while some card on the page is unfinished):
+    ?watch=public_id:status,... names the cards and the status each shows; ?since=ISO datetime
+    fixes the start of the summary's count. The answer is the
+    progress summary ("12 of 40 done") with the next poll, plus an out-of-band swap for every
+    watched card whose status changed; no next poll once all are final."""
+    try:
+        watched = _parse_watch(request.GET.get("watch", ""))
+    except ValueError:
+        return HttpResponse(
+            f"watch must be up to {MAX_WATCHED} items of public_id:status, separated by commas.",
+            status=400,
+            content_type="text/plain",
+        )
+    since = parse_datetime(request.GET.get("since", "")) if request.GET.get("since") else None
+    if request.GET.get("since") and (since is None or since.tzinfo is None):
+        return HttpResponse("since must be an ISO 8601 date and time with its offset.", status=400, content_type="text/plain")
+    images = list(selectors.images_by_public_id_for(request.user, watched))
+    changed = [image for image in images if image.status != watched[str(image.public_id)]]
+    watch = _watch_value([image for image in images if not image.is_final])
+    return render(
+        request,
+        "captions/_gallery_poll.html",
+        {
+            "changed": changed,
+            "watch": watch,
+            "progress": selectors.unfinished_work_for(request.user, since=since),
+        },
     )
 
 

@@ -89,6 +89,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "captionsite.context_processors.captioning_status",
             ],
         },
     },
@@ -162,6 +163,12 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "captions:gallery"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
+# --- E-mail (password reset links) ----------------------------------------------------------
+# EMAIL_URL picks the backend: smtp+tls://user:password@smtp.example.com:587 sends with SMTP; by
+# default (consolemail://) messages are printed to the web process's console.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="captionsite <noreply@captionsite.invalid>")
+
 # --- I18N -----------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -184,6 +191,8 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+# Files served at the site root (/favicon.ico), in every mode.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 
 # --- Uploads --------------------------------------------------------------------------------
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)

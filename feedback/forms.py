@@ -21,10 +21,22 @@ class PickForm(forms.Form):
 
 class RecaptionForm(forms.Form):
     model_spec = forms.ChoiceField(label="Model", choices=())
-    num_beams = generation_param_field("num_beams", label="Beam width", required=True)
-    max_length = generation_param_field("max_length", label="Max length (tokens)", required=True)
-    num_alternatives = generation_param_field("num_alternatives", label="Alternatives", required=True)
-    do_sample = forms.BooleanField(label="Sample (more varied)", required=False)
+    num_beams = generation_param_field(
+        "num_beams", label="More careful (slower)", required=True,
+        help_text="How many wordings the model weighs at once, {low} to {high} (default {default}).",
+    )
+    max_length = generation_param_field(
+        "max_length", label="Longest caption", required=True,
+        help_text="The most word pieces a caption may have, {low} to {high} (default {default}).",
+    )
+    num_alternatives = generation_param_field(
+        "num_alternatives", label="Alternatives", required=True,
+        help_text="How many captions to offer, {low} to {high} (default {default}).",
+    )
+    do_sample = forms.BooleanField(
+        label="More varied wording", required=False,
+        help_text="Pick words with some chance instead of always the likeliest one.",
+    )
     # issue 12: re-caption in another style / language (checked against the model by the service)
     style = forms.ChoiceField(label="Style", required=False, choices=())
     language = forms.CharField(label="Language", required=False, max_length=35, help_text="BCP 47, e.g. en, fr.")
@@ -91,6 +103,6 @@ class ReviewerSettingsForm(forms.Form):
         required=False,
         min_value=0.0,
         max_value=1.0,
-        help_text="Review captions below this confidence. Empty: the site's threshold.",
-        widget=forms.NumberInput(attrs={"step": "0.05"}),
+        help_text="Review captions below this confidence, from 0 to 1 (for example 0.42). Empty: the site's threshold.",
+        widget=forms.NumberInput(attrs={"step": "any"}),
     )

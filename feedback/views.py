@@ -5,9 +5,11 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from captions.responses import image_file_response
@@ -36,6 +38,8 @@ class QueuePlace:
         self.model_id = (data.get("model") or "").strip()
         position = (data.get("position") or "").strip()
         self.position = int(position) if position.isdigit() else 0
+        caption = (data.get("caption") or "").strip()
+        self.caption_id = int(caption) if caption.isdigit() else None
 
     def query(self, position: int | None = None) -> str:
         params = {"position": self.position if position is None else position}
@@ -52,6 +56,11 @@ class QueuePlace:
 def _panel_context(request: HttpRequest, place: QueuePlace, **extra) -> dict:
     queue = selectors.review_queue_for(request.user, batch_id=place.batch_id, model_id=place.model_id)
     remaining = queue.count()
+    if place.caption_id is not None:  # a jump from the image's page: start at that caption
+        ids = list(queue.values_list("pk", flat=True))
+        if place.caption_id in ids:
+            place.position = ids.index(place.caption_id)
+        place.caption_id = None
     place.position = max(0, min(place.position, remaining - 1))
     caption = queue[place.position] if remaining else None
     context = {
@@ -117,7 +126,7 @@ def caption_approve(request: HttpRequest, caption_id: int) -> HttpResponse:
         services.caption_approve(caption=caption, reviewer=request.user)
     except ValidationError as error:
         return _refused(request, place, error)
-    return _after_action(request, place, f"Approved “{caption.text}”.")
+    return _after_action(request, place, f"Approved the caption “{caption.text}”")
 
 
 @login_required
@@ -126,14 +135,30 @@ def caption_edit(request: HttpRequest, caption_id: int) -> HttpResponse:
     caption = selectors.reviewable_caption_for(request.user, caption_id)
     place = QueuePlace(request.POST)
     form = CaptionEditForm(request.POST)
+    back = _safe_next(request)  # an edit from the image's page goes back there
     if form.is_valid():
         try:
             human = services.caption_edit(caption=caption, reviewer=request.user, text=form.cleaned_data["text"])
         except ValidationError as error:
             add_service_errors(form, error)
         else:
-            return _after_action(request, place, f"Saved “{human.text}”.")
+            if back:
+                messages.success(request, f"Saved the caption “{human.text}”")
+                return redirect(back)
+            return _after_action(request, place, f"Saved the caption “{human.text}”")
+    if back:
+        messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
+        return redirect(back)
     return _render_panel(request, place, status=400, edit_form=form, editing=True)
+
+
+def _safe_next(request: HttpRequest) -> str:
+    """The posted `next` when it is a path on this site, else "" (never an open redirect)."""
+    candidate = request.POST.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()},
+                                                     require_https=request.is_secure()):
+        return candidate
+    return ""
 
 
 @login_required
@@ -148,7 +173,7 @@ def caption_pick(request: HttpRequest, caption_id: int) -> HttpResponse:
         human = services.caption_pick(caption=caption, reviewer=request.user, index=form.cleaned_data["index"])
     except ValidationError as error:
         return _refused(request, place, error)
-    return _after_action(request, place, f"Picked “{human.text}”.")
+    return _after_action(request, place, f"Picked the caption “{human.text}”")
 
 
 @login_required
@@ -180,21 +205,35 @@ def caption_recaption(request: HttpRequest, caption_id: int) -> HttpResponse:
 # --- Feedback --------------------------------------------------------------------------------------
 
 
+def _own_correction_apply(user, caption, correction: str) -> bool:
+    """The owner's correction of their image's current caption becomes its caption (source human,
+    the model's kept in the history), as an edit in the review queue does; the feedback stays
+    for training. Another reviewer's correction is feedback only. True when it was applied."""
+    image = caption.image
+    if not correction or image.owner_id != user.pk or image.current_caption_id != caption.pk or correction == caption.text:
+        return False
+    services.caption_edit(caption=caption, reviewer=user, text=correction)
+    return True
+
+
 @login_required
 def caption_feedback(request: HttpRequest, caption_id: int) -> HttpResponse:
-    """The rating widget: GET renders it, POST saves the user's one feedback on the caption."""
+    """The rating widget: GET renders it, POST saves the user's one feedback on the caption (and
+    the owner's correction becomes the image's caption)."""
     caption = selectors.reviewable_caption_for(request.user, caption_id)
-    status, saved = 200, False
+    status, saved, replaced = 200, False, False
     if request.method == "POST":
         form = FeedbackForm(request.POST)
         if form.is_valid():
             try:
-                services.feedback_save(
-                    user=request.user,
-                    caption=caption,
-                    rating=form.cleaned_data["rating"],
-                    corrected_caption=form.cleaned_data["corrected_caption"],
-                )
+                with transaction.atomic():  # the rating and the new caption together, or neither
+                    feedback, _ = services.feedback_save(
+                        user=request.user,
+                        caption=caption,
+                        rating=form.cleaned_data["rating"],
+                        corrected_caption=form.cleaned_data["corrected_caption"],
+                    )
+                    replaced = _own_correction_apply(request.user, caption, feedback.corrected_caption)
             except ValidationError as error:
                 add_service_errors(form, error)
             else:
@@ -202,9 +241,16 @@ def caption_feedback(request: HttpRequest, caption_id: int) -> HttpResponse:
                 form = feedback_form_for(request.user, caption)
         if not saved:
             status = 400
+        elif replaced:
+            messages.success(request, "Thank you: your caption is now the image's alt text.")
+            if _partial(request):  # the caption shown around the widget changed: reload the page
+                response = HttpResponse(status=204)
+                response["HX-Refresh"] = "true"
+                return response
+            return redirect(_safe_next(request) or reverse("captions:image_detail", args=[caption.image.public_id]))
         elif not _partial(request):
             messages.success(request, "Thank you: your feedback was saved.")
-            return redirect(request.POST.get("next") or reverse("captions:image_detail", args=[caption.image.public_id]))
+            return redirect(_safe_next(request) or reverse("captions:image_detail", args=[caption.image.public_id]))
     else:
         form = feedback_form_for(request.user, caption)
     template = "feedback/_rating.html" if _partial(request) else "feedback/feedback_page.html"

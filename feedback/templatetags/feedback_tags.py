@@ -7,13 +7,15 @@ register = template.Library()
 
 
 def _page_feedback(context, request) -> dict | None:
-    """The user's feedback on every caption of the page being rendered (a gallery page in
-    context["page"]), loaded in one query on first use and kept on the request; None outside a
-    page, where each widget reads its own."""
+    """The user's feedback on every caption of the images being rendered (a gallery page in
+    context["page"], or the cards a gallery poll sends in context["changed"]), loaded in one
+    query on first use and kept on the request; None elsewhere, where each widget reads its own."""
     known = context.get("feedback_by_caption")
     if known is not None:
         return known
     page = context.get("page")
+    if page is None:
+        page = context.get("changed")
     if page is None or not getattr(request, "user", None) or not request.user.is_authenticated:
         return None
     known = getattr(request, "_feedback_by_caption", None)

@@ -94,6 +94,17 @@
       : "The server could not do that (" + status + "). Try again.";
   });
 
+  // The panel is replaced on every action: tell screen readers what happened through a live
+  // region that stays in the page (a replaced region is not reliably announced).
+  document.addEventListener("htmx:afterSwap", function () {
+    const root = panel();
+    const live = document.getElementById("review-live");
+    if (!root || !live) return;
+    const notice = root.querySelector("#review-notice, #review-error");
+    const left = root.querySelector("#review-remaining");
+    live.textContent = (notice ? notice.textContent.trim() + " " : "") + (left ? left.textContent.trim() + " left to review." : "");
+  });
+
   document.addEventListener("htmx:sendError", function () {
     const root = panel();
     if (root) root.setAttribute("data-offline", "true");

@@ -58,11 +58,16 @@ def test_login_and_logout(client):
     assert client.get(reverse("captions:gallery")).status_code == 200
 
     assert client.post(reverse("accounts:logout")).status_code == 302
-    response = client.get(reverse("captions:gallery"))
+    response = client.get(reverse("accounts:api_keys"))
     assert response.status_code == 302 and reverse("accounts:login") in response["Location"]
 
 
-def test_gallery_requires_login(client):
-    response = client.get(reverse("captions:gallery"))
+def test_gallery_requires_login_and_visitors_get_the_landing_page(client):
+    landing = client.get(reverse("captions:gallery"))
+    assert landing.status_code == 200
+    html = landing.content.decode()
+    assert "Try it with one image" in html and reverse("api:demo-caption") in html and reverse("accounts:signup") in html
+    assert "Upload images" not in html
+    response = client.post(reverse("captions:gallery"), {})
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("accounts:login"))

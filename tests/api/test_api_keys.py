@@ -120,15 +120,19 @@ def test_the_page_is_in_the_account_menu(logged_in_client):
 
 def test_the_web_page_makes_a_key_shows_it_once_and_revokes_it(logged_in_client, user):
     response = logged_in_client.post(reverse("accounts:api_keys"), {"name": "laptop script", "expires_in_days": "30"})
-    assert response.status_code == 201
-    full_key = response.context["new_key"]
-    assert full_key in response.content.decode()
+    assert response.status_code == 302  # post/redirect/get: a reload does not make a second key
+    assert response["Location"] == reverse("accounts:api_keys")
+    shown = logged_in_client.get(response["Location"])
+    full_key = shown.context["new_key"]
+    assert full_key and full_key in shown.content.decode()
+    assert shown["Cache-Control"] == "no-store"
     api_key = ApiKey.objects.get(owner=user)
     assert api_key.expires_at > timezone.now() + timedelta(days=29)
     assert with_key(full_key).get(reverse("api:images")).status_code == 200
 
-    listing = logged_in_client.get(reverse("accounts:api_keys")).content.decode()
+    listing = logged_in_client.get(reverse("accounts:api_keys")).content.decode()  # the reload: shown once only
     assert "laptop script" in listing and api_key.prefix in listing and full_key not in listing
+    assert ApiKey.objects.filter(owner=user).count() == 1
 
     response = logged_in_client.post(reverse("accounts:api_key_revoke", args=[api_key.prefix]), follow=True)
     assert "was revoked" in response.content.decode()

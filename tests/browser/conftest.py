@@ -93,6 +93,7 @@ def caption_worker(transactional_db, tiny_model):
     def work():
         try:
             while not stop.is_set():
+                services.worker_heartbeat_record(check_model=False, worker_id="browser-test-worker")
                 services.caption_pending_run()
                 stop.wait(0.3)
         except BaseException as error:  # surfaced by the fixture below
@@ -106,3 +107,122 @@ def caption_worker(transactional_db, tiny_model):
     stop.set()
     thread.join(timeout=30)
     assert not errors, f"the worker thread failed: {errors[0]!r}"
+
+
+# --- Accessibility and layout checks (issue 11) ------------------------------------------------------
+
+AXE_JS = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+WIDTHS = (390, 1280)
+SCREENSHOTS = ARTIFACTS / "screenshots"
+
+
+def _axe_source() -> str:
+    if not AXE_JS.exists():
+        pytest.fail(f"{AXE_JS} is missing: run `npm ci` (or `npm install`) in the repository; .ci/run does.")
+    return AXE_JS.read_text()
+
+
+def axe_violations(page) -> list[dict]:
+    """axe-core's violations of the WCAG 2.0/2.1/2.2 A and AA rules on the page as it is now."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(_axe_source())
+    return page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})"
+        ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ': ' + n.failureSummary)})))",
+        AXE_TAGS,
+    )
+
+
+def check_page(page, name: str) -> None:
+    """At 390 and 1280 px wide: a screenshot in test-artifacts/screenshots/NAME-WIDTH.png, no
+    sideways scrolling, and no axe-core violation. The viewport is left at 1280 px."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    problems = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(100)  # one layout pass
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+        scroll_width, view_width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        if scroll_width > view_width:
+            wide = page.evaluate(
+                "w => Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > w)"
+                ".slice(0, 5).map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className)", view_width
+            )
+            problems.append(f"{name} at {width} px scrolls sideways: {scroll_width} px wide; {wide}")
+        for violation in axe_violations(page):
+            problems.append(f"{name} at {width} px: {violation['id']} ({violation['impact']}): {violation['help']}\n    "
+                            + "\n    ".join(violation["nodes"]))
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert not problems, "\n".join(problems)
+
+
+def sign_in(page, base_url: str, user) -> None:
+    """Give the browser a session of `user` (the login form has its own test)."""
+    from django.test import Client
+
+    def session_cookie():
+        client = Client()
+        client.force_login(user)
+        return client.cookies["sessionid"].value
+
+    page.context.add_cookies([{"name": "sessionid", "value": in_own_thread(session_cookie), "url": base_url}])
+
+
+def tab_to(page, selector: str, *, limit: int = 60, backwards: bool = False) -> None:
+    """Press Tab (or Shift+Tab) until the focused element matches the CSS selector, as a keyboard
+    user would; fails after `limit` presses."""
+    key = "Shift+Tab" if backwards else "Tab"
+    for _ in range(limit):
+        page.keyboard.press(key)
+        if page.evaluate("s => !!document.activeElement && document.activeElement.matches(s)", selector):
+            return
+    focused = page.evaluate("document.activeElement && document.activeElement.outerHTML.slice(0, 200)")
+    raise AssertionError(f"{limit} presses of {key} never reached {selector}; focus is on {focused}")
+
+
+def assert_focus_visible(page, stops: int = 40) -> int:
+    """Tab through up to `stops` controls from the top of the page; each focused one must show a
+    focus indicator (an outline or a box shadow). Returns how many stops were checked."""
+    page.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+    unseen, seen = [], []
+    for _ in range(stops):
+        page.keyboard.press("Tab")
+        info = page.evaluate("""() => {
+            const e = document.activeElement;
+            if (!e || e === document.body || e.dataset.focusSeen) return null;
+            e.dataset.focusSeen = '1';
+            const s = getComputedStyle(e);
+            const shown = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2) || (s.boxShadow && s.boxShadow !== 'none');
+            return {key: e.outerHTML.slice(0, 120), shown};
+        }""")
+        if info is None:  # back at the start
+            break
+        seen.append(info["key"])
+        if not info["shown"]:
+            unseen.append(info["key"])
+    assert not unseen, f"no visible focus on: {unseen}"
+    return len(seen)
+
+
+STRICT_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'"
+
+
+def enforce_strict_csp(page) -> list[str]:
+    """Serve every page of the site with a strict Content-Security-Policy (no inline script, no
+    inline style, no eval) and collect the violations the browser reports; the caller asserts the
+    list is empty at the end. (The site does not send this header itself yet.)"""
+    violations: list[str] = []
+
+    def add_header(route):
+        response = route.fetch(max_redirects=0)  # the browser follows redirects itself (post/redirect/get)
+        headers = {**response.headers}
+        if "text/html" in headers.get("content-type", ""):
+            headers["content-security-policy"] = STRICT_CSP
+        route.fulfill(response=response, headers=headers)
+
+    page.route("**/*", add_header)
+    page.on("console", lambda message: violations.append(f"{page.url}: {message.text} at {message.location}")
+            if "Content Security Policy" in message.text else None)
+    return violations

@@ -1,10 +1,13 @@
 """The gallery, the live status cards and the detail page."""
 
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from accounts.models import User
 from captions import services
 from captions.models import Caption, Image
 from tests.images import image_bytes, upload
@@ -43,7 +46,8 @@ def test_gallery_lists_own_images_newest_first_with_badges(logged_in_client, use
     assert "not-yours.jpg" not in html
     assert "A red square." in html
     assert "badge-queued" in html and "badge-done" in html
-    assert 'hx-trigger="every 2s"' in html  # the queued card polls
+    assert html.count('hx-trigger="every 3s"') == 1  # one page-level poll, not one per card
+    assert "0 of 1 done" in html  # the work under way: since the oldest unfinished upload
 
 
 def test_gallery_is_paginated(logged_in_client, user):
@@ -55,16 +59,51 @@ def test_gallery_is_paginated(logged_in_client, user):
     assert [i.original_filename for i in second.context["page"].object_list] == ["img-01.jpg", "img-00.jpg"]
 
 
-def test_card_polls_until_the_image_is_final(logged_in_client, user):
-    image = make_image(user)
-    url = reverse("captions:image_card", args=[image.public_id])
-    queued = logged_in_client.get(url, headers={"HX-Request": "true"}).content.decode()
-    assert "every 2s" in queued and "Queued" in queued
+def test_one_poll_swaps_the_changed_cards_and_stops_when_all_are_final(logged_in_client, user):
+    first, second = make_image(user, "first.jpg"), make_image(user, "second.jpg")
+    page = logged_in_client.get(reverse("captions:gallery")).content.decode()
+    poll_url = reverse("captions:gallery_poll")
+    assert page.count(poll_url) == 1 and "every 3s" in page
 
-    finish_with_caption(image, "A cat asleep.")
-    done = logged_in_client.get(url, headers={"HX-Request": "true"}).content.decode()
-    assert "every 2s" not in done  # polling stops
-    assert "A cat asleep." in done and "badge-done" in done
+    since = first.batch.created_at.isoformat() if first.batch else first.created_at.isoformat()
+    assert f"since={quote(since)}" in page
+    watch = f"{first.public_id}:queued,{second.public_id}:queued"
+    unchanged = logged_in_client.get(poll_url, {"watch": watch, "since": since}, headers={"HX-Request": "true"}).content.decode()
+    assert "hx-swap-oob" not in unchanged and "every 3s" in unchanged and "0 of 2 done" in unchanged
+
+    Image.objects.filter(pk=second.pk).update(status=Image.Status.PROCESSING, claim_expires_at=timezone.now())
+    finish_with_caption(first, "A cat asleep.")
+    answer = logged_in_client.get(poll_url, {"watch": watch, "since": since}, headers={"HX-Request": "true"}).content.decode()
+    assert answer.count("hx-swap-oob") == 2  # both changed: one is done, one is being captioned
+    assert "A cat asleep." in answer and "Captioning…" in answer and "1 of 2 done" in answer
+    next_poll = answer.split('hx-get="')[1].split('"')[0]
+    assert f"watch={second.public_id}%3Aprocessing&amp;" in next_poll and str(first.public_id) not in next_poll
+
+    finish_with_caption(second, "A dog.")
+    last = logged_in_client.get(poll_url, {"watch": f"{second.public_id}:processing", "since": since}).content.decode()
+    assert "A dog." in last and "every 3s" not in last  # polling stops
+    assert "2 of 2 done" in last
+
+
+@pytest.mark.parametrize("watch", ["nonsense", "123:queued", "{uuid}:bogus", ",".join(["{uuid}:queued"] * 1) + ",x:y"])
+def test_poll_refuses_a_malformed_watch_list(logged_in_client, user, watch):
+    image = make_image(user)
+    response = logged_in_client.get(reverse("captions:gallery_poll"), {"watch": watch.format(uuid=image.public_id)})
+    assert response.status_code == 400
+    assert b"public_id:status" in response.content
+
+
+@pytest.mark.parametrize("since", ["yesterday", "2026-01-01T10:00:00"])
+def test_poll_refuses_a_bad_since(logged_in_client, since):
+    response = logged_in_client.get(reverse("captions:gallery_poll"), {"watch": "", "since": since})
+    assert response.status_code == 400 and b"ISO 8601" in response.content
+
+
+def test_poll_shows_nothing_of_other_users_images(logged_in_client, make_user):
+    theirs = make_image(make_user("eve@example.com"), "theirs.jpg")
+    finish_with_caption(theirs, "A secret.")
+    answer = logged_in_client.get(reverse("captions:gallery_poll"), {"watch": f"{theirs.public_id}:queued"}).content.decode()
+    assert "A secret." not in answer and "theirs.jpg" not in answer
 
 
 def test_detail_shows_caption_facts_history_and_copy_button(logged_in_client, user):
@@ -81,7 +120,14 @@ def test_detail_shows_caption_facts_history_and_copy_button(logged_in_client, us
 def test_failed_image_shows_reason_and_can_be_retried(logged_in_client, user, django_capture_on_commit_callbacks):
     image = make_image(user, status=Image.Status.FAILED, error="The model could not be loaded.", attempts=3)
     detail = logged_in_client.get(reverse("captions:image_detail", args=[image.public_id])).content.decode()
-    assert "The model could not be loaded." in detail and "Retry" in detail
+    # The owner gets a plain sentence, not the operator's reason; staff get both.
+    assert "the model was not available" in detail and "Retry" in detail
+    assert "The model could not be loaded." not in detail
+    User.objects.filter(pk=user.pk).update(is_staff=True)
+    detail = logged_in_client.get(reverse("captions:image_detail", args=[image.public_id])).content.decode()
+    assert "the model was not available" in detail and "The model could not be loaded." in detail
+    gallery = logged_in_client.get(reverse("captions:gallery")).content.decode()
+    assert "The model could not be loaded." in gallery and "Full reason (staff)" in gallery
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = logged_in_client.post(reverse("captions:image_retry", args=[image.public_id]))

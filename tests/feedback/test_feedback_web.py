@@ -18,9 +18,11 @@ def test_rating_and_correction_are_saved_and_can_be_changed(client, owner, capti
     client_for(client, owner)
     url = reverse("feedback:feedback", args=[caption.pk])
 
-    response = client.post(url, {"rating": "2", "corrected_caption": "  a brown   dog "}, **HTMX)
+    response = client.post(url, {"rating": "2"}, **HTMX)
     assert response.status_code == 200
     assert b"Thanks, saved." in response.content
+    response = client.post(url, {"rating": "2", "corrected_caption": "  a brown   dog "}, **HTMX)
+    assert response.status_code == 204 and response["HX-Refresh"] == "true"  # the owner's correction: see below
     feedback = Feedback.objects.get()
     assert (feedback.user, feedback.caption, feedback.rating, feedback.corrected_caption) == (owner, caption, 2, "a brown dog")
 
@@ -81,3 +83,82 @@ def test_widget_tag_renders_the_users_rating(client, owner, captioned):
     assert 'value="3" checked' in rendered
     assert 'value="a fox"' in rendered
     assert reverse("feedback:feedback", args=[caption.pk]) in rendered
+
+
+def test_the_owners_correction_becomes_the_alt_text_everywhere(client, owner, captioned):
+    """Defect 1 of issue 11: the detail page's "better caption" is the image's caption from then
+    on (source human), the model's caption stays in the history, and the feedback is kept."""
+    from captions.models import Caption, Image
+
+    caption = captioned(owner, text="a dog on the grass", confidence=0.9)
+    image = caption.image
+    client_for(client, owner)
+    detail_url = reverse("captions:image_detail", args=[image.public_id])
+    response = client.post(
+        reverse("feedback:feedback", args=[caption.pk]),
+        {"rating": "3", "corrected_caption": "a black labrador asleep on a lawn", "next": detail_url},
+    )
+    assert response.status_code == 302 and response["Location"] == detail_url
+
+    image.refresh_from_db()
+    current = image.current_caption
+    assert (current.text, current.source, current.created_by) == ("a black labrador asleep on a lawn", Caption.Source.HUMAN, owner)
+    assert Feedback.objects.get().corrected_caption == "a black labrador asleep on a lawn"  # still training data
+    page = client.get(detail_url).content.decode()
+    assert 'id="alt-text">a black labrador asleep on a lawn<' in page
+    assert "a dog on the grass" in page  # in the history
+    assert "Thank you: your caption is now the image&#x27;s alt text." in page
+    gallery = client.get(reverse("captions:gallery")).content.decode()
+    assert 'alt="a black labrador asleep on a lawn"' in gallery
+    assert Image.objects.count() == 1
+
+
+def test_a_reviewers_correction_of_someone_elses_image_is_feedback_only(client, owner, reviewer, captioned):
+    caption = captioned(owner, text="a dog on the grass", confidence=0.2)
+    client_for(client, reviewer)
+    response = client.post(reverse("feedback:feedback", args=[caption.pk]),
+                           {"rating": "2", "corrected_caption": "a cat"}, **HTMX)
+    assert response.status_code == 200
+    caption.image.refresh_from_db()
+    assert caption.image.current_caption_id == caption.pk
+    assert Feedback.objects.get().corrected_caption == "a cat"
+
+
+def test_the_caption_can_be_edited_from_the_image_page(client, owner, captioned):
+    caption = captioned(owner, text="a dog on the grass", confidence=0.9)
+    client_for(client, owner)
+    detail_url = reverse("captions:image_detail", args=[caption.image.public_id])
+    assert 'id="edit-caption-text"' in client.get(detail_url).content.decode()
+    response = client.post(reverse("feedback:edit", args=[caption.pk]), {"text": "a puppy in a park", "next": detail_url})
+    assert response.status_code == 302 and response["Location"] == detail_url
+    caption.image.refresh_from_db()
+    assert caption.image.current_caption.text == "a puppy in a park"
+
+    current = caption.image.current_caption
+    refused = client.post(reverse("feedback:edit", args=[current.pk]), {"text": "   ", "next": detail_url}, follow=True)
+    assert refused.redirect_chain[-1][0] == detail_url
+    assert any("empty" in str(m) for m in refused.context["messages"])
+
+
+@pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/x"])
+def test_next_never_leaves_the_site(client, owner, captioned, next_url):
+    caption = captioned(owner, confidence=0.9)
+    client_for(client, owner)
+    response = client.post(reverse("feedback:feedback", args=[caption.pk]), {"rating": "4", "next": next_url})
+    assert response.status_code == 302 and "evil" not in response["Location"]
+    response = client.post(reverse("feedback:edit", args=[caption.pk]), {"text": "a new one", "next": next_url})
+    assert "evil" not in response.get("Location", "")
+
+
+def test_the_queue_opens_at_the_caption_of_the_image_page(client, owner, captioned):
+    first = captioned(owner, text="first", confidence=0.1)
+    second = captioned(owner, text="second", confidence=0.2)
+    third = captioned(owner, text="third", confidence=0.3)
+    client_for(client, owner)
+    detail = client.get(reverse("captions:image_detail", args=[second.image.public_id])).content.decode()
+    jump = f'{reverse("feedback:queue")}?caption={second.pk}'
+    assert f'href="{jump}"' in detail
+    page = client.get(jump)
+    assert page.context["caption"] == second
+    # A caption that is not in the queue (approved, or not the user's) just opens the queue.
+    assert client.get(f'{reverse("feedback:queue")}?caption=999999').context["caption"] in (first, third, second)

@@ -110,7 +110,9 @@ def test_approve_edit_rate_and_pick_with_the_keyboard(browser_context, live_serv
     current = Image.objects.get(pk=second.image_id).current_caption
     assert (current.text, current.source, current.created_by_id) == ("a ginger cat asleep on a sofa", "human", owner.pk)
 
-    page.locator(f"label[for='rating-{third.pk}-2']").click()
+    page.get_by_role("radio", name="2 stars").check()  # choosing a star does not save it yet
+    assert not Feedback.objects.filter(caption=third).exists()
+    page.locator(".rating-widget").get_by_role("button", name="Save rating").click()
     expect(page.locator(".rating-widget .saved")).to_be_visible()
     assert Feedback.objects.get(caption=third).rating == 2
 
