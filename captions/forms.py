@@ -1,3 +1,5 @@
+import functools
+
 from django import forms
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -106,10 +108,15 @@ class UploadForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.fields["style"].choices = [("", "alt (default)")] + [(n, n) for n in style_choices()]
-        self.model_choices = caption_model_choices()
+        self._model_choices = caption_model_choices
         for name in ("style", "language", "model"):
             # static/js/upload.js sends the fields marked data-upload-param with every part
             self.fields[name].widget.attrs.update({"data-upload-param": "", "aria-describedby": f"id_{name}-hint"})
+
+    @functools.cached_property
+    def model_choices(self) -> list[str]:
+        """The models offered in the page's list (read when the page is rendered)."""
+        return self._model_choices()
 
     @property
     def request_fields(self) -> list:
