@@ -57,3 +57,13 @@ class ApiKeyForm(forms.Form):
     expires_in_days = forms.TypedChoiceField(
         label="Expires", choices=EXPIRY_CHOICES, coerce=int, empty_value=None, required=False
     )
+
+
+class CaptionLanguageForm(forms.Form):
+    caption_language = forms.CharField(
+        label="Default caption language",
+        required=False,
+        max_length=35,
+        help_text="A BCP 47 language tag such as en, fr, de or pt-BR. Empty: English. Models that write "
+        "only English (BLIP and the other classic captioners) keep writing English.",
+    )

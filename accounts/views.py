@@ -1,12 +1,15 @@
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 
-from accounts.forms import EmailAuthenticationForm, SignupForm
-from accounts.services import user_create
+from accounts.forms import CaptionLanguageForm, EmailAuthenticationForm, SignupForm
+from accounts.services import user_caption_language_set, user_create
+from core.forms import add_service_errors
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -63,3 +66,20 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         response = super().form_valid(form)
         messages.success(self.request, "Your password was set: log in with it.")
         return response
+
+
+@login_required
+def caption_language(request: HttpRequest) -> HttpResponse:
+    """The user's default caption language (used when an upload names none and the model can
+    write it). GET: the form; POST: saved and back to the gallery, or 400 with the form's error."""
+    form = CaptionLanguageForm(request.POST or None, initial={"caption_language": request.user.caption_language})
+    if request.method == "POST" and form.is_valid():
+        try:
+            user_caption_language_set(user=request.user, language=form.cleaned_data["caption_language"])
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            shown = request.user.caption_language or "the model's default (English)"
+            messages.success(request, f"Your captions are now written in {shown} where the model can.")
+            return redirect("captions:gallery")
+    return render(request, "accounts/caption_language.html", {"form": form}, status=400 if form.errors else 200)

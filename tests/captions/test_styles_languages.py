@@ -189,9 +189,18 @@ def test_model_chosen_by_name_and_ensembles_of_offered_models(api, vlm_site, tin
         assert response.status_code == 400 and "model" in response.json()["errors"], bad
 
 
-def test_the_users_default_language_applies_where_the_model_can_write_it(api, user, vlm_site, settings, tiny_blip_dir):
-    user.caption_language = "de"
-    user.save()
+def test_the_users_default_language_applies_where_the_model_can_write_it(
+    api, client, user, vlm_site, settings, tiny_blip_dir
+):
+    client.force_login(user)
+    page = reverse("accounts:caption_language")
+    response = client.post(page, {"caption_language": "not a tag!"})
+    assert response.status_code == 400 and "BCP 47" in str(response.context["form"].errors["caption_language"])
+    assert client.post(page, {"caption_language": "pt-br"}).status_code == 302
+    user.refresh_from_db()
+    assert user.caption_language == "pt-BR"
+    assert "pt-BR" in client.get(reverse("captions:gallery")).content.decode()
+    assert client.post(page, {"caption_language": "de"}).status_code == 302
     assert post_image(api).status_code == 202
     assert post_image(api, language="it").status_code == 202
     assert post_image(api, model=tiny_blip_dir).status_code == 202  # BLIP: English, not a refusal
