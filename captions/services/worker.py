@@ -63,6 +63,14 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
                 summary += image_attempt_failed(image=image, claim_token=claim_token, reason=str(error), permanent=True)
             continue
 
+        # issue 12: a style / language this model cannot write (the web process could not tell,
+        # e.g. its host lacks the model's config) fails those images for good, with the reason.
+        refusal = _style_refusal(captioner, params)
+        if refusal:
+            for image in group:
+                summary += image_attempt_failed(image=image, claim_token=claim_token, reason=refusal, permanent=True)
+            continue
+
         # Same bytes + same model + same params: caption once, reuse for the rest, including
         # duplicates inside this very batch.
         to_compute: dict[str, list[Image]] = {}
@@ -149,6 +157,23 @@ def caption_cache_key(*, image: Image, captioner, params: GenerationParams) -> s
 
 
 # --- issue 12: styles, languages, engine metadata and the unknown-confidence policy -------------
+
+
+def _style_refusal(captioner, params: GenerationParams) -> str:
+    """Why `captioner` cannot write params.style / .language ("" when it can): mlcore's
+    Captioner.check_style raises UnsupportedStyle (an InvalidParams) naming what it supports."""
+    # An ensemble's members each write every image: each must be able to (its own check_style
+    # is the prompt-less default and not what it does).
+    members = getattr(captioner, "members", None) or [captioner]
+    for member in members:
+        check = getattr(member, "check_style", None)
+        if check is None:
+            continue
+        try:
+            check(params)
+        except InvalidParams as error:
+            return f"{error.message}."
+    return ""
 
 
 def _style_material(params: GenerationParams) -> list[str]:

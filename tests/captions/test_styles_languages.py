@@ -182,8 +182,12 @@ def test_model_chosen_by_name_and_ensembles_of_offered_models(api, vlm_site, tin
     # The VLM can write French; an ensemble with BLIP cannot (the intersection): refused upfront.
     response = post_image(api, model=f"ensemble:{vlm_site},{tiny_blip_dir}", language="fr")
     assert response.status_code == 400 and "language" in response.json()["errors"]
-    response = post_image(api, model=f"ensemble:{vlm_site},{tiny_blip_dir}")
+    response = post_image(api, model=f"ensemble:{vlm_site},{tiny_blip_dir}", max_length=5)
     assert response.status_code == 202
+    run_worker()
+    mixed = Image.objects.get(public_id=response.json()["images"][0]["id"])
+    assert mixed.status == Image.Status.DONE, mixed.error
+    assert mixed.current_caption.model_id.startswith("ensemble:") and mixed.current_caption.text
     for bad in ("no-such-model", f"ensemble:{vlm_site},elsewhere", "ensemble:"):
         response = post_image(api, model=bad)
         assert response.status_code == 400 and "model" in response.json()["errors"], bad
@@ -310,3 +314,18 @@ def test_engine_events_are_counted_per_engine_without_credentials():
     emit("engine_failed", "fallback-a", error="down", images=3)
     assert REGISTRY.get_sample_value(
         "captionsite_engine_images_total", {"engine": "fallback-a", "event": "engine_failed"}) == failed_before + 3
+
+
+def test_a_style_the_worker_finds_unsupported_fails_the_image_for_good_with_the_reason(user, tiny_model):
+    """What the web process could not check (its host lacks the model's files) the worker refuses."""
+    from django.utils import timezone
+
+    from captions import services
+
+    image = services.image_submit(owner=user, files=[upload("a.png", image_bytes("PNG"))]).accepted[0]
+    Image.objects.filter(pk=image.pk).update(params={**image.params, "style": "tags"}, available_at=timezone.now())
+    run_worker()
+    image.refresh_from_db()
+    assert (image.status, image.attempts) == (Image.Status.FAILED, 1)
+    assert "cannot write the caption style 'tags'" in image.error and "alt" in image.error
+    assert not Caption.objects.exists()
