@@ -86,6 +86,7 @@ def caption_worker(transactional_db, tiny_model):
     from django.db import connection
 
     from captions import services
+    from monitoring.services import worker_heartbeat_record  # moved there by the re-layering
 
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -93,7 +94,7 @@ def caption_worker(transactional_db, tiny_model):
     def work():
         try:
             while not stop.is_set():
-                services.worker_heartbeat_record(check_model=False, worker_id="browser-test-worker")
+                worker_heartbeat_record(check_model=False, worker_id="browser-test-worker")
                 services.caption_pending_run()
                 stop.wait(0.3)
         except BaseException as error:  # surfaced by the fixture below
