@@ -43,7 +43,8 @@ class Image(models.Model):
     format = models.CharField(max_length=10)
     byte_size = models.PositiveBigIntegerField()
 
-    # What to caption with: the generation parameters (mlcore GenerationParams as a dict) and,
+    # What to caption with: the generation parameters (mlcore GenerationParams as a dict; the
+    # requested caption style and language live here, as "style" and "language") and,
     # when not the configured default, the model spec.
     params = models.JSONField(default=dict, blank=True)
     model_spec = models.CharField(max_length=300, blank=True)

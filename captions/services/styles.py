@@ -88,6 +88,12 @@ def custom_styles_sync(*, force: bool = True) -> list[str]:
     return sorted(_registered)
 
 
+def _builtin_styles() -> frozenset[str]:
+    from mlcore.styles import BUILTIN_STYLES
+
+    return BUILTIN_STYLES
+
+
 def _in_mlcore(name: str, definition: tuple) -> bool:
     from mlcore.styles import STYLES
 
@@ -163,7 +169,7 @@ def caption_request_clean(*, params: dict | None, model_spec: str = "", owner=No
     # The owner's default language applies where the model can write it; a language the request
     # names itself is checked strictly (a model that cannot write it is a 400).
     user_language = "" if raw.get("language") else (getattr(owner, "caption_language", "") or "")
-    if raw.get("style"):
+    if raw.get("style") and raw["style"] not in _builtin_styles():
         custom_styles_sync(force=True)  # a style defined a moment ago in another process
     try:
         generation = GenerationParams.from_dict(raw)
