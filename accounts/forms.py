@@ -81,3 +81,13 @@ class AccountDeleteForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
         help_text="To be sure it is you.",
     )
+
+
+class CaptionLanguageForm(forms.Form):
+    caption_language = forms.CharField(
+        label="Default caption language",
+        required=False,
+        max_length=35,
+        help_text="A BCP 47 language tag such as en, fr, de or pt-BR. Empty: English. Models that write "
+        "only English (BLIP and the other classic captioners) keep writing English.",
+    )

@@ -31,6 +31,12 @@ class User(AbstractUser):
 
     username = None
     email = models.EmailField("email address", unique=True)
+    # The language (BCP 47, e.g. "fr", "pt-BR") of this user's captions when a request names none;
+    # empty: the model's default (English). Validated by mlcore's check_language where it is set.
+    # (db_default too: rows written by code that predates the field, e.g. older migrations' states, get "")
+    caption_language = models.CharField(
+        "default caption language", max_length=35, blank=True, default="", db_default=""
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

@@ -52,6 +52,23 @@ def user_delete(*, user: User, password: str) -> None:
         User.objects.filter(pk=user.pk).delete()
 
 
+def user_caption_language_set(*, user: User, language: str) -> User:
+    """Set the user's default caption language (BCP 47, canonicalised: "pt-br" -> "pt-BR"; "" =
+    the model's default, English). Raises ValidationError({"caption_language": [...]}) for a
+    malformed tag. Used where a request names no language (captions.services.caption_request_clean)."""
+    from mlcore.styles import InvalidLanguage, check_language
+
+    language = (language or "").strip()
+    if language:
+        try:
+            language = check_language(language)
+        except InvalidLanguage as error:
+            raise ValidationError({"caption_language": [error.message]}) from None
+    user.caption_language = language
+    user.save(update_fields=["caption_language"])
+    return user
+
+
 # --- API keys ---------------------------------------------------------------------------------
 
 # last_used_at is written at most this often per key: a busy script should not mean a write per call.

@@ -18,6 +18,7 @@ urlpatterns = [
     ),
     path("password/reset/<uidb64>/<token>/", views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     path("delete/", views.account_delete, name="delete"),
+    path("caption-language/", views.caption_language, name="caption_language"),
     path("api-keys/", api_key_views.api_keys, name="api_keys"),
     path("api-keys/<str:prefix>/revoke/", api_key_views.api_key_revoke, name="api_key_revoke"),
 ]

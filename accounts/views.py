@@ -8,8 +8,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 
 from accounts import throttle
-from accounts.forms import AccountDeleteForm, EmailAuthenticationForm, SignupForm
-from accounts.services import user_delete, user_signup
+from accounts.forms import AccountDeleteForm, CaptionLanguageForm, EmailAuthenticationForm, SignupForm
+from accounts.services import user_caption_language_set, user_delete, user_signup
 from core.forms import add_service_errors
 
 
@@ -103,3 +103,20 @@ def account_delete(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Your account, your images and their captions were deleted.")
             return redirect("captions:gallery")
     return render(request, "accounts/account_delete.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+def caption_language(request: HttpRequest) -> HttpResponse:
+    """The user's default caption language (used when an upload names none and the model can
+    write it). GET: the form; POST: saved and back to the gallery, or 400 with the form's error."""
+    form = CaptionLanguageForm(request.POST or None, initial={"caption_language": request.user.caption_language})
+    if request.method == "POST" and form.is_valid():
+        try:
+            user_caption_language_set(user=request.user, language=form.cleaned_data["caption_language"])
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            shown = request.user.caption_language or "the model's default (English)"
+            messages.success(request, f"Your captions are now written in {shown} where the model can.")
+            return redirect("captions:gallery")
+    return render(request, "accounts/caption_language.html", {"form": form}, status=400 if form.errors else 200)

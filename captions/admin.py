@@ -1,6 +1,7 @@
+from django import forms
 from django.contrib import admin
 
-from captions.models import Batch, Caption, Image
+from captions.models import Batch, Caption, CaptionStyleDefinition, Image
 
 
 class CaptionInline(admin.TabularInline):
@@ -25,8 +26,8 @@ class ImageAdmin(admin.ModelAdmin):
 
 @admin.register(Caption)
 class CaptionAdmin(admin.ModelAdmin):
-    list_display = ["text", "image", "source", "confidence", "model_id", "needs_review", "created_at"]
-    list_filter = ["source", "needs_review", "model_id", "created_at"]
+    list_display = ["text", "image", "source", "style", "language", "confidence", "model_id", "needs_review", "created_at"]
+    list_filter = ["source", "needs_review", "style", "language", "model_id", "created_at"]
     search_fields = ["text", "raw_text", "image__original_filename", "image__owner__email", "model_id"]
     raw_id_fields = ["image", "reused_from", "created_by"]
     date_hierarchy = "created_at"
@@ -39,3 +40,54 @@ class BatchAdmin(admin.ModelAdmin):
     search_fields = ["name", "owner__email"]
     raw_id_fields = ["owner"]
     date_hierarchy = "created_at"
+
+
+class CaptionStyleDefinitionForm(forms.ModelForm):
+    """mlcore's rules for a style (name pattern, {language} the only placeholder, limits)."""
+
+    class Meta:
+        model = CaptionStyleDefinition
+        fields = ["name", "prompt", "max_chars", "kind"]
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from captions.services.styles import style_definition_validate
+
+        data = super().clean()
+        if not self.errors:
+            try:
+                style_definition_validate(
+                    name=data["name"].strip(), prompt=data["prompt"], max_chars=data["max_chars"], kind=data["kind"]
+                )
+            except ValidationError as error:
+                for field, messages in error.message_dict.items():
+                    self.add_error(field if field in self.fields else None, messages)
+        return data
+
+
+@admin.register(CaptionStyleDefinition)
+class CaptionStyleDefinitionAdmin(admin.ModelAdmin):
+    """Custom caption styles: saved and deleted through captions.services.styles, which registers
+    them into mlcore (this process at once, web processes within 30 s, workers at their next batch)."""
+
+    form = CaptionStyleDefinitionForm
+    list_display = ["name", "kind", "max_chars", "updated_at"]
+    search_fields = ["name", "prompt"]
+
+    def save_model(self, request, obj, form, change):
+        from captions.services.styles import caption_style_save
+
+        data = form.cleaned_data
+        caption_style_save(
+            name=data["name"], prompt=data["prompt"], max_chars=data["max_chars"], kind=data["kind"], definition=obj
+        )
+
+    def delete_model(self, request, obj):
+        from captions.services.styles import caption_style_delete
+
+        caption_style_delete(definition=obj)
+
+    def delete_queryset(self, request, queryset):
+        for definition in queryset:
+            self.delete_model(request, definition)

@@ -20,6 +20,13 @@ class CaptionsConfig(AppConfig):
 
         post_spawn.connect(_worker_started, dispatch_uid="captions.worker_started")
 
+        # Custom caption styles (CaptionStyleDefinition) are registered into mlcore on a web
+        # process's first request and again at most every STYLE_SYNC_SECONDS after (not here:
+        # no database queries while the apps load); workers sync before every batch.
+        from django.core.signals import request_started
+
+        request_started.connect(_styles_sync_on_request, dispatch_uid="captions.custom_styles_sync")
+
 
 def _worker_started(sender, proc_name=None, **kwargs) -> None:
     """A django-q2 worker process started: release the images claimed by dead worker processes of
@@ -34,3 +41,9 @@ def _worker_started(sender, proc_name=None, **kwargs) -> None:
             caption_workers_wake()
     except Exception:  # the database is not reachable yet: the lease expiry and the sweep recover
         logging.getLogger(__name__).exception("Could not release the claims of dead workers at start.")
+
+
+def _styles_sync_on_request(**kwargs) -> None:
+    from captions.services.styles import custom_styles_sync
+
+    custom_styles_sync(force=False)

@@ -6,8 +6,13 @@ import io
 from html import escape
 
 # One row per image: {"id": str uuid, "filename": str, "status": str, "caption": str (empty until
-# captioned), "confidence": float in [0, 1] or None}.
-EXPORT_COLUMNS = ("id", "filename", "status", "caption", "confidence")
+# captioned), "confidence": float in [0, 1] or None, "style": str, "language": str (BCP 47),
+# "tags": list of str (tags style) or None}. CSV writes tags as one cell, "; "-separated.
+EXPORT_COLUMNS = ("id", "filename", "status", "caption", "confidence", "style", "language", "tags")
+
+
+def _csv_value(value):
+    return "; ".join(value) if isinstance(value, list) else value
 
 # Spreadsheets run cells that start like a formula; file names and captions are user text
 # (OWASP, "CSV Injection": prefix such cells with a single quote).
@@ -20,13 +25,14 @@ def _cell(value) -> str:
 
 
 def batch_rows_csv(rows: list[dict]) -> str:
-    """The rows as CSV text with a header row of EXPORT_COLUMNS; None becomes an empty cell and a
+    """The rows as CSV text with a header row of EXPORT_COLUMNS; None becomes an empty cell, a list
+    (tags) one cell joined with "; ", and a
     cell that a spreadsheet would run as a formula is prefixed with a single quote."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(EXPORT_COLUMNS))
     writer.writeheader()
     for row in rows:
-        writer.writerow({key: _cell(row.get(key)) for key in EXPORT_COLUMNS})
+        writer.writerow({key: _cell(_csv_value(row.get(key))) for key in EXPORT_COLUMNS})
     return buffer.getvalue()
 
 

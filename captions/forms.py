@@ -1,3 +1,5 @@
+import functools
+
 from django import forms
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -78,9 +80,65 @@ class UploadForm(forms.Form):
         help_text="The most word pieces (tokens, about ¾ of a word each) a caption may have, {low} to {high}. "
         "Default: {default}.",
     )
+    # issue 12: which model, style and language (checked against the model by the service).
+    model = forms.CharField(
+        label="Model",
+        required=False,
+        max_length=500,
+        help_text="Empty: the site's model. A name from the list, or ensemble:<a>,<b> of them.",
+        widget=forms.TextInput(attrs={"list": "caption-model-choices", "autocomplete": "off"}),
+    )
+    style = forms.ChoiceField(
+        label="Style",
+        required=False,
+        choices=(),
+        help_text="alt: one sentence for screen readers; description: a detailed paragraph; tags: keywords.",
+    )
+    language = forms.CharField(
+        label="Language",
+        required=False,
+        max_length=35,
+        help_text="BCP 47, e.g. en, fr, pt-BR; empty: your default.",
+        widget=forms.TextInput(attrs={"size": 6, "autocomplete": "off"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        from captions.selectors import caption_model_choices
+        from captions.services.styles import style_choices
+
+        super().__init__(*args, **kwargs)
+        self.fields["style"].choices = [("", "alt (default)")] + [(n, n) for n in style_choices()]
+        self._model_choices = caption_model_choices
+        for name in ("style", "language", "model"):
+            # static/js/upload.js sends the fields marked data-upload-param with every part
+            self.fields[name].widget.attrs.update({"data-upload-param": "", "aria-describedby": f"id_{name}-hint"})
+
+    @functools.cached_property
+    def model_choices(self) -> list[str]:
+        """The models offered in the page's list (read when the page is rendered)."""
+        return self._model_choices()
+
+    @property
+    def request_fields(self) -> list:
+        """The bound style, language and model fields, in the order the page shows them."""
+        return [self["style"], self["language"], self["model"]]
+
+    def clean_model(self) -> str:
+        from django.core.exceptions import ValidationError
+
+        from captions.services.styles import model_spec_clean
+
+        try:
+            return model_spec_clean(self.cleaned_data.get("model"))
+        except ValidationError as error:
+            raise ValidationError(error.message_dict["model"]) from None
 
     def generation_params(self) -> dict:
-        return {k: v for k in ("num_beams", "max_length") if (v := self.cleaned_data.get(k)) is not None}
+        names = ("num_beams", "max_length", "style", "language")
+        return {k: v for k in names if (v := self.cleaned_data.get(k)) not in (None, "")}
+
+    def model_spec(self) -> str:
+        return self.cleaned_data.get("model") or ""
 
 
 class ImageSearchForm(forms.Form):

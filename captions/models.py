@@ -44,7 +44,8 @@ class Image(models.Model):
     format = models.CharField(max_length=10)
     byte_size = models.PositiveBigIntegerField()
 
-    # What to caption with: the generation parameters (mlcore GenerationParams as a dict) and,
+    # What to caption with: the generation parameters (mlcore GenerationParams as a dict; the
+    # requested caption style and language live here, as "style" and "language") and,
     # when not the configured default, the model spec.
     params = models.JSONField(default=dict, blank=True)
     model_spec = models.CharField(max_length=300, blank=True)
@@ -123,6 +124,16 @@ class Caption(models.Model):
     inference_ms = models.FloatField(null=True, blank=True)
     timings = models.JSONField(default=dict, blank=True)
     needs_review = models.BooleanField(default=False, db_index=True)
+    # What was asked and how (mlcore CaptionResult.style / .language / .prompt / .tags):
+    # the style's name, the BCP 47 language, the exact prompt sent (empty for prompt-less models)
+    # and, for the tags style, the keywords as a list of strings (None otherwise).
+    style = models.CharField(max_length=40, default="alt", db_index=True)
+    language = models.CharField(max_length=35, default="en")
+    prompt = models.TextField(blank=True)
+    tags = models.JSONField(null=True, blank=True)
+    # Engine metadata: {"confidence_source": "logprobs"|"scores"|"unknown"|..., "engine": spec that
+    # answered, "fallback": {"engine", "position", "failed": [{"engine", "error"}]}} (staff only).
+    details = models.JSONField(default=dict, blank=True)
     # sha256 of (image bytes, model id, model version, params): equal keys mean equal captions.
     cache_key = models.CharField(max_length=64, blank=True, db_index=True)
     reused_from = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
@@ -170,3 +181,30 @@ class CaptioningDefaults(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_spec or 'CAPTION_MODEL'}, threshold {self.review_threshold}"
+
+
+class CaptionStyleDefinition(models.Model):
+    """A caption style defined by staff (mlcore.register_style): registered into mlcore in every
+    process by captions.services.styles (at start-up, on save/delete, and per worker batch)."""
+
+    class Kind(models.TextChoices):
+        SENTENCE = "sentence", "One sentence"
+        PARAGRAPH = "paragraph", "A paragraph"
+        TAGS = "tags", "Comma-separated keywords (stored as a list)"
+
+    name = models.CharField(
+        max_length=40, unique=True, help_text="Lowercase letters, digits, - and _ (starts with a letter); e.g. 'product'."
+    )
+    prompt = models.TextField(
+        max_length=2000,
+        help_text="The instruction sent to vision-language models; {language} becomes the language's English name.",
+    )
+    max_chars = models.PositiveIntegerField(default=0, help_text="Hard limit of the caption in characters; 0: none.")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.SENTENCE)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -47,10 +47,20 @@ def captioning_defaults() -> CaptioningDefaultsNow:
     )
 
 
-def model_spec_choices() -> list[str]:
-    """Models an image may be (re-)captioned with: the active one first, then CAPTION_MODEL and
-    CAPTION_MODEL_CHOICES, without repeats."""
-    choices = [captioning_defaults().model_spec, settings.CAPTION_MODEL, *settings.CAPTION_MODEL_CHOICES]
+def caption_model_choices() -> list[str]:
+    """Models a request may name (upload form, API `model`, re-caption): the active one first,
+    CAPTION_MODEL, the specs of CAPTION_MODEL_CHOICES (openai:/fallback:/ensemble: specs, folders),
+    then every name of mlcore's registry (VLMs and image-to-text models). Names only: whether a
+    model's files are present is the worker's concern (a clear failure reason on the image)."""
+    from mlcore.registry import REGISTRY, VLM_REGISTRY
+
+    choices = [
+        captioning_defaults().model_spec,
+        settings.CAPTION_MODEL,
+        *settings.CAPTION_MODEL_CHOICES,
+        *VLM_REGISTRY,
+        *sorted(REGISTRY),
+    ]
     return list(dict.fromkeys(c for c in choices if c))
 
 
@@ -245,6 +255,9 @@ def images_export_rows(images: QuerySet[Image]) -> list[dict]:
                 "status": image.status,
                 "caption": caption.text if caption else "",
                 "confidence": caption.confidence if caption else None,
+                "style": caption.style if caption else (image.params or {}).get("style", "alt"),
+                "language": caption.language if caption else (image.params or {}).get("language", "en"),
+                "tags": list(caption.tags) if caption and caption.tags is not None else None,
             }
         )
     return rows

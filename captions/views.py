@@ -59,6 +59,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
                     owner=request.user,
                     files=request.FILES.getlist("images"),
                     params=form.generation_params(),
+                    model_spec=form.model_spec(),
                     oversize_filenames=oversize_refusals(request),
                 )
             except services.UploadRejected as error:
@@ -99,7 +100,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
             "query_string": search_query_string(search_form),
             "search_keys": list(search_form.fields),
             "bulk_limit": services.BULK_LIMIT,
-            "recaption_form": BulkRecaptionForm(model_choices=selectors.model_spec_choices(), auto_id="bulk-%s"),
+            "recaption_form": BulkRecaptionForm(model_choices=selectors.caption_model_choices(), auto_id="bulk-%s"),
             "page": page,
             "watch": watch,
             "progress": selectors.unfinished_work_for(request.user) if watch else None,
@@ -287,7 +288,7 @@ def images_bulk(request: HttpRequest) -> HttpResponse:
             done = services.images_bulk_retry(owner=request.user, images=images)
             notice = f"{done} failed image{'s' if done != 1 else ''} queued again."
         elif action == "recaption":
-            form = BulkRecaptionForm(request.POST, model_choices=selectors.model_spec_choices())
+            form = BulkRecaptionForm(request.POST, model_choices=selectors.caption_model_choices())
             if not form.is_valid():
                 raise ValidationError(" ".join(e for errors in form.errors.values() for e in errors))
             done = services.images_bulk_recaption(

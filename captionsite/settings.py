@@ -251,6 +251,10 @@ UPLOAD_IMAGE_VALIDATORS = env.list("UPLOAD_IMAGE_VALIDATORS", default=[])
 MEDIA_SWEEP_AFTER_MINUTES = env.int("MEDIA_SWEEP_AFTER_MINUTES", default=60)
 
 # --- Captioning -----------------------------------------------------------------------------
+# A registry name (blip-base, smolvlm-256m, qwen2.5-vl-3b, ...), a hub id, a folder, an engine
+# (openai:<base URL>#<model>) or a fallback order tried in turn when one is unavailable:
+# fallback:openai:http://vllm:8000/v1#Qwen/Qwen2.5-VL-7B-Instruct|smolvlm-256m|blip-base
+# (each caption records which engine answered and which failed: Caption.details["fallback"]).
 CAPTION_MODEL = env.str("CAPTION_MODEL", default="Salesforce/blip-image-captioning-base")
 CAPTION_DEVICE = env.str("CAPTION_DEVICE", default="") or None
 # auto = bfloat16 on CUDA, float32 on CPU; bfloat16 or int8 are 3-5x faster on CPUs with native
@@ -275,9 +279,17 @@ CAPTION_TASK_BUDGET_SECONDS = env.int(
 CAPTION_STALE_PROCESSING_SECONDS = env.int("CAPTION_STALE_PROCESSING_SECONDS", default=300)
 CAPTION_RETRY_DELAY_SECONDS = env.int("CAPTION_RETRY_DELAY_SECONDS", default=30)
 CAPTION_REVIEW_THRESHOLD = env.float("CAPTION_REVIEW_THRESHOLD", default=0.5)
+# A caption whose confidence its engine could not measure (an OpenAI-compatible server that
+# returns no logprobs: Caption.details["confidence_source"] == "unknown") goes to review when True;
+# False: it is judged by CAPTION_REVIEW_THRESHOLD like the others (its confidence lacks the
+# sequence term, so it is usually low).
+CAPTION_UNKNOWN_CONFIDENCE_REVIEW = env.bool("CAPTION_UNKNOWN_CONFIDENCE_REVIEW", default=True)
 
 # --- Review and fine-tuning -----------------------------------------------------------------
-# Models a reviewer may re-caption with, besides CAPTION_MODEL and the active fine-tuned model.
+# Models a reviewer may re-caption with, besides CAPTION_MODEL and the active fine-tuned model;
+# uploads (form and API `model`) may name these, the active model, CAPTION_MODEL and every name of
+# mlcore's registry (VLMs included), or an ensemble:a,b of them. Comma-separated, so an ensemble
+# is written with its members listed here separately.
 CAPTION_MODEL_CHOICES = env.list("CAPTION_MODEL_CHOICES", default=[])
 # The scheduled check starts a fine-tuning run once this many new corrections have arrived.
 FINETUNE_MIN_NEW_FEEDBACK = env.int("FINETUNE_MIN_NEW_FEEDBACK", default=200)

@@ -37,10 +37,16 @@ class RecaptionForm(forms.Form):
         label="More varied wording", required=False,
         help_text="Pick words with some chance instead of always the likeliest one.",
     )
+    # issue 12: re-caption in another style / language (checked against the model by the service)
+    style = forms.ChoiceField(label="Style", required=False, choices=())
+    language = forms.CharField(label="Language", required=False, max_length=35, help_text="BCP 47, e.g. en, fr.")
 
     def __init__(self, *args, model_choices: list[str], **kwargs):
+        from captions.services import style_choices
+
         super().__init__(*args, **kwargs)
         self.fields["model_spec"].choices = [(m, m) for m in model_choices]
+        self.fields["style"].choices = [(n, n) for n in style_choices()]
 
     @classmethod
     def suggesting_other_settings(cls, caption, model_choices: list[str]) -> "RecaptionForm":
@@ -57,12 +63,16 @@ class RecaptionForm(forms.Form):
                 "max_length": int(params.get("max_length") or 40),
                 "num_alternatives": min(3, suggested_beams, PARAM_RANGES["num_alternatives"].max),
                 "do_sample": False,
+                "style": params.get("style") or "alt",
+                "language": params.get("language") or "en",
             },
         )
 
     def generation_params(self) -> dict:
         data = self.cleaned_data
-        return {k: data[k] for k in ("num_beams", "max_length", "num_alternatives", "do_sample")}
+        params = {k: data[k] for k in ("num_beams", "max_length", "num_alternatives", "do_sample")}
+        params.update({k: data[k] for k in ("style", "language") if data.get(k)})
+        return params
 
 
 class FeedbackForm(forms.Form):

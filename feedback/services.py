@@ -13,9 +13,9 @@ from captions.selectors import captioning_defaults
 from captions.services import (
     BULK_LIMIT,
     caption_human_set,
+    caption_request_clean,
     captioning_defaults_set,
     captions_review_clear,
-    generation_params_clean,
     image_requeue,
 )
 from core import metrics
@@ -140,12 +140,13 @@ def image_recaption(*, caption: Caption, reviewer, params: dict | None, model_sp
     message once committed); until it finishes, the current caption stays. With `reject` the judged
     caption also counts as wrong for calibration.
     """
-    clean_params = generation_params_clean(params)
     active_spec = captioning_defaults().model_spec
     spec = (model_spec or "").strip() or active_spec
     choices = recaption_model_choices()
     if spec not in choices:
         raise ValidationError({"model_spec": [f"Choose one of the configured models: {', '.join(choices)}."]})
+    # style / language: the model must be able to write them (a form error, nothing queued)
+    clean_params = caption_request_clean(params=params, model_spec=spec)
     if clean_params == caption.params and _model_id_of(spec) == caption.model_id:
         raise ValidationError(
             "These are the settings that made this caption, so they would give the same caption again. "

@@ -13,5 +13,9 @@ class MonitoringConfig(AppConfig):
         from monitoring import metrics, services
 
         hooks.observer_register(metrics)
+        # Inference engines (openai: specs, fallback chains) report per-engine events to mlcore's hook.
+        import mlcore
+
+        mlcore.add_engine_listener(metrics.observe_engine_event)
         # A captioning worker at work is a live worker: its heartbeat is written here.
         signals.worker_active.connect(services.worker_heartbeat_on_activity, dispatch_uid="monitoring.worker_heartbeat")

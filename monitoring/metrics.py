@@ -58,6 +58,35 @@ MODEL_LOAD_SECONDS = Histogram(
     buckets=_LOAD_BUCKETS,
 )
 FEEDBACK_RATINGS = Counter("captionsite_feedback_ratings", "Feedback ratings given, by stars.", ["rating"])
+ENGINE_EVENTS = Counter(
+    "captionsite_engine_events",
+    "Inference engine events (mlcore.engines): request_ok, request_retry, request_failed, engine_failed, "
+    "fallback_used, by engine spec.",
+    ["engine", "event"],
+)
+ENGINE_IMAGES = Counter(
+    "captionsite_engine_images",
+    "Images an engine could not caption (engine_failed) or captioned as a fallback (fallback_used), by engine.",
+    ["engine", "event"],
+)
+
+
+def _engine_label(engine) -> str:
+    """The engine spec without credentials a URL might carry (user:password@)."""
+    import re
+
+    return re.sub(r"//[^/@#]*@", "//", str(engine or "unknown"))[:200]
+
+
+def observe_engine_event(event: str, engine: str, info: dict) -> None:
+    """An mlcore engine listener (mlcore.add_engine_listener, registered by monitoring at ready):
+    one event of an OpenAI-compatible engine or a fallback chain (see mlcore.engines)."""
+    label = _engine_label(engine)
+    ENGINE_EVENTS.labels(engine=label, event=event).inc()
+    images = info.get("images")
+    if event in ("engine_failed", "fallback_used") and images:
+        count = len(images) if isinstance(images, (list, tuple, set)) else int(images)
+        ENGINE_IMAGES.labels(engine=label, event=event).inc(count)
 
 
 def _model_label(model_id) -> str:

@@ -17,9 +17,10 @@ from captions import exports, selectors, services
 from captions.api.common import (
     AnyFileField,
     BatchMultiPartParser,
-    GenerationParamsFields,
+    CaptionRequestFields,
     SubmitResultSerializer,
     generation_params_of,
+    model_spec_of,
     submit_response,
     upload_rejected_error,
 )
@@ -31,7 +32,7 @@ from core.api import Pagination, error_responses, paginated, paginated_response,
 from core.serializers import StrictSerializer
 
 
-class BatchCreateInputSerializer(GenerationParamsFields):
+class BatchCreateInputSerializer(CaptionRequestFields):
     files = serializers.ListField(
         child=AnyFileField(),
         required=False,
@@ -69,6 +70,7 @@ class BatchCreateApi(APIView):
                 owner=request.user,
                 files=serializer.validated_data.get("files", []),
                 params=generation_params_of(serializer.validated_data),
+                model_spec=model_spec_of(serializer.validated_data),
                 name=serializer.validated_data.get("name", ""),
                 oversize_filenames=[n for n in oversize if n not in zips],
                 refused=refused,
@@ -179,6 +181,9 @@ class ExportRowSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Image.Status.choices)
     caption = serializers.CharField(help_text="Empty until captioned.")
     confidence = serializers.FloatField(allow_null=True)
+    style = serializers.CharField()
+    language = serializers.CharField()
+    tags = serializers.ListField(child=serializers.CharField(), allow_null=True, help_text="Tags style only.")
 
 
 class ExportQuerySerializer(StrictSerializer):

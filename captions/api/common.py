@@ -49,6 +49,30 @@ GenerationParamsFields = type(
 GENERATION_PARAM_NAMES = tuple(f.name for f in dataclasses.fields(GenerationParams))
 
 
+class CaptionRequestFields(GenerationParamsFields):
+    """GenerationParams fields plus the model to caption with (issue 12). `style` (alt,
+    description, tags or a custom style) and `language` (BCP 47) are among the GenerationParams
+    fields; a model that cannot write them is a 400 naming the field, before anything is queued."""
+
+    model = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        help_text=(
+            "A model by name: a registry name (blip-base, smolvlm-256m, qwen2.5-vl-3b, ...), a spec of "
+            "CAPTION_MODEL_CHOICES (openai:..., fallback:...), or ensemble:<a>,<b> of them. Default: the active model."
+        ),
+    )
+
+
+def model_spec_of(validated: dict) -> str:
+    """The checked model spec among validated input ("" = the active model); ValidationError
+    (a 400 naming `model`) for one that is not offered."""
+    from captions.services import model_spec_clean
+
+    return model_spec_clean(validated.get("model", ""))
+
+
 def generation_params_of(validated: dict) -> dict:
     """The generation parameters among validated input (ranges are checked by the service)."""
     return {name: validated[name] for name in GENERATION_PARAM_NAMES if name in validated and validated[name] != ""}
@@ -117,6 +141,22 @@ class CaptionSerializer(serializers.ModelSerializer):
     alternatives = CandidateSerializer(source="candidates", many=True, help_text="Other candidate captions, best first.")
     params = serializers.DictField(help_text="The generation parameters used.")
     timings = serializers.DictField(help_text="Milliseconds per stage, as measured by the worker.")
+    tags = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="Keywords of the tags style; null for other styles."
+    )
+    details = serializers.SerializerMethodField(
+        help_text=(
+            "confidence_source (logprobs | unknown for engines, model_scores for local models); for staff also "
+            "the engine that answered and the fallback record (engines that failed and why)."
+        )
+    )
+
+    def get_details(self, caption) -> dict:
+        details = caption.details or {}
+        request = self.context.get("request")
+        if request is not None and getattr(request.user, "is_staff", False):
+            return details
+        return {k: details[k] for k in ("confidence_source",) if k in details}
 
     class Meta:
         model = Caption
@@ -129,6 +169,11 @@ class CaptionSerializer(serializers.ModelSerializer):
             "model_id",
             "model_version",
             "needs_review",
+            "style",
+            "language",
+            "prompt",
+            "tags",
+            "details",
             "params",
             "inference_ms",
             "timings",

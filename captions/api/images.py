@@ -9,13 +9,14 @@ from rest_framework.views import APIView
 from captions import selectors, services
 from captions.api.common import (
     AnyFileField,
+    CaptionRequestFields,
     CaptionSerializer,
-    GenerationParamsFields,
     ImageSerializer,
     LimitedMultiPartParser,
     RefusalSerializer,
     SubmitResultSerializer,
     generation_params_of,
+    model_spec_of,
     submit_response,
     upload_rejected_error,
 )
@@ -89,7 +90,12 @@ IMAGE_EXAMPLE_VALUE = {
         "model_id": "Salesforce/blip-image-captioning-base",
         "model_version": "82a1c2e",
         "needs_review": False,
-        "params": {"num_beams": 3, "max_length": 40},
+        "style": "alt",
+        "language": "en",
+        "prompt": "a picture of ",
+        "tags": None,
+        "details": {"confidence_source": "model_scores"},
+        "params": {"num_beams": 3, "max_length": 40, "style": "alt", "language": "en"},
         "inference_ms": 412.5,
         "timings": {"preprocess_ms": 18.2, "generate_ms": 380.1, "total_ms": 412.5},
         "created_at": "2026-01-05T10:12:03Z",
@@ -100,7 +106,7 @@ IMAGE_EXAMPLE_VALUE = {
 IMAGE_EXAMPLE = OpenApiExample("Captioned", value=IMAGE_EXAMPLE_VALUE, response_only=True, status_codes=["200"])
 
 
-class ImageUploadInputSerializer(GenerationParamsFields):
+class ImageUploadInputSerializer(CaptionRequestFields):
     files = serializers.ListField(
         child=AnyFileField(), required=False, help_text="One or more images (repeat the field)."
     )
@@ -128,6 +134,7 @@ class ImageUploadApi(APIView):
                 owner=request.user,
                 files=serializer.validated_data.get("files", []),
                 params=generation_params_of(serializer.validated_data),
+                model_spec=model_spec_of(serializer.validated_data),
                 oversize_filenames=oversize,
             )
         except services.UploadRejected as error:

@@ -25,12 +25,13 @@ from captions import selectors, services
 from captions.api.common import (
     AnyFileField,
     CandidateSerializer,
+    CaptionRequestFields,
     DemoMultiPartParser,
-    GenerationParamsFields,
     ImageSerializer,
     LimitedMultiPartParser,
     generation_params_of,
     image_api_url,
+    model_spec_of,
     submit_response,
     upload_rejected_error,
 )
@@ -41,7 +42,7 @@ from core.api import error_responses, rate_limit
 from core.exceptions import PayloadTooLarge
 
 
-class PredictInputSerializer(GenerationParamsFields):
+class PredictInputSerializer(CaptionRequestFields):
     file = AnyFileField(required=False, help_text="One image.")
 
 
@@ -51,10 +52,13 @@ def _image_answer(request, image: Image, poll_url: str, body: dict) -> Response:
     return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": poll_url})
 
 
-def _submit_one(request, *, owner, limit_text: str | None = None):
+def _submit_one(request, *, owner, limit_text: str | None = None, demo: bool = False):
     """Validate the input and store the one image; (image, None) or (None, error response)."""
     serializer = PredictInputSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
+    if demo and serializer.validated_data.get("model"):
+        raise serializers.ValidationError({"model": ["The demo captions with the site's model only."]})
+    model_spec = "" if demo else model_spec_of(serializer.validated_data)
     oversize = oversize_refusals(request)
     if oversize and limit_text:
         raise PayloadTooLarge(f"{oversize[0]}: {limit_text}")
@@ -64,6 +68,7 @@ def _submit_one(request, *, owner, limit_text: str | None = None):
             owner=owner,
             files=[upload] if upload else [],
             params=generation_params_of(serializer.validated_data),
+            model_spec=model_spec,
             oversize_filenames=oversize,
         )
     except services.UploadRejected as error:
@@ -225,7 +230,7 @@ class DemoCaptionApi(WaitingApiView):
     )
     def post(self, request):
         limit = f"The demo accepts files up to {settings.DEMO_MAX_UPLOAD_BYTES / (1024 * 1024):g} MiB."
-        image, refused = _submit_one(request, owner=services.demo_owner_get(), limit_text=limit)
+        image, refused = _submit_one(request, owner=services.demo_owner_get(), limit_text=limit, demo=True)
         if refused is not None:
             return refused
         body = DemoResultSerializer(image, context={"request": request}).data

@@ -11,6 +11,8 @@
 - captions.services.bulk: BULK_LIMIT, images_bulk_retry, images_bulk_recaption, images_bulk_delete,
   images_delete_all_of
 - captions.services.editing: caption_human_set, captions_review_clear
+- captions.services.styles: custom_styles_sync, caption_style_save, caption_style_delete,
+  caption_request_clean, model_spec_clean, style_choices (issue 12: styles, languages, model choice)
 - captions.services.results: Refusal, SubmitResult, UploadRejected, WorkerRunSummary, SweepSummary
 
 The public names are re-exported here: `from captions.services import image_submit` works.
@@ -45,6 +47,14 @@ from captions.services.results import (
     SweepSummary,
     UploadRejected,
     WorkerRunSummary,
+)
+from captions.services.styles import (
+    caption_request_clean,
+    caption_style_delete,
+    caption_style_save,
+    custom_styles_sync,
+    model_spec_clean,
+    style_choices,
 )
 from captions.services.submission import (
     batch_submit,
@@ -96,4 +106,10 @@ __all__ = [
     "claim_owner",
     "images_lease_renew",
     "images_release_dead_local_claims",
+    "caption_request_clean",
+    "caption_style_delete",
+    "caption_style_save",
+    "custom_styles_sync",
+    "model_spec_clean",
+    "style_choices",
 ]

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from captions.models import Image
-from captions.selectors import model_spec_choices
+from captions.selectors import caption_model_choices
 from captions.services.queue import image_requeue
 from captions.services.submission import generation_params_clean
 
@@ -43,11 +43,11 @@ def images_bulk_retry(*, owner, images: QuerySet[Image]) -> int:
 def images_bulk_recaption(*, owner, images: QuerySet[Image], params: dict | None, model_spec: str = "") -> int:
     """Queue every finished (done or failed) image of the selection for a new caption with these
     generation parameters (validated as on upload) and this model (one of
-    captions.selectors.model_spec_choices; "" = the active one). The current caption stays until
+    captions.selectors.caption_model_choices; "" = the active one). The current caption stays until
     the new one is written. Returns how many were queued; images still queued or processing are
     left alone."""
     clean = generation_params_clean(params)
-    choices = model_spec_choices()
+    choices = caption_model_choices()
     spec = (model_spec or "").strip() or choices[0]
     if spec not in choices:
         raise ValidationError({"model_spec": [f"Choose one of the configured models: {', '.join(choices)}."]})

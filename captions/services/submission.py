@@ -35,6 +35,7 @@ from captions.models import Batch, Image
 from captions.services.media import StagedFile, file_stage, staged_atomic, staged_discard
 from captions.services.queue import caption_workers_wake
 from captions.services.results import Refusal, SubmitResult, UploadRejected
+from captions.services.styles import caption_request_clean
 from captions.uploads import UNNAMED_UPLOAD, SourceRefused, UploadedFileSource, UploadSource
 from mlcore.params import GenerationParams, InvalidParams
 
@@ -78,7 +79,8 @@ def image_submit(
         raise UploadRejected(
             f"{total} files were sent; at most {settings.MAX_FILES_PER_UPLOAD} can be uploaded at once."
         )
-    clean_params = generation_params_clean(params)
+    # style / language / model checks (issue 12): captions.services.styles
+    clean_params = caption_request_clean(params=params, model_spec=model_spec, owner=owner)
 
     result = SubmitResult()
     limit_mib = settings.MAX_UPLOAD_BYTES / (1024 * 1024)
@@ -261,6 +263,7 @@ def batch_submit(
     name: str = "",
     oversize_filenames: list[str] | None = None,
     refused: list[Refusal] | None = None,
+    model_spec: str = "",
 ) -> SubmitResult:
     """Like image_submit, but the accepted images always form a batch (one file included),
     .zip archives among `files` are expanded into their images (captions.zipimport: unsafe or
@@ -271,17 +274,19 @@ def batch_submit(
     unpacked = zipimport.uploads_expand(list(files))
     try:
         return _batch_submit(owner=owner, unpacked=unpacked, params=params, name=name,
-                             oversize_filenames=oversize_filenames, refused=refused)
+                             oversize_filenames=oversize_filenames, refused=refused, model_spec=model_spec)
     finally:
         unpacked.close()
 
 
-def _batch_submit(*, owner, unpacked, params, name, oversize_filenames, refused) -> SubmitResult:
+def _batch_submit(*, owner, unpacked, params, name, oversize_filenames, refused, model_spec="") -> SubmitResult:
     files = unpacked.files
     earlier = list(refused or []) + unpacked.refused
     with staged_atomic():
         try:
-            result = image_submit(owner=owner, files=files, params=params, oversize_filenames=oversize_filenames)
+            result = image_submit(
+                owner=owner, files=files, params=params, oversize_filenames=oversize_filenames, model_spec=model_spec
+            )
         except UploadRejected:
             if files or oversize_filenames or not earlier:
                 raise

@@ -29,6 +29,7 @@ from captions.services.queue import (
     worker_identity,
 )
 from captions.services.results import WorkerRunSummary
+from captions.services.styles import custom_styles_sync
 from core import metrics
 from mlcore.params import GenerationParams, InvalidParams
 
@@ -102,6 +103,7 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
     defaults = captioning_defaults()
     default_spec = defaults.model_spec
     review_threshold = defaults.review_threshold
+    custom_styles_sync()  # issue 12: a style staff defined since the last batch reaches this worker
     groups: dict[tuple[str, GenerationParams], list[Image]] = {}
     for image in images:
         try:
@@ -119,6 +121,14 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
         except inference.ModelUnavailable as error:
             for image in group:
                 summary += image_attempt_failed(image=image, claim_token=claim_token, reason=str(error), permanent=True)
+            continue
+
+        # issue 12: a style / language this model cannot write (the web process could not tell,
+        # e.g. its host lacks the model's config) fails those images for good, with the reason.
+        refusal = _style_refusal(captioner, params)
+        if refusal:
+            for image in group:
+                summary += image_attempt_failed(image=image, claim_token=claim_token, reason=refusal, permanent=True)
             continue
 
         # Same bytes + same model + same params: caption once, reuse for the rest, including
@@ -239,8 +249,66 @@ def _failure_reason(outcome) -> str:
 
 
 def caption_cache_key(*, image: Image, captioner, params: GenerationParams) -> str:
-    material = "|".join([image.sha256, captioner.model_id, captioner.model_version, params.cache_key()])
-    return hashlib.sha256(material.encode()).hexdigest()
+    """sha256 of (image bytes, model id, model version, params incl. style and language, and the
+    definition of a custom style, so editing its prompt or limits does not reuse older captions)."""
+    material = [image.sha256, captioner.model_id, captioner.model_version, params.cache_key()]
+    material += _style_material(params)
+    return hashlib.sha256("|".join(material).encode()).hexdigest()
+
+
+# --- issue 12: styles, languages, engine metadata and the unknown-confidence policy -------------
+
+
+def _style_refusal(captioner, params: GenerationParams) -> str:
+    """Why `captioner` cannot write params.style / .language ("" when it can): mlcore's
+    Captioner.check_style raises UnsupportedStyle (an InvalidParams) naming what it supports."""
+    # An ensemble's members each write every image: each must be able to (its own check_style
+    # is the prompt-less default and not what it does).
+    members = getattr(captioner, "members", None) or [captioner]
+    for member in members:
+        check = getattr(member, "check_style", None)
+        if check is None:
+            continue
+        try:
+            check(params)
+        except InvalidParams as error:
+            return f"{error.message}."
+    return ""
+
+
+def _style_material(params: GenerationParams) -> list[str]:
+    from mlcore.styles import get_style
+
+    style = get_style(params.style)
+    return [] if style.builtin else [f"style:{style.prompt}|{style.max_chars}|{style.kind}"]
+
+
+def _caption_metadata(result) -> dict:
+    """The Caption fields of issue 12 from an mlcore CaptionResult: style, language, the exact
+    prompt, tags (list, tags style only) and details (confidence_source: "logprobs"/"unknown" from
+    engines, "model_scores" for local models; the fallback record: which engine answered, which failed)."""
+    details = {k: v for k, v in dict(result.details or {}).items() if k in _STORED_DETAILS}
+    details.setdefault("confidence_source", "model_scores")
+    return {
+        "style": result.style or "alt",
+        "language": result.language or "en",
+        "prompt": result.prompt or "",
+        "tags": list(result.tags) if result.tags is not None else None,
+        "details": details,
+    }
+
+
+_STORED_DETAILS = ("confidence_source", "engine", "fallback", "finish_reason", "chosen_model", "flags")
+
+
+def _needs_review(confidence: float | None, threshold: float | None, confidence_source: str = "") -> bool:
+    """Below the threshold, no confidence, or (CAPTION_UNKNOWN_CONFIDENCE_REVIEW, default True) a
+    confidence the engine could not measure (details["confidence_source"] == "unknown": a server
+    that returns no logprobs): such a caption always goes to review."""
+    if confidence_source == "unknown" and settings.CAPTION_UNKNOWN_CONFIDENCE_REVIEW:
+        return True
+    threshold = captioning_defaults().review_threshold if threshold is None else threshold
+    return confidence is None or confidence < threshold
 
 
 def _caption_store(*, image: Image, claim_token: str, **fields) -> Caption | None:
@@ -298,8 +366,11 @@ def caption_record(
         params=params.to_dict(),
         inference_ms=result.timings.get("total_ms"),
         timings=dict(result.timings),
-        needs_review=_needs_review(result.confidence, review_threshold),
+        needs_review=_needs_review(
+            result.confidence, review_threshold, (result.details or {}).get("confidence_source", "")
+        ),
         cache_key=cache_key,
+        **_caption_metadata(result),
     )
     if caption is not None:
         metrics.observe_caption(
@@ -326,13 +397,14 @@ def caption_record_reused(*, image: Image, claim_token: str, original: Caption) 
         needs_review=original.needs_review,
         cache_key=original.cache_key,
         reused_from=original,
+        style=original.style,
+        language=original.language,
+        prompt=original.prompt,
+        tags=original.tags,
+        details=original.details,
     )
     if caption is None:
         return False
     metrics.observe_caption(original.model_id, None, original.confidence, reused=True)
     return True
 
-
-def _needs_review(confidence: float | None, threshold: float | None) -> bool:
-    threshold = captioning_defaults().review_threshold if threshold is None else threshold
-    return confidence is None or confidence < threshold

@@ -49,7 +49,7 @@
     return new Promise((resolve) => {
       const data = new FormData();
       data.append("csrfmiddlewaretoken", form.querySelector("[name=csrfmiddlewaretoken]").value);
-      form.querySelectorAll("input[type=number]").forEach((field) => {
+      form.querySelectorAll("input[type=number], [data-upload-param]").forEach((field) => {
         if (field.value !== "") data.append(field.name, field.value);
       });
       files.forEach((file) => data.append("images", file, file.name));

@@ -11,7 +11,10 @@ from captions.imaging import ImageRejected, decode_image
 from captions.params import generation_params_parse
 from captions.selectors import captioning_defaults
 
-FIELDS = ["file", "status", "caption", "confidence", "model_id", "model_version", "inference_ms", "reason"]
+FIELDS = [
+    "file", "status", "caption", "confidence", "model_id", "model_version", "inference_ms", "reason",
+    "style", "language", "tags",
+]
 FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
 
 
@@ -27,10 +30,15 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True, help="output file: .csv, .json or .jsonl")
         parser.add_argument("--model", help="registry name, folder or hub id (default: the active model, else CAPTION_MODEL)")
         parser.add_argument("--params", action="append", help='generation parameters: JSON or key=value[,key=value]')
+        parser.add_argument("--style", help="caption style: alt (default), description, tags or a custom style")
+        parser.add_argument("--language", help="BCP 47 language of the captions (e.g. fr, pt-BR); default en")
         parser.add_argument("--batch-size", type=int, help="images per model call (default: CAPTION_BATCH_SIZE)")
         parser.add_argument("--no-recursive", action="store_true", help="only the folder itself, not subfolders")
 
-    def handle(self, *args, folder, out, model=None, params=None, batch_size=None, no_recursive=False, **options):
+    def handle(
+        self, *args, folder, out, model=None, params=None, batch_size=None, no_recursive=False,
+        style=None, language=None, **options,
+    ):
         from tqdm import tqdm
 
         import mlcore
@@ -46,6 +54,7 @@ class Command(BaseCommand):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
         generation = generation_params_parse(params)
+        generation = _with_style(generation, style=style, language=language)
         output = OutputFile(out_path, fmt)
         done = output.load()
 
@@ -58,6 +67,14 @@ class Command(BaseCommand):
             return
 
         spec = model or captioning_defaults().model_spec
+        try:
+            from mlcore.capabilities import check_spec_style
+
+            check_spec_style(spec, generation)  # before minutes of model loading
+        except mlcore.InvalidParams as error:
+            raise CommandError(f"--{error.field}: {error.message}") from None
+        except mlcore.ModelLoadError as error:
+            raise CommandError(str(error)) from None
         try:
             captioner = mlcore.load_captioner(spec, device=settings.CAPTION_DEVICE, dtype=settings.CAPTION_DTYPE)
         except mlcore.ModelLoadError as error:
@@ -96,6 +113,9 @@ class Command(BaseCommand):
                                     model_id=result.model_id,
                                     model_version=result.model_version,
                                     inference_ms=round(float(result.timings.get("total_ms", 0.0)), 1),
+                                    style=result.style,
+                                    language=result.language,
+                                    tags=_tags_value(result.tags, fmt),
                                 )
                             )
                 output.append(rows)
@@ -123,6 +143,27 @@ def _files_under(root: Path, *, recursive: bool, exclude: Path):
 
 def _relative(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
+
+
+def _with_style(generation, *, style: str | None, language: str | None):
+    """--style / --language over --params (custom styles of the admin registered first)."""
+    from captions.services.styles import custom_styles_sync
+    from mlcore.params import InvalidParams
+
+    changes = {k: v for k, v in (("style", style), ("language", language)) if v}
+    if not changes:
+        return generation
+    custom_styles_sync()
+    try:
+        return generation.replace(**changes)
+    except InvalidParams as error:
+        raise CommandError(f"--{error.field}: {error.message}") from None
+
+
+def _tags_value(tags, fmt: str):
+    if tags is None:
+        return ""
+    return "; ".join(tags) if fmt == "csv" else list(tags)
 
 
 def _row(name: str, **values) -> dict:
