@@ -3,7 +3,9 @@ reused and the human ones: an owner's correction is a human caption), one query 
 both databases.
 
 - SQLite: an FTS5 table `captions_image_fts` (rowid = Image.id; columns `filename`, `captions`),
-  kept in sync by triggers (migration captions.0006_image_search).
+  kept in sync by triggers (migration captions.0006_image_search). On SQLite a later migration
+  that alters captions_image or captions_caption (a table remake) wraps its operations in
+  sqlite_triggers_suspend() / sqlite_triggers_restore() from that migration (see 0007).
 - PostgreSQL: `Image.search_document`, a tsvector ('simple' configuration) with a GIN index, kept
   in sync by triggers of the same migration; queried with django.contrib.postgres.search.
 

@@ -36,6 +36,10 @@ def _generation_param_fields() -> dict[str, serializers.Field]:
     fields["language"] = serializers.RegexField(
         LANGUAGE_PATTERN, max_length=35, trim_whitespace=False, required=False, allow_blank=True,
         help_text=fields["language"].help_text,
+        error_messages={
+            "invalid": "Not a BCP 47 language tag: use one such as en, fr, de or pt-BR.",
+            "max_length": "A BCP 47 language tag has at most 35 characters.",
+        },
     )
     return fields
 

@@ -105,12 +105,29 @@ POSTGRES_BACKWARD = [
 ]
 
 
+# SQLite remakes a table (new table, copy, drop, rename) for many schema changes; the FTS triggers
+# name both tables, so a later migration that alters captions_image or captions_caption drops the
+# triggers first and creates them again after (sqlite_triggers_suspend / sqlite_triggers_restore).
+SQLITE_TRIGGERS = SQLITE_FORWARD[1:7]
+SQLITE_TRIGGERS_DROP = SQLITE_BACKWARD[:6]
+
+
 def _run(statements_by_vendor):
     def run(apps, schema_editor):
         for statement in statements_by_vendor.get(schema_editor.connection.vendor, []):
             schema_editor.execute(statement)
 
     return run
+
+
+def sqlite_triggers_suspend():
+    """RunPython operation (both directions): drop the FTS triggers on SQLite, nothing elsewhere."""
+    return migrations.RunPython(_run({"sqlite": SQLITE_TRIGGERS_DROP}), _run({"sqlite": SQLITE_TRIGGERS}))
+
+
+def sqlite_triggers_restore():
+    """RunPython operation (both directions): create the FTS triggers again on SQLite."""
+    return migrations.RunPython(_run({"sqlite": SQLITE_TRIGGERS}), _run({"sqlite": SQLITE_TRIGGERS_DROP}))
 
 
 class Migration(migrations.Migration):
