@@ -45,7 +45,7 @@ def total(body: str, name: str, **labels) -> float:
 def test_run_script_gives_every_process_a_fresh_multiprocess_folder():
     script = (REPO / "scripts" / "run.sh").read_text()
     setup = script.index("export PROMETHEUS_MULTIPROC_DIR")
-    assert setup < script.index("gunicorn captionsite.wsgi") and setup < script.index("manage.py qcluster")
+    assert setup < script.index("gunicorn captionsite.") and setup < script.index("manage.py qcluster")
     assert "$VAR_DIR/prometheus-multiproc" in script
     assert re.search(r"find \"\$PROMETHEUS_MULTIPROC_DIR\" .*-delete", script)
 
@@ -63,7 +63,7 @@ def test_one_scrape_adds_up_every_gunicorn_worker_and_the_worker_processes(tmp_p
     subprocess.run([sys.executable, "-c", "import django; django.setup(); from monitoring import metrics; "
                     "[metrics.observe_caption('worker-model', 0.5, 0.9, reused=False) for _ in range(3)]"],
                    cwd=REPO, env=env, check=True, timeout=60)
-    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "captionsite.wsgi", "--config", "gunicorn.conf.py",
+    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "captionsite.asgi:application", "--config", "gunicorn.conf.py",
                             "--bind", f"127.0.0.1:{port}"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
