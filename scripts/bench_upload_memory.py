@@ -111,7 +111,7 @@ class Site:
         env = {**self.env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
         log = open(self.root / f"gunicorn-{port}.log", "w")  # noqa: SIM115 (closed with the server)
         master = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "captionsite.wsgi:application"],
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "captionsite.asgi:application"],
             cwd=self.repo, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"

@@ -46,7 +46,7 @@ def test_with_a_wrong_database_url_the_health_check_fails_and_liveness_answers(t
            "GUNICORN_WORKERS": "1", "LOG_FORMAT": "plain", "ALLOWED_HOSTS": "localhost,127.0.0.1"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env.pop("HEALTHCHECK_PATH", None)
-    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "captionsite.wsgi", "--config", "gunicorn.conf.py",
+    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "captionsite.asgi:application", "--config", "gunicorn.conf.py",
                             "--bind", f"127.0.0.1:{port}"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.STDOUT, start_new_session=True)
     try:
