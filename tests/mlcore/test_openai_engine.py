@@ -42,7 +42,7 @@ def _transformers_cli() -> list[str]:
         return [exe]
     found = shutil.which("transformers")
     if not found:
-        pytest.skip("the transformers CLI (transformers[serving]) is not installed")
+        pytest.fail("the transformers CLI is missing: install requirements-dev.txt (transformers[serving])")
     return [found]
 
 
