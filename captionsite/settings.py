@@ -205,10 +205,14 @@ FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default=None)
 # --- Captioning -----------------------------------------------------------------------------
 CAPTION_MODEL = env.str("CAPTION_MODEL", default="Salesforce/blip-image-captioning-base")
 CAPTION_DEVICE = env.str("CAPTION_DEVICE", default="") or None
-# auto = bfloat16 on CUDA, float32 on CPU; bfloat16 or int8 are 3-5x faster on CPUs with native
-# bf16 / VNNI instructions (see the README's performance section) at some cost in exactness.
-CAPTION_DTYPE = env.str("CAPTION_DTYPE", default="") or None
+# auto = bfloat16 on CUDA and on CPUs with native bf16 matrix instructions (AMX, AVX512-BF16),
+# float32 on other CPUs (mlcore.hfutils.choose_auto_dtype); float32 keeps exact fp32 captions.
+# See the README's performance section for the speed and the caption-drift check.
+# Unset, mlcore's own MLCORE_DTYPE (if any) still applies.
+CAPTION_DTYPE = env.str("CAPTION_DTYPE", default="") or env.str("MLCORE_DTYPE", default="") or "auto"
 CAPTION_BATCH_SIZE = env.int("CAPTION_BATCH_SIZE", default=8)
+# Read and decode the next batch in a background thread while the model captions this one.
+CAPTION_PREFETCH = env.bool("CAPTION_PREFETCH", default=False)
 # After a model fails to load, a worker waits this long before trying to load it again.
 CAPTION_MODEL_RETRY_SECONDS = env.int("CAPTION_MODEL_RETRY_SECONDS", default=60)
 CAPTION_MAX_ATTEMPTS = env.int("CAPTION_MAX_ATTEMPTS", default=3)
