@@ -3,6 +3,7 @@ record the results. The worker heartbeat is monitoring's (monitoring.services)."
 
 import hashlib
 import logging
+import time
 
 from django.conf import settings
 from django.db import transaction
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from captions.models import Caption, Image
 from captions.selectors import captioning_defaults
+from captions.services.prefetch import Prefetcher
 from captions.services.queue import image_attempt_failed, images_claim, worker_identity
 from captions.services.results import WorkerRunSummary
 from core import metrics
@@ -23,17 +25,37 @@ def caption_pending_run(*, worker_id: str | None = None, max_batches: int | None
     worker_id = worker_id or worker_identity()
     summary = WorkerRunSummary()
     batches = 0
-    while max_batches is None or batches < max_batches:
-        token, images = images_claim(worker_id=worker_id, limit=settings.CAPTION_BATCH_SIZE)
-        if not images:
-            break
-        batches += 1
-        summary += images_caption(images=images, claim_token=token)
+    prefetcher = Prefetcher() if settings.CAPTION_PREFETCH else None
+    claimed = None  # the next batch, already claimed and being decoded by the prefetcher
+    try:
+        while max_batches is None or batches < max_batches:
+            if claimed is None:
+                started = time.perf_counter()
+                claimed = images_claim(worker_id=worker_id, limit=settings.CAPTION_BATCH_SIZE)
+                summary += WorkerRunSummary(timings_ms={"claim_ms": (time.perf_counter() - started) * 1000})
+            (token, images), claimed = claimed, None
+            if not images:
+                break
+            batches += 1
+            decoded, timings = prefetcher.take() if prefetcher else ({}, {})
+            summary += WorkerRunSummary(timings_ms=timings)
+            if prefetcher and (max_batches is None or batches < max_batches):
+                started = time.perf_counter()
+                claimed = images_claim(worker_id=worker_id, limit=settings.CAPTION_BATCH_SIZE)
+                summary += WorkerRunSummary(timings_ms={"claim_ms": (time.perf_counter() - started) * 1000})
+                if claimed[1]:
+                    default_spec = captioning_defaults().model_spec
+                    prefetcher.start(claimed[1], {i.pk: i.model_spec or default_spec for i in claimed[1]})
+            summary += images_caption(images=images, claim_token=token, decoded=decoded)
+    finally:
+        if prefetcher:
+            prefetcher.close()
     return summary
 
 
-def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary:
-    """Caption claimed images: reuse cached captions, one batched model call per (model, params)."""
+def images_caption(*, images: list[Image], claim_token: str, decoded: dict | None = None) -> WorkerRunSummary:
+    """Caption claimed images: reuse cached captions, one batched model call per (model, params).
+    ``decoded``: {image pk: PIL image} already read and decoded at the model's size (prefetch)."""
     from captions import inference
 
     summary = WorkerRunSummary()
@@ -78,6 +100,7 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
                 claim_token=claim_token,
                 to_compute=to_compute,
                 review_threshold=review_threshold,
+                decoded=decoded or {},
             )
     return summary
 
@@ -89,14 +112,20 @@ def _caption_with_model(
     claim_token: str,
     to_compute: dict[str, list[Image]],
     review_threshold: float,
+    decoded: dict,
 ) -> WorkerRunSummary:
     from captions import inference
 
     summary = WorkerRunSummary()
+    timings: dict[str, float] = {}
     keys, pixels = [], []
     for key, same_images in to_compute.items():
         try:
-            pixels.append(inference.load_image_for_model(same_images[0]))
+            # decoded at the model's input size (JPEG draft mode), never the full photo
+            prefetched = decoded.get(same_images[0].pk)
+            if prefetched is None:
+                prefetched = inference.load_image_for_model(same_images[0], captioner, timings=timings)
+            pixels.append(prefetched)
             keys.append(key)
         except Exception as error:  # a missing or damaged stored file fails those images only
             for image in same_images:
@@ -106,6 +135,7 @@ def _caption_with_model(
                     reason=f"The stored image file could not be read: {error}",
                     permanent=True,
                 )
+    summary += WorkerRunSummary(timings_ms=timings)
     if not keys:
         return summary
     metrics.observe_batch(len(pixels))
@@ -119,6 +149,7 @@ def _caption_with_model(
                     image=image, claim_token=claim_token, reason=f"The model failed on this batch: {error}"
                 )
         return summary
+    recording = time.perf_counter()
     for key, result in zip(keys, results, strict=True):
         first, *duplicates = to_compute[key]
         caption = caption_record(
@@ -135,7 +166,11 @@ def _caption_with_model(
         for image in duplicates:
             if caption_record_reused(image=image, claim_token=claim_token, original=caption):
                 summary += WorkerRunSummary(reused=1)
-    return summary
+    model_ms = {
+        phase: sum((result.timings.get(phase) or 0.0) for result in results) for phase in ("preprocess_ms", "generate_ms")
+    }
+    model_ms["record_ms"] = (time.perf_counter() - recording) * 1000
+    return summary + WorkerRunSummary(timings_ms=model_ms)
 
 
 def caption_cache_key(*, image: Image, captioner, params: GenerationParams) -> str:
