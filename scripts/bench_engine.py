@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                     best = max(best, len(images) / elapsed)
                 rows.append({"in_flight": level, "requests": len(images), "requests_per_s": best,
                              "ms_per_request_at_this_rate": 1000 * level / best})
-                print(f"in flight {level:>3}: {best:7.2f} requests/s  ({1000 / best:.0f} ms per request of wall "
-                      f"time; {1000 * level / best:.0f} ms latency per request)", flush=True)
+                print(f"in flight {level:>3}: {best:7.2f} requests/s  (one finished every {1000 / best:.0f} ms; "
+                      f"each took about {1000 * level / best:.0f} ms from sent to answered)", flush=True)
         finally:
             if proc is not None:
                 proc.kill()
