@@ -211,8 +211,6 @@ CAPTION_DEVICE = env.str("CAPTION_DEVICE", default="") or None
 # Unset, mlcore's own MLCORE_DTYPE (if any) still applies.
 CAPTION_DTYPE = env.str("CAPTION_DTYPE", default="") or env.str("MLCORE_DTYPE", default="") or "auto"
 CAPTION_BATCH_SIZE = env.int("CAPTION_BATCH_SIZE", default=8)
-# Read and decode the next batch in a background thread while the model captions this one.
-CAPTION_PREFETCH = env.bool("CAPTION_PREFETCH", default=False)
 # After a model fails to load, a worker waits this long before trying to load it again.
 CAPTION_MODEL_RETRY_SECONDS = env.int("CAPTION_MODEL_RETRY_SECONDS", default=60)
 CAPTION_MAX_ATTEMPTS = env.int("CAPTION_MAX_ATTEMPTS", default=3)

@@ -66,10 +66,9 @@ def _plain(captioner, paths: list[str], params) -> PathFigures:
     return PathFigures("plain transformers fp32", time.perf_counter() - started, len(paths), peak_mib())
 
 
-def _worker(owner, paths: list[str], params: dict, spec: str, prefetch: bool | None = None) -> PathFigures:
+def _worker(owner, paths: list[str], params: dict, spec: str) -> PathFigures:
     from django.conf import settings
     from django.core.files.uploadedfile import SimpleUploadedFile
-    from django.test import override_settings
 
     from captions import services
     from captions.models import Image
@@ -90,15 +89,13 @@ def _worker(owner, paths: list[str], params: dict, spec: str, prefetch: bool | N
             raise RuntimeError("; ".join(f"{r.filename}: {r.reason}" for r in result.refused))
         accepted += len(result.accepted)
     submitted = time.perf_counter()
-    with override_settings(CAPTION_PREFETCH=settings.CAPTION_PREFETCH if prefetch is None else prefetch):
-        summary = services.caption_pending_run(worker_id=f"benchmark-{owner.pk}")
+    summary = services.caption_pending_run(worker_id=f"benchmark-{owner.pk}")
     finished = time.perf_counter()
     if summary.captioned != accepted:
         errors = list(Image.objects.filter(owner=owner).exclude(error="").values_list("error", flat=True)[:3])
         raise RuntimeError(f"the worker captioned {summary.captioned} of {accepted} images: {errors}")
     phases = {phase: summary.timings_ms.get(phase, 0.0) / accepted for phase in PHASES}
-    label = "worker path" + {None: "", True: " + prefetch", False: " no prefetch"}[prefetch]
-    return PathFigures(label, finished - submitted, accepted, peak_mib(),
+    return PathFigures("worker path", finished - submitted, accepted, peak_mib(),
                        submit_seconds=submitted - started, phases_ms=phases)
 
 
@@ -109,7 +106,6 @@ def run(
     beams: list[int],
     max_length: int,
     repeats: int,
-    compare_prefetch: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Measure both paths for each beam count; returns {'worker': info, 'rows': [...]}.
@@ -161,17 +157,15 @@ def run(
                 _plain(plain_captioner, photos[:1], gp)  # warm-up
                 _worker(owner, photos[:2], params, spec)
                 best: dict[str, PathFigures] = {}
-                variants = [False, True] if compare_prefetch else [None]
                 for _ in range(max(1, repeats)):
-                    measured = [_plain(plain_captioner, photos, gp)]
-                    measured += [_worker(owner, photos, params, spec, prefetch) for prefetch in variants]
+                    measured = [_plain(plain_captioner, photos, gp), _worker(owner, photos, params, spec)]
                     log(f"  beams={nb} round: " + ", ".join(f"{f.label} {f.img_s:.3f} img/s" for f in measured))
                     for figures in measured:
                         kept = best.get(figures.label)
                         if kept is None or figures.img_s > kept.img_s:
                             best[figures.label] = figures
                 plain = best.pop("plain transformers fp32")
-                worker = best["worker path no prefetch" if compare_prefetch else "worker path"]
+                worker = best["worker path"]
                 row = {
                     "beams": nb,
                     "images": len(photos),
@@ -184,10 +178,6 @@ def run(
                     "ratio_with_submit": (worker.images / (worker.seconds + worker.submit_seconds)) / plain.img_s,
                     "worker_ms_per_image": worker.phases_ms,
                 }
-                if compare_prefetch:
-                    on = best["worker path + prefetch"]
-                    row.update(worker_label=worker.label, prefetch_img_s=on.img_s, prefetch_ratio=on.img_s / plain.img_s,
-                               prefetch_ms_per_image=on.phases_ms)
                 rows.append(row)
                 log(format_row(row))
         finally:
@@ -204,6 +194,4 @@ def format_row(row: dict[str, Any]) -> str:
         f"worker {row['worker_img_s']:.3f} img/s (peak RSS {row['worker_peak_rss_mib'] or 0:.0f} MiB)  "
         f"x{row['ratio']:.2f}  (x{row['ratio_with_submit']:.2f} with submit, {row['submit_ms_per_image']:.0f} ms/img)\n"
         f"         worker ms per image: {phases}"
-        + (f"\n         with CAPTION_PREFETCH: {row['prefetch_img_s']:.3f} img/s  x{row['prefetch_ratio']:.2f} "
-           f"(without: {row['worker_img_s']:.3f} img/s)" if "prefetch_img_s" in row else "")
     )

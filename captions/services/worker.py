@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from captions.models import Caption, Image
 from captions.selectors import captioning_defaults
-from captions.services.prefetch import Prefetcher
 from captions.services.queue import image_attempt_failed, images_claim, worker_identity
 from captions.services.results import WorkerRunSummary
 from core import metrics
@@ -25,37 +24,19 @@ def caption_pending_run(*, worker_id: str | None = None, max_batches: int | None
     worker_id = worker_id or worker_identity()
     summary = WorkerRunSummary()
     batches = 0
-    prefetcher = Prefetcher() if settings.CAPTION_PREFETCH else None
-    claimed = None  # the next batch, already claimed and being decoded by the prefetcher
-    try:
-        while max_batches is None or batches < max_batches:
-            if claimed is None:
-                started = time.perf_counter()
-                claimed = images_claim(worker_id=worker_id, limit=settings.CAPTION_BATCH_SIZE)
-                summary += WorkerRunSummary(timings_ms={"claim_ms": (time.perf_counter() - started) * 1000})
-            (token, images), claimed = claimed, None
-            if not images:
-                break
-            batches += 1
-            decoded, timings = prefetcher.take() if prefetcher else ({}, {})
-            summary += WorkerRunSummary(timings_ms=timings)
-            if prefetcher and (max_batches is None or batches < max_batches):
-                started = time.perf_counter()
-                claimed = images_claim(worker_id=worker_id, limit=settings.CAPTION_BATCH_SIZE)
-                summary += WorkerRunSummary(timings_ms={"claim_ms": (time.perf_counter() - started) * 1000})
-                if claimed[1]:
-                    default_spec = captioning_defaults().model_spec
-                    prefetcher.start(claimed[1], {i.pk: i.model_spec or default_spec for i in claimed[1]})
-            summary += images_caption(images=images, claim_token=token, decoded=decoded)
-    finally:
-        if prefetcher:
-            prefetcher.close()
+    while max_batches is None or batches < max_batches:
+        started = time.perf_counter()
+        token, images = images_claim(worker_id=worker_id, limit=settings.CAPTION_BATCH_SIZE)
+        summary += WorkerRunSummary(timings_ms={"claim_ms": (time.perf_counter() - started) * 1000})
+        if not images:
+            break
+        batches += 1
+        summary += images_caption(images=images, claim_token=token)
     return summary
 
 
-def images_caption(*, images: list[Image], claim_token: str, decoded: dict | None = None) -> WorkerRunSummary:
-    """Caption claimed images: reuse cached captions, one batched model call per (model, params).
-    ``decoded``: {image pk: PIL image} already read and decoded at the model's size (prefetch)."""
+def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary:
+    """Caption claimed images: reuse cached captions, one batched model call per (model, params)."""
     from captions import inference
 
     summary = WorkerRunSummary()
@@ -100,7 +81,6 @@ def images_caption(*, images: list[Image], claim_token: str, decoded: dict | Non
                 claim_token=claim_token,
                 to_compute=to_compute,
                 review_threshold=review_threshold,
-                decoded=decoded or {},
             )
     return summary
 
@@ -112,7 +92,6 @@ def _caption_with_model(
     claim_token: str,
     to_compute: dict[str, list[Image]],
     review_threshold: float,
-    decoded: dict,
 ) -> WorkerRunSummary:
     from captions import inference
 
@@ -122,10 +101,7 @@ def _caption_with_model(
     for key, same_images in to_compute.items():
         try:
             # decoded at the model's input size (JPEG draft mode), never the full photo
-            prefetched = decoded.get(same_images[0].pk)
-            if prefetched is None:
-                prefetched = inference.load_image_for_model(same_images[0], captioner, timings=timings)
-            pixels.append(prefetched)
+            pixels.append(inference.load_image_for_model(same_images[0], captioner, timings=timings))
             keys.append(key)
         except Exception as error:  # a missing or damaged stored file fails those images only
             for image in same_images:

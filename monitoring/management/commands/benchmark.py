@@ -41,8 +41,6 @@ class Command(BaseCommand):
             help="without --model: build the random-weight BLIP-base from this folder's config.json "
             "(Salesforce/blip-image-captioning-base's); default: the same shapes from BlipConfig",
         )
-        worker.add_argument("--compare-prefetch", action="store_true",
-                            help="measure the worker path with and without CAPTION_PREFETCH in the same rounds")
         worker.add_argument("--json", default=None, help="also write the figures to this file")
         parser.add_argument("bench_args", nargs=argparse.REMAINDER, help="-- then options for mlcore.bench")
 
@@ -68,7 +66,7 @@ class Command(BaseCommand):
             raise CommandError(f"mlcore.bench exited with status {completed.returncode}.")
 
     def _worker_path(
-        self, *, model, worker_path, photos, beams, max_length, repeats, blip_config, compare_prefetch, json, **_
+        self, *, model, worker_path, photos, beams, max_length, repeats, blip_config, json, **_
     ):
         from mlcore.bench import make_photos, save_random_blip_base
         from monitoring import worker_benchmark
@@ -109,7 +107,7 @@ class Command(BaseCommand):
             self.stdout.flush()
             try:
                 out = worker_benchmark.run(photos=paths, spec=spec, beams=beam_counts, max_length=max_length,
-                                           repeats=repeats, compare_prefetch=compare_prefetch, log=lambda line: (self.stdout.write(line), self.stdout.flush()))
+                                           repeats=repeats, log=lambda line: (self.stdout.write(line), self.stdout.flush()))
             except RuntimeError as error:
                 raise CommandError(f"The worker path failed: {error}") from None
         if json:
