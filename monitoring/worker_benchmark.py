@@ -2,7 +2,7 @@
 submit + captions.services.caption_pending_run, in one process, on the same photos and params.
 
 (a) plain: for each photo, PIL open + convert("RGB") at full size, then the processor + generate of
-    a float32 copy of the model, one image per call (mlcore.bench.naive_caption);
+    a float32 copy of the model on the worker's device, one image per call (mlcore.bench.naive_caption);
 (b) worker: image_submit of the photo files (real rows, real storage in a temporary MEDIA_ROOT,
     owned by a throwaway user) then caption_pending_run with the site's settings (CAPTION_DTYPE,
     CAPTION_BATCH_SIZE), which reads each stored file, decodes it at the model's size, captions
@@ -138,7 +138,8 @@ def run(
             f"{waiting} images are queued or being captioned in this database; the benchmark's worker would take "
             "them too. Run it against an idle database (e.g. VAR_DIR=/tmp/bench-var after manage.py migrate)."
         )
-    plain_captioner = mlcore.load_captioner(spec, device="cpu", dtype="float32")
+    # plain transformers in fp32 on the worker's device (CAPTION_DEVICE; CPU or CUDA)
+    plain_captioner = mlcore.load_captioner(spec, device=settings.CAPTION_DEVICE, dtype="float32")
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="captionsite-bench-media-") as media, \
             override_settings(MEDIA_ROOT=media):
