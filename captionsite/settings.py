@@ -257,9 +257,11 @@ MEDIA_SWEEP_AFTER_MINUTES = env.int("MEDIA_SWEEP_AFTER_MINUTES", default=60)
 # (each caption records which engine answered and which failed: Caption.details["fallback"]).
 CAPTION_MODEL = env.str("CAPTION_MODEL", default="Salesforce/blip-image-captioning-base")
 CAPTION_DEVICE = env.str("CAPTION_DEVICE", default="") or None
-# auto = bfloat16 on CUDA, float32 on CPU; bfloat16 or int8 are 3-5x faster on CPUs with native
-# bf16 / VNNI instructions (see the README's performance section) at some cost in exactness.
-CAPTION_DTYPE = env.str("CAPTION_DTYPE", default="") or None
+# auto = bfloat16 on CUDA and on CPUs with native bf16 matrix instructions (AMX, AVX512-BF16),
+# float32 on other CPUs (mlcore.hfutils.choose_auto_dtype); float32 keeps exact fp32 captions.
+# See the README's performance section for the speed and the caption-drift check.
+# Unset, mlcore's own MLCORE_DTYPE (if any) still applies.
+CAPTION_DTYPE = env.str("CAPTION_DTYPE", default="") or env.str("MLCORE_DTYPE", default="") or "auto"
 CAPTION_BATCH_SIZE = env.int("CAPTION_BATCH_SIZE", default=8)
 # After a model fails to load, a worker waits this long before trying to load it again.
 CAPTION_MODEL_RETRY_SECONDS = env.int("CAPTION_MODEL_RETRY_SECONDS", default=60)

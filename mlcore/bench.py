@@ -22,7 +22,17 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["main", "random_blip_base", "run", "load_photos"]
+__all__ = [
+    "load_photos",
+    "main",
+    "make_photos",
+    "naive_caption",
+    "peak_mib",
+    "peak_reset",
+    "random_blip_base",
+    "run",
+    "save_random_blip_base",
+]
 
 
 def random_blip_base(device: str = "cpu", dtype: str = "float32"):
@@ -53,6 +63,89 @@ def random_blip_base(device: str = "cpu", dtype: str = "float32"):
                        model_version="random0", device=device, dtype=dtype)
 
 
+def _wordpiece_vocab(size: int = 30522) -> dict[str, int]:
+    """A synthetic WordPiece vocabulary of BERT-base-uncased's size, with BERT's special-token ids
+    ([PAD] 0, [UNK] 100, [CLS] 101, [SEP] 102, [MASK] 103) and the words of BLIP's prompt at
+    their BERT ids; the real vocabulary is not available offline and speed does not depend on it."""
+    tokens = [f"w{i}" for i in range(size)]
+    for index, token in ((0, "[PAD]"), (100, "[UNK]"), (101, "[CLS]"), (102, "[SEP]"), (103, "[MASK]"),
+                         (1037, "a"), (3861, "picture"), (1997, "of")):
+        tokens[index] = token
+    return {t: i for i, t in enumerate(tokens)}
+
+
+def save_random_blip_base(dest: str, config_dir: str | None = None, seed: int = 0) -> str:
+    """Write a random-weight BLIP-base captioning model folder (``save_pretrained`` layout:
+    config, safetensors weights, BlipProcessor with a synthetic 30522-entry WordPiece tokenizer)
+    that ``load_captioner(dest)`` loads like the real checkpoint (about 1 GB, fp32).
+
+    ``config_dir``: a folder with the published ``config.json`` (and optionally
+    ``preprocessor_config.json``) of Salesforce/blip-image-captioning-base; without it BlipConfig's
+    defaults at 384 px, 16 px patches (the same shapes). Returns ``dest``."""
+    import torch
+    from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipProcessor
+    from transformers.models.blip.image_processing_pil_blip import BlipImageProcessorPil
+
+    from .hfutils import quiet_transformers
+
+    tok = BertTokenizer(vocab=_wordpiece_vocab())
+    tok.add_special_tokens({"bos_token": "[DEC]"})
+    size = 384
+    if config_dir:
+        config = BlipConfig.from_pretrained(config_dir)
+        pre = os.path.join(config_dir, "preprocessor_config.json")
+        if os.path.exists(pre):
+            with open(pre) as fh:
+                raw = json.load(fh).get("size", size)
+            size = int(raw["height"] if isinstance(raw, dict) else raw)
+    else:
+        config = BlipConfig(
+            text_config=dict(vocab_size=30524, bos_token_id=tok.bos_token_id, sep_token_id=tok.sep_token_id,
+                             pad_token_id=tok.pad_token_id, eos_token_id=tok.sep_token_id),
+            vision_config=dict(image_size=size, patch_size=16),
+        )
+    processor = BlipProcessor(image_processor=BlipImageProcessorPil(size={"height": size, "width": size}),
+                              tokenizer=tok)
+    torch.manual_seed(seed)
+    with quiet_transformers():
+        model = BlipForConditionalGeneration(config).eval()
+        model.save_pretrained(dest)
+        processor.save_pretrained(dest)
+    return dest
+
+
+def make_photos(folder: str, n: int = 16, seed: int = 0, quality: int = 90) -> list[str]:
+    """Write ``n`` photo-like JPEGs (smooth gradients, shapes and sensor-like noise, quality 90)
+    into ``folder``, sizes cycling from 640x480 to 4000x3000 (12 MP, a phone photo). Returns their
+    paths, sorted. Deterministic for a seed."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFilter
+
+    sizes = [(640, 480), (1024, 768), (1600, 1200), (2048, 1536), (3000, 2000), (4000, 3000), (1200, 1600),
+             (3024, 4032)]
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for i in range(n):
+        w, h = sizes[i % len(sizes)]
+        # a low-resolution colour field upscaled: smooth gradients like sky, walls, out-of-focus areas
+        field = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), "RGB").resize((w, h), Image.BICUBIC)
+        draw = ImageDraw.Draw(field)
+        for _ in range(12):
+            x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
+            x1, y1 = x0 + int(rng.integers(w // 20, w // 3)), y0 + int(rng.integers(h // 20, h // 3))
+            colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+            (draw.ellipse if rng.random() < 0.5 else draw.rectangle)([x0, y0, x1, y1], fill=colour)
+        field = field.filter(ImageFilter.GaussianBlur(radius=max(1, w // 800)))
+        arr = np.asarray(field, dtype=np.int16)
+        noise = rng.normal(0, 6, (h, w, 1)).astype(np.int16)  # luminance grain, as a camera sensor
+        photo = Image.fromarray(np.clip(arr + noise, 0, 255).astype(np.uint8), "RGB")
+        path = os.path.join(folder, f"photo_{i:02d}_{w}x{h}.jpg")
+        photo.save(path, "JPEG", quality=quality)
+        paths.append(path)
+    return sorted(paths)
+
+
 def load_photos(folder: str, captioner=None, limit: int | None = None) -> list:
     """The image files of ``folder`` (sorted by name, at most ``limit``) as the RGB PIL images the
     worker would give ``captioner``: mlcore.images.load_image at the captioner's target size. Files
@@ -79,7 +172,8 @@ def load_photos(folder: str, captioner=None, limit: int | None = None) -> list:
     return out
 
 
-def _peak_reset(device: str) -> None:
+def peak_reset(device: str = "cpu") -> None:
+    """Reset the peak memory figure: CUDA's allocator peak, or on Linux the process VmHWM."""
     import torch
 
     if device.startswith("cuda"):
@@ -92,7 +186,8 @@ def _peak_reset(device: str) -> None:
             pass
 
 
-def _peak_mib(device: str) -> float | None:
+def peak_mib(device: str = "cpu") -> float | None:
+    """Peak memory since the last ``peak_reset`` in MiB (CUDA allocated, or VmHWM on Linux)."""
     import torch
 
     if device.startswith("cuda"):
@@ -188,7 +283,7 @@ def run(
         # Rounds alternate the paths and keep each one's best, so a busy shared machine penalises
         # neither side more than the other.
         for _ in range(max(1, repeats)):
-            _peak_reset(device)
+            peak_reset(device)
             _sync(device)
             t0, c0 = time.perf_counter(), time.process_time()
             naive_texts = naive_caption(naive_cap, images[:n_naive], params)
@@ -197,12 +292,12 @@ def run(
             cpu = (time.process_time() - c0) / n_naive
             if ips > best.get("naive", {}).get("img_s", 0):
                 best["naive"] = {"beams": nb, "path": "naive fp32 x1", "batch": 1, "img_s": ips,
-                                 "peak_mib": _peak_mib(device)}
+                                 "peak_mib": peak_mib(device)}
             best["naive"]["cpu_s"] = min(cpu, best["naive"].get("cpu_s", cpu))
             for bs in batch_sizes:
                 captioner.max_batch_size = bs
                 captioner.caption(images[: min(bs, 2)], params)  # warm-up
-                _peak_reset(device)
+                peak_reset(device)
                 _sync(device)
                 t0, c0 = time.perf_counter(), time.process_time()
                 res = captioner.caption(images, params)
@@ -213,14 +308,14 @@ def run(
                 ref_texts = ref_texts or texts
                 if ips > best.get(bs, {}).get("img_s", 0):
                     best[bs] = {"beams": nb, "path": f"ours {captioner.dtype}", "batch": bs, "img_s": ips,
-                                "peak_mib": _peak_mib(device),
+                                "peak_mib": peak_mib(device),
                                 "same_as_naive": sum(a == b for a, b in zip(texts[:n_naive], naive_texts, strict=False)) / n_naive}
                 best[bs]["cpu_s"] = min(cpu, best[bs].get("cpu_s", cpu))
             for label, extra in extras:
                 bs = max(batch_sizes)
                 extra.max_batch_size = bs
                 extra.caption(images[:2], params)
-                _peak_reset(device)
+                peak_reset(device)
                 t0, c0 = time.perf_counter(), time.process_time()
                 res = extra.caption(images, params)
                 ips = len(images) / (time.perf_counter() - t0)
@@ -228,7 +323,7 @@ def run(
                 differ = sum(r.raw_text != t for r, t in zip(res, ref_texts, strict=False)) / len(images)
                 if ips > best.get(label, {}).get("img_s", 0):
                     best[label] = {"beams": nb, "path": label, "batch": bs, "img_s": ips,
-                                   "peak_mib": _peak_mib(device), "differs_from_fp32": differ}
+                                   "peak_mib": peak_mib(device), "differs_from_fp32": differ}
                 best[label]["cpu_s"] = min(cpu, best[label].get("cpu_s", cpu))
         naive_ips = best["naive"]["img_s"]
         for key in ["naive", *batch_sizes, *[label for label, _ in extras]]:

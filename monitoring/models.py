@@ -44,6 +44,11 @@ class WorkerHeartbeat(models.Model):
     model_ok = models.BooleanField(null=True, help_text="None until the worker has tried to load the model.")
     model_error = models.TextField(blank=True)
     model_checked_at = models.DateTimeField(null=True, blank=True)
+    model_info = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The loaded captioner's info() at the last check: device, dtype and why (dtype_reason), batch size.",
+    )
 
     class Meta:
         db_table = "captions_workerheartbeat"  # made by the captions app; moved here with its rows

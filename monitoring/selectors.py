@@ -43,6 +43,8 @@ class ActiveModel:
     model_id: str = ""
     model_version: str = ""
     last_evaluation: EvaluationRun | None = None
+    # The workers that loaded it in the last day, newest first: device, dtype and why (model_info).
+    workers: list[WorkerHeartbeat] = field(default_factory=list)
 
 
 @dataclass
@@ -259,6 +261,11 @@ def _active_model() -> ActiveModel:
     if active.model_id:
         matching |= Q(model_id=active.model_id)
     active.last_evaluation = evaluations.filter(matching).order_by("-created_at", "-id").first()
+    active.workers = list(
+        WorkerHeartbeat.objects.filter(model_ok=True, seen_at__gte=timezone.now() - timedelta(days=1))
+        .exclude(model_info={})
+        .order_by("-seen_at")[:10]
+    )
     return active
 
 

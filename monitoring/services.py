@@ -83,7 +83,7 @@ def worker_heartbeat_record(*, check_model: bool, worker_id: str | None = None):
     values: dict = {"seen_at": now}
     if check_model:
         spec = captioning_defaults().model_spec
-        values.update(model_spec=spec, model_checked_at=now, model_id="", model_error="")
+        values.update(model_spec=spec, model_checked_at=now, model_id="", model_error="", model_info={})
         try:
             captioner = inference.captioner_for(spec)
         except inference.ModelUnavailable as error:
@@ -92,12 +92,19 @@ def worker_heartbeat_record(*, check_model: bool, worker_id: str | None = None):
             logger.exception("Loading %s for the heartbeat failed", spec)
             values.update(model_ok=False, model_error=f"{type(error).__name__}: {error}")
         else:
-            values.update(model_ok=True, model_id=captioner.model_id)
+            # device, dtype and why ("auto: CPU has AVX512-BF16"): shown on the dashboard
+            info = captioner.info() if hasattr(captioner, "info") else {}
+            values.update(model_ok=True, model_id=captioner.model_id, model_info=_json_safe(info))
     heartbeat, _ = WorkerHeartbeat.objects.update_or_create(
         worker_id=worker_id or worker_identity(), defaults=values
     )
     WorkerHeartbeat.objects.filter(seen_at__lt=now - HEARTBEAT_KEEP).delete()
     return heartbeat
+
+
+def _json_safe(info: dict) -> dict:
+    """Plain JSON values of a captioner's info(): numbers, strings, booleans and None kept, the rest as str."""
+    return {str(k): v if isinstance(v, str | int | float | bool | type(None)) else str(v) for k, v in info.items()}
 
 
 def worker_heartbeat_on_activity(sender=None, *, worker_id: str, **kwargs) -> None:

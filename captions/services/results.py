@@ -28,9 +28,17 @@ class WorkerRunSummary:
     reused: int = 0
     failed: int = 0
     retried: int = 0
+    # Wall-clock milliseconds per phase of the cycle, summed over the run: claim, read (storage),
+    # decode, preprocess, generate (mlcore's per-image timings), record. Not part of equality.
+    timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
 
     def __add__(self, other: "WorkerRunSummary") -> "WorkerRunSummary":
-        return WorkerRunSummary(*(a + b for a, b in zip(self.__dict__.values(), other.__dict__.values(), strict=True)))
+        counts = {name: getattr(self, name) + getattr(other, name) for name in self.__dataclass_fields__
+                  if name != "timings_ms"}
+        timings = dict(self.timings_ms)
+        for phase, ms in other.timings_ms.items():
+            timings[phase] = timings.get(phase, 0.0) + ms
+        return WorkerRunSummary(**counts, timings_ms=timings)
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,9 @@ def caption_pending_run(
                 logger.info("Captioning run used its %ss budget; enqueueing a follow-up task.", budget)
                 caption_workers_wake()
             break
+        started = time.perf_counter()
         token, images = images_claim(worker_id=worker_id, limit=settings.CAPTION_BATCH_SIZE)
+        summary += WorkerRunSummary(timings_ms={"claim_ms": (time.perf_counter() - started) * 1000})
         if not images:
             break
         batches += 1
@@ -168,10 +170,12 @@ def _caption_with_model(
     from captions import inference
 
     summary = WorkerRunSummary()
+    timings: dict[str, float] = {}
     keys, pixels = [], []
     for key, same_images in to_compute.items():
         try:
-            pixels.append(inference.load_image_for_model(same_images[0]))
+            # decoded at the model's input size (JPEG draft mode), never the full photo
+            pixels.append(inference.load_image_for_model(same_images[0], captioner, timings=timings))
             keys.append(key)
         except Exception as error:  # a missing or damaged stored file fails those images only
             for image in same_images:
@@ -181,10 +185,13 @@ def _caption_with_model(
                     reason=f"The stored image file could not be read: {error}",
                     permanent=True,
                 )
+    summary += WorkerRunSummary(timings_ms=timings)
     if not keys:
         return summary
     metrics.observe_batch(len(pixels))
-    for key, outcome in zip(keys, _caption_each(captioner, pixels, params), strict=True):
+    outcomes = _caption_each(captioner, pixels, params)
+    recording = time.perf_counter()
+    for key, outcome in zip(keys, outcomes, strict=True):
         first, *duplicates = to_compute[key]
         if not getattr(outcome, "ok", False):
             # A CaptionFailure (its reason never empty) or a result with no words: this image's
@@ -207,7 +214,12 @@ def _caption_with_model(
         for image in duplicates:
             if caption_record_reused(image=image, claim_token=claim_token, original=caption):
                 summary += WorkerRunSummary(reused=1)
-    return summary
+    model_ms = {
+        phase: sum(((getattr(outcome, "timings", None) or {}).get(phase) or 0.0) for outcome in outcomes)
+        for phase in ("preprocess_ms", "generate_ms")
+    }
+    model_ms["record_ms"] = (time.perf_counter() - recording) * 1000
+    return summary + WorkerRunSummary(timings_ms=model_ms)
 
 
 def _caption_each(captioner, pixels: list, params: GenerationParams) -> list:

@@ -1,7 +1,10 @@
 import argparse
 import importlib.util
+import json as json_module
+import os
 import subprocess
 import sys
+import tempfile
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -13,16 +16,38 @@ class Command(BaseCommand):
     help = (
         "Benchmark a caption model on this machine with mlcore's benchmark (python -m mlcore.bench): "
         "images per second of the naive one-by-one path and of the batched path, peak memory. "
-        "Options after `--` go to mlcore.bench unchanged (see --help-bench)."
+        "Options after `--` go to mlcore.bench unchanged (see --help-bench). "
+        "With --worker-path: plain transformers against submit + the worker's caption_pending_run, "
+        "in this process, on the same photos (see docs/mlcore-performance.md)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--model", help="registry name, folder or hub id (default: the active model, else CAPTION_MODEL)")
         parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CAPTION_DEVICE, else automatic)")
         parser.add_argument("--help-bench", action="store_true", help="show mlcore.bench's own options")
+        worker = parser.add_argument_group("worker path (--worker-path)")
+        worker.add_argument(
+            "--worker-path", nargs="?", const="", default=None, metavar="PHOTO_DIR",
+            help="time plain transformers against submit + caption_pending_run on the photos of PHOTO_DIR "
+            "(without a folder: synthetic photos 640x480 to 4000x3000); uses a temporary MEDIA_ROOT and a "
+            "throwaway user, deleted afterwards. Run it where no worker cluster claims from this database.",
+        )
+        worker.add_argument("--photos", type=int, default=16, help="synthetic photos to make, or photos to use (16)")
+        worker.add_argument("--beams", default="1,3", help="beam counts, e.g. 1,3 (default)")
+        worker.add_argument("--max-length", type=int, default=20, help="new tokens per caption (= min_length) (20)")
+        worker.add_argument("--repeats", type=int, default=2, help="alternating rounds; the best of each path is kept")
+        worker.add_argument(
+            "--blip-config", default=None, metavar="DIR",
+            help="without --model: build the random-weight BLIP-base from this folder's config.json "
+            "(Salesforce/blip-image-captioning-base's); default: the same shapes from BlipConfig",
+        )
+        worker.add_argument("--json", default=None, help="also write the figures to this file")
         parser.add_argument("bench_args", nargs=argparse.REMAINDER, help="-- then options for mlcore.bench")
 
     def handle(self, *args, model=None, device=None, help_bench=False, bench_args=(), **options):
+        if options.get("worker_path") is not None:
+            self._worker_path(model=model, **options)
+            return
         if importlib.util.find_spec("mlcore.bench") is None:
             raise CommandError("mlcore.bench is not part of this installation of mlcore; update mlcore.")
         passed = [arg for arg in bench_args or [] if arg != "--"]
@@ -39,3 +64,52 @@ class Command(BaseCommand):
         completed = subprocess.run(command, check=False)
         if completed.returncode != 0:
             raise CommandError(f"mlcore.bench exited with status {completed.returncode}.")
+
+    def _worker_path(
+        self, *, model, worker_path, photos, beams, max_length, repeats, blip_config, json, **_
+    ):
+        from mlcore.bench import make_photos, save_random_blip_base
+        from monitoring import worker_benchmark
+
+        try:
+            beam_counts = [int(b) for b in beams.split(",") if b.strip()]
+        except ValueError:
+            raise CommandError(f"--beams takes comma-separated integers, not {beams!r}.") from None
+        if not beam_counts or photos < 1 or max_length < 1:
+            raise CommandError("--beams, --photos and --max-length need positive values.")
+        from mlcore.params import GenerationParams, InvalidParams
+
+        for nb in beam_counts:  # the worker's own validation, before anything is built or stored
+            try:
+                GenerationParams.from_dict({"num_beams": nb, "max_length": max_length, "min_length": max_length})
+            except InvalidParams as error:
+                option = {"num_beams": "--beams", "max_length": "--max-length", "min_length": "--max-length"}
+                raise CommandError(f"{option.get(error.field, error.field)}: {error.message}") from None
+        with tempfile.TemporaryDirectory(prefix="captionsite-bench-photos-") as scratch:
+            if worker_path:
+                if not os.path.isdir(worker_path):
+                    raise CommandError(f"{worker_path} is not a folder of photos.")
+                paths = worker_benchmark.photo_paths(worker_path)[:photos]
+                if not paths:
+                    raise CommandError(f"No image files (.jpg, .png, .webp, ...) in {worker_path}.")
+                shown = f"{len(paths)} photos from {worker_path}"
+            else:
+                paths = make_photos(scratch, n=photos)
+                shown = f"{len(paths)} synthetic JPEG photos 640x480..4000x3000, quality 90"
+            spec = model
+            if not spec:
+                spec = str(settings.VAR_DIR / "bench" / "blip-base-random")
+                if not os.path.exists(os.path.join(spec, "config.json")):
+                    self.stderr.write(f"Building the random-weight BLIP-base in {spec} (about 1 GB, once)...")
+                    save_random_blip_base(spec, config_dir=blip_config)
+            self.stdout.write(f"# worker-path benchmark: {spec}; {shown}; beams {beam_counts}, "
+                              f"{max_length} new tokens (= min_length), best of {repeats} alternating rounds")
+            self.stdout.flush()
+            try:
+                out = worker_benchmark.run(photos=paths, spec=spec, beams=beam_counts, max_length=max_length,
+                                           repeats=repeats, log=lambda line: (self.stdout.write(line), self.stdout.flush()))
+            except RuntimeError as error:
+                raise CommandError(f"The worker path failed: {error}") from None
+        if json:
+            with open(json, "w") as handle:
+                json_module.dump(out, handle, indent=2)
