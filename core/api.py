@@ -36,6 +36,7 @@ def _positive_int(values: list[str], name: str, high: int | None) -> int:
     text = values[-1] if values else ""
     bound = f" and at most {high}" if high else ""
     if len(values) != 1 or not text.isdigit() or int(text) < 1 or (high and int(text) > high) or len(text) > 18:
+        # 18 digits at most: MAX_PAGE_NUMBER
         raise ValidationError({name: [f"A whole number from 1{bound} (given once)."]})
     return int(text)
 
@@ -162,8 +163,11 @@ def route(*operations: type[APIView]):
 
 # --- Paginated lists from plain API views --------------------------------------------------------
 
+#: the largest ?page accepted (18 digits; Pagination refuses longer numbers with a 400)
+MAX_PAGE_NUMBER = 10**18 - 1
+
 PAGE_PARAMETERS = [
-    OpenApiParameter("page", {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}, description="Page number, from 1."),
+    OpenApiParameter("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_NUMBER}, description="Page number, from 1."),
     OpenApiParameter(
         "page_size", {"type": "integer", "minimum": 1, "maximum": Pagination.max_page_size},
         description=f"Items per page (default {Pagination.page_size}, at most {Pagination.max_page_size}).",

@@ -28,7 +28,7 @@ from captions.api.images import ACCEPTED_EXAMPLE, UPLOAD_ERRORS
 from captions.models import Image
 from captions.services.results import Refusal
 from captions.uploads import oversize_refusals
-from core.api import Pagination, error_responses, paginated, paginated_response, rate_limit
+from core.api import MAX_PAGE_NUMBER, Pagination, error_responses, paginated, paginated_response, rate_limit
 from core.serializers import StrictSerializer
 
 
@@ -138,7 +138,9 @@ class BatchListItemSerializer(serializers.Serializer):
 
 
 class BatchListQuerySerializer(StrictSerializer):
-    page = serializers.IntegerField(required=False, min_value=1, help_text="Page number, from 1.")
+    page = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_PAGE_NUMBER, help_text="Page number, from 1."
+    )
     page_size = serializers.IntegerField(
         required=False, min_value=1, max_value=Pagination.max_page_size, help_text="Items per page."
     )

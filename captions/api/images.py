@@ -25,6 +25,7 @@ from captions.search import MAX_QUERY_LENGTH
 from captions.selectors import IMAGE_ORDERINGS
 from captions.uploads import oversize_refusals
 from core.api import (
+    MAX_PAGE_NUMBER,
     PAGE_PARAMETERS,
     ErrorSerializer,
     Pagination,
@@ -169,7 +170,9 @@ class ImageFilterSerializer(StrictSerializer):
     )
     created_after = serializers.DateTimeField(required=False, help_text="Uploaded at or after (ISO 8601).")
     created_before = serializers.DateTimeField(required=False, help_text="Uploaded before (ISO 8601).")
-    page = serializers.IntegerField(required=False, min_value=1, max_value=MAX_DB_INT, help_text="Page number, from 1.")
+    page = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_PAGE_NUMBER, help_text="Page number, from 1."
+    )
     page_size = serializers.IntegerField(
         required=False, min_value=1, max_value=Pagination.max_page_size, help_text="Items per page."
     )

@@ -46,6 +46,12 @@ class PredictInputSerializer(CaptionRequestFields):
     file = AnyFileField(required=False, help_text="One image.")
 
 
+class DemoInputSerializer(PredictInputSerializer):
+    """The demo captions with the site's model: no `model` field (an unknown field is a 400)."""
+
+    model = None
+
+
 def _image_answer(request, image: Image, poll_url: str, body: dict) -> Response:
     if image.is_final:
         return Response(body, status=status.HTTP_200_OK)
@@ -54,10 +60,8 @@ def _image_answer(request, image: Image, poll_url: str, body: dict) -> Response:
 
 def _submit_one(request, *, owner, limit_text: str | None = None, demo: bool = False):
     """Validate the input and store the one image; (image, None) or (None, error response)."""
-    serializer = PredictInputSerializer(data=request.data)
+    serializer = (DemoInputSerializer if demo else PredictInputSerializer)(data=request.data)
     serializer.is_valid(raise_exception=True)
-    if demo and serializer.validated_data.get("model"):
-        raise serializers.ValidationError({"model": ["The demo captions with the site's model only."]})
     model_spec = "" if demo else model_spec_of(serializer.validated_data)
     oversize = oversize_refusals(request)
     if oversize and limit_text:
@@ -219,7 +223,7 @@ class DemoCaptionApi(WaitingApiView):
         operation_id="demo_caption",
         tags=["demo"],
         auth=[],
-        request={"multipart/form-data": PredictInputSerializer},
+        request={"multipart/form-data": DemoInputSerializer},
         responses={
             200: OpenApiResponse(DemoResultSerializer, description="Finished (the upload is now deleted)."),
             202: OpenApiResponse(DemoResultSerializer, description="Still working: poll `url`."),
