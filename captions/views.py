@@ -84,7 +84,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
             return _upload_json(0, [], errors, 400)
     # Only a POST that stored nothing comes here with errors (400): nothing to repeat on reload.
     status = 400 if form.errors else 200
-    search_form = image_search_form(request.user, request.GET if request.method == "GET" else None)
+    search_form = search_form_for(request.user, request.GET if request.method == "GET" else None)
     images, searching = search_results(request.user, search_form)
     if search_form.errors:
         status = 400
@@ -109,9 +109,6 @@ def gallery(request: HttpRequest) -> HttpResponse:
         },
         status=status,
     )
-
-
-image_search_form = search_form_for
 
 
 def search_results(user, search_form: ImageSearchForm):
