@@ -80,7 +80,7 @@ class RateLimit(BaseThrottle):
         limit, period = _split_rate(rate)
         user = getattr(request, "user", None)
         if self.key == "ip" or not (user and user.is_authenticated):
-            ident = f"ip:{request.META.get(settings.RATELIMIT_IP_META_KEY or 'REMOTE_ADDR', '')}"
+            ident = f"ip:{throttle.client_address(request)}"
         else:
             ident = f"user:{user.pk}"
         used = throttle.count_local(f"api:{self.group}", ident, period=period)
