@@ -35,7 +35,7 @@ def _positive_int(values: list[str], name: str, high: int | None) -> int:
 
     text = values[-1] if values else ""
     bound = f" and at most {high}" if high else ""
-    if len(values) != 1 or not text.isdigit() or int(text) < 1 or (high and int(text) > high) or len(text) > 18:
+    if len(values) != 1 or not (text.isascii() and text.isdigit()) or int(text) < 1 or (high and int(text) > high) or len(text) > 18:
         raise ValidationError({name: [f"A whole number from 1{bound} (given once)."]})
     return int(text)
 
