@@ -65,7 +65,13 @@ def load_image_for_model(image: Image, captioner=None):
     (mlcore.images.captioner_target_size); raises ImageRejected with the reason otherwise."""
     from mlcore.images import captioner_target_size
 
-    with default_storage.open(image.file.name, "rb") as handle:
+    return stored_image_load(image.file.name, target_size=captioner_target_size(captioner))
+
+
+def stored_image_load(name: str, *, target_size: int | None = None):
+    """The stored file ``name`` (relative to the media storage) as an RGB PIL image, decoded under
+    MAX_IMAGE_PIXELS, JPEGs at reduced scale near ``target_size`` px (captions.imaging.decode_image);
+    raises ImageRejected with the reason."""
+    with default_storage.open(name, "rb") as handle:
         data = handle.read()
-    target = captioner_target_size(captioner)
-    return decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS, target_size=target).image
+    return decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS, target_size=target_size).image
