@@ -134,12 +134,8 @@ class VLMCaptioner(Captioner):
         self.device = device
         self.dtype = dtype
         self.is_encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
-        if self.family == "florence2":
-            self.supported_styles = None  # checked per style kind in check_style
-            self.supported_languages = _FLORENCE_LANGS
-        else:
-            self.supported_styles = None
-            self.supported_languages = None
+        self.supported_styles = None  # every style; Florence-2's are checked by kind in check_style
+        self.supported_languages = _FLORENCE_LANGS if self.family == "florence2" else None
         if not self.is_encoder_decoder and hasattr(self.tokenizer, "padding_side"):
             self.tokenizer.padding_side = "left"
         super().__init__(**kwargs)
