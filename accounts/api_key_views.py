@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
 from accounts.forms import ApiKeyForm
+from core.forms import add_service_errors
 
 NEW_KEY_SESSION = "accounts:new_api_key"
 
@@ -32,8 +33,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
                     expires_at=timezone.now() + timedelta(days=days) if days else None,
                 )
             except ValidationError as error:
-                for field, errors in error.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
+                add_service_errors(form, error)
             else:
                 request.session[NEW_KEY_SESSION] = new_key
                 return redirect("accounts:api_keys")

@@ -21,6 +21,7 @@ from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
 
 from core import throttle
+from core.throttle import client_address
 
 ACCOUNT_SCOPE = "login-account"
 ADDRESS_SCOPE = "login-address"
@@ -29,11 +30,6 @@ _LOCKED_ATTR = "_login_locked_seconds"
 
 def _period() -> int:
     return max(1, int(settings.LOGIN_LOCKOUT_MINUTES * 60))
-
-
-def client_address(request) -> str:
-    """The peer address, or the proxy's header named by RATELIMIT_IP_META_KEY (as the API limits)."""
-    return str(request.META.get(settings.RATELIMIT_IP_META_KEY or "REMOTE_ADDR", "") or "")
 
 
 def _account(credentials: dict) -> str:

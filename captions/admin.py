@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from captions.models import Batch, Caption, CaptionStyleDefinition, Image
+from core.forms import add_service_errors
 
 
 class CaptionInline(admin.TabularInline):
@@ -61,8 +62,7 @@ class CaptionStyleDefinitionForm(forms.ModelForm):
                     name=data["name"].strip(), prompt=data["prompt"], max_chars=data["max_chars"], kind=data["kind"]
                 )
             except ValidationError as error:
-                for field, messages in error.message_dict.items():
-                    self.add_error(field if field in self.fields else None, messages)
+                add_service_errors(self, error)
         return data
 
 

@@ -71,9 +71,21 @@ def load_image_for_model(image: Image, captioner=None, *, timings: dict[str, flo
     with default_storage.open(image.file.name, "rb") as handle:
         data = handle.read()
     read = time.perf_counter()
-    target = captioner_target_size(captioner)
-    pixels = decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS, target_size=target).image
+    pixels = _decode_stored(data, target_size=captioner_target_size(captioner))
     if timings is not None:
         timings["read_ms"] = timings.get("read_ms", 0.0) + (read - started) * 1000
         timings["decode_ms"] = timings.get("decode_ms", 0.0) + (time.perf_counter() - read) * 1000
     return pixels
+
+
+def stored_image_load(name: str, *, target_size: int | None = None):
+    """The stored file ``name`` (relative to the media storage) as an RGB PIL image, decoded under
+    MAX_IMAGE_PIXELS, JPEGs at reduced scale near ``target_size`` px (captions.imaging.decode_image);
+    raises ImageRejected with the reason."""
+    with default_storage.open(name, "rb") as handle:
+        data = handle.read()
+    return _decode_stored(data, target_size=target_size)
+
+
+def _decode_stored(data: bytes, *, target_size: int | None):
+    return decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS, target_size=target_size).image

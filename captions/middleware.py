@@ -1,25 +1,16 @@
-import json
-
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from core.exceptions import error_body
+from core.middleware import SyncAndAsyncMiddleware
 
 # Room for multipart boundaries, headers and form fields around the files themselves.
 _MULTIPART_OVERHEAD_BYTES = 1024 * 1024
 
 
-class UploadSizeLimitMiddleware:
+class UploadSizeLimitMiddleware(SyncAndAsyncMiddleware):
     """Refuses a request whose declared body could not be a valid upload, before reading it.
     Sync under WSGI, async under ASGI (so async views stay on the event loop)."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         refusal = self._refusal(request)
@@ -42,6 +33,6 @@ class UploadSizeLimitMiddleware:
                 f"{settings.MAX_FILES_PER_UPLOAD} files of {settings.MAX_UPLOAD_BYTES} bytes each."
             )
             if request.path.startswith("/api/") or "application/json" in request.META.get("HTTP_ACCEPT", ""):
-                return HttpResponse(json.dumps({"detail": detail, "code": "too_large", "errors": {}}), status=413, content_type="application/json")
+                return JsonResponse(error_body(detail, "too_large"), status=413)
             return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
         return None

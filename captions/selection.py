@@ -19,7 +19,7 @@ def search_form_for(user, data) -> ImageSearchForm:
     batches, models, orderings and statuses as its choices."""
     batches = list(selectors.batches_for(user)[:200])
     wanted = (data or {}).get("batch") or ""
-    if wanted.isdigit() and len(wanted) < 19 and all(str(b.pk) != wanted for b in batches):
+    if wanted.isascii() and wanted.isdigit() and len(wanted) < 19 and all(str(b.pk) != wanted for b in batches):
         batches += list(selectors.batches_for(user).filter(pk=int(wanted)))  # an older one, by link
     return ImageSearchForm(
         data,

@@ -181,23 +181,6 @@ def images_search_for(
     return images.order_by(*IMAGE_ORDERINGS[ordering][1])
 
 
-def images_filtered_for(
-    user,
-    *,
-    status: str | None = None,
-    needs_review: bool | None = None,
-    batch_id: int | None = None,
-    created_after=None,
-    created_before=None,
-) -> QuerySet[Image]:
-    """The user's images, newest first, narrowed by the filters that are given (images_search_for
-    without a query)."""
-    return images_search_for(user, "", ImageFilters(
-        status=status, needs_review=needs_review, batch_id=batch_id,
-        created_after=created_after, created_before=created_before,
-    ))
-
-
 def image_model_choices_for(user) -> list[str]:
     """The model ids of the user's current captions, sorted (the search form's model filter)."""
     return sorted(

@@ -19,6 +19,7 @@ from captions.models import Image
 from captions.responses import image_file_response
 from captions.selection import search_form_for, selected_images_for
 from captions.uploads import oversize_refusals
+from core.forms import add_service_errors
 
 GALLERY_PAGE_SIZE = 24
 
@@ -65,8 +66,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
             except services.UploadRejected as error:
                 form.add_error("images", str(error))
             except ValidationError as error:
-                for field, errors in error.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
+                add_service_errors(form, error)
             else:
                 refused = [{"filename": r.filename, "reason": r.reason} for r in result.refused]
                 if result.accepted:
@@ -84,7 +84,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
             return _upload_json(0, [], errors, 400)
     # Only a POST that stored nothing comes here with errors (400): nothing to repeat on reload.
     status = 400 if form.errors else 200
-    search_form = image_search_form(request.user, request.GET if request.method == "GET" else None)
+    search_form = search_form_for(request.user, request.GET if request.method == "GET" else None)
     images, searching = search_results(request.user, search_form)
     if search_form.errors:
         status = 400
@@ -109,9 +109,6 @@ def gallery(request: HttpRequest) -> HttpResponse:
         },
         status=status,
     )
-
-
-image_search_form = search_form_for
 
 
 def search_results(user, search_form: ImageSearchForm):

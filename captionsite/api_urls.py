@@ -1,22 +1,17 @@
 """Everything under /api/: the versioned API (/api/v1/), its OpenAPI schema and the Swagger UI."""
 
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView
 
 from accounts import api as accounts_api
 from captions.api import batches, images, predict
 from core import params as _params  # noqa: F401  (registers the <id:...> path converter)
 from core.api import route
+from core.views import SwaggerUiView
 from feedback import api as feedback_api
 
 app_name = "api"
 
-
-class SwaggerUiView(SpectacularSwaggerSplitView):
-    """The Swagger UI under the site's Content-Security-Policy: its start-up script is a second
-    request (?script=) and its page styles a static file, so the page needs no inline code."""
-
-    template_name = "api/swagger_ui.html"
 
 v1 = [
     # Authentication

@@ -388,7 +388,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # django-csp: one restrictive policy on every response. The pages load scripts and styles from
 # this site only (no inline script or style, no eval); the Swagger UI (/api/docs/) is served as
-# separate files for the same reason (captionsite.api_urls.SwaggerUiView).
+# separate files for the same reason (core.views.SwaggerUiView).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],

@@ -35,7 +35,7 @@ def _positive_int(values: list[str], name: str, high: int | None) -> int:
 
     text = values[-1] if values else ""
     bound = f" and at most {high}" if high else ""
-    if len(values) != 1 or not text.isdigit() or int(text) < 1 or (high and int(text) > high) or len(text) > 18:
+    if len(values) != 1 or not (text.isascii() and text.isdigit()) or int(text) < 1 or (high and int(text) > high) or len(text) > 18:
         # 18 digits at most: MAX_PAGE_NUMBER
         raise ValidationError({name: [f"A whole number from 1{bound} (given once)."]})
     return int(text)
@@ -81,7 +81,7 @@ class RateLimit(BaseThrottle):
         limit, period = _split_rate(rate)
         user = getattr(request, "user", None)
         if self.key == "ip" or not (user and user.is_authenticated):
-            ident = f"ip:{request.META.get(settings.RATELIMIT_IP_META_KEY or 'REMOTE_ADDR', '')}"
+            ident = f"ip:{throttle.client_address(request)}"
         else:
             ident = f"user:{user.pk}"
         used = throttle.count_local(f"api:{self.group}", ident, period=period)

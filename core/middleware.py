@@ -15,7 +15,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
-class _SyncAndAsync:
+class SyncAndAsyncMiddleware:
     """Runs sync under WSGI and async under ASGI, so an async view (the waiting predict) is
     awaited on the event loop instead of holding a thread through a sync middleware."""
 
@@ -29,7 +29,7 @@ class _SyncAndAsync:
             markcoroutinefunction(self)
 
 
-class RequestIdMiddleware(_SyncAndAsync):
+class RequestIdMiddleware(SyncAndAsyncMiddleware):
     """Takes the proxy's X-Request-ID (when it looks sane) or makes one; every log line of the
     request carries it and the response sends it back, so a user's report can be found in logs."""
 
@@ -58,7 +58,7 @@ class RequestIdMiddleware(_SyncAndAsync):
             logs.unbind_request_id(token)
 
 
-class MetricsMiddleware(_SyncAndAsync):
+class MetricsMiddleware(SyncAndAsyncMiddleware):
     """Counts requests by view name (never by raw path: ids in paths would explode the series)
     and records their latency; with LOG_REQUESTS, writes one access line per request."""
 

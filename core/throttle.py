@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.cache.backends.locmem import LocMemCache
 
@@ -40,6 +41,12 @@ def warn_cache_down(error: BaseException, what: str) -> None:
         _warned_at = now
     logger.warning("The cache is unreachable (%s: %s); %s counts in this process only until it answers.",
                    type(error).__name__, error, what)
+
+
+def client_address(request) -> str:
+    """The peer address, or the proxy's header named by RATELIMIT_IP_META_KEY ("" when absent):
+    who the API rate limits and the login throttle count."""
+    return str(request.META.get(settings.RATELIMIT_IP_META_KEY or "REMOTE_ADDR", "") or "")
 
 
 def _key(scope: str, ident: str) -> str:

@@ -1,9 +1,10 @@
-"""View helpers shared by the apps' HTML views."""
+"""View helpers shared by the apps' HTML views, and the Swagger UI page."""
 
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 STAFF_ONLY = "This page is for staff."
 
@@ -25,3 +26,10 @@ def staff_required(view=None, *, message: str = STAFF_ONLY):
         return wrapper
 
     return decorate(view) if view is not None else decorate
+
+
+class SwaggerUiView(SpectacularSwaggerSplitView):
+    """The Swagger UI under the site's Content-Security-Policy: its start-up script is a second
+    request (?script=) and its page styles a static file, so the page needs no inline code."""
+
+    template_name = "api/swagger_ui.html"

@@ -52,7 +52,7 @@ class RecaptionForm(forms.Form):
     def suggesting_other_settings(cls, caption, model_choices: list[str]) -> "RecaptionForm":
         """Pre-filled with settings that differ from the caption's, so Enter re-captions at once."""
         params = caption.params or {}
-        beams = int(params.get("num_beams") or 3)
+        beams = int(params.get("num_beams") or PARAM_RANGES["num_beams"].default)
         most_beams = PARAM_RANGES["num_beams"].max
         suggested_beams = beams + 2 if beams + 2 <= most_beams else 5
         return cls(
@@ -60,7 +60,7 @@ class RecaptionForm(forms.Form):
             initial={
                 "model_spec": model_choices[0] if model_choices else "",
                 "num_beams": suggested_beams,
-                "max_length": int(params.get("max_length") or 40),
+                "max_length": int(params.get("max_length") or PARAM_RANGES["max_length"].default),
                 "num_alternatives": min(3, suggested_beams, PARAM_RANGES["num_alternatives"].max),
                 "do_sample": False,
                 "style": params.get("style") or "alt",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.files.storage import default_storage
 
-from captions.imaging import decode_image
+from captions.inference import stored_image_load
 from feedback.models import TrainingRun
 from feedback.selectors import TrainingExample, training_examples
 from mlcore.images import captioner_target_size
@@ -34,11 +34,6 @@ class FinetuneOutcome:
     metrics_after: dict
     model_id: str
     log: str
-
-
-def _load_image(example: TrainingExample, target_size: int | None = None):
-    with default_storage.open(example.file, "rb") as handle:
-        return decode_image(handle.read(), max_pixels=settings.MAX_IMAGE_PIXELS, target_size=target_size).image
 
 
 def _records(examples: list[TrainingExample], scratch: str) -> list[tuple[str, str]]:
@@ -79,7 +74,7 @@ def evaluate(spec: str, validation: list[TrainingExample]) -> dict:
     captioner = mlcore.load_captioner(spec, device=settings.CAPTION_DEVICE, dtype=settings.CAPTION_DTYPE)
     ids = list(grouped)
     target = captioner_target_size(captioner)  # decoded as the worker and mlcore.evaluate do
-    images = [_load_image(grouped[i][0], target) for i in ids]
+    images = [stored_image_load(grouped[i][0].file, target_size=target) for i in ids]
     results = captioner.caption(images, mlcore.GenerationParams())
     hypotheses = {i: r.text for i, r in zip(ids, results, strict=True)}
     references = {i: [e.caption for e in grouped[i]] for i in ids}

@@ -226,7 +226,7 @@ def captions_bulk_approve(request: HttpRequest) -> HttpResponse:
         if "captions" in request.POST or "shown" in request.POST:
             # "Approve all shown" sends the ids of every caption listed; otherwise the ticked ones.
             raw = request.POST.getlist("shown" if request.POST.get("all_shown") else "captions")
-            if len(raw) > BULK_LIMIT or not all(value.isdigit() and len(value) < 19 for value in raw):
+            if len(raw) > BULK_LIMIT or not all(value.isascii() and value.isdigit() and len(value) < 19 for value in raw):
                 raise ValidationError("The selection names a caption that does not exist.")
             captions = selectors.bulk_approvable_captions_for(request.user, caption_ids=[int(v) for v in raw])
         else:

@@ -18,7 +18,6 @@ reads what the workers reported.
 """
 
 import logging
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
@@ -29,8 +28,7 @@ from django.views.decorators.http import require_GET
 
 from captions.selectors import captioning_defaults, images_stale_processing
 from core.exceptions import UNAVAILABLE_RETRY_AFTER
-from monitoring import access
-from monitoring.models import WorkerHeartbeat
+from monitoring import access, selectors
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +71,12 @@ def _check_broker() -> dict:
 
 
 def _check_worker() -> dict:
-    latest = WorkerHeartbeat.objects.order_by("-seen_at").first()
+    latest = selectors.latest_worker_heartbeat()
     max_age = settings.HEALTH_WORKER_MAX_AGE_SECONDS
     if latest is None:
         return {"ok": False, "detail": "No worker has sent a heartbeat yet: is `manage.py qcluster` running?"}
     age = (timezone.now() - latest.seen_at).total_seconds()
-    recent = WorkerHeartbeat.objects.filter(seen_at__gte=timezone.now() - timedelta(seconds=max_age)).count()
+    recent = selectors.workers_seen_count(max_age_seconds=max_age)
     if age > max_age:
         return {
             "ok": False,
@@ -90,11 +88,7 @@ def _check_worker() -> dict:
 
 def _check_model() -> dict:
     spec = captioning_defaults().model_spec
-    report = (
-        WorkerHeartbeat.objects.filter(model_spec=spec, model_checked_at__isnull=False)
-        .order_by("-model_checked_at")
-        .first()
-    )
+    report = selectors.latest_model_report(spec)
     if report is None:
         return {"ok": False, "detail": f"No worker has reported on loading {spec} yet.", "model": spec}
     result = {"ok": bool(report.model_ok), "model": spec, "checked_at": report.model_checked_at.isoformat()}

@@ -269,6 +269,26 @@ def _active_model() -> ActiveModel:
     return active
 
 
+def latest_worker_heartbeat() -> WorkerHeartbeat | None:
+    """The most recent heartbeat of any worker (None: no worker has reported yet)."""
+    return WorkerHeartbeat.objects.order_by("-seen_at").first()
+
+
+def workers_seen_count(*, max_age_seconds: int) -> int:
+    """How many workers sent a heartbeat in the last ``max_age_seconds``."""
+    return WorkerHeartbeat.objects.filter(seen_at__gte=timezone.now() - timedelta(seconds=max_age_seconds)).count()
+
+
+def latest_model_report(spec: str) -> WorkerHeartbeat | None:
+    """The heartbeat of the worker that last tried to load ``spec`` (model_ok, model_error,
+    model_checked_at), or None when none has."""
+    return (
+        WorkerHeartbeat.objects.filter(model_spec=spec, model_checked_at__isnull=False)
+        .order_by("-model_checked_at")
+        .first()
+    )
+
+
 def recent_worker_reports(*, max_age_seconds: int, limit: int = 50) -> list[dict]:
     """The heartbeats of workers seen in the last ``max_age_seconds`` (at most ``limit``), as dicts
     with worker_id, model_spec, model_ok (None: not checked) and model_error. One query."""

@@ -16,17 +16,12 @@ from mlcore.params import PARAM_RANGES, GenerationParams
 # --- Input ----------------------------------------------------------------------------------------
 
 
-def _range_text(name: str) -> str:
-    _, low, high, low_inclusive = PARAM_RANGES[name]
-    return f"{low} {'≤' if low_inclusive else '<'} {name} ≤ {high}"
-
-
 def _generation_param_fields() -> dict[str, serializers.Field]:
     fields = {}
     for spec in dataclasses.fields(GenerationParams):
         help_text = f"Default {spec.default!r}."
         if spec.name in PARAM_RANGES:
-            help_text += f" Range: {_range_text(spec.name)}."
+            help_text += f" Range: {PARAM_RANGES[spec.name].range_text(spec.name)}."
         type_name = getattr(spec.type, "__name__", spec.type)  # a string under postponed annotations
         kind = {"int": serializers.IntegerField, "float": serializers.FloatField, "bool": OptionalBooleanField,
                 "str": serializers.CharField}[type_name]

@@ -90,7 +90,7 @@ def claim_owner(claim_token: str) -> tuple[str, int] | None:
     """(hostname, pid) of the worker that made ``claim_token`` ("<host>:<pid>:<hex>"), or None
     for a token of another shape (a custom worker_id)."""
     parts = claim_token.rsplit(":", 2)
-    if len(parts) != 3 or not parts[1].isdigit():
+    if len(parts) != 3 or not (parts[1].isascii() and parts[1].isdigit()):
         return None
     return parts[0], int(parts[1])
 

@@ -32,6 +32,7 @@ from captions.services.results import WorkerRunSummary
 from captions.services.styles import custom_styles_sync
 from core import metrics
 from mlcore.params import GenerationParams, InvalidParams
+from mlcore.predictors.base import failure_reason
 
 logger = logging.getLogger(__name__)
 
@@ -246,8 +247,7 @@ def _caption_each(captioner, pixels: list, params: GenerationParams) -> list:
         return outcomes
     except Exception as error:
         logger.exception("Captioning a batch of %d images with %s failed", len(pixels), captioner.model_id)
-        reason = f"{type(error).__name__}: {error}".rstrip(": ") or type(error).__name__
-        return [CaptionFailure(reason=reason, error_type=type(error).__name__) for _ in pixels]
+        return [CaptionFailure(reason=failure_reason(error), error_type=type(error).__name__) for _ in pixels]
 
 
 def _failure_reason(outcome) -> str:

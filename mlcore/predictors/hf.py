@@ -27,7 +27,7 @@ from ..hfutils import (
 from ..params import GenerationParams
 from .base import Captioner, RawCandidate
 
-__all__ = ["HFCaptioner", "ITMScorer", "ARCHITECTURES", "load_hf_parts"]
+__all__ = ["HFCaptioner", "ITMScorer", "ARCHITECTURES", "load_hf_parts", "generate_scored", "inputs_to"]
 
 # config.model_type -> (model class name in transformers, short architecture name)
 ARCHITECTURES: dict[str, tuple[str, str]] = {
@@ -234,8 +234,6 @@ class HFCaptioner(Captioner):
         return ids
 
     def _preprocess(self, images: list) -> dict:
-        import torch
-
         # Every supported architecture captions from pixel_values alone (BLIP-2 inserts its image
         # tokens itself when no prompt is given).
         inputs = {"pixel_values": self.image_processor(images=images, return_tensors="pt")["pixel_values"]}
@@ -246,15 +244,7 @@ class HFCaptioner(Captioner):
             enc = self.tokenizer([self.blip_prompt] * len(images), return_tensors="pt")
             inputs["input_ids"] = enc["input_ids"]
             inputs["attention_mask"] = enc["attention_mask"]
-        out = {}
-        float_dtype = torch_dtype(self.dtype)
-        for k, v in dict(inputs).items():
-            if hasattr(v, "to"):
-                v = v.to(self.device)
-                if torch.is_floating_point(v):
-                    v = v.to(float_dtype)
-            out[k] = v
-        return out
+        return inputs_to(inputs, self.device, self.dtype)
 
     def caption_prompt(self, params: GenerationParams) -> str | None:
         return self.blip_prompt if self.arch == "blip" and self.blip_prompt else None
@@ -289,34 +279,62 @@ class HFCaptioner(Captioner):
         return kw
 
     def generate_raw(self, images: list, params: GenerationParams):
-        import torch
-
         t0 = time.perf_counter()
         inputs = self._preprocess(images)
         t1 = time.perf_counter()
-        with torch.inference_mode():
-            out = self.model.generate(**inputs, **self.generation_kwargs(params))
-            logits = out.logits
-            beam_indices = getattr(out, "beam_indices", None)
-            if logits:
-                trans = self.model.compute_transition_scores(
-                    out.sequences, logits, beam_indices, normalize_logits=True
-                ).float()
-            else:
-                trans = torch.zeros((out.sequences.shape[0], 0), dtype=torch.float32)
-            # Beam search trims the returned sequences to the longest kept beam, which can be shorter
-            # than the number of steps run: the transition scores have that length.
-            n_gen = trans.shape[1]
-            tokens = out.sequences[:, out.sequences.shape[1] - n_gen :]
-            beam_valid = (beam_indices[:, :n_gen] >= 0) if beam_indices is not None else None
-        t2 = time.perf_counter()
-        means, counts = _mean_logprobs(tokens, trans, self._eos_ids, beam_valid, with_counts=True)
-        texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
-        k = params.num_candidates
-        raw: list[list[RawCandidate]] = []
-        for i in range(len(images)):
-            raw.append([RawCandidate(texts[j].strip(), means[j], num_tokens=counts[j]) for j in range(i * k, (i + 1) * k)])
-        return raw, {"preprocess_ms": (t1 - t0) * 1000, "generate_ms": (t2 - t1) * 1000}
+        raw, generate_s = generate_scored(self.model, self.tokenizer, inputs, self.generation_kwargs(params),
+                                          self._eos_ids, n_images=len(images), k=params.num_candidates)
+        return raw, {"preprocess_ms": (t1 - t0) * 1000, "generate_ms": generate_s * 1000}
+
+
+def inputs_to(inputs, device: str, dtype: str) -> dict:
+    """A processor's output as a dict with every tensor on ``device`` and the floating ones cast
+    to ``dtype`` (a dtype name; "int8" models take float32 inputs, hfutils.torch_dtype)."""
+    import torch
+
+    float_dtype = torch_dtype(dtype)
+    out = {}
+    for k, v in dict(inputs).items():
+        if hasattr(v, "to"):
+            v = v.to(device)
+            if torch.is_floating_point(v):
+                v = v.to(float_dtype)
+        out[k] = v
+    return out
+
+
+def generate_scored(model, tokenizer, inputs: dict, gen_kwargs: dict[str, Any], eos_ids: set[int], *,
+                    n_images: int, k: int, candidate=RawCandidate, **fields) -> tuple[list[list[RawCandidate]], float]:
+    """One batched ``model.generate(**inputs, **gen_kwargs)`` (which must ask for
+    ``output_logits=True, return_dict_in_generate=True``) and its scores: per image, its ``k``
+    candidates ``candidate(text, mean_logprob, num_tokens=..., **fields)`` in the order generated,
+    and the seconds spent generating and scoring. The score is the length-normalised mean
+    log-probability of each sequence's tokens from ``model.compute_transition_scores`` on the
+    returned logits (no second forward pass; see _mean_logprobs)."""
+    import torch
+
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(**inputs, **gen_kwargs)
+        logits = out.logits
+        beam_indices = getattr(out, "beam_indices", None)
+        if logits:
+            trans = model.compute_transition_scores(out.sequences, logits, beam_indices, normalize_logits=True).float()
+        else:
+            trans = torch.zeros((out.sequences.shape[0], 0), dtype=torch.float32)
+        # Beam search trims the returned sequences to the longest kept beam, which can be shorter
+        # than the number of steps run: the transition scores have that length.
+        n_gen = trans.shape[1]
+        tokens = out.sequences[:, out.sequences.shape[1] - n_gen :]
+        beam_valid = (beam_indices[:, :n_gen] >= 0) if beam_indices is not None else None
+    generate_s = time.perf_counter() - t0
+    means, counts = _mean_logprobs(tokens, trans, eos_ids, beam_valid, with_counts=True)
+    texts = tokenizer.batch_decode(tokens, skip_special_tokens=True)
+    raw = [
+        [candidate(texts[j].strip(), means[j], num_tokens=counts[j], **fields) for j in range(i * k, (i + 1) * k)]
+        for i in range(n_images)
+    ]
+    return raw, generate_s
 
 
 def _mean_logprobs(tokens, trans, eos_ids: set[int], beam_valid=None, with_counts: bool = False):

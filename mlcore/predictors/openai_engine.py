@@ -55,7 +55,7 @@ from ..errors import ModelLoadError
 from ..params import GenerationParams
 from ..results import CaptionResult
 from ..styles import get_style
-from .base import Captioner, RawCandidate, check_images, stamp_style
+from .base import Captioner, RawCandidate, check_images, failure_reason, stamp_style
 
 __all__ = ["OpenAIEngine", "parse_openai_spec", "engine_settings", "RETRY_STATUSES", "EngineRequestError"]
 
@@ -301,7 +301,7 @@ class OpenAIEngine(Captioner):
                 failures[i] = exc.reason
                 continue
             except Exception as exc:  # noqa: BLE001 - one image's failure must not lose the others
-                failures[i] = f"{type(exc).__name__}: {exc}"
+                failures[i] = failure_reason(exc)
                 continue
             if self.itm is not None:
                 self.itm.score_candidates([images[i]], [[raw]])

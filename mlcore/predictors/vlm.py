@@ -35,7 +35,8 @@ from ..styles import CaptionStyle, get_style
 from .base import Captioner, RawCandidate
 from .hf import (
     _from_pretrained,
-    _mean_logprobs,
+    generate_scored,
+    inputs_to,
     model_version_of,
     quantize_dynamic_int8,
 )
@@ -133,12 +134,8 @@ class VLMCaptioner(Captioner):
         self.device = device
         self.dtype = dtype
         self.is_encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
-        if self.family == "florence2":
-            self.supported_styles = None  # checked per style kind in check_style
-            self.supported_languages = _FLORENCE_LANGS
-        else:
-            self.supported_styles = None
-            self.supported_languages = None
+        self.supported_styles = None  # every style; Florence-2's are checked by kind in check_style
+        self.supported_languages = _FLORENCE_LANGS if self.family == "florence2" else None
         if not self.is_encoder_decoder and hasattr(self.tokenizer, "padding_side"):
             self.tokenizer.padding_side = "left"
         super().__init__(**kwargs)
@@ -260,50 +257,21 @@ class VLMCaptioner(Captioner):
         return kw
 
     def _inputs(self, images: list, prompt: str) -> dict:
-        import torch
-
         texts = self._texts(prompt, len(images))
         imgs: list = [[im] for im in images] if self.model_type in _NESTED_IMAGES else list(images)
         enc = self.processor(images=imgs, text=texts, return_tensors="pt", padding=True)
-        float_dtype = torch_dtype("float32" if self.dtype == "int8" else self.dtype)
-        out = {}
-        for k, v in dict(enc).items():
-            if hasattr(v, "to"):
-                v = v.to(self.device)
-                if torch.is_floating_point(v):
-                    v = v.to(float_dtype)
-            out[k] = v
-        return out
+        return inputs_to(enc, self.device, self.dtype)
 
     def generate_raw(self, images: list, params: GenerationParams):
-        import torch
-
         style = get_style(params.style)
         prompt = self.prompt_for(params)
         t0 = time.perf_counter()
         inputs = self._inputs(images, prompt)
         t1 = time.perf_counter()
-        with torch.inference_mode():
-            out = self.model.generate(**inputs, **self.generation_kwargs(params, style))
-            logits = out.logits
-            beam_indices = getattr(out, "beam_indices", None)
-            if logits:
-                trans = self.model.compute_transition_scores(out.sequences, logits, beam_indices,
-                                                             normalize_logits=True).float()
-            else:
-                trans = torch.zeros((out.sequences.shape[0], 0), dtype=torch.float32)
-            n_gen = trans.shape[1]
-            tokens = out.sequences[:, out.sequences.shape[1] - n_gen:]
-            beam_valid = (beam_indices[:, :n_gen] >= 0) if beam_indices is not None else None
-        t2 = time.perf_counter()
-        means, counts = _mean_logprobs(tokens, trans, self._eos_ids, beam_valid, with_counts=True)
-        texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
-        k = params.num_candidates
-        raw: list[list[RawCandidate]] = []
-        for i in range(len(images)):
-            raw.append([VLMRawCandidate(texts[j].strip(), means[j], num_tokens=counts[j], style=style)
-                        for j in range(i * k, (i + 1) * k)])
-        return raw, {"preprocess_ms": (t1 - t0) * 1000, "generate_ms": (t2 - t1) * 1000}
+        raw, generate_s = generate_scored(self.model, self.tokenizer, inputs, self.generation_kwargs(params, style),
+                                          self._eos_ids, n_images=len(images), k=params.num_candidates,
+                                          candidate=VLMRawCandidate, style=style)
+        return raw, {"preprocess_ms": (t1 - t0) * 1000, "generate_ms": generate_s * 1000}
 
     def score_text(self, raw: RawCandidate):
         return style_score_text(self, raw)

@@ -3,16 +3,8 @@
 (function () {
   "use strict";
 
-  if (window.htmx) {
-    // A refused action (400) comes back with the reason rendered in the panel: show it.
-    htmx.config.responseHandling = [
-      { code: "204", swap: false },
-      { code: "[23]..", swap: true },
-      { code: "400", swap: true },
-      { code: "[45]..", swap: false, error: true },
-      { code: "...", swap: false },
-    ];
-  }
+  // A refused action (400) comes back with the reason rendered in the panel: site.js (every page)
+  // tells htmx to show it.
 
   function panel() {
     return document.getElementById("review-panel");

@@ -133,3 +133,30 @@ def test_the_gallery_page_parameter_never_500s(logged_in_client, raw):
 @pytest.mark.parametrize("raw", [HUGE, HUGER, "-3", "abc"])
 def test_review_queue_bad_caption_jump_is_ignored(reviewer_client, raw):
     assert reviewer_client.get("/review/", {"caption": raw}).status_code == 200
+
+
+# str.isdigit() is True for digits int() refuses (superscripts such as "²"): each parser that
+# checked isdigit() before int() answered 500 for them.
+UNICODE_DIGITS = ["²", "1²", "①"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("raw", UNICODE_DIGITS)
+@pytest.mark.parametrize("query", ["page", "page_size"])
+def test_paginated_api_lists_refuse_unicode_digits(api, raw, query):
+    response = api.get("/api/v1/feedback/", {query: raw})
+    assert response.status_code == 400, response.content
+    assert query in response.json()["errors"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("raw", UNICODE_DIGITS)
+def test_the_gallery_batch_filter_never_500s_on_unicode_digits(logged_in_client, raw):
+    assert logged_in_client.get("/", {"batch": raw}).status_code == 400
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("raw", UNICODE_DIGITS)
+def test_bulk_approve_refuses_unicode_digit_caption_ids(reviewer_client, raw):
+    response = reviewer_client.post("/review/approve/", {"captions": [raw]})
+    assert response.status_code == 302
