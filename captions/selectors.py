@@ -185,7 +185,7 @@ def image_model_choices_for(user) -> list[str]:
     """The model ids of the user's current captions, sorted (the search form's model filter)."""
     return sorted(
         m for m in Caption.objects.filter(image__owner=user, image__current_caption=F("pk"))
-        .values_list("model_id", flat=True).distinct() if m
+        .order_by().values_list("model_id", flat=True).distinct() if m  # no Meta.ordering: one row per model
     )
 
 

@@ -6,7 +6,10 @@ from django.http import HttpRequest
 from monitoring.selectors import recent_worker_reports
 
 PAUSED_NO_WORKER = "Captioning is paused: no worker is running. Your images are kept and will be captioned when one starts."
-PAUSED_NO_MODEL = "Captioning is paused: the model is not available; your images will be captioned when it is back."
+PAUSED_NO_MODEL = (
+    "Captioning is paused: the model is not available. Your images are kept; once it is back, "
+    "press Retry on the ones that failed (or Retry failed in the gallery)."
+)
 
 
 def captioning_status(request: HttpRequest) -> dict:

@@ -31,7 +31,18 @@ web=$!
 .venv/bin/python manage.py qcluster &
 worker=$!
 
-stop() { kill -TERM "$web" "$worker" 2>/dev/null || true; wait "$web" "$worker" 2>/dev/null || true; }
+# One TERM each (a whole process group may have had its own already), then up to 30 s to finish
+# the work in hand, then KILL: the script never hangs on a worker that ignores a second signal.
+stop() {
+  trap - INT TERM EXIT
+  kill -TERM "$web" "$worker" 2>/dev/null || true
+  for _ in $(seq 30); do
+    kill -0 "$web" 2>/dev/null || kill -0 "$worker" 2>/dev/null || break
+    sleep 1
+  done
+  kill -KILL "$web" "$worker" 2>/dev/null || true
+  wait "$web" "$worker" 2>/dev/null || true
+}
 trap stop INT TERM EXIT
 echo "captionsite is running at http://$HOST:$PORT (Ctrl-C stops the web server and the worker)"
 wait -n "$web" "$worker"
