@@ -110,8 +110,11 @@ class UploadForm(forms.Form):
         self.fields["style"].choices = [("", "alt (default)")] + [(n, n) for n in style_choices()]
         self._model_choices = caption_model_choices
         for name in ("style", "language", "model"):
-            # static/js/upload.js sends the fields marked data-upload-param with every part
-            self.fields[name].widget.attrs.update({"data-upload-param": "", "aria-describedby": f"id_{name}-hint"})
+            # static/js/upload.js sends the fields marked data-upload-param with every part. The ids
+            # are the upload form's own: the gallery's search form beside it has a `model` field too.
+            self.fields[name].widget.attrs.update(
+                {"id": f"upload-{name}", "data-upload-param": "", "aria-describedby": f"upload-{name}-hint"}
+            )
 
     @functools.cached_property
     def model_choices(self) -> list[str]:

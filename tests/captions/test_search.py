@@ -193,3 +193,17 @@ def test_a_wrong_filter_is_tied_to_its_message(client, user):
     html = client.get(reverse("captions:gallery"), {"start": "2026-02-02", "end": "2026-02-01"}).content.decode()
     assert 'aria-invalid="true"' in html and 'aria-describedby="id_end-error"' in html
     assert 'id="id_end-error">The end date is before the start date.' in html
+
+
+def test_the_gallery_has_no_duplicate_ids(client, user):
+    """The upload form and the search form both have a `model` field: their controls (and the
+    labels pointing at them) must not share an id (new-user trial: the filter's label pointed at
+    the upload field)."""
+    import re
+    from collections import Counter
+
+    client.force_login(user)
+    html = client.get(reverse("captions:gallery")).content.decode()
+    ids = Counter(re.findall(r'\sid="([^"]+)"', html))
+    assert [i for i, n in ids.items() if n > 1] == []
+    assert 'for="upload-model"' in html and 'id="upload-model"' in html
