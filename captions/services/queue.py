@@ -96,13 +96,20 @@ def claim_owner(claim_token: str) -> tuple[str, int] | None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process `pid` of this host still runs. A zombie (killed, not yet reaped: in a
+    container whose PID 1 does not reap orphans it can stay so for good) counts as dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # it exists, under another user
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[1].split()[0]  # the field after "(comm)"
+    except (OSError, IndexError):  # no /proc (not Linux) or it just went away
+        return True
+    return state not in (b"Z", b"X")
 
 
 def images_release_dead_local_claims() -> int:

@@ -234,6 +234,27 @@ def test_claims_of_dead_local_workers_are_released_at_once(user, settings, tiny_
     assert Image.objects.get(pk=mine.pk).status == Image.Status.PROCESSING
 
 
+def test_a_dead_worker_left_as_an_unreaped_zombie_counts_as_dead(user, settings, tiny_model):
+    """A killed worker whose parent does not reap it (orphans in a container whose PID 1 reaps
+    nothing) stays a zombie: os.kill(pid, 0) still succeeds, yet its claims are released."""
+    import signal
+    import socket
+
+    images = submit(user, upload("z.png", image_bytes("PNG", color=(9, 90, 200))))
+    zombie = subprocess.Popen(["sleep", "60"])
+    try:
+        os.kill(zombie.pid, signal.SIGKILL)
+        time.sleep(0.3)  # killed, not reaped: a zombie
+        Image.objects.filter(pk=images[0].pk).update(
+            status=Image.Status.PROCESSING, claim_token=f"{socket.gethostname()}:{zombie.pid}:feedface",
+            claimed_at=timezone.now(), claim_expires_at=timezone.now() + timedelta(seconds=60), attempts=1,
+        )
+        assert services.images_release_dead_local_claims() == 1
+    finally:
+        zombie.wait()
+    assert Image.objects.get(pk=images[0].pk).status == Image.Status.QUEUED
+
+
 CLAIM_AS_THIS_HOST_THEN_DIE = """
 import os, signal, django
 django.setup()
