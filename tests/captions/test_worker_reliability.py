@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from django.utils import timezone
-from django_q.models import OrmQ
 from django_q.tasks import async_task
 
 import mlcore
@@ -206,13 +205,19 @@ def test_the_lease_is_renewed_while_a_batch_is_worked_on(user, settings, tiny_mo
 def test_a_run_keeps_its_time_budget_and_enqueues_a_follow_up(user, settings, tiny_model):
     settings.CAPTION_BATCH_SIZE = 1
     submit(user, *[upload(f"{i}.png", image_bytes("PNG", color=(i * 30, 5, 5))) for i in range(3)])
-    OrmQ.objects.all().delete()  # the wake-ups of the submission
+    from django_q.brokers import get_broker
+    from django_q.signing import SignedPackage
+
+    broker = get_broker()  # the ORM broker by default, Redis when REDIS_URL is set
+    broker.purge_queue()  # the wake-ups of the submission
     summary = services.caption_pending_run(budget_seconds=0.0001, max_batches=None)
     # One batch always (a run makes progress), then the budget is spent: the rest waits for the follow-up.
     assert summary.captioned == 1
     assert Image.objects.filter(status=Image.Status.QUEUED).count() >= 2
-    assert OrmQ.objects.count() == 1
-    assert "caption_pending" in str(OrmQ.objects.get().task["func"])
+    assert broker.queue_size() == 1
+    task_id, payload = broker.dequeue()[0]
+    broker.acknowledge(task_id)
+    assert "caption_pending" in str(SignedPackage.loads(payload)["func"])
 
 
 def test_claims_of_dead_local_workers_are_released_at_once(user, settings, tiny_model):
