@@ -38,6 +38,7 @@ def engine_env(monkeypatch):
     reload_config()
     yield
     monkeypatch.undo()
+    reload_config()  # mlcore reads its environment once: later tests get the real one back
     reload_config()
 
 
