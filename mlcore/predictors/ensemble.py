@@ -4,6 +4,18 @@
 ``pick='consensus'``: minimum Bayes risk, the candidate with the highest mean similarity
 (smoothed BLEU-4, or CIDEr-D with ``sim='cider'``) to the other members' candidates.
 Members are loaded once (through the process-wide cache) and run in turn on the same batch.
+
+Members may mix local models, ``openai:`` engines and ``fallback:`` chains:
+
+* A member that cannot caption some images (mlcore.engines.EngineUnavailable: a server down or
+  failing) does not fail the ensemble: those images are captioned from the other members, and
+  ``details['members']`` records that member's ``error`` for them. An image that no member
+  captioned is reported through EngineUnavailable (``engine`` = the ensemble, ``partial`` = the
+  others' results), as an engine does, so nothing is lost. Other errors (UnsupportedStyle, a
+  model bug) propagate.
+* ``details['confidence_source']`` is the chosen member's (``unknown`` for a server that returns
+  no logprobs: its confidence is not a measurement and the host treats it as such; the sequence
+  term of such a candidate is 0, so with ``pick='confidence'`` a measured candidate ranks first).
 """
 
 from __future__ import annotations
@@ -13,6 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
+from ..engines import EngineUnavailable
 from ..metrics import consensus_scores
 from ..params import GenerationParams
 from ..results import CaptionResult
@@ -52,22 +65,42 @@ class EnsembleCaptioner(Captioner):
         if not images:
             return []
         t0 = time.perf_counter()
-        per_member = [m.caption(images, params) for m in self.members]
-        out: list[CaptionResult] = []
+        per_member: list[list[CaptionResult | None]] = []
+        member_errors: list[dict[int, str]] = []
+        for m in self.members:
+            try:
+                per_member.append(list(m.caption(images, params)))
+                member_errors.append({})
+            except EngineUnavailable as error:  # a server down: the other members caption these images
+                partial = list(error.partial) if len(error.partial) == len(images) else [None] * len(images)
+                per_member.append(partial)
+                member_errors.append({i: error.failures.get(i, str(error)) for i in range(len(images))
+                                      if partial[i] is None})
+        out: list[CaptionResult | None] = []
+        failures: dict[int, str] = {}
         pools = []
         for i in range(len(images)):
             pool = []
             for m, results in zip(self.members, per_member, strict=False):
+                if results[i] is None:
+                    continue
                 for c in results[i].candidates:
                     if c.text:
                         pool.append(replace(c, model_id=m.model_id))
             pools.append(pool)
         for i in range(len(images)):
-            member_results = [res[i] for res in per_member]
+            answered = [(m, res[i]) for m, res in zip(self.members, per_member, strict=False) if res[i] is not None]
+            if not answered:
+                failures[i] = "; ".join(f"{m.model_id}: {errors[i]}" for m, errors in
+                                        zip(self.members, member_errors, strict=False))[:500]
+                out.append(None)
+                continue
+            member_results = [r for _, r in answered]
             pool = pools[i]
             details: dict = {"pick": self.pick, "members": [
-                {"model_id": m.model_id, "text": r.text, "confidence": r.confidence}
-                for m, r in zip(self.members, member_results, strict=False)
+                {"model_id": m.model_id, "text": res[i].text, "confidence": res[i].confidence}
+                if res[i] is not None else {"model_id": m.model_id, "error": errors[i]}
+                for m, res, errors in zip(self.members, per_member, member_errors, strict=False)
             ]}
             if not pool:
                 best_i, ranked = None, []
@@ -96,17 +129,26 @@ class EnsembleCaptioner(Captioner):
                 continue
             best = alts[0]
             details["chosen_model"] = best.model_id
+            chosen = next(r for m, r in answered if m.model_id == best.model_id)
+            details["confidence_source"] = (chosen.details or {}).get("confidence_source", "model_scores")
             out.append(CaptionResult(text=best.text, raw_text=best.raw_text, confidence=best.score,
                                      candidates=alts, model_id=self.model_id,
                                      model_version=self.model_version, details=details))
         total_ms = (time.perf_counter() - t0) * 1000 / len(images)
         for i, r in enumerate(out):
+            if r is None:
+                continue
             r.timings = {
-                "preprocess_ms": sum(res[i].timings.get("preprocess_ms", 0.0) for res in per_member),
-                "generate_ms": sum(res[i].timings.get("generate_ms", 0.0) for res in per_member),
+                "preprocess_ms": sum(res[i].timings.get("preprocess_ms", 0.0) for res in per_member if res[i]),
+                "generate_ms": sum(res[i].timings.get("generate_ms", 0.0) for res in per_member if res[i]),
                 "total_ms": total_ms,
             }
-        return stamp_style(out, params, per_member[0][0].prompt if per_member and per_member[0] else None)
+        first = next((r for res in per_member for r in res if r is not None), None)
+        done = [r for r in out if r is not None]
+        stamp_style(done, params, first.prompt if first is not None else None)
+        if failures:
+            raise EngineUnavailable(self.model_id, failures, out)
+        return done
 
     def describe(self):
         d = super().describe()

@@ -280,3 +280,35 @@ def test_fallback_skips_unloadable_and_unsupported_members(tiny_blip_dir, images
 
     with pytest.raises(UnsupportedStyle):
         load_captioner(f"fallback:{tiny_blip_dir}").caption(images[:1], GenerationParams(style="tags"))
+
+
+def test_an_ensemble_mixes_a_server_and_a_local_model_and_survives_the_server_dying(
+        server, tiny_blip_dir, engine_env, fresh_cache):
+    images = make_test_images(3)
+    ens = load_captioner(f"ensemble:{server.spec},{tiny_blip_dir}")
+    res = ens.caption(images, G)
+    assert len(res) == 3 and all(r.text for r in res)
+    for r in res:
+        members = {m["model_id"]: m for m in r.details["members"]}
+        assert set(members) == {server.spec, tiny_blip_dir}
+        assert members[server.spec]["text"] and "error" not in members[server.spec]
+        # the server returns no logprobs: its candidate's sequence term is unknown (0), so the
+        # local model's measured candidate wins the confidence pick, and says where it came from
+        assert r.details["chosen_model"] == tiny_blip_dir and r.details["confidence_source"] == "model_scores"
+    consensus = load_captioner(f"ensemble:{server.spec},{server.spec};pick=consensus").caption(images[:1], G)[0]
+    assert consensus.details["chosen_model"] == server.spec and consensus.details["confidence_source"] == "unknown"
+
+    server.stop()  # the engine is down: the ensemble captions from the local member and says why
+    res = ens.caption(images, G)
+    assert len(res) == 3 and all(r.text for r in res)
+    for r in res:
+        members = {m["model_id"]: m for m in r.details["members"]}
+        assert "unavailable after" in members[server.spec]["error"] and "text" not in members[server.spec]
+        assert members[tiny_blip_dir]["text"] and r.details["chosen_model"] == tiny_blip_dir
+
+    # no member answers: every image is reported failed with each member's reason, nothing invented
+    only_server = load_captioner(f"ensemble:{server.spec},{server.spec};pick=consensus")
+    with pytest.raises(EngineUnavailable) as exc:
+        only_server.caption(images[:2], G)
+    assert exc.value.engine == only_server.model_id and set(exc.value.failures) == {0, 1}
+    assert exc.value.partial == [None, None] and server.spec in exc.value.failures[0]
