@@ -208,9 +208,10 @@ class OpenAIEngine(Captioner):
                     msg = msg.get("message")
                 msg = msg or (body.get("detail") if isinstance(body, dict) else None) or ""
                 error = f"HTTP {status}" + (f": {str(msg)[:300]}" if msg else "")
-                if (status in (400, 422) and payload.get("logprobs") and self._logprobs_ok
-                        and "logprob" in str(msg).lower()):
-                    self._logprobs_ok = False  # this server rejects the field: ask without it
+                if status in (400, 422) and payload.get("logprobs") and "logprob" in str(msg).lower():
+                    # this server rejects the field: ask without it, now and from now on (another
+                    # request in flight may have learnt it first: it is asked again all the same)
+                    self._logprobs_ok = False
                     payload = {k: v for k, v in payload.items() if k not in ("logprobs", "top_logprobs")}
                     continue
                 if status not in RETRY_STATUSES:

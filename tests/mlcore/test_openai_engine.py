@@ -312,3 +312,83 @@ def test_an_ensemble_mixes_a_server_and_a_local_model_and_survives_the_server_dy
         only_server.caption(images[:2], G)
     assert exc.value.engine == only_server.model_id and set(exc.value.failures) == {0, 1}
     assert exc.value.partial == [None, None] and server.spec in exc.value.failures[0]
+
+
+class _SpecServer:
+    """A loopback HTTP server answering /v1/chat/completions in the response shape of the OpenAI API
+    reference (choices[0].logprobs.content[*].logprob), as vLLM and OpenAI do when asked for
+    `logprobs`; `transformers serve` ignores the field, so this shape is checked here. With
+    reject_logprobs it answers 400 "logprobs is not supported" to a request that asks for them,
+    as some servers do. Records every request body."""
+
+    def __init__(self, logprobs, reject_logprobs=False):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        owner = self
+        self.bodies = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                owner.bodies.append(body)
+                if reject_logprobs and body.get("logprobs"):
+                    answer, status = {"error": {"message": "logprobs is not supported"}}, 400
+                else:
+                    choice = {"index": 0, "finish_reason": "stop",
+                              "message": {"role": "assistant", "content": "The image shows a red bicycle."}}
+                    if body.get("logprobs"):
+                        choice["logprobs"] = {"content": [{"token": t, "logprob": lp, "bytes": None,
+                                                           "top_logprobs": []} for t, lp in logprobs]}
+                    answer, status = {"id": "x", "object": "chat.completion", "model": body["model"],
+                                      "choices": [choice]}, 200
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_logprobs_from_the_server_become_a_measured_confidence(engine_env, fresh_cache):
+    import math
+
+    tokens = [("A", -0.1), (" red", -0.3), (" bicycle", -0.2), (".", -0.0)]
+    srv = _SpecServer(tokens)
+    try:
+        res = load_captioner(f"openai:{srv.url}#vendor/vlm").caption(make_test_images(2), G)
+    finally:
+        srv.close()
+    assert all(b["logprobs"] is True and b["temperature"] == 0.0 for b in srv.bodies)
+    mean = sum(lp for _, lp in tokens) / len(tokens)
+    for r in res:
+        assert r.text == "A red bicycle." and r.details["confidence_source"] == "logprobs"  # preamble removed
+        assert r.candidates[0].sequence_score == pytest.approx(mean)
+        assert r.details.get("mean_logprob", mean) == pytest.approx(mean)
+        assert 0.0 < r.confidence <= math.exp(mean) + 1e-6
+
+
+def test_a_server_that_rejects_logprobs_is_asked_again_without_them(engine_env, fresh_cache):
+    srv = _SpecServer([("A", -0.1)], reject_logprobs=True)
+    try:
+        eng = load_captioner(f"openai:{srv.url}#vendor/vlm")
+        res = eng.caption(make_test_images(2), G)
+    finally:
+        srv.close()
+    assert [b.get("logprobs") for b in srv.bodies][0] is True
+    assert "logprobs" not in srv.bodies[-1]  # asked once with, then without, and not again with
+    assert sum(1 for b in srv.bodies if b.get("logprobs")) <= 2  # at most the two concurrent first requests
+    assert all(r.text == "A red bicycle." and r.details["confidence_source"] == "unknown" for r in res)
