@@ -54,3 +54,14 @@ def rows_html(rows: list[dict]) -> str:
             line += " <!-- no caption yet -->"
         lines.append(line)
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+EXTENSIONS = {"csv": "csv", "json": "json", "html": "html.txt"}
+
+
+def download_filename(stem: str, fmt: str) -> str:
+    """The one name an export downloads as, on the website and through the API:
+    ``<stem>-alt-text.<csv|json|html.txt>`` (the HTML list is text to paste into a page, so it is
+    served as text/plain and named .html.txt: a browser shows it instead of rendering it)."""
+    return f"{stem}-alt-text.{EXTENSIONS.get(fmt, 'csv')}"
+

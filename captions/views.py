@@ -237,14 +237,11 @@ def export_response(rows: list[dict], fmt: str, stem: str) -> HttpResponse:
     """The alt-text rows as a download: CSV, JSON or a ready-to-paste HTML list of <img> tags."""
     if fmt == "json":
         response = JsonResponse(exports.batch_rows_json(rows), safe=False, json_dumps_params={"ensure_ascii": False})
-        ext = "json"
     elif fmt == "html":
         response = HttpResponse(exports.rows_html(rows), content_type="text/plain; charset=utf-8")
-        ext = "html.txt"
     else:
         response = HttpResponse(exports.batch_rows_csv(rows), content_type="text/csv; charset=utf-8")
-        ext = "csv"
-    response["Content-Disposition"] = f'attachment; filename="{stem}-alt-text.{ext}"'
+    response["Content-Disposition"] = f'attachment; filename="{exports.download_filename(stem, fmt)}"'
     return response
 
 

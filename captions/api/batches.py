@@ -237,12 +237,12 @@ class BatchExportApi(APIView):
         query.is_valid(raise_exception=True)
         batch = selectors.batch_for(request.user, batch_id)
         rows = selectors.batch_export_rows(batch)
-        if query.validated_data["format"] == "json":
-            return Response(exports.batch_rows_json(rows))
-        if query.validated_data["format"] == "html":
+        fmt = query.validated_data["format"]
+        if fmt == "json":
+            response = Response(exports.batch_rows_json(rows))
+        elif fmt == "html":
             response = HttpResponse(exports.rows_html(rows), content_type="text/plain; charset=utf-8")
-            response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-alt-text.html.txt"'
-            return response
-        response = HttpResponse(exports.batch_rows_csv(rows), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-captions.csv"'
+        else:
+            response = HttpResponse(exports.batch_rows_csv(rows), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{exports.download_filename(f"batch-{batch.pk}", fmt)}"'
         return response

@@ -211,7 +211,7 @@ def test_export_csv_and_json(api, captioned_batch):
     response = api.get(url + "/", {"format": "csv"})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    assert f"batch-{captioned_batch.pk}-captions.csv" in response["Content-Disposition"]
+    assert f'filename="batch-{captioned_batch.pk}-alt-text.csv"' in response["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [r["filename"] for r in rows] == ["'=cmd.jpg", "b.png", "c.gif"]  # no formula runs in a spreadsheet
     captions = dict(Caption.objects.filter(image__batch=captioned_batch).values_list("image__original_filename", "text"))
@@ -239,3 +239,13 @@ def test_batch_reads_need_authentication(anon, user):
     result = services.batch_submit(owner=user, files=[upload("a.jpg", image_bytes("JPEG"))])
     assert_error_format(anon.get(reverse("api:batch-detail", args=[result.batch.pk])), 401)
     assert_error_format(anon.get(reverse("api:batch-export", args=[result.batch.pk])), 401)
+
+
+@pytest.mark.parametrize("fmt,name", [("csv", "alt-text.csv"), ("json", "alt-text.json"), ("html", "alt-text.html.txt")])
+def test_an_export_downloads_under_the_same_name_from_the_website_and_the_api(client, api, captioned_batch, fmt, name):
+    client.force_login(captioned_batch.owner)
+    web = client.get(reverse("captions:batch_export", args=[captioned_batch.pk]), {"format": fmt})
+    through_api = api.get(reverse("api:batch-export", args=[captioned_batch.pk]), {"format": fmt})
+    assert web.status_code == through_api.status_code == 200
+    expected = f'attachment; filename="batch-{captioned_batch.pk}-{name}"'
+    assert web["Content-Disposition"] == through_api["Content-Disposition"] == expected
