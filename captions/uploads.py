@@ -6,6 +6,7 @@ form or the API can name it in its answer while the other files of the upload go
 """
 
 import contextlib
+import posixpath
 import re
 
 from django.conf import settings
@@ -112,6 +113,13 @@ class UploadSource:
         self.name = name
         self.display_name = display_name or name
         self.size = size
+
+    @property
+    def stored_name(self) -> str:
+        """The file name the image keeps (Image.original_filename, the exports' `src`): the base
+        name of what the client called it (a browser's `C:\\fakepath\\a.jpg` -> `a.jpg`); "" when
+        it has none."""
+        return posixpath.basename((self.name or "").replace("\\", "/"))
 
     def open(self):  # pragma: no cover - abstract
         raise NotImplementedError

@@ -90,11 +90,23 @@ class ZipMemberSource(UploadSource):
 
     def __init__(self, archive: zipfile.ZipFile, entry: zipfile.ZipInfo, *, name: str, display_name: str,
                  budget: _ArchiveBudget):
-        super().__init__(posixpath.basename(name.replace("\\", "/")) or name, display_name=display_name,
-                         size=entry.file_size)
+        super().__init__(name, display_name=display_name, size=entry.file_size)
         self.archive = archive
         self.entry = entry
         self.budget = budget
+
+    @property
+    def stored_name(self) -> str:
+        """The member's path inside the archive (``trip/day1/beach.jpg``), so the exports' ``src``
+        and the gallery keep the archive's folders and two ``IMG_0001.JPG`` of different folders
+        stay apart. Names that leave the archive were refused before; ``.`` parts and empty parts
+        are dropped; a path over 255 characters keeps its last folders and the file name."""
+        parts = [p for p in self.name.replace("\\", "/").split("/") if p not in ("", ".")]
+        path = "/".join(parts)
+        while len(path) > 255 and len(parts) > 1:
+            parts = parts[1:]
+            path = "/".join(parts)
+        return path[-255:]
 
     @contextlib.contextmanager
     def open(self):

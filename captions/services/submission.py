@@ -19,7 +19,6 @@ does not name beyond the media sweep's delay.
 import hashlib
 import logging
 import os
-import posixpath
 import uuid
 from dataclasses import dataclass, field
 
@@ -129,8 +128,9 @@ class _Refused(Exception):
 
 
 def _display_name(source: UploadSource, number: int) -> str:
-    """How refusals name a file: its base name (an archive member's too, as before)."""
-    name = posixpath.basename((source.name or "").replace("\\", "/"))
+    """How refusals name a file: the name it would be stored under (an archive member's path
+    inside its archive, UploadSource.stored_name)."""
+    name = source.stored_name
     if not name or source.name == UNNAMED_UPLOAD:
         return f"unnamed-{number}"
     return name
@@ -227,7 +227,7 @@ def _submit_one(source: UploadSource, *, display: str, number: int, context: _Su
             thumb_name = f"thumbnails/{month}/{stem}.jpg"
             staged.append(file_stage(handle, file_name))
             staged.append(file_stage(thumbnail, thumb_name))
-        filename = posixpath.basename((source.name or "").replace("\\", "/"))
+        filename = source.stored_name
         if not filename or source.name == UNNAMED_UPLOAD:
             filename = f"unnamed-{number}.{FORMAT_EXTENSIONS[fmt]}"
         if context.want_batch and context.batch is None:

@@ -62,8 +62,25 @@ def test_a_zip_of_images_is_unpacked_into_the_batch_with_files_beside_it(api):
     assert response.status_code == 202, response.json()
     body = response.json()
     assert body["refused"] == []
-    assert filenames(body["batch"]) == ["a.jpg", "b.png", "c.webp"]
+    assert filenames(body["batch"]) == ["a.jpg", "c.webp", "nested/dir/b.png"]  # the archive's folders are kept
     assert all(p["num_beams"] == 2 for p in Image.objects.values_list("params", flat=True))
+
+
+def test_members_keep_their_folders_so_same_named_photos_stay_apart_in_the_export(api):
+    archive = zip_upload({
+        "trip/day1/IMG_0001.JPG": image_bytes("JPEG"),
+        "trip/day2/IMG_0001.JPG": image_bytes("JPEG", color=(9, 9, 9)),
+        "./trip//notes.txt": b"not an image",
+        "x" * 200 + "/" + "y" * 100 + "/deep.png": image_bytes("PNG"),
+    })
+    body = post_batch(api, archive).json()
+    assert filenames(body["batch"]) == ["trip/day1/IMG_0001.JPG", "trip/day2/IMG_0001.JPG", "y" * 100 + "/deep.png"]
+    assert [r["filename"] for r in body["refused"]] == ["trip/notes.txt"]
+    html = api.get(reverse("api:batch-export", args=[body["batch"]]), {"format": "html"}).content.decode()
+    assert '<img src="trip/day1/IMG_0001.JPG"' in html and '<img src="trip/day2/IMG_0001.JPG"' in html
+    # a file sent directly keeps only its base name, whatever path the client put in front of it
+    direct = post_batch(api, upload("C:\\fakepath\\direct.jpg", image_bytes("JPEG", color=(3, 3, 3))))
+    assert filenames(direct.json()["batch"]) == ["direct.jpg"]
 
 
 def test_a_bad_member_is_refused_by_name_and_the_others_go_on(api, settings):

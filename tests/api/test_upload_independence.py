@@ -233,4 +233,4 @@ def test_zip_member_refusals_use_the_decoded_name(api):
     response = api.post("/api/v1/batches/", {"files": [upload("p.zip", archive, "application/zip")]}, format="multipart")
     assert response.status_code == 202
     assert response.json()["refused"][0]["filename"] == "p.zip/Фото/../побег.jpg"
-    assert list(Image.objects.values_list("original_filename", flat=True)) == ["кот.jpg"]
+    assert list(Image.objects.values_list("original_filename", flat=True)) == ["Фото/кот.jpg"]  # folder decoded and kept
