@@ -178,6 +178,7 @@ class VLMCaptioner(Captioner):
             self.tokenizer.padding_side = "left"
         super().__init__(**kwargs)
         self._eos_ids = self._find_eos_ids()
+        self._location_ids = self._find_location_ids()
 
     @classmethod
     def from_pretrained(cls, source: str, *, spec: str | None = None, device: str | None = None,
@@ -265,6 +266,14 @@ class VLMCaptioner(Captioner):
                 ids.add(tid)
         return ids
 
+    def _find_location_ids(self) -> list[int]:
+        """The ids of the detection / segmentation tokens (PaliGemma's ``<loc0000>``..``<seg127>``,
+        Florence-2's ``<loc_0>``..): a caption is words, so generation never picks them (they would only be
+        stripped afterwards, and a caption of nothing but them would fail the image)."""
+        if self.family not in ("paligemma", "florence2") or not hasattr(self.tokenizer, "get_vocab"):
+            return []
+        return sorted(i for t, i in self.tokenizer.get_vocab().items() if _LOC_TOKEN_RE.fullmatch(t))
+
     def generation_kwargs(self, params: GenerationParams, style: CaptionStyle) -> dict[str, Any]:
         kw: dict[str, Any] = {
             "max_new_tokens": style.max_new_tokens(params.max_length),
@@ -279,6 +288,8 @@ class VLMCaptioner(Captioner):
         }
         if params.num_beams > 1:
             kw["length_penalty"] = params.length_penalty
+        if self._location_ids:
+            kw["suppress_tokens"] = self._location_ids
         if params.no_repeat_ngram_size:
             kw["no_repeat_ngram_size"] = params.no_repeat_ngram_size
         if params.do_sample:

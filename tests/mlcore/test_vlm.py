@@ -3,6 +3,7 @@ model of that architecture (mlcore.testing_vlm), loaded through load_captioner l
 
 import importlib.util
 import os
+import re
 
 import pytest
 
@@ -45,6 +46,9 @@ def test_loads_and_captions_a_batch_like_single_images(vlm, mixed_images):
         [s.candidates[0].sequence_score for s in singles], abs=1e-3)
     if not cap.is_encoder_decoder:
         assert cap.tokenizer.padding_side == "left"
+    # detection tokens (PaliGemma's processor adds 1024 <locNNNN> and 128 <segNNN>) are never generated
+    assert (len(cap._location_ids) == 1152) == (arch == "paligemma")
+    assert not any(re.search(r"<(?:loc|seg)_?\d+>", r.raw_text) for r in batch + singles)
 
 
 def test_beams_alternatives_and_result_fields(vlm, mixed_images):
