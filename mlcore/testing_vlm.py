@@ -4,7 +4,9 @@ Each ``build_tiny_<arch>(dest_dir)`` builds the real transformers config / model
 with 1-2 layers, hidden size 32 and 32-64 px images, a word-level tokenizer made in code (the
 ``tokenizers`` library, wrapped in PreTrainedTokenizerFast) and a chat template, and writes them with
 ``save_pretrained`` so that ``load_captioner(folder)`` and ``transformers serve folder`` load them like
-a real checkpoint. No network. A few seconds each on one CPU core.
+a real checkpoint. The Qwen-VL folders are written in the hub's layout without building the transformers
+processor (its video processor needs torchvision; see _QwenCheckpointFiles). No network. A few seconds
+each on one CPU core.
 """
 
 from __future__ import annotations

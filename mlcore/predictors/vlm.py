@@ -45,7 +45,8 @@ __all__ = ["VLMCaptioner", "VLM_ARCHITECTURES", "is_vlm", "VLMRawCandidate", "st
 
 #: config.model_type -> prompt family. "chat": chat template; "paligemma": task prefixes;
 #: "florence2": task tokens. Tested with tiny random models: llava, llava_next, qwen2_vl, qwen2_5_vl,
-#: idefics3, paligemma, gemma3, florence2 (tests/mlcore/test_vlm.py).
+#: qwen3_vl, idefics3, paligemma, gemma3, florence2 (tests/mlcore/test_vlm.py, and through the worker in
+#: tests/captions/test_vlm_architectures.py).
 VLM_ARCHITECTURES: dict[str, str] = {
     "llava": "chat",
     "llava_next": "chat",
