@@ -364,21 +364,29 @@ def _get(size: Any, key: str) -> Any:
     return getattr(size, key, None)
 
 
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
 def processor_target_size(image_processor: Any) -> int | None:
     """The shorter edge (pixels) a transformers image processor needs, read from its ``size``:
     ``{"shortest_edge": n}`` -> n; ``{"height": h, "width": w}`` -> min(h, w); ``{"longest_edge":
     n}`` -> n (conservative: the shorter side is kept >= n); an int -> itself. Processors that
-    bound a pixel count (``max_pixels``, Qwen2-VL style) -> ceil(sqrt(max_pixels)). ``None`` when
-    the need cannot be read (decode at full size). Does not import transformers."""
+    bound a pixel count (Qwen2-VL style: a ``max_pixels`` attribute, or, as transformers 5 keeps it, a
+    ``size`` whose ``longest_edge`` is ``max_pixels`` on a processor with a ``temporal_patch_size``)
+    -> ceil(sqrt(max_pixels)): the resized image has at most that many pixels, so neither side needs
+    more. ``None`` when the need cannot be read (decode at full size). Does not import transformers."""
     if image_processor is None:
         return None
     inner = getattr(image_processor, "image_processor", None)
     if inner is not None and inner is not image_processor:
         return processor_target_size(inner)
-    max_px = getattr(image_processor, "max_pixels", None)
-    if isinstance(max_px, (int, float)) and max_px > 0:
-        return math.ceil(math.sqrt(max_px))
     size = getattr(image_processor, "size", None)
+    max_px = getattr(image_processor, "max_pixels", None)
+    if not _positive(max_px) and getattr(image_processor, "temporal_patch_size", None) and size is not None:
+        max_px = _get(size, "max_pixels") or _get(size, "longest_edge")
+    if _positive(max_px):
+        return math.ceil(math.sqrt(max_px))
     if isinstance(size, (int, float)) and not isinstance(size, bool) and size > 0:
         return int(size)
     if size is None:

@@ -4,7 +4,9 @@ Each ``build_tiny_<arch>(dest_dir)`` builds the real transformers config / model
 with 1-2 layers, hidden size 32 and 32-64 px images, a word-level tokenizer made in code (the
 ``tokenizers`` library, wrapped in PreTrainedTokenizerFast) and a chat template, and writes them with
 ``save_pretrained`` so that ``load_captioner(folder)`` and ``transformers serve folder`` load them like
-a real checkpoint. No network. A few seconds each on one CPU core.
+a real checkpoint. The Qwen-VL folders are written in the hub's layout without building the transformers
+processor (its video processor needs torchvision; see _QwenCheckpointFiles). No network. A few seconds
+each on one CPU core.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ __all__ = [
     "build_tiny_llava_next",
     "build_tiny_qwen2_vl",
     "build_tiny_qwen2_5_vl",
+    "build_tiny_qwen3_vl",
     "build_tiny_idefics3",
     "build_tiny_paligemma",
     "build_tiny_gemma3",
@@ -123,77 +126,128 @@ def build_tiny_llava_next(dest_dir: str | os.PathLike, seed: int = 0, image_size
                               scale=scale)
 
 
-def _qwen_parts(image_size: int):
-    tok = _word_tokenizer(
-        specials=["<|vision_start|>", "<|vision_end|>", "<|video_pad|>"],
-        attrs={"image_token": "<|image_pad|>"},
-    )
-    template = _template("<|vision_start|><|image_pad|><|vision_end|>")
-    pixels = image_size * image_size
-    ip_kw = dict(size={"shortest_edge": pixels, "longest_edge": pixels}, patch_size=8, merge_size=2,
-                 temporal_patch_size=2)
-    return tok, template, ip_kw
+#: the chat template of the Qwen-VL Instruct checkpoints, reduced to what a caption turn uses
+_QWEN_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['content'] is string %}{{ m['content'] }}"
+    "{% else %}{% for c in m['content'] %}{% if c['type'] == 'image' or c['type'] == 'image_url' %}"
+    "<|vision_start|><|image_pad|><|vision_end|>{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
-def _qwen_text(tok, model_type: str) -> dict:
-    # head_dim 16 -> rotary half 8 = mrope sections 2 + 3 + 3 (temporal, height, width)
-    return dict(model_type=model_type, vocab_size=len(tok), hidden_size=32, intermediate_size=48,
-                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
-                bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+class _QwenCheckpointFiles:
+    """The processor files of a Qwen-VL hub checkpoint (Qwen/Qwen2-VL-2B-Instruct, Qwen/Qwen2.5-VL-3B-Instruct,
+    Qwen/Qwen3-VL-2B-Instruct), written without building the transformers processor (whose video processor
+    needs torchvision): tokenizer files, ``preprocessor_config.json`` (the image processor, with
+    ``min_pixels``/``max_pixels`` as Qwen2-VL and Qwen2.5-VL ship them, or a ``size`` of pixel counts as
+    Qwen3-VL does), ``video_preprocessor_config.json`` and the legacy ``chat_template.json``."""
+
+    def __init__(self, tokenizer, image_processor, processor_class: str, video_processor_class: str,
+                 pixels_as_size: bool):
+        self.tokenizer, self.image_processor = tokenizer, image_processor
+        self.processor_class, self.video_processor_class = processor_class, video_processor_class
+        self.pixels_as_size = pixels_as_size
+
+    def save_pretrained(self, dest: str) -> None:
+        import json
+
+        ip = self.image_processor
+        self.tokenizer.save_pretrained(dest)
+        common = dict(patch_size=ip.patch_size, temporal_patch_size=ip.temporal_patch_size, merge_size=ip.merge_size,
+                      image_mean=list(ip.image_mean), image_std=list(ip.image_std),
+                      processor_class=self.processor_class)
+        pixels = {"shortest_edge": ip.size["shortest_edge"], "longest_edge": ip.size["longest_edge"]}
+        image = dict(common, image_processor_type="Qwen2VLImageProcessor")
+        image.update({"size": pixels} if self.pixels_as_size else
+                     {"min_pixels": pixels["shortest_edge"], "max_pixels": pixels["longest_edge"]})
+        video = dict(common, video_processor_type=self.video_processor_class, size=pixels, fps=2.0)
+        for name, body in (("preprocessor_config.json", image), ("video_preprocessor_config.json", video),
+                           ("chat_template.json", {"chat_template": _QWEN_TEMPLATE})):
+            with open(os.path.join(dest, name), "w", encoding="utf-8") as f:
+                json.dump(body, f, indent=2)
 
 
-def build_tiny_qwen2_vl(dest_dir: str | os.PathLike, seed: int = 0, image_size: int = 32, scale: float = 3.0) -> str:
-    """Qwen2VLForConditionalGeneration + Qwen2VLProcessor (dynamic resolution, 8 px patches, 2x2 merge)."""
-    from transformers import (
-        Qwen2VLConfig,
-        Qwen2VLForConditionalGeneration,
-        Qwen2VLProcessor,
-    )
+def _qwen_parts(image_size: int, processor_class: str, video_processor_class: str, *, pixels_as_size: bool = False,
+                patch: int = 8, mean: Sequence[float] | None = None):
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
         Qwen2VLImageProcessorPil,
     )
 
-    tok, template, ip_kw = _qwen_parts(image_size)
-    proc = Qwen2VLProcessor(image_processor=Qwen2VLImageProcessorPil(**ip_kw), tokenizer=tok,
-                            chat_template=template)
+    tok = _word_tokenizer(
+        specials=["<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|video_pad|>"],
+        attrs={"image_token": "<|image_pad|>"},
+    )
+    # dynamic resolution: each image keeps its aspect, sides rounded to patch * merge, between one merged
+    # patch and (2 * image_size)**2 pixels, so images of other shapes give other numbers of image tokens
+    kw = {} if mean is None else dict(image_mean=list(mean), image_std=list(mean))
+    ip = Qwen2VLImageProcessorPil(min_pixels=(2 * patch) ** 2, max_pixels=(2 * image_size) ** 2, patch_size=patch,
+                                  merge_size=2, temporal_patch_size=2, **kw)
+    files = _QwenCheckpointFiles(tok, ip, processor_class, video_processor_class, pixels_as_size)
+    ids = dict(image_token_id=tok.image_token_id, video_token_id=tok.convert_tokens_to_ids("<|video_pad|>"),
+               vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
+               vision_end_token_id=tok.convert_tokens_to_ids("<|vision_end|>"))
+    return tok, files, ids
+
+
+def _qwen_text(tok, model_type: str, mrope_section: Sequence[int] = (2, 3, 3), **extra) -> dict:
+    # head_dim 16 -> rotary half 8 = mrope sections (temporal, height, width)
+    d = dict(model_type=model_type, vocab_size=len(tok), hidden_size=32, intermediate_size=48,
+             num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
+             rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": list(mrope_section)},
+             bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    d.update(extra)
+    return d
+
+
+def build_tiny_qwen2_vl(dest_dir: str | os.PathLike, seed: int = 0, image_size: int = 32, scale: float = 3.0) -> str:
+    """Qwen2VLForConditionalGeneration (dynamic resolution, 8 px patches, 2x2 merge) with the files of
+    Qwen/Qwen2-VL-2B-Instruct (see _QwenCheckpointFiles); loads as Qwen2VLProcessor."""
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+    tok, files, ids = _qwen_parts(image_size, "Qwen2VLProcessor", "Qwen2VLVideoProcessor")
     cfg = Qwen2VLConfig(
         vision_config=dict(depth=1, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=8,
                            spatial_merge_size=2, temporal_patch_size=2, in_channels=3),
-        text_config=_qwen_text(tok, "qwen2_vl_text"),
-        image_token_id=tok.image_token_id, video_token_id=tok.convert_tokens_to_ids("<|video_pad|>"),
-        vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
-        vision_end_token_id=tok.convert_tokens_to_ids("<|vision_end|>"),
+        text_config=_qwen_text(tok, "qwen2_vl_text"), **ids,
     )
-    return _save_random_model(Qwen2VLForConditionalGeneration, cfg, proc, os.fspath(dest_dir), seed=seed,
+    return _save_random_model(Qwen2VLForConditionalGeneration, cfg, files, os.fspath(dest_dir), seed=seed,
                               scale=scale)
 
 
 def build_tiny_qwen2_5_vl(dest_dir: str | os.PathLike, seed: int = 0, image_size: int = 32,
                           scale: float = 3.0) -> str:
-    """Qwen2_5_VLForConditionalGeneration + Qwen2_5_VLProcessor (as Qwen/Qwen2.5-VL-3B-Instruct)."""
-    from transformers import (
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-        Qwen2_5_VLProcessor,
-    )
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
-        Qwen2VLImageProcessorPil,
-    )
+    """Qwen2_5_VLForConditionalGeneration (windowed vision attention) with the files of
+    Qwen/Qwen2.5-VL-3B-Instruct; loads as Qwen2_5_VLProcessor."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    tok, template, ip_kw = _qwen_parts(image_size)
-    proc = Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessorPil(**ip_kw), tokenizer=tok,
-                               chat_template=template)
+    tok, files, ids = _qwen_parts(image_size, "Qwen2_5_VLProcessor", "Qwen2VLVideoProcessor")
     cfg = Qwen2_5_VLConfig(
         vision_config=dict(depth=1, hidden_size=32, intermediate_size=48, num_heads=2, out_hidden_size=32,
                            patch_size=8, spatial_merge_size=2, temporal_patch_size=2, window_size=32,
                            fullatt_block_indexes=[0], in_channels=3),
-        text_config=_qwen_text(tok, "qwen2_5_vl_text"),
-        image_token_id=tok.image_token_id, video_token_id=tok.convert_tokens_to_ids("<|video_pad|>"),
-        vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
-        vision_end_token_id=tok.convert_tokens_to_ids("<|vision_end|>"),
+        text_config=_qwen_text(tok, "qwen2_5_vl_text"), **ids,
     )
-    return _save_random_model(Qwen2_5_VLForConditionalGeneration, cfg, proc, os.fspath(dest_dir), seed=seed,
+    return _save_random_model(Qwen2_5_VLForConditionalGeneration, cfg, files, os.fspath(dest_dir), seed=seed,
+                              scale=scale)
+
+
+def build_tiny_qwen3_vl(dest_dir: str | os.PathLike, seed: int = 0, image_size: int = 32, scale: float = 3.0) -> str:
+    """Qwen3VLForConditionalGeneration (learned vision position embeddings interpolated to the grid,
+    DeepStack: features of vision layer 0 added to the first text layer's image positions, interleaved
+    M-RoPE) with the files of Qwen/Qwen3-VL-2B-Instruct (size in pixel counts, mean/std 0.5); loads as
+    Qwen3VLProcessor."""
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+
+    tok, files, ids = _qwen_parts(image_size, "Qwen3VLProcessor", "Qwen3VLVideoProcessor", pixels_as_size=True,
+                                  mean=(0.5, 0.5, 0.5))
+    cfg = Qwen3VLConfig(
+        vision_config=dict(depth=2, hidden_size=32, intermediate_size=48, num_heads=2, in_channels=3,
+                           patch_size=8, spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32,
+                           num_position_embeddings=16, deepstack_visual_indexes=[0]),
+        text_config=_qwen_text(tok, "qwen3_vl_text", mrope_section=(4, 2, 2), head_dim=16),
+        **ids,
+    )
+    return _save_random_model(Qwen3VLForConditionalGeneration, cfg, files, os.fspath(dest_dir), seed=seed,
                               scale=scale)
 
 
@@ -325,6 +379,7 @@ VLM_BUILDERS = {
     "llava_next": build_tiny_llava_next,
     "qwen2_vl": build_tiny_qwen2_vl,
     "qwen2_5_vl": build_tiny_qwen2_5_vl,
+    "qwen3_vl": build_tiny_qwen3_vl,
     "idefics3": build_tiny_idefics3,
     "paligemma": build_tiny_paligemma,
     "gemma3": build_tiny_gemma3,

@@ -21,7 +21,7 @@ the image-to-text models: the length-normalised mean log-probability of the gene
 
 from __future__ import annotations
 
-import importlib.util
+import functools
 import os
 import re
 import time
@@ -45,7 +45,8 @@ __all__ = ["VLMCaptioner", "VLM_ARCHITECTURES", "is_vlm", "VLMRawCandidate", "st
 
 #: config.model_type -> prompt family. "chat": chat template; "paligemma": task prefixes;
 #: "florence2": task tokens. Tested with tiny random models: llava, llava_next, qwen2_vl, qwen2_5_vl,
-#: idefics3, paligemma, gemma3, florence2 (tests/mlcore/test_vlm.py).
+#: qwen3_vl, idefics3, paligemma, gemma3, florence2 (tests/mlcore/test_vlm.py, and through the worker in
+#: tests/captions/test_vlm_architectures.py).
 VLM_ARCHITECTURES: dict[str, str] = {
     "llava": "chat",
     "llava_next": "chat",
@@ -65,8 +66,6 @@ VLM_ARCHITECTURES: dict[str, str] = {
 # model types whose processor wants one list of images per prompt (images=[[im], [im], ...])
 _NESTED_IMAGES = {"gemma3", "idefics2", "idefics3", "smolvlm"}
 _FLORENCE_LANGS = frozenset({"en"})
-# processors that import torchvision (their video processor) in transformers 5.x
-_NEEDS_TORCHVISION = {"qwen2_vl", "qwen2_5_vl", "qwen3_vl"}
 # PaliGemma / Florence-2 location and segmentation tokens (detection outputs, not words)
 _LOC_TOKEN_RE = re.compile(r"<(?:loc|seg)_?\d{1,4}>", re.IGNORECASE)
 
@@ -101,6 +100,46 @@ def _config_model_type(source: str, spec: str, strict: bool = False) -> str | No
             raise
         return None
     return getattr(cfg, "model_type", None)
+
+
+@functools.cache
+def _image_only(processor_cls: type) -> type:
+    """``processor_cls`` (a transformers ProcessorMixin whose ``__init__`` takes ``image_processor``,
+    ``tokenizer`` and ``video_processor``) without its video processor.
+
+    transformers builds a processor's parts from the parameter names of its ``__init__``
+    (``ProcessorMixin.get_attributes``): this subclass's ``__init__`` names only the image processor and
+    the tokenizer, so ``from_pretrained`` loads those two (``AutoImageProcessor``, which gives the PIL
+    image processor when torchvision is absent, and ``AutoTokenizer``), the processor's own settings and the
+    chat template (chat_template.jinja / chat_template.json / processor_config.json) exactly as for the
+    full class, and never looks at video_preprocessor_config.json. Prompts and image tokens come from the
+    unchanged parent class; only ``processor(videos=...)`` is missing (captionsite never sends video)."""
+
+    class ImageOnlyProcessor(processor_cls):
+        def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+            super().__init__(image_processor=image_processor, tokenizer=tokenizer, video_processor=None,
+                             chat_template=chat_template, **kwargs)
+
+    ImageOnlyProcessor.__name__ = ImageOnlyProcessor.__qualname__ = f"{processor_cls.__name__}ImageOnly"
+    ImageOnlyProcessor.__doc__ = f"{processor_cls.__name__} without its video processor (images only)."
+    return ImageOnlyProcessor
+
+
+def _processor_loader(model_type: str):
+    """``from_pretrained`` of the image-only variant of ``model_type``'s processor class when that class
+    wants a video processor and torchvision is not installed (transformers' video processors import
+    torchvision: Qwen2-VL, Qwen2.5-VL, Qwen3-VL, LLaVA-OneVision); ``None`` otherwise (AutoProcessor, the
+    full processor, as transformers would load it)."""
+    import transformers
+    from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
+    from transformers.utils import is_torchvision_available
+
+    if is_torchvision_available():
+        return None
+    processor_cls = getattr(transformers, PROCESSOR_MAPPING_NAMES.get(model_type) or "", None)
+    if processor_cls is None or "video_processor" not in processor_cls.get_attributes():
+        return None
+    return _image_only(processor_cls).from_pretrained
 
 
 def is_vlm(source: str, spec: str | None = None, strict: bool = False) -> bool:
@@ -140,6 +179,7 @@ class VLMCaptioner(Captioner):
             self.tokenizer.padding_side = "left"
         super().__init__(**kwargs)
         self._eos_ids = self._find_eos_ids()
+        self._location_ids = self._find_location_ids()
 
     @classmethod
     def from_pretrained(cls, source: str, *, spec: str | None = None, device: str | None = None,
@@ -154,13 +194,9 @@ class VLMCaptioner(Captioner):
             raise ModelLoadError(
                 f"{source!r} is a {model_type!r} model; supported vision-language architectures: "
                 f"{', '.join(sorted(VLM_ARCHITECTURES))}", spec)
-        if model_type in _NEEDS_TORCHVISION and importlib.util.find_spec("torchvision") is None:
-            raise ModelLoadError(
-                f"{source!r} is a {model_type} model: its transformers processor needs torchvision (for its video "
-                "processor), which is not installed; pip install the torchvision release built for the installed "
-                "torch", spec)
         with quiet_transformers():
-            processor = _from_pretrained(AutoProcessor.from_pretrained, source, spec, "processor")
+            processor = _from_pretrained(_processor_loader(model_type) or AutoProcessor.from_pretrained, source,
+                                         spec, "processor")
             load_dtype = torch_dtype("float32" if dt == "int8" else dt)
             model = _from_pretrained(AutoModelForImageTextToText.from_pretrained, source, spec, "weights",
                                      dtype=load_dtype)
@@ -231,6 +267,14 @@ class VLMCaptioner(Captioner):
                 ids.add(tid)
         return ids
 
+    def _find_location_ids(self) -> list[int]:
+        """The ids of the detection / segmentation tokens (PaliGemma's ``<loc0000>``..``<seg127>``,
+        Florence-2's ``<loc_0>``..): a caption is words, so generation never picks them (they would only be
+        stripped afterwards, and a caption of nothing but them would fail the image)."""
+        if self.family not in ("paligemma", "florence2") or not hasattr(self.tokenizer, "get_vocab"):
+            return []
+        return sorted(i for t, i in self.tokenizer.get_vocab().items() if _LOC_TOKEN_RE.fullmatch(t))
+
     def generation_kwargs(self, params: GenerationParams, style: CaptionStyle) -> dict[str, Any]:
         kw: dict[str, Any] = {
             "max_new_tokens": style.max_new_tokens(params.max_length),
@@ -245,6 +289,8 @@ class VLMCaptioner(Captioner):
         }
         if params.num_beams > 1:
             kw["length_penalty"] = params.length_penalty
+        if self._location_ids:
+            kw["suppress_tokens"] = self._location_ids
         if params.no_repeat_ngram_size:
             kw["no_repeat_ngram_size"] = params.no_repeat_ngram_size
         if params.do_sample:

@@ -446,6 +446,11 @@ def test_target_size_is_read_from_processors_and_captioners():
     assert processor_target_size(_Processor(_SizeDict(height=224, width=320))) == 224
     assert processor_target_size(_Processor(300)) == 300
     assert processor_target_size(_Processor({"shortest_edge": 3136}, max_pixels=1003520)) == 1002
+    # transformers 5 keeps Qwen-VL's pixel bounds as size = {shortest_edge: min_pixels, longest_edge: max_pixels}
+    qwen = _Processor({"shortest_edge": 3136, "longest_edge": 12845056}, temporal_patch_size=2, merge_size=2)
+    assert processor_target_size(qwen) == 3584
+    assert processor_target_size(_Processor(_SizeDict(shortest_edge=65536, longest_edge=16777216),
+                                            temporal_patch_size=2)) == 4096  # Qwen3-VL
     assert processor_target_size(_SizeDict(image_processor=_Processor({"shortest_edge": 224}))) == 224
     assert processor_target_size(None) is None and processor_target_size(_Processor(None)) is None
     assert captioner_target_size(_SizeDict(image_processor=_Processor({"height": 384, "width": 384}))) == 384
