@@ -59,6 +59,38 @@ class MultipleFileField(forms.FileField):
         return [data] if data else []
 
 
+STYLE_HELP = "alt: one sentence for screen readers; description: a detailed paragraph; tags: keywords."
+#: the upload form's fields that say what to caption with (each shown with its hint and errors)
+REQUEST_FIELDS = ("style", "language", "model")
+
+
+def _listed(names, last_word: str = "and") -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {last_word} {names[-1]}"
+
+
+def model_ability_text(ability, *, owner_words: str, suggestion: str = "") -> str:
+    """In words, what a model can write: "The site's model, blip-base, writes alt text in English
+    only; choose a vision-language model such as smolvlm-256m for description, tags or other
+    languages." `ability`: a captions.selectors.ModelAbility; `suggestion`: a model that can write
+    any style and language, named when this one cannot."""
+    from mlcore.styles import LANGUAGE_NAMES
+
+    who = f"{owner_words}, {ability.name},"
+    if not ability.known:
+        return f"{who} is checked for styles and languages when it captions."
+    if ability.styles is None and ability.languages is None:
+        return f"{who} writes every style in any language."
+    styles = "every style" if ability.styles is None else (
+        "alt text" if ability.styles == ("alt",) else f"the styles {_listed(ability.styles)}")
+    languages = "any language" if ability.languages is None else (
+        _listed([LANGUAGE_NAMES.get(code, code) for code in ability.languages], "or") + " only")
+    text = f"{who} writes {styles} in {languages}"
+    if suggestion:
+        text += f"; choose a vision-language model such as {suggestion} for other styles or languages"
+    return text + "."
+
+
 class UploadForm(forms.Form):
     images = MultipleFileField(
         label="Images",
@@ -80,7 +112,9 @@ class UploadForm(forms.Form):
         help_text="The most word pieces (tokens, about ¾ of a word each) a caption may have, {low} to {high}. "
         "Default: {default}.",
     )
-    # issue 12: which model, style and language (checked against the model by the service).
+    # issue 12: which model, style and language. clean() checks them together against the model
+    # (captions.services.caption_request_clean, the check every surface uses): a field error
+    # before any file is stored.
     model = forms.CharField(
         label="Model",
         required=False,
@@ -88,12 +122,7 @@ class UploadForm(forms.Form):
         help_text="Empty: the site's model. A name from the list, or ensemble:<a>,<b> of them.",
         widget=forms.TextInput(attrs={"list": "caption-model-choices", "autocomplete": "off"}),
     )
-    style = forms.ChoiceField(
-        label="Style",
-        required=False,
-        choices=(),
-        help_text="alt: one sentence for screen readers; description: a detailed paragraph; tags: keywords.",
-    )
+    style = forms.ChoiceField(label="Style", required=False, choices=(), help_text=STYLE_HELP)
     language = forms.CharField(
         label="Language",
         required=False,
@@ -102,14 +131,24 @@ class UploadForm(forms.Form):
         widget=forms.TextInput(attrs={"size": 6, "autocomplete": "off"}),
     )
 
-    def __init__(self, *args, **kwargs):
-        from captions.selectors import caption_model_choices
+    def __init__(self, *args, owner=None, **kwargs):
+        from captions.selectors import caption_model_choices, model_abilities
         from captions.services.styles import style_choices
 
         super().__init__(*args, **kwargs)
-        self.fields["style"].choices = [("", "alt (default)")] + [(n, n) for n in style_choices()]
-        self._model_choices = caption_model_choices
-        for name in ("style", "language", "model"):
+        self.owner = owner
+        self.request_params: dict | None = None  # the checked generation parameters once valid
+        self.model_choices = caption_model_choices()
+        self.abilities = model_abilities(self.model_choices)
+        site = self.abilities[self.model_choices[0]] if self.model_choices else None
+        names = style_choices()
+        cannot = set() if site is None or site.styles is None else set(names) - set(site.styles)
+        # Without JavaScript the labels speak of the site's model; upload.js relabels them for
+        # the model chosen in the Model field (the server's check stays the authority).
+        self.fields["style"].choices = [("", "alt (default)")] + [
+            (n, f"{n} (not with {site.name})" if n in cannot else n) for n in names
+        ]
+        for name in REQUEST_FIELDS:
             # static/js/upload.js sends the fields marked data-upload-param with every part. The ids
             # are the upload form's own: the gallery's search form beside it has a `model` field too.
             self.fields[name].widget.attrs.update(
@@ -117,14 +156,34 @@ class UploadForm(forms.Form):
             )
 
     @functools.cached_property
-    def model_choices(self) -> list[str]:
-        """The models offered in the page's list (read when the page is rendered)."""
-        return self._model_choices()
+    def site_model_text(self) -> str:
+        """What the site's model (the one an empty Model field means) can write, in words."""
+        if not self.model_choices:
+            return ""
+        site = self.abilities[self.model_choices[0]]
+        return model_ability_text(site, owner_words="The site's model", suggestion=self.any_style_model)
+
+    @functools.cached_property
+    def any_style_model(self) -> str:
+        """The first offered model that writes every style in any language ("" when none)."""
+        return next((a.name for a in self.abilities.values() if a.known and a.styles is None
+                     and a.languages is None and not a.name.startswith(("ensemble:", "fallback:"))), "")
+
+    def abilities_json(self) -> dict:
+        """For upload.js (json_script): each offered model's styles and languages, the site's model."""
+        from mlcore.styles import LANGUAGE_NAMES
+
+        return {
+            "language_names": LANGUAGE_NAMES,
+            "site": self.model_choices[0] if self.model_choices else "",
+            "suggestion": self.any_style_model,
+            "models": {name: ability.as_dict() for name, ability in self.abilities.items()},
+        }
 
     @property
     def request_fields(self) -> list:
         """The bound style, language and model fields, in the order the page shows them."""
-        return [self["style"], self["language"], self["model"]]
+        return [self[name] for name in REQUEST_FIELDS]
 
     def clean_model(self) -> str:
         from django.core.exceptions import ValidationError
@@ -135,6 +194,33 @@ class UploadForm(forms.Form):
             return model_spec_clean(self.cleaned_data.get("model"))
         except ValidationError as error:
             raise ValidationError(error.message_dict["model"]) from None
+
+    def clean(self):
+        """Style and language against the chosen model (or the site's): a field error here, so
+        that an upload that cannot be captioned as asked stores nothing."""
+        from django.core.exceptions import ValidationError
+
+        from captions.services.styles import caption_request_clean
+
+        data = super().clean()
+        if any(name in self.errors for name in ("model", "style", "language", "num_beams", "max_length")):
+            return data
+        try:
+            self.request_params = caption_request_clean(
+                params=self.generation_params(), model_spec=self.model_spec(), owner=self.owner
+            )
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages)
+        return data
+
+    def full_clean(self):
+        super().full_clean()
+        for name in self.errors:  # screen readers hear which field is wrong, and why
+            if name in REQUEST_FIELDS:
+                self.fields[name].widget.attrs.update(
+                    {"aria-invalid": "true", "aria-describedby": f"upload-{name}-error upload-{name}-hint"}
+                )
 
     def generation_params(self) -> dict:
         names = ("num_beams", "max_length", "style", "language")
@@ -219,12 +305,28 @@ class BulkRecaptionForm(forms.Form):
         help_text="The most word pieces a caption may have, {low} to {high} (default {default}).",
     )
 
+    style = forms.ChoiceField(label="Style", required=False, choices=(), help_text=STYLE_HELP)
+    language = forms.CharField(label="Language", required=False, max_length=35,
+                               help_text="BCP 47, e.g. en, fr, pt-BR; empty: your default.",
+                               widget=forms.TextInput(attrs={"size": 6, "autocomplete": "off"}))
+
     def __init__(self, *args, model_choices: list[str], **kwargs):
+        from captions.services.styles import style_choices
+
         super().__init__(*args, **kwargs)
         self.fields["model_spec"].choices = [(m, m) for m in model_choices]
+        self.fields["style"].choices = [("", "alt (default)")] + [(n, n) for n in style_choices()]
         for name, field in self.fields.items():
             if field.help_text and isinstance(self.auto_id, str):
                 field.widget.attrs["aria-describedby"] = (self.auto_id % name) + "-hint"
 
     def generation_params(self) -> dict:
-        return {k: self.cleaned_data[k] for k in ("num_beams", "max_length") if self.cleaned_data.get(k) is not None}
+        names = ("num_beams", "max_length", "style", "language")
+        return {k: v for k in names if (v := self.cleaned_data.get(k)) not in (None, "")}
+
+    def error_text(self, errors: dict) -> str:
+        """Errors by field as one line that names each field: "Style: blip-base cannot ..."."""
+        return " ".join(
+            f"{self.fields[name].label}: {message}" if name in self.fields else message
+            for name, messages in errors.items() for message in messages
+        )

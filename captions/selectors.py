@@ -64,6 +64,43 @@ def caption_model_choices() -> list[str]:
     return list(dict.fromkeys(c for c in choices if c))
 
 
+@dataclass(frozen=True)
+class ModelAbility:
+    """What a model of caption_model_choices() can write, known without loading it
+    (mlcore.capabilities): `styles` / `languages` (primary subtags) are None for "any"; `known`
+    is False when it cannot be told offline (the worker checks when it runs)."""
+
+    name: str
+    styles: tuple[str, ...] | None
+    languages: tuple[str, ...] | None
+    known: bool = True
+
+    def as_dict(self) -> dict:
+        return {"styles": self.styles, "languages": self.languages, "known": self.known}
+
+
+def model_abilities(specs: list[str] | None = None) -> dict[str, ModelAbility]:
+    """{spec: ModelAbility} for `specs` (default: caption_model_choices(), in its order). Reads at
+    most a config.json per model; loads no weights."""
+    import mlcore
+    from mlcore.capabilities import spec_capabilities
+
+    found = {}
+    for spec in caption_model_choices() if specs is None else specs:
+        try:
+            caps = spec_capabilities(spec)
+        except mlcore.MLCoreError:
+            found[spec] = ModelAbility(spec, None, None, known=False)
+            continue
+        found[spec] = ModelAbility(
+            spec,
+            None if caps.styles is None else tuple(sorted(caps.styles)),
+            None if caps.languages is None else tuple(sorted(caps.languages)),
+            caps.known,
+        )
+    return found
+
+
 def gallery_images_for(user) -> QuerySet[Image]:
     """The user's images, newest first, with the caption shown under each."""
     return Image.objects.filter(owner=user).select_related("current_caption").order_by("-created_at", "-id")

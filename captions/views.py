@@ -30,8 +30,13 @@ def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _upload_json(accepted: int, refused: list[dict], errors: list[str], status: int) -> JsonResponse:
-    return JsonResponse({"accepted": accepted, "refused": refused, "errors": errors}, status=status)
+def _upload_json(
+    accepted: int, refused: list[dict], errors: list[str], status: int, field_errors: dict | None = None
+) -> JsonResponse:
+    return JsonResponse(
+        {"accepted": accepted, "refused": refused, "errors": errors, "field_errors": field_errors or {}},
+        status=status,
+    )
 
 
 def _queued_notice(count: int) -> str:
@@ -42,8 +47,10 @@ def gallery(request: HttpRequest) -> HttpResponse:
     """A visitor's GET: the landing page (what the site does, and the public demo); any other
     visitor's request goes to the login page. Signed in, GET: the upload form and the user's images. POST: an upload, answered with a redirect
     (post/redirect/get: a reload never stores the files twice), or 400 with the form's errors when
-    nothing was stored; JSON ({"accepted": int, "refused": [{"filename", "reason"}], "errors": [str]})
-    for the page's upload script."""
+    nothing was stored; JSON ({"accepted": int, "refused": [{"filename", "reason"}], "errors": [str],
+    "field_errors": {field: [str]}}) for the page's upload script. A style, language or model the
+    request cannot have (or a bad generation setting) is a field error of the form (400, nothing
+    stored): in `field_errors` under the field's name, and in `errors` as "field: message"."""
     if not request.user.is_authenticated:
         if request.method == "GET":
             return render(request, "captions/landing.html", {
@@ -51,9 +58,9 @@ def gallery(request: HttpRequest) -> HttpResponse:
                 "demo_max_mib": settings.DEMO_MAX_UPLOAD_BYTES / (1024 * 1024),
             })
         return redirect_to_login(request.get_full_path())
-    form = UploadForm()
+    form = UploadForm(owner=request.user)
     if request.method == "POST":
-        form = UploadForm(request.POST, request.FILES)
+        form = UploadForm(request.POST, request.FILES, owner=request.user)
         if form.is_valid():
             try:
                 result = services.image_submit(
@@ -81,7 +88,9 @@ def gallery(request: HttpRequest) -> HttpResponse:
         if _wants_json(request):
             errors = [f"{field}: {e}" if field != "images" and field != "__all__" else str(e)
                       for field, field_errors in form.errors.items() for e in field_errors]
-            return _upload_json(0, [], errors, 400)
+            field_errors = {field: list(field_errors) for field, field_errors in form.errors.items()
+                            if field in form.fields and field != "images"}
+            return _upload_json(0, [], errors, 400, field_errors)
     # Only a POST that stored nothing comes here with errors (400): nothing to repeat on reload.
     status = 400 if form.errors else 200
     search_form = search_form_for(request.user, request.GET if request.method == "GET" else None)
@@ -284,11 +293,16 @@ def images_bulk(request: HttpRequest) -> HttpResponse:
         elif action == "recaption":
             form = BulkRecaptionForm(request.POST, model_choices=selectors.caption_model_choices())
             if not form.is_valid():
-                raise ValidationError(" ".join(e for errors in form.errors.values() for e in errors))
-            done = services.images_bulk_recaption(
-                owner=request.user, images=images, params=form.generation_params(),
-                model_spec=form.cleaned_data["model_spec"],
-            )
+                raise ValidationError("Nothing was queued. " + form.error_text(form.errors))
+            try:
+                done = services.images_bulk_recaption(
+                    owner=request.user, images=images, params=form.generation_params(),
+                    model_spec=form.cleaned_data["model_spec"],
+                )
+            except ValidationError as error:
+                if not hasattr(error, "error_dict"):
+                    raise
+                raise ValidationError("Nothing was queued. " + form.error_text(error.message_dict)) from None
             notice = f"{done} image{'s' if done != 1 else ''} queued for a new caption."
         else:
             done = services.images_bulk_delete(owner=request.user, images=images)

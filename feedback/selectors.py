@@ -140,12 +140,6 @@ def active_model_activation() -> ModelActivation | None:
     return ModelActivation.objects.select_related("training_run").first()
 
 
-def recaption_model_choices() -> list[str]:
-    """Models a reviewer may re-caption with: the active one first, then the configured ones."""
-    choices = [captioning_defaults().model_spec, settings.CAPTION_MODEL, *settings.CAPTION_MODEL_CHOICES]
-    return list(dict.fromkeys(c for c in choices if c))
-
-
 def training_runs() -> QuerySet[TrainingRun]:
     return TrainingRun.objects.select_related("created_by").order_by("-created_at", "-id")
 

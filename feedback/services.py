@@ -17,6 +17,7 @@ from captions.services import (
     captioning_defaults_set,
     captions_review_clear,
     image_requeue,
+    model_spec_clean,
 )
 from core import metrics
 from core.tasks import enqueue
@@ -28,10 +29,7 @@ from feedback.models import (
     ReviewerSettings,
     TrainingRun,
 )
-from feedback.selectors import (
-    corrections_since,
-    recaption_model_choices,
-)
+from feedback.selectors import corrections_since
 
 logger = logging.getLogger(__name__)
 
@@ -141,11 +139,12 @@ def image_recaption(*, caption: Caption, reviewer, params: dict | None, model_sp
     caption also counts as wrong for calibration.
     """
     active_spec = captioning_defaults().model_spec
-    spec = (model_spec or "").strip() or active_spec
-    choices = recaption_model_choices()
-    if spec not in choices:
-        raise ValidationError({"model_spec": [f"Choose one of the configured models: {', '.join(choices)}."]})
-    # style / language: the model must be able to write them (a form error, nothing queued)
+    # The one list of models (captions.selectors.caption_model_choices) and the one check of
+    # style / language against the model (a field error, nothing queued), as on upload.
+    try:
+        spec = model_spec_clean(model_spec) or active_spec
+    except ValidationError as error:
+        raise ValidationError({"model_spec": error.message_dict["model"]}) from None
     clean_params = caption_request_clean(params=params, model_spec=spec)
     if clean_params == caption.params and _model_id_of(spec) == caption.model_id:
         raise ValidationError(

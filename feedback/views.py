@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from captions.responses import image_file_response
 from captions.selection import selected_images_for
-from captions.selectors import captioning_defaults
+from captions.selectors import caption_model_choices, captioning_defaults
 from captions.services import BULK_LIMIT
 from core.forms import add_service_errors
 from core.params import ParamError, int_param, int_param_or_404
@@ -83,7 +83,7 @@ def _panel_context(request: HttpRequest, place: QueuePlace, **extra) -> dict:
     if caption:
         context["alternatives"] = selectors.caption_alternatives(caption)
         context["feedback_form"] = feedback_form_for(request.user, caption)
-        context["recaption_form"] = RecaptionForm.suggesting_other_settings(caption, selectors.recaption_model_choices())
+        context["recaption_form"] = RecaptionForm.suggesting_other_settings(caption, caption_model_choices())
         context["edit_form"] = CaptionEditForm(initial={"text": caption.text})
     context.update(extra)  # a refused form comes back with its errors
     return context
@@ -194,7 +194,7 @@ def caption_recaption(request: HttpRequest, caption_id: int) -> HttpResponse:
     """Reject (the caption is wrong) or just re-caption, with the settings of the form."""
     caption = selectors.reviewable_caption_for(request.user, caption_id)
     place = QueuePlace(request.POST)
-    form = RecaptionForm(request.POST, model_choices=selectors.recaption_model_choices())
+    form = RecaptionForm(request.POST, model_choices=caption_model_choices())
     reject = request.POST.get("decision", "reject") != "recaption"
     if form.is_valid():
         try:

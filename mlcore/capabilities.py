@@ -19,7 +19,6 @@ import json
 import os
 from dataclasses import dataclass
 
-from .errors import ModelLoadError
 from .params import GenerationParams
 from .styles import STYLES, UnsupportedStyle, get_style
 
@@ -143,13 +142,18 @@ def _of(ms) -> Capabilities:
 def check_spec_style(spec: str | None, params: GenerationParams) -> Capabilities:
     """Raise UnsupportedStyle when ``spec`` certainly cannot write params.style / params.language;
     return its Capabilities otherwise (``known`` False: not decidable offline, checked when captioning)."""
-    try:
-        caps = spec_capabilities(spec)
-    except ModelLoadError:
-        raise
+    from .registry import resolve_spec
+
+    ms = resolve_spec(spec)  # ModelLoadError for an unusable spec
+    caps = _of(ms)
     ok, field_name = caps.allows(params)
     if not ok:
         value = params.style if field_name == "style" else params.language
         supported = caps.styles if field_name == "style" else caps.languages
-        raise UnsupportedStyle(str(spec), field_name, value, supported or frozenset())
+        reason = "it takes no prompt"
+        if ms.kind == "ensemble":  # every member writes every caption: name the ones that cannot
+            refusing = [m.name for m in ms.members if not _of(m).allows(params)[0]]
+            reason = (f"its member{'s' if len(refusing) > 1 else ''} {', '.join(refusing)} cannot; "
+                      "every member of an ensemble captions every image")
+        raise UnsupportedStyle(str(spec), field_name, value, supported or frozenset(), reason=reason)
     return caps

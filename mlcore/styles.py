@@ -96,12 +96,13 @@ class InvalidStyle(MLCoreError, ValueError):
 
 # -- languages ------------------------------------------------------------------------------
 
-# RFC 5646 (BCP 47) "langtag" production, simplified to what people write: language (2-3 letters,
-# or 4-8 registered), optional extlang, script (4 letters), region (2 letters or 3 digits),
+# RFC 5646 (BCP 47) "langtag" production, simplified to what people write: language (2-3 letters;
+# 4 letters are reserved and 5-8 for registration, and the IANA registry holds none, so "english"
+# is refused with a hint), optional extlang, script (4 letters), region (2 letters or 3 digits),
 # variants (5-8 alphanumerics or digit + 3), extensions (singleton + 2-8), private use (x-...).
 _BCP47_RE = re.compile(
     r"""^(?:
-        (?P<lang>[a-z]{2,3}(?:-[a-z]{3}){0,3}|[a-z]{4,8})
+        (?P<lang>[a-z]{2,3}(?:-[a-z]{3}){0,3})
         (?:-(?P<script>[a-z]{4}))?
         (?:-(?P<region>[a-z]{2}|[0-9]{3}))?
         (?:-(?:[a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*
@@ -142,6 +143,10 @@ def check_language(tag: object) -> str:
     if len(value) > 35:
         raise InvalidLanguage(tag, "longer than 35 characters")
     if not _BCP47_RE.match(value):
+        primary = value.split("-")[0]
+        if primary.isalpha() and len(primary) >= 4:  # a name ("english", "Deutsch"), not a code
+            raise InvalidLanguage(tag, "not a BCP 47 language tag: a language is named by its code of 2 or 3 "
+                                       f"letters{_code_hint(primary)}, e.g. en, de, pt-BR")
         raise InvalidLanguage(tag)
     parts = value.split("-")
     out = [parts[0].lower()]
@@ -157,6 +162,18 @@ def check_language(tag: object) -> str:
         else:
             out.append(p.lower())
     return "-".join(out)
+
+
+_ENDONYMS = {"deutsch": "de", "francais": "fr", "français": "fr", "espanol": "es", "español": "es",
+              "italiano": "it", "nederlands": "nl", "portugues": "pt", "português": "pt", "svenska": "sv",
+              "polski": "pl", "norsk": "no", "dansk": "da", "suomi": "fi", "turkce": "tr", "türkçe": "tr"}
+
+
+def _code_hint(name: str) -> str:
+    """" ('en' for English)" when `name` is a language's English or own name the table knows."""
+    lowered = name.lower()
+    code = _ENDONYMS.get(lowered) or next((c for c, n in LANGUAGE_NAMES.items() if n.lower() == lowered), None)
+    return f" ('{code}' for {LANGUAGE_NAMES[code]})" if code else ""
 
 
 def language_name(tag: str) -> str:

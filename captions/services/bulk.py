@@ -9,9 +9,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from captions.models import Image
-from captions.selectors import caption_model_choices
+from captions.selectors import captioning_defaults
 from captions.services.queue import image_requeue
-from captions.services.submission import generation_params_clean
 
 BULK_LIMIT = 1000
 
@@ -42,16 +41,21 @@ def images_bulk_retry(*, owner, images: QuerySet[Image]) -> int:
 
 def images_bulk_recaption(*, owner, images: QuerySet[Image], params: dict | None, model_spec: str = "") -> int:
     """Queue every finished (done or failed) image of the selection for a new caption with these
-    generation parameters (validated as on upload) and this model (one of
-    captions.selectors.caption_model_choices; "" = the active one). The current caption stays until
+    generation parameters, style and language included (validated as on upload, against the model:
+    captions.services.caption_request_clean) and this model (captions.services.model_spec_clean:
+    one of captions.selectors.caption_model_choices or an ensemble of them; "" = the active one).
+    ValidationError by field (model_spec, style, language, ...) before any change. The current caption stays until
     the new one is written. Returns how many were queued; images still queued or processing are
     left alone."""
-    clean = generation_params_clean(params)
-    choices = caption_model_choices()
-    spec = (model_spec or "").strip() or choices[0]
-    if spec not in choices:
-        raise ValidationError({"model_spec": [f"Choose one of the configured models: {', '.join(choices)}."]})
-    stored_spec = "" if spec == choices[0] else spec
+    from captions.services.styles import caption_request_clean, model_spec_clean
+
+    active = captioning_defaults().model_spec
+    try:  # the one list of models and the one style / language check, as on upload
+        spec = model_spec_clean(model_spec) or active
+    except ValidationError as error:
+        raise ValidationError({"model_spec": error.message_dict["model"]}) from None
+    clean = caption_request_clean(params=params, model_spec=spec, owner=owner)
+    stored_spec = "" if spec == active else spec
     with transaction.atomic():
         chosen = bulk_images_checked(images, owner=owner)
         return sum(

@@ -1,6 +1,9 @@
 // The upload form: drag and drop, and sending with progress. Files go in parts of at most
 // data-max-files each (one request per part, XHR for upload progress); each part's refusals are
-// listed as they come; the button is disabled while sending; the gallery reloads at the end.
+// listed as they come; the button is disabled while sending; the gallery reloads at the end. A 400
+// with field_errors (a style, language or model the request cannot have) stops the sending: the
+// fields are marked and the first gets the focus. The Style list says which styles the model
+// chosen in the Model field cannot write (upload-model-abilities, from mlcore.capabilities).
 (function () {
   "use strict";
   const form = document.getElementById("upload-form");
@@ -35,6 +38,109 @@
     show();
   });
 
+  // --- What the chosen model can write (progressive enhancement; the server checks again) -----
+  const abilitiesNode = document.getElementById("upload-model-abilities");
+  const abilities = abilitiesNode ? JSON.parse(abilitiesNode.textContent) : null;
+  const modelField = document.getElementById("upload-model");
+  const styleField = document.getElementById("upload-style");
+  const abilityText = document.getElementById("upload-style-ability");
+  const LANGUAGE_NAMES = abilities ? abilities.language_names || {} : {};
+
+  function intersect(a, b) {
+    if (a === null) return b;
+    if (b === null) return a;
+    return a.filter((x) => b.includes(x));
+  }
+
+  // {styles, languages, known} of a spec: a name offered, or an ensemble of them (every member
+  // writes every caption: what all of them can); null when the page cannot tell.
+  function abilityOf(spec) {
+    if (!abilities) return null;
+    const name = (spec || "").trim() || abilities.site;
+    if (abilities.models[name]) return abilities.models[name];
+    if (!name.startsWith("ensemble:")) return null;
+    let result = { styles: null, languages: null, known: true };
+    for (const member of name.slice("ensemble:".length).split(";")[0].split(",")) {
+      const found = abilities.models[member.trim()];
+      if (!found) return null;
+      result = { styles: intersect(result.styles, found.styles), languages: intersect(result.languages, found.languages),
+                 known: result.known && found.known };
+    }
+    return result;
+  }
+
+  function describe(name, ability) {
+    if (!ability.known) return name + " is checked for styles and languages when it captions.";
+    if (ability.styles === null && ability.languages === null) return name + " writes every style in any language.";
+    const styles = ability.styles === null ? "every style" :
+      (ability.styles.length === 1 && ability.styles[0] === "alt" ? "alt text" : "the styles " + ability.styles.join(", "));
+    const languages = ability.languages === null ? "any language" :
+      ability.languages.map((code) => LANGUAGE_NAMES[code] || code).join(" or ") + " only";
+    let text = name + " writes " + styles + " in " + languages;
+    if (abilities.suggestion) text += "; choose a vision-language model such as " + abilities.suggestion + " for other styles or languages";
+    return text + ".";
+  }
+
+  function markStyles() {
+    if (!abilities || !styleField || !modelField) return;
+    const spec = modelField.value.trim();
+    const name = spec || abilities.site;
+    const ability = abilityOf(spec);
+    Array.from(styleField.options).forEach((option) => {
+      if (!option.value) return;
+      const cannot = ability && ability.known && ability.styles !== null && !ability.styles.includes(option.value);
+      option.textContent = option.value + (cannot ? " (not with " + name + ")" : "");
+    });
+    if (abilityText) {
+      abilityText.textContent = ability ? (spec ? "The chosen model, " : "The site's model, ") + name + "," + describe("", ability) :
+        "What " + name + " can write is checked when you upload.";
+    }
+  }
+  markStyles();
+  if (modelField) {
+    modelField.addEventListener("change", markStyles);
+    modelField.addEventListener("input", markStyles);
+  }
+
+  // --- Field errors (a 400 naming style, language, model or a setting) --------------------------
+  const FIELD_IDS = { style: "upload-style", language: "upload-language", model: "upload-model",
+                      num_beams: "id_num_beams", max_length: "id_max_length" };
+
+  function clearFieldErrors() {
+    Object.values(FIELD_IDS).forEach((id) => {
+      const field = document.getElementById(id);
+      const error = document.getElementById(id + "-error");
+      if (!field) return;
+      field.removeAttribute("aria-invalid");
+      field.setAttribute("aria-describedby", id + "-hint");
+      if (error) { error.textContent = ""; error.hidden = true; }
+    });
+  }
+
+  // Marks each named field; returns the first one marked (in the page's order), or null.
+  function showFieldErrors(fieldErrors) {
+    let first = null;
+    Object.entries(FIELD_IDS).forEach(([name, id]) => {
+      const messages = fieldErrors[name];
+      const field = document.getElementById(id);
+      if (!messages || !messages.length || !field) return;
+      let error = document.getElementById(id + "-error");
+      if (!error) {
+        error = document.createElement("span");
+        error.className = "error";
+        error.id = id + "-error";
+        field.parentNode.appendChild(error);
+      }
+      error.textContent = messages.join(" ");
+      error.hidden = false;
+      field.setAttribute("aria-invalid", "true");
+      field.setAttribute("aria-describedby", id + "-error " + id + "-hint");
+      if (field.closest("details")) field.closest("details").open = true;
+      if (!first || (first.compareDocumentPosition(field) & Node.DOCUMENT_POSITION_PRECEDING)) first = field;
+    });
+    return first;
+  }
+
   function mib(bytes) {
     return (bytes / (1024 * 1024)).toFixed(1) + " MiB";
   }
@@ -67,6 +173,12 @@
       xhr.onload = () => {
         let body = null;
         try { body = JSON.parse(xhr.responseText); } catch (error) { body = null; }
+        const fieldErrors = body && body.field_errors && Object.keys(body.field_errors).length ? body.field_errors : null;
+        if (xhr.status === 400 && fieldErrors) {
+          // The settings are wrong for every part: nothing was stored, nothing more is sent.
+          resolve({ accepted: 0, fieldErrors: fieldErrors });
+          return;
+        }
         if (body) {
           (body.refused || []).forEach((r) => refuse(r.filename + ": " + r.reason));
           (body.errors || []).forEach((e) => refuse(e));
@@ -74,11 +186,11 @@
           refuse("The server refused files " + (filesBefore + 1) + "–" + (filesBefore + files.length) +
             " (HTTP " + xhr.status + ").");
         }
-        resolve(body && body.accepted ? body.accepted : 0);
+        resolve({ accepted: body && body.accepted ? body.accepted : 0, fieldErrors: null });
       };
       xhr.onerror = () => {
         refuse("Files " + (filesBefore + 1) + "–" + (filesBefore + files.length) + " could not be sent: the connection failed.");
-        resolve(0);
+        resolve({ accepted: 0, fieldErrors: null });
       };
       xhr.send(data);
     });
@@ -89,6 +201,7 @@
     event.preventDefault();
     const all = Array.from(input.files);
     refusals.textContent = "";
+    clearFieldErrors();
     if (!all.length) {
       status.textContent = "Choose at least one image first.";
       input.focus();
@@ -107,7 +220,17 @@
     let accepted = 0, sent = 0;
     for (let start = 0; start < files.length; start += maxFiles) {
       const part = files.slice(start, start + maxFiles);
-      accepted += await sendPart(part, sent, totalBytes, start, files.length);
+      const answer = await sendPart(part, sent, totalBytes, start, files.length);
+      accepted += answer.accepted;
+      if (answer.fieldErrors) {
+        button.disabled = false;
+        progressBox.hidden = true;
+        const first = showFieldErrors(answer.fieldErrors);
+        status.textContent = (accepted ? accepted + " image" + (accepted === 1 ? "" : "s") + " queued; the other files were not stored" :
+          "No file was stored") + ": correct the marked setting" + (Object.keys(answer.fieldErrors).length > 1 ? "s" : "") + " and upload again.";
+        if (first) first.focus();
+        return;
+      }
       sent += part.reduce((sum, f) => sum + f.size, 0);
     }
     bar.value = 100;

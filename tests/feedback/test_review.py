@@ -211,7 +211,13 @@ def test_reject_queues_the_image_with_other_settings(client, owner, captioned, s
     caption = captioned(owner, confidence=0.1)
     client_for(client, owner)
     page = client.get(QUEUE)
-    assert page.context["recaption_form"].fields["model_spec"].choices == [("test/model-a", "test/model-a"), ("test/model-b", "test/model-b")]
+    # One list of models on every surface: the upload form's (captions.selectors.caption_model_choices),
+    # the active one first, then the configured ones, then mlcore's registry names.
+    from captions.selectors import caption_model_choices
+
+    offered = [value for value, _ in page.context["recaption_form"].fields["model_spec"].choices]
+    assert offered == caption_model_choices()
+    assert offered[:2] == ["test/model-a", "test/model-b"] and "smolvlm-256m" in offered and "blip-base" in offered
 
     form = {"model_spec": "test/model-b", "num_beams": 4, "max_length": 30, "num_alternatives": 3, "decision": "reject"}
     response = client.post(reverse("feedback:recaption", args=[caption.pk]), form, **HTMX)

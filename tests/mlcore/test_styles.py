@@ -150,6 +150,22 @@ def test_spec_capabilities_without_loading(tiny_blip_dir, tmp_path, monkeypatch)
     with pytest.raises(UnsupportedStyle) as exc:
         check_spec_style("florence-2-base", GenerationParams(language="de"))
     assert exc.value.field == "language"
+    # An ensemble writes what every member can; the refusal names the member(s) that cannot.
+    with pytest.raises(UnsupportedStyle) as exc:
+        check_spec_style("ensemble:smolvlm-256m,blip-base", GenerationParams(style="tags"))
+    assert exc.value.field == "style" and "its member blip-base cannot" in exc.value.message
+    with pytest.raises(UnsupportedStyle) as exc:
+        check_spec_style("ensemble:blip-base,smolvlm-256m,florence-2-base", GenerationParams(language="fr"))
+    assert exc.value.field == "language" and "its members blip-base, florence-2-base cannot" in exc.value.message
+
+
+@pytest.mark.parametrize("tag, hint", [("english", "'en' for English"), ("Deutsch", "'de' for German"),
+                                       ("francais", "'fr' for French"), ("klingon", "2 or 3 letters"),
+                                       ("engl", "2 or 3 letters"), ("english-GB", "'en' for English")])
+def test_a_language_name_is_refused_with_the_code_to_use(tag, hint):
+    with pytest.raises(InvalidLanguage) as exc:
+        check_language(tag)
+    assert hint in exc.value.message
 
 
 def test_styles_engines_and_capabilities_import_without_torch():

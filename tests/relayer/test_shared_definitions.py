@@ -11,6 +11,7 @@ from feedback.forms import RecaptionForm
 from mlcore.params import PARAM_RANGES
 
 
+@pytest.mark.django_db  # the form checks style and language against the active model (a row)
 @pytest.mark.parametrize("name", ["num_beams", "max_length"])
 def test_upload_form_ranges_are_param_ranges(name):
     _, low, high, _ = PARAM_RANGES[name]
