@@ -16,6 +16,24 @@ from mlcore.params import PARAM_RANGES, GenerationParams
 # --- Input ----------------------------------------------------------------------------------------
 
 
+class LanguageTagField(serializers.RegexField):
+    """A BCP 47 tag exactly as the schema's pattern states it. A refusal says why in mlcore's words
+    ("english" -> "... ('en' for English) ..."), or the field's message for a tag mlcore would take
+    but the schema does not (surrounding spaces, "_")."""
+
+    def run_validators(self, value):
+        try:
+            super().run_validators(value)
+        except serializers.ValidationError:
+            from mlcore.styles import InvalidLanguage, check_language
+
+            try:
+                check_language(value)
+            except InvalidLanguage as error:  # mlcore's words, without its "language: " (the field is named)
+                raise serializers.ValidationError(str(error).removeprefix("language: ")) from None
+            raise  # mlcore would take it (padding, "_"): the API wants the tag exactly as the schema says
+
+
 def _generation_param_fields() -> dict[str, serializers.Field]:
     fields = {}
     for spec in dataclasses.fields(GenerationParams):
@@ -28,7 +46,7 @@ def _generation_param_fields() -> dict[str, serializers.Field]:
         extra = {"allow_blank": True} if type_name == "str" else {}  # blank: the default
         fields[spec.name] = kind(required=False, help_text=help_text, **extra)
     # The API takes a language tag exactly as its schema states it (no padding, at most 35).
-    fields["language"] = serializers.RegexField(
+    fields["language"] = LanguageTagField(
         LANGUAGE_PATTERN, max_length=35, trim_whitespace=False, required=False, allow_blank=True,
         help_text=fields["language"].help_text,
         error_messages={
