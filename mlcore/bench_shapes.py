@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass, field
+from types import FunctionType
 from typing import Any
 
 __all__ = ["SHAPES", "Shape", "build_config", "build_captioner", "count_parameters", "needs_missing_package",
@@ -548,6 +549,6 @@ def build_captioner(name: str | Shape, device: str = "cpu", dtype: str = "float3
                            model_id=model_id, model_version=version, device=device, dtype=dtype, **options)
     from .predictors.vlm import VLMCaptioner
 
-    processor = parts() if callable(parts) else parts
+    processor = parts() if isinstance(parts, FunctionType) else parts
     return VLMCaptioner(model, processor, model_type=shape.model_type, model_id=model_id, model_version=version,
                         device=device, dtype=dtype, **options)
