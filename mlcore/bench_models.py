@@ -41,7 +41,7 @@ def _loadavg() -> float | None:
 
 
 def measure(shape, device: str = "cpu", dtype: str = "float32", n_images: int = 1, rounds: int = 2,
-            max_length: int = 20, beams: tuple[int, ...] = (1,)) -> dict[str, Any]:
+            max_length: int = 20, beams: tuple[int, ...] = (1,), threads: int | None = None) -> dict[str, Any]:
     """In this process: build ``shape`` (a registry name or a bench_shapes.Shape) with random weights and
     time its captions. Meant for a fresh subprocess (the peak RSS is the process's)."""
     import torch
@@ -51,14 +51,16 @@ def measure(shape, device: str = "cpu", dtype: str = "float32", n_images: int = 
     from .params import GenerationParams
     from .testing import make_test_images
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if threads:
+        torch.set_num_threads(threads)
     peak_reset(device)
     t0 = time.perf_counter()
     captioner = build_captioner(shape, device=device, dtype=dtype, max_batch_size=1)
     load_s = time.perf_counter() - t0
     params = sum(p.numel() for p in captioner.model.parameters())
     images = make_test_images(n_images, size=(640, 480), seed=1)
-    out: dict[str, Any] = {"params": params, "load_s": round(load_s, 2), "runs": []}
+    out: dict[str, Any] = {"params": params, "load_s": round(load_s, 2), "threads": torch.get_num_threads(),
+                           "runs": []}
     for nb in beams:
         gp = GenerationParams(num_beams=nb, max_length=max_length, min_length=max_length, num_alternatives=1)
         best: dict[str, Any] = {}
@@ -110,7 +112,8 @@ def _machine(device: str) -> str:
 
 def bench(shapes: list, device: str = "cpu", dtypes: tuple[str, ...] = ("float32", "bfloat16"), n_images: int = 1,
           rounds: int = 2, max_length: int = 20, beam_max_params: int = 300_000_000,
-          max_weights_gib: float = 6.5, timeout_s: float = 1800, log=print, on_row=None) -> list[dict[str, Any]]:
+          max_weights_gib: float = 6.5, timeout_s: float = 1800, threads: int | None = None, log=print,
+          on_row=None) -> list[dict[str, Any]]:
     """Measure each shape (registry name or bench_shapes.Shape) in each dtype, one subprocess at a time."""
     from .bench_shapes import SHAPES, count_parameters, needs_missing_package, published_check
 
@@ -125,10 +128,11 @@ def bench(shapes: list, device: str = "cpu", dtypes: tuple[str, ...] = ("float32
             base.update(published_params=published, params_vs_published=round(rel, 4))
         missing = needs_missing_package(shape.name) if known else None
         for dtype in dtypes:
-            row = dict(base, dtype=dtype, device=device, weights_gib=round(params * _BYTES[dtype] / 2**30, 2))
+            weights_gib = params * _BYTES[dtype] / 2**30
+            row = dict(base, dtype=dtype, device=device, weights_gib=round(weights_gib, 2))
             if missing:
                 row["not_measured"] = missing
-            elif row["weights_gib"] > max_weights_gib:
+            elif weights_gib > max_weights_gib:
                 row["not_measured"] = (f"weights alone are {row['weights_gib']} GiB in {dtype}, over this run's "
                                        f"{max_weights_gib} GiB limit (--max-weights-gib)")
             else:
@@ -137,9 +141,13 @@ def bench(shapes: list, device: str = "cpu", dtypes: tuple[str, ...] = ("float32
                 cmd = [sys.executable, "-m", "mlcore.bench_models", "--child", arg, "--device", device,
                        "--dtypes", dtype, "--images", str(n_images), "--rounds", str(rounds),
                        "--max-length", str(max_length), "--beams", ",".join(map(str, beams))]
+                env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
+                if threads:
+                    cmd += ["--threads", str(threads)]
+                    env["OMP_NUM_THREADS"] = str(threads)
                 try:
                     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
-                                          env=dict(os.environ, TOKENIZERS_PARALLELISM="false"))
+                                          env=env)
                     last = (proc.stdout.strip().splitlines() or [""])[-1]
                     if proc.returncode == 0 and last.startswith("{"):
                         row.update(json.loads(last))
@@ -207,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--beam-max-params", type=int, default=300_000_000, help="also beam 3 up to this many params")
     ap.add_argument("--max-weights-gib", type=float, default=6.5, help="skip a dtype whose weights exceed this")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per model and dtype")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads per measurement (default: torch's; 1 gives steadier figures on a shared machine)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--markdown", default=None)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -217,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
 
         shape = Shape(**json.loads(args.child))
         res = measure(shape, device=device, dtype=args.dtypes, n_images=args.images, rounds=args.rounds,
-                      max_length=args.max_length, beams=tuple(int(b) for b in args.beams.split(",")))
+                      max_length=args.max_length, beams=tuple(int(b) for b in args.beams.split(",")),
+                      threads=args.threads)
         print(json.dumps(res), flush=True)
         return 0
     if args.dtypes:
@@ -233,10 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in SHAPES]
     if unknown:
         ap.error(f"no published shape for {unknown}; known: {', '.join(SHAPES)}")
-    print(f"# mlcore.bench_models on {_machine(device)}: random weights at the published shapes; "
-          f"{args.images} image(s) 640x480, {args.max_length} new tokens, best of {args.rounds}", flush=True)
-    meta = {"machine": _machine(device), "device": device, "images": args.images, "rounds": args.rounds,
-            "max_length": args.max_length, "weights": "random, at the published shapes", "rows": []}
+    print(f"# mlcore.bench_models on {_machine(device)} ({args.threads or 'default'} torch threads, load average "
+          f"{_loadavg()}): random weights at the published shapes; {args.images} image(s) 640x480, {args.max_length} new tokens, best of {args.rounds}", flush=True)
+    meta = {"machine": _machine(device), "device": device, "threads": args.threads,
+            "loadavg_1m_at_start": _loadavg(), "images": args.images, "rounds": args.rounds, "max_length": args.max_length, "weights": "random, at the published shapes", "rows": []}
 
     def save(rows):  # after every row: a long run that is stopped keeps what it measured
         if args.json:
@@ -245,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = bench(names, device=device, dtypes=dtypes, n_images=args.images, rounds=args.rounds,
                  max_length=args.max_length, beam_max_params=args.beam_max_params,
-                 max_weights_gib=args.max_weights_gib, timeout_s=args.timeout,
+                 max_weights_gib=args.max_weights_gib, timeout_s=args.timeout, threads=args.threads,
                  log=lambda s: print(s, flush=True), on_row=save)
     table = markdown(rows, device)
     print(table)

@@ -528,7 +528,7 @@ def build_captioner(name: str | Shape, device: str = "cpu", dtype: str = "float3
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch_dtype(dtype))  # allocate in the measured dtype: no fp32 copy first
     try:
-        with quiet_transformers():
+        with quiet_transformers(), torch.device(device):  # and on the device: no host copy on a GPU
             model = model_cls(cfg).eval()
     finally:
         torch.set_default_dtype(previous)
