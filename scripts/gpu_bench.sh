@@ -14,6 +14,11 @@
 #     20 new tokens: images/s (target >= 1,500) and where the time goes (preprocess vs generate).
 #  4. the worker path: manage.py benchmark --worker-path on 64 synthetic photos, CAPTION_BATCH_SIZE=64,
 #     with PostgreSQL when initdb/pg_ctl are installed (a throwaway cluster in a temp folder), else SQLite.
+#  5. every registry model at its published shape with random weights (python -m mlcore.bench_models
+#     --device cuda --dtypes bfloat16): parameters, load time, s/image, tokens/s, peak VRAM
+#     (torch.cuda.max_memory_allocated) -> $OUT/models_cuda.json and models_cuda.md.
+#
+#   GPU_BENCH_ONLY=models bash scripts/gpu_bench.sh   # step 5 alone (about 5-8 minutes on one large GPU)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu-bench-out}"
@@ -35,6 +40,14 @@ if ! timeout 60 "$PY" -c "import torch, transformers, django; assert torch.cuda.
   echo "FAILED: $PY has no torch with CUDA, transformers and Django; nothing measured." ; exit 2
 fi
 "$PY" -c "import torch, transformers; print('# torch', torch.__version__, 'CUDA', torch.version.cuda, '| transformers', transformers.__version__, '|', torch.cuda.get_device_name(0))"
+
+# 5. every registry model, real shapes, random weights (run alone with GPU_BENCH_ONLY=models)
+models_bench() {
+  timeout "${MODELS_TIMEOUT:-540}" "$PY" -m mlcore.bench_models --device cuda --dtypes bfloat16 --max-weights-gib 60 \
+      --images 4 --rounds 2 --timeout 240 --json "$OUT/models_cuda.json" --markdown "$OUT/models_cuda.md" \
+    || echo "step 5 failed or ran out of time (models_cuda.json holds the rows measured so far)"
+}
+if [ "${GPU_BENCH_ONLY:-}" = models ]; then models_bench; echo "# done in $(( $(date +%s) - started )) s; results in $OUT"; exit 0; fi
 
 # 2. the random-weight BLIP-base
 MODEL_DIR="${MODEL_DIR:-/tmp/captionsite-blip-base-random}"
@@ -83,7 +96,7 @@ PYEOF
 # 4. the worker path (PostgreSQL when available)
 elapsed=$(( $(date +%s) - started ))
 budget=$(( 470 - elapsed ))
-if [ "$budget" -lt 60 ]; then echo "skipping the worker path: ${elapsed}s used"; exit 0; fi
+if [ "$budget" -lt 60 ]; then echo "skipping the worker path: ${elapsed}s used"; models_bench; exit 0; fi
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -1)
 PGDIR=""
 if [ -z "${DATABASE_URL:-}" ] && { command -v initdb >/dev/null || [ -n "$PGBIN" ]; }; then
@@ -105,4 +118,5 @@ timeout 90 "$PY" manage.py migrate -v0 && \
 timeout "$budget" "$PY" manage.py benchmark --worker-path --model "$MODEL_DIR" --photos 64 --beams 1,3 --repeats 1 \
     --json "$OUT/worker_path.json" || echo "step 4 failed or ran out of time"
 if [ -n "$PGDIR" ]; then $PGUSER_RUN pg_ctl -D "$PGDIR/data" -m fast stop >/dev/null 2>&1; rm -rf "$PGDIR"; fi
+models_bench
 echo "# done in $(( $(date +%s) - started )) s; results in $OUT"
