@@ -192,6 +192,11 @@ def peak_mib(device: str = "cpu") -> float | None:
 
     if device.startswith("cuda"):
         return torch.cuda.max_memory_allocated() / 2**20
+    return peak_rss_mib()
+
+
+def peak_rss_mib() -> float | None:
+    """This process's peak resident set size (VmHWM) in MiB; None where /proc is not there."""
     try:
         with open("/proc/self/status") as fh:
             for line in fh:

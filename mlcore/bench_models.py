@@ -46,7 +46,7 @@ def measure(shape, device: str = "cpu", dtype: str = "float32", n_images: int = 
     time its captions. Meant for a fresh subprocess (the peak RSS is the process's)."""
     import torch
 
-    from .bench import peak_mib, peak_reset
+    from .bench import peak_mib, peak_reset, peak_rss_mib
     from .bench_shapes import build_captioner
     from .params import GenerationParams
     from .testing import make_test_images
@@ -81,19 +81,8 @@ def measure(shape, device: str = "cpu", dtype: str = "float32", n_images: int = 
         out["runs"].append(best)
     out["peak_rss_mib" if not device.startswith("cuda") else "peak_vram_mib"] = round(peak_mib(device) or 0)
     if device.startswith("cuda"):
-        out["peak_rss_mib"] = round(_vm_hwm_mib() or 0)
+        out["peak_rss_mib"] = round(peak_rss_mib() or 0)
     return out
-
-
-def _vm_hwm_mib() -> float | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def _machine(device: str) -> str:

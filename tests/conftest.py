@@ -21,6 +21,14 @@ def tiny_blip_dir(tmp_path_factory) -> str:
     return str(build_tiny_blip(tmp_path_factory.mktemp("tiny-blip")))
 
 
+@pytest.fixture(scope="session")
+def tiny_vlm_dir(tmp_path_factory) -> str:
+    """A tiny random LLaVA (a chat VLM: every style and language) saved like a checkpoint."""
+    from mlcore.testing_vlm import build_tiny_llava
+
+    return str(build_tiny_llava(tmp_path_factory.mktemp("tiny-llava") / "llava"))
+
+
 @pytest.fixture(autouse=True)
 def _site_isolation(request, tmp_path):
     """Each Django test gets its own media folder and an empty cache."""

@@ -12,13 +12,6 @@ from tests.images import image_bytes
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-@pytest.fixture(scope="session")
-def tiny_vlm_dir(tmp_path_factory) -> str:
-    from mlcore.testing_vlm import build_tiny_llava
-
-    return str(build_tiny_llava(tmp_path_factory.mktemp("tiny-llava") / "llava"))
-
-
 def test_tags_with_blip_is_a_style_field_error_and_a_vlm_may_write_tags(
     page, live_server, settings, tmp_path, tiny_blip_dir, tiny_vlm_dir
 ):

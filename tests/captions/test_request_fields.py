@@ -22,13 +22,6 @@ GALLERY = "/"
 JSON = {"HTTP_ACCEPT": "application/json"}
 
 
-@pytest.fixture(scope="session")
-def tiny_vlm_dir(tmp_path_factory) -> str:
-    from mlcore.testing_vlm import build_tiny_llava
-
-    return str(build_tiny_llava(tmp_path_factory.mktemp("tiny-llava") / "llava"))
-
-
 @pytest.fixture
 def blip_site(settings, tiny_blip_dir, tiny_vlm_dir):
     """The site captions with the tiny BLIP (alt in English only); the tiny LLaVA is offered."""

@@ -17,13 +17,6 @@ from tests.images import image_bytes, upload
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(scope="session")
-def tiny_vlm_dir(tmp_path_factory) -> str:
-    from mlcore.testing_vlm import build_tiny_llava
-
-    return str(build_tiny_llava(tmp_path_factory.mktemp("tiny-llava") / "llava"))
-
-
 @pytest.fixture
 def vlm_site(settings, tiny_vlm_dir, tiny_blip_dir):
     """The site captions with the tiny LLaVA; the tiny BLIP is offered as another model."""

@@ -13,13 +13,6 @@ from tests.feedback.conftest import HTMX, QUEUE, client_for
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="session")
-def tiny_vlm_dir(tmp_path_factory) -> str:
-    from mlcore.testing_vlm import build_tiny_llava
-
-    return str(build_tiny_llava(tmp_path_factory.mktemp("tiny-llava") / "llava"))
-
-
 def form_for(model: str, **change) -> dict:
     return {"model_spec": model, "num_beams": 4, "max_length": 20, "num_alternatives": 1, "decision": "reject",
             **change}
