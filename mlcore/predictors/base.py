@@ -176,7 +176,9 @@ class Captioner(abc.ABC):
         Each chunk of ``max_batch_size`` images is captioned in one batched call; when the call
         raises (any Exception, MemoryError included), the chunk is split in halves and each half
         retried, recursively down to single images, so good images are captioned and only the
-        culprit fails with "<ExceptionType>: <message>". An empty caption becomes a failure
+        culprit fails with "<ExceptionType>: <message>". An mlcore.engines.EngineUnavailable (an
+        engine, fallback chain or ensemble) is not bisected: its ``partial`` results are kept and each
+        image of its ``failures`` fails with its reason (error_type "EngineUnavailable"). An empty caption becomes a failure
         ("the model produced no words for this image"). Cost: a failing chunk of n images makes
         at most about 2n model calls. ``params`` errors (TypeError) still raise.
         """
@@ -204,9 +206,24 @@ class Captioner(abc.ABC):
         return out  # type: ignore[return-value]
 
     def _caption_bisect(self, images: list, idx: list[int], params: GenerationParams, out: list) -> None:
+        from ..engines import EngineUnavailable
+
         try:
             results = self.caption([images[i] for i in idx], params)
         except Exception as exc:  # noqa: BLE001 - any failure is isolated to its image(s)
+            if isinstance(exc, EngineUnavailable) and len(exc.partial) == len(idx):
+                # an engine, fallback chain or ensemble says which images failed and keeps the others'
+                # results: no image is asked again (bisecting would ask every member about 2n times)
+                logger.warning("%s could not caption %d of %d image(s): %s", exc.engine, len(exc.failures),
+                               len(idx), failure_reason(exc))
+                for k, (i, res) in enumerate(zip(idx, exc.partial, strict=True)):
+                    if res is None or k in exc.failures:
+                        reason = " ".join(str(exc.failures.get(k) or exc).split())[:500]
+                        out[i] = CaptionFailure(reason=reason, error_type="EngineUnavailable",
+                                                model_id=exc.engine)
+                    else:
+                        self._keep(i, res, out)
+                return
             if isinstance(exc, MemoryError):
                 gc.collect()
             if len(idx) == 1:
@@ -219,13 +236,16 @@ class Captioner(abc.ABC):
             self._caption_bisect(images, idx[half:], params, out)
             return
         for i, res in zip(idx, results, strict=False):
-            if res.ok:
-                out[i] = res
-            else:
-                reason = res.details.get("error") or EMPTY_CAPTION_ERROR
-                if res.raw_text:
-                    reason = f"{reason} (raw output {res.raw_text[:80]!r})"
-                out[i] = CaptionFailure(reason=reason, error_type="EmptyCaption", model_id=self.model_id)
+            self._keep(i, res, out)
+
+    def _keep(self, i: int, res: CaptionResult, out: list) -> None:
+        if res.ok:
+            out[i] = res
+        else:
+            reason = res.details.get("error") or EMPTY_CAPTION_ERROR
+            if res.raw_text:
+                reason = f"{reason} (raw output {res.raw_text[:80]!r})"
+            out[i] = CaptionFailure(reason=reason, error_type="EmptyCaption", model_id=self.model_id)
 
     def score_text(self, raw: RawCandidate) -> tuple[str, float, dict[str, Any]]:
         text = postprocess(raw.raw_text, self.rules)

@@ -319,9 +319,10 @@ class _SpecServer:
     reference (choices[0].logprobs.content[*].logprob), as vLLM and OpenAI do when asked for
     `logprobs`; `transformers serve` ignores the field, so this shape is checked here. With
     reject_logprobs it answers 400 "logprobs is not supported" to a request that asks for them,
-    as some servers do. Records every request body."""
+    as some servers do. With refuse_image (a data URL) it answers 400 to a request with that image,
+    as a server does to an image it cannot decode. Records every request body."""
 
-    def __init__(self, logprobs, reject_logprobs=False):
+    def __init__(self, logprobs, reject_logprobs=False, refuse_image=None):
         import json
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -336,8 +337,11 @@ class _SpecServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 owner.bodies.append(body)
+                image_url = body["messages"][0]["content"][0]["image_url"]["url"]
                 if reject_logprobs and body.get("logprobs"):
                     answer, status = {"error": {"message": "logprobs is not supported"}}, 400
+                elif refuse_image is not None and image_url == refuse_image:
+                    answer, status = {"error": {"message": "the image could not be decoded"}}, 400
                 else:
                     choice = {"index": 0, "finish_reason": "stop",
                               "message": {"role": "assistant", "content": "The image shows a red bicycle."}}
@@ -392,3 +396,33 @@ def test_a_server_that_rejects_logprobs_is_asked_again_without_them(engine_env, 
     assert "logprobs" not in srv.bodies[-1]  # asked once with, then without, and not again with
     assert sum(1 for b in srv.bodies if b.get("logprobs")) <= 2  # at most the two concurrent first requests
     assert all(r.text == "A red bicycle." and r.details["confidence_source"] == "unknown" for r in res)
+
+
+def test_isolated_captioning_keeps_what_an_engine_or_ensemble_captioned(engine_env, events, fresh_cache):
+    """An EngineUnavailable already says which images failed and carries the others' results:
+    caption_isolated (the worker's path) keeps them and asks no server again for any image (it used
+    to bisect the batch: about 2n calls to every member, each with its retries)."""
+    from mlcore.results import CaptionFailure
+
+    images = make_test_images(3)
+    down = f"openai:http://127.0.0.1:{_free_port()}/v1#a"  # nothing listens there
+    probe = load_captioner(down)
+    srv = _SpecServer([("A", -0.1)], refuse_image=image_data_url(images[1], probe.max_side))
+    try:
+        served = f"openai:{srv.url}#b"
+        out = load_captioner(served).caption_isolated(images, G)
+        assert len(srv.bodies) == 3  # one request per image
+        assert [type(r).__name__ for r in out] == ["CaptionResult", "CaptionFailure", "CaptionResult"]
+        assert "could not be decoded" in out[1].reason and out[1].error_type == "EngineUnavailable"
+
+        srv.bodies.clear()
+        ens = load_captioner(f"ensemble:{down},{served}")
+        out = ens.caption_isolated(images, G)
+    finally:
+        srv.close()
+    assert out[0].ok and out[2].ok and out[0].text == "A red bicycle."
+    assert {m["model_id"] for m in out[0].details["members"] if "error" in m} == {down}
+    assert isinstance(out[1], CaptionFailure) and out[1].model_id == ens.model_id
+    assert down in out[1].reason and "could not be decoded" in out[1].reason
+    assert len(srv.bodies) == 3  # each member asked once per image
+    assert sum(1 for e in events if e[0] == "request_failed" and e[1] == down) == 3
