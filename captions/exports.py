@@ -3,6 +3,7 @@ or JSON. Plain functions of the rows; the API view only picks the format and wra
 
 import csv
 import io
+import re
 from html import escape
 
 # One row per image: {"id": str uuid, "filename": str, "status": str, "caption": str (empty until
@@ -41,14 +42,27 @@ def batch_rows_json(rows: list[dict]) -> list[dict]:
     return [{key: row.get(key) for key in EXPORT_COLUMNS} for row in rows]
 
 
+# Characters of a file name that a URL reads otherwise: controls and space, "%" (an escape), "#" (a
+# fragment), "?" (a query), "\\" (a "/" to browsers). Letters of any script stay as they are.
+_URL_SPECIAL = re.compile(r"[\x00-\x20\x7f%#?\\]")
+
+
+def relative_url(path: str) -> str:
+    """A file path (``trip/day 1/#1.jpg``) as a relative URL that leads to it from the page:
+    the characters a URL reads otherwise percent-encoded, and ``./`` in front of a first part that
+    would read as a scheme (``photo:1/a.jpg``)."""
+    url = _URL_SPECIAL.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), path)
+    return "./" + url if ":" in url.split("/", 1)[0] else url
+
+
 def rows_html(rows: list[dict]) -> str:
-    """A ready-to-paste HTML list: one `<img src="FILENAME" alt="CAPTION">` line per row, both
-    attribute values HTML-escaped (quotes included), so no caption or file name can break out of
-    its attribute. An image without a caption gets alt="" (the empty alt of a decorative image is
+    """A ready-to-paste HTML list: one `<img src="FILENAME" alt="CAPTION">` line per row (src: the
+    file name as a relative URL, relative_url), both attribute values HTML-escaped (quotes
+    included), so no caption or file name can break out of its attribute. An image without a caption gets alt="" (the empty alt of a decorative image is
     never right here, so the line also says so in a comment for the person pasting it)."""
     lines = []
     for row in rows:
-        src, alt = escape(row.get("filename") or ""), escape(row.get("caption") or "")
+        src, alt = escape(relative_url(row.get("filename") or "")), escape(row.get("caption") or "")
         line = f'<img src="{src}" alt="{alt}">'
         if not row.get("caption"):
             line += " <!-- no caption yet -->"

@@ -83,6 +83,26 @@ def test_members_keep_their_folders_so_same_named_photos_stay_apart_in_the_expor
     assert filenames(direct.json()["batch"]) == ["direct.jpg"]
 
 
+def test_the_html_export_src_is_a_relative_url_that_resolves_to_the_member_path(api):
+    """A file name is not a URL: `#` starts a fragment, `?` a query, `%` an escape, a space is not
+    allowed, and `name:` at the start reads as a URL scheme. Each src must lead, from the page,
+    to the file at the member's path."""
+    import html as html_lib
+    from urllib.parse import unquote, urljoin, urlsplit
+
+    paths = ["day 1/#1 sunset?.jpg", "100%.jpg", "photo:1/é.png"]
+    archive = zip_upload({p: image_bytes("JPEG", color=(n, n, n)) for n, p in enumerate(paths)})
+    body = post_batch(api, archive).json()
+    assert filenames(body["batch"]) == sorted(paths)
+    text = api.get(reverse("api:batch-export", args=[body["batch"]]), {"format": "html"}).content.decode()
+    srcs = [html_lib.unescape(line.split('src="', 1)[1].split('"', 1)[0]) for line in text.splitlines()]
+    base = "https://example.org/site/page.html"
+    resolved = sorted(unquote(urlsplit(urljoin(base, src)).path) for src in srcs)
+    assert resolved == sorted("/site/" + p for p in paths), srcs
+    assert all(urlsplit(urljoin(base, src))[3:] == ("", "") for src in srcs)  # no query, no fragment
+    assert any("é" in src for src in srcs)  # readable: letters stay letters
+
+
 def test_a_bad_member_is_refused_by_name_and_the_others_go_on(api, settings):
     archive = zip_upload({"good.jpg": image_bytes("JPEG"), "notes.txt": b"hello", "cut.png": image_bytes("PNG")[:40]})
     response = post_batch(api, archive)
