@@ -104,9 +104,12 @@ def _model_type_of(source: str) -> str | None:
         return None
     try:
         with open(path, encoding="utf-8") as fh:
-            return json.load(fh).get("model_type")
+            config = json.load(fh)
     except (OSError, ValueError):
         return None
+    # a config that is not an object, or a model_type that is not a name: not known (never a crash)
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    return model_type if isinstance(model_type, str) else None
 
 
 def spec_capabilities(spec: str | None) -> Capabilities:

@@ -255,3 +255,23 @@ def test_the_api_names_the_field_in_detail(api, blip_site, tiny_vlm_dir, case):
         for word in words:  # "english" too: the API's pattern refuses it in mlcore's words
             assert word in body["detail"], (url, body)
     assert not Image.objects.exists()
+
+
+@pytest.mark.parametrize("config", ["[1, 2]", '"blip"', '{"model_type": ["llava"]}', "{not json"])
+def test_an_offered_folder_with_a_broken_config_is_unknown_not_a_500(signed_in, settings, tmp_path, tiny_blip_dir,
+                                                                     config):
+    """A configured choice whose config.json is not a JSON object (or whose model_type is not a
+    name): the page and an upload with it work; its abilities are unknown (the worker decides)."""
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text(config)
+    settings.CAPTION_MODEL = tiny_blip_dir
+    settings.CAPTION_MODEL_CHOICES = [str(broken)]
+    response = signed_in.get(GALLERY)
+    assert response.status_code == 200
+    data = json.loads(re.search(r'<script id="upload-model-abilities" type="application/json">(.*?)</script>',
+                                response.content.decode(), re.S).group(1))
+    assert data["models"][str(broken)] == {"styles": None, "languages": None, "known": False}
+    response = signed_in.post(GALLERY, {"images": files(), "style": "tags", "model": str(broken)}, **JSON)
+    assert response.status_code == 201, response.content
+    assert Image.objects.get().model_spec == str(broken)
