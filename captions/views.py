@@ -20,6 +20,7 @@ from captions.responses import image_file_response
 from captions.selection import search_form_for, selected_images_for
 from captions.uploads import oversize_refusals
 from core.forms import add_service_errors
+from core.views import safe_next
 
 GALLERY_PAGE_SIZE = 24
 
@@ -210,6 +211,8 @@ def image_detail(request: HttpRequest, public_id) -> HttpResponse:
 @login_required
 @require_POST
 def image_retry(request: HttpRequest, public_id) -> HttpResponse:
+    """Queue a failed image again (the detail page's Retry button and a failed gallery card's);
+    back to `next` (a path on this site: the gallery for a card) or to the image's page."""
     image = selectors.image_for(request.user, public_id)
     try:
         services.image_retry(image=image)
@@ -217,7 +220,7 @@ def image_retry(request: HttpRequest, public_id) -> HttpResponse:
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(request, f"{image.original_filename} was queued again.")
-    return redirect("captions:image_detail", public_id=image.public_id)
+    return redirect(safe_next(request) or reverse("captions:image_detail", args=[image.public_id]))
 
 
 @login_required

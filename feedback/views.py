@@ -8,7 +8,6 @@ from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from captions.responses import image_file_response
@@ -17,7 +16,7 @@ from captions.selectors import caption_model_choices, captioning_defaults
 from captions.services import BULK_LIMIT
 from core.forms import add_service_errors
 from core.params import ParamError, int_param, int_param_or_404
-from core.views import staff_required
+from core.views import safe_next, staff_required
 from feedback import selectors, services
 from feedback.forms import (
     CaptionEditForm,
@@ -147,7 +146,7 @@ def caption_edit(request: HttpRequest, caption_id: int) -> HttpResponse:
     caption = selectors.reviewable_caption_for(request.user, caption_id)
     place = QueuePlace(request.POST)
     form = CaptionEditForm(request.POST)
-    back = _safe_next(request)  # an edit from the image's page goes back there
+    back = safe_next(request)  # an edit from the image's page goes back there
     if form.is_valid():
         try:
             human = services.caption_edit(caption=caption, reviewer=request.user, text=form.cleaned_data["text"])
@@ -162,15 +161,6 @@ def caption_edit(request: HttpRequest, caption_id: int) -> HttpResponse:
         messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
         return redirect(back)
     return _render_panel(request, place, status=400, edit_form=form, editing=True)
-
-
-def _safe_next(request: HttpRequest) -> str:
-    """The posted `next` when it is a path on this site, else "" (never an open redirect)."""
-    candidate = request.POST.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()},
-                                                     require_https=request.is_secure()):
-        return candidate
-    return ""
 
 
 @login_required
@@ -221,7 +211,7 @@ def captions_bulk_approve(request: HttpRequest) -> HttpResponse:
     "Approve all shown" sends every one shown) or the gallery's selection (`ids` or all=1 with
     the search, as captions.selection reads it). Back to `next` (a path on this site) or the
     queue, with how many were approved or why nothing was."""
-    back = _safe_next(request) or reverse("feedback:queue")
+    back = safe_next(request) or reverse("feedback:queue")
     try:
         if "captions" in request.POST or "shown" in request.POST:
             # "Approve all shown" sends the ids of every caption listed; otherwise the ticked ones.
@@ -272,10 +262,10 @@ def caption_feedback(request: HttpRequest, caption_id: int) -> HttpResponse:
                 response = HttpResponse(status=204)
                 response["HX-Refresh"] = "true"
                 return response
-            return redirect(_safe_next(request) or reverse("captions:image_detail", args=[caption.image.public_id]))
+            return redirect(safe_next(request) or reverse("captions:image_detail", args=[caption.image.public_id]))
         elif not _partial(request):
             messages.success(request, "Thank you: your feedback was saved.")
-            return redirect(_safe_next(request) or reverse("captions:image_detail", args=[caption.image.public_id]))
+            return redirect(safe_next(request) or reverse("captions:image_detail", args=[caption.image.public_id]))
     else:
         form = feedback_form_for(request.user, caption)
     template = "feedback/_rating.html" if _partial(request) else "feedback/feedback_page.html"

@@ -137,6 +137,27 @@ def test_failed_image_shows_reason_and_can_be_retried(logged_in_client, user, dj
     assert len(callbacks) == 1  # a worker is woken
 
 
+def test_a_failed_card_has_a_retry_button_that_goes_back_to_the_gallery(logged_in_client, user):
+    failed = make_image(user, "broken.jpg", status=Image.Status.FAILED, error="boom", attempts=1)
+    queued = make_image(user, "waiting.jpg")
+    page = logged_in_client.get(reverse("captions:gallery") + "?status=failed").content.decode()
+    retry_url = reverse("captions:image_retry", args=[failed.public_id])
+    assert f'action="{retry_url}"' in page and "Retry<span class=\"visually-hidden\"> broken.jpg" in page
+    assert reverse("captions:image_retry", args=[queued.public_id]) not in page  # only failed cards have one
+    card = logged_in_client.get(reverse("captions:image_card", args=[failed.public_id])).content.decode()
+    assert retry_url in card and "csrfmiddlewaretoken" in card
+
+    response = logged_in_client.post(retry_url, {"next": reverse("captions:gallery") + "?status=failed"})
+    assert response.status_code == 302 and response["Location"] == reverse("captions:gallery") + "?status=failed"
+    failed.refresh_from_db()
+    assert failed.status == Image.Status.QUEUED
+    assert "broken.jpg was queued again." in logged_in_client.get(response["Location"]).content.decode()
+    # A `next` off the site is ignored (no open redirect): back to the image's page.
+    Image.objects.filter(pk=failed.pk).update(status=Image.Status.FAILED)
+    response = logged_in_client.post(retry_url, {"next": "https://evil.example.com/"})
+    assert response["Location"] == reverse("captions:image_detail", args=[failed.public_id])
+
+
 def test_retry_of_an_image_that_did_not_fail_is_refused(logged_in_client, user):
     image = make_image(user)
     response = logged_in_client.post(reverse("captions:image_retry", args=[image.public_id]), follow=True)
