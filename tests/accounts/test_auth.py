@@ -85,6 +85,21 @@ def test_login_and_logout(client):
     assert response.status_code == 302 and reverse("accounts:login") in response["Location"]
 
 
+def test_get_logout_shows_a_page_with_a_post_button_and_does_not_log_out(client):
+    User.objects.create_user(email="ada@example.com", password=STRONG)
+    client.post(reverse("accounts:login"), {"username": "ada@example.com", "password": STRONG})
+    page = client.get(reverse("accounts:logout"))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert f'<form method="post" action="{reverse("accounts:logout")}">' in html and "csrfmiddlewaretoken" in html
+    assert 'id="logout-button">Log out</button>' in html and f'href="{reverse("captions:gallery")}"' in html
+    assert "_auth_user_id" in client.session  # a GET never logs out
+    assert client.post(reverse("accounts:logout")).status_code == 302
+    assert "_auth_user_id" not in client.session
+    signed_out = client.get(reverse("accounts:logout")).content.decode()
+    assert "You are not signed in." in signed_out and reverse("accounts:login") in signed_out
+
+
 def test_gallery_requires_login_and_visitors_get_the_landing_page(client):
     landing = client.get(reverse("captions:gallery"))
     assert landing.status_code == 200
