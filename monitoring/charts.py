@@ -1,6 +1,10 @@
 """Charts drawn as SVG on the server: no JavaScript library, no CDN, readable without scripts.
 
 Every label is escaped; every bar has a <title> (a tooltip, and text for screen readers).
+The charts scale with their box; on a narrow screen (static/css/dashboard.css) the axis labels
+are drawn larger so that they stay about 12 px high: a bar chart then shows every other one of
+its x labels (class tick-minor: the others) and hides the y labels (tick-y), and a grouped chart moves
+every other group label one line down (tick-odd; the space is kept below the plot).
 """
 
 from collections.abc import Sequence
@@ -10,7 +14,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 PALETTE = ("#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#319795", "#b7791f", "#4a5568")
 
-_PAD_LEFT, _PAD_RIGHT, _PAD_TOP, _PAD_BOTTOM = 40, 10, 12, 28
+_PAD_LEFT, _PAD_RIGHT, _PAD_TOP, _PAD_BOTTOM = 56, 10, 14, 30
+_STAGGER = 26  # room under a grouped chart for its odd group labels, moved down on narrow screens
 
 
 def _number(value: float) -> str:
@@ -20,7 +25,7 @@ def _number(value: float) -> str:
 
 
 def bar_chart(
-    bars: Sequence, *, title: str, width: int = 640, height: int = 180, max_labels: int = 12, color: str = PALETTE[0]
+    bars: Sequence, *, title: str, width: int = 640, height: int = 180, max_labels: int = 8, color: str = PALETTE[0]
 ) -> SafeString:
     """Vertical bars for a list of objects with .label and .value (a time series or a histogram)."""
     plot_w = width - _PAD_LEFT - _PAD_RIGHT
@@ -34,8 +39,8 @@ def bar_chart(
         f'width="100%" preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
         f'<line x1="{_PAD_LEFT}" y1="{_PAD_TOP + plot_h}" x2="{width - _PAD_RIGHT}" y2="{_PAD_TOP + plot_h}" class="axis"/>',
-        f'<text x="{_PAD_LEFT - 4}" y="{_PAD_TOP + 4}" text-anchor="end" class="tick">{_number(top)}</text>',
-        f'<text x="{_PAD_LEFT - 4}" y="{_PAD_TOP + plot_h}" text-anchor="end" class="tick">0</text>',
+        f'<text x="{_PAD_LEFT - 4}" y="{_PAD_TOP + 4}" text-anchor="end" class="tick tick-y">{_number(top)}</text>',
+        f'<text x="{_PAD_LEFT - 4}" y="{_PAD_TOP + plot_h}" text-anchor="end" class="tick tick-y">0</text>',
     ]
     for index, bar in enumerate(bars):
         bar_h = plot_h * (bar.value / top)
@@ -46,8 +51,9 @@ def bar_chart(
             f"<title>{escape(str(bar.label))}: {_number(bar.value)}</title></rect>"
         )
         if index % label_every == 0:
+            minor = " tick-minor" if (index // label_every) % 2 else ""
             parts.append(
-                f'<text x="{x + (slot - gap) / 2:.1f}" y="{height - 10}" text-anchor="middle" class="tick">'
+                f'<text x="{x + (slot - gap) / 2:.1f}" y="{height - 10}" text-anchor="middle" class="tick tick-x{minor}">'
                 f"{escape(str(bar.label))}</text>"
             )
     parts.append("</svg>")
@@ -61,12 +67,13 @@ def grouped_bar_chart(
     """One group of bars per metric, one bar per series (an evaluation run), with a legend.
 
     Scores of different metrics have different scales (CIDEr ~1, BLEU ~0.3), so each group is
-    scaled to its own best value, and the bar's tooltip gives the real number.
+    scaled to its own best value, and the bar's tooltip gives the real number. The legend is an
+    HTML list after the chart (it wraps and keeps its size on a narrow screen).
     """
-    legend_h = 18 * len(series)
+    pad_bottom = _PAD_BOTTOM + _STAGGER
     plot_w = width - _PAD_LEFT - _PAD_RIGHT
-    plot_h = height - _PAD_TOP - _PAD_BOTTOM
-    total_h = height + legend_h
+    plot_h = height - _PAD_TOP - pad_bottom
+    total_h = height
     group_w = plot_w / max(len(groups), 1)
     bar_w = (group_w * 0.8) / max(len(series), 1)
     parts = [
@@ -89,12 +96,17 @@ def grouped_bar_chart(
                 f'height="{bar_h:.1f}" fill="{PALETTE[s % len(PALETTE)]}">'
                 f"<title>{escape(name)}: {escape(group)} = {value:.4f}</title></rect>"
             )
+        odd = " tick-odd" if g % 2 else ""
         parts.append(
-            f'<text x="{x0 + group_w * 0.4:.1f}" y="{height - 10}" text-anchor="middle" class="tick">{escape(group)}</text>'
+            f'<text x="{x0 + group_w * 0.4:.1f}" y="{height - 10 - _STAGGER}" text-anchor="middle" '
+            f'class="tick tick-x{odd}">{escape(group)}</text>'
         )
-    for s, (name, _) in enumerate(series):
-        y = height + 18 * s
-        parts.append(f'<rect x="{_PAD_LEFT}" y="{y}" width="12" height="12" fill="{PALETTE[s % len(PALETTE)]}"/>')
-        parts.append(f'<text x="{_PAD_LEFT + 18}" y="{y + 10}" class="legend">{escape(name)}</text>')
     parts.append("</svg>")
+    parts.append('<ul class="chart-legend">')
+    for s, (name, _) in enumerate(series):
+        parts.append(
+            f'<li><svg width="12" height="12" aria-hidden="true" focusable="false"><rect width="12" height="12" '
+            f'fill="{PALETTE[s % len(PALETTE)]}"/></svg> {escape(name)}</li>'
+        )
+    parts.append("</ul>")
     return mark_safe("".join(parts))
