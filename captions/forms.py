@@ -48,7 +48,7 @@ class MultipleFileInput(forms.ClearableFileInput):
 
 class MultipleFileField(forms.FileField):
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/*", "multiple": True}))
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/*,.zip,application/zip", "multiple": True}))
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):
@@ -96,8 +96,9 @@ class UploadForm(forms.Form):
         label="Images",
         required=False,
         help_text=(
-            f"JPEG, PNG, WebP, GIF, BMP or TIFF; up to {settings.MAX_FILES_PER_UPLOAD} files of "
-            f"{settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MiB each."
+            f"JPEG, PNG, WebP, GIF, BMP or TIFF, or .zip archives of them (up to "
+            f"{settings.BATCH_MAX_ZIP_BYTES / (1024 * 1024):g} MiB each); up to {settings.MAX_FILES_PER_UPLOAD} "
+            f"images of {settings.MAX_UPLOAD_BYTES / (1024 * 1024):g} MiB each."
         ),
     )
     num_beams = generation_param_field(

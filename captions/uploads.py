@@ -42,6 +42,28 @@ class SizeLimitedUploadHandler(FileUploadHandler):
         return None
 
 
+def archive_byte_limit(file_name: str) -> int:
+    """The most bytes a file of an upload that takes .zip archives may have: BATCH_MAX_ZIP_BYTES
+    for an archive (its members then obey MAX_UPLOAD_BYTES), MAX_UPLOAD_BYTES for anything else."""
+    return settings.BATCH_MAX_ZIP_BYTES if file_name.lower().endswith(".zip") else settings.MAX_UPLOAD_BYTES
+
+
+class ArchiveSizeLimitedUploadHandler(SizeLimitedUploadHandler):
+    """SizeLimitedUploadHandler for uploads that take .zip archives (the web upload form)."""
+
+    def byte_limit(self, file_name: str) -> int:
+        return archive_byte_limit(file_name)
+
+
+def archive_upload_handlers_install(request: HttpRequest) -> None:
+    """Let this request's .zip files be as large as BATCH_MAX_ZIP_BYTES. Call it before anything
+    reads request.POST or request.FILES (the CSRF check does: see captions.views.gallery)."""
+    request.upload_handlers = [
+        ArchiveSizeLimitedUploadHandler(request) if isinstance(handler, SizeLimitedUploadHandler) else handler
+        for handler in request.upload_handlers
+    ]
+
+
 # --- File names in multipart headers -------------------------------------------------------------
 
 # The name given to a file part sent with an empty filename (filename=""). image_submit replaces it

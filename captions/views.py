@@ -11,6 +11,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from captions import exports, selectors, services
@@ -18,7 +19,7 @@ from captions.forms import BulkRecaptionForm, ImageSearchForm, UploadForm
 from captions.models import Image
 from captions.responses import image_file_response
 from captions.selection import search_form_for, selected_images_for
-from captions.uploads import oversize_refusals
+from captions.uploads import archive_upload_handlers_install, oversize_refusals
 from core.forms import add_service_errors
 from core.views import safe_next
 
@@ -44,7 +45,16 @@ def _queued_notice(count: int) -> str:
     return f"{count} image{'s' if count != 1 else ''} queued for captioning."
 
 
+@csrf_exempt  # checked by _gallery: the CSRF check reads the body, after which its upload handlers are set
 def gallery(request: HttpRequest) -> HttpResponse:
+    """The home page; an upload's .zip archives may be as large as BATCH_MAX_ZIP_BYTES."""
+    if request.method == "POST":
+        archive_upload_handlers_install(request)
+    return _gallery(request)
+
+
+@csrf_protect
+def _gallery(request: HttpRequest) -> HttpResponse:
     """A visitor's GET: the landing page (what the site does, and the public demo); any other
     visitor's request goes to the login page. Signed in, GET: the upload form and the user's images. POST: an upload, answered with a redirect
     (post/redirect/get: a reload never stores the files twice), or 400 with the form's errors when
@@ -64,7 +74,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
         form = UploadForm(request.POST, request.FILES, owner=request.user)
         if form.is_valid():
             try:
-                result = services.image_submit(
+                result = services.upload_submit(  # .zip archives: their images, as the API's batches
                     owner=request.user,
                     files=request.FILES.getlist("images"),
                     params=form.generation_params(),
@@ -116,6 +126,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
             "progress": selectors.unfinished_work_for(request.user) if watch else None,
             "max_files": settings.MAX_FILES_PER_UPLOAD,
             "max_bytes": settings.MAX_UPLOAD_BYTES,
+            "max_zip_bytes": settings.BATCH_MAX_ZIP_BYTES,
         },
         status=status,
     )

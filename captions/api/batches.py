@@ -1,9 +1,6 @@
 """Batches: many images (or .zip archives of images) at once, the list of them, their progress
 and the alt-text export."""
 
-import os
-
-from django.conf import settings
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -26,7 +23,6 @@ from captions.api.common import (
 )
 from captions.api.images import ACCEPTED_EXAMPLE, UPLOAD_ERRORS
 from captions.models import Image
-from captions.services.results import Refusal
 from captions.uploads import oversize_refusals
 from core.api import MAX_PAGE_NUMBER, Pagination, error_responses, paginated, paginated_response, rate_limit
 from core.serializers import StrictSerializer
@@ -62,9 +58,7 @@ class BatchCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         oversize = oversize_refusals(request)
         # A dropped archive is named with its own limit, not the per-image one.
-        zips = [name for name in oversize if name.lower().endswith(".zip")]
-        limit_mib = settings.BATCH_MAX_ZIP_BYTES / (1024 * 1024)
-        refused = [Refusal(os.path.basename(n), f"The archive is larger than the {limit_mib:g} MiB limit.") for n in zips]
+        refused, oversize_images = services.oversize_archives_refused(oversize)
         try:
             result = services.batch_submit(
                 owner=request.user,
@@ -72,7 +66,7 @@ class BatchCreateApi(APIView):
                 params=generation_params_of(serializer.validated_data),
                 model_spec=model_spec_of(serializer.validated_data),
                 name=serializer.validated_data.get("name", ""),
-                oversize_filenames=[n for n in oversize if n not in zips],
+                oversize_filenames=oversize_images,
                 refused=refused,
             )
         except services.UploadRejected as error:

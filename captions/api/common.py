@@ -9,7 +9,7 @@ from rest_framework.parsers import MultiPartParser
 
 from captions.api.schema import LANGUAGE_PATTERN
 from captions.models import Caption, Image
-from captions.uploads import SizeLimitedUploadHandler
+from captions.uploads import SizeLimitedUploadHandler, archive_byte_limit
 from core.serializers import OptionalBooleanField, StrictSerializer
 from mlcore.params import PARAM_RANGES, GenerationParams
 
@@ -137,9 +137,7 @@ class LimitedMultiPartParser(MultiPartParser):
 class BatchMultiPartParser(LimitedMultiPartParser):
     """A .zip may be as large as BATCH_MAX_ZIP_BYTES; its members obey MAX_UPLOAD_BYTES."""
 
-    limit_for_name = staticmethod(
-        lambda name: settings.BATCH_MAX_ZIP_BYTES if name.lower().endswith(".zip") else settings.MAX_UPLOAD_BYTES
-    )
+    limit_for_name = staticmethod(archive_byte_limit)
 
 
 class DemoMultiPartParser(LimitedMultiPartParser):

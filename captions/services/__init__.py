@@ -1,6 +1,7 @@
 """Every write of the captions app, by concern:
 
-- captions.services.submission: generation_params_clean, image_submit, batch_submit
+- captions.services.submission: generation_params_clean, image_submit, batch_submit, upload_submit,
+  oversize_archives_refused
 - captions.services.queue: caption_workers_wake, image_requeue, image_retry, image_delete,
   images_claim, image_attempt_failed, images_requeue_stale, worker_identity, claim_owner,
   images_lease_renew, images_release_dead_local_claims
@@ -60,6 +61,8 @@ from captions.services.submission import (
     batch_submit,
     generation_params_clean,
     image_submit,
+    oversize_archives_refused,
+    upload_submit,
 )
 from captions.services.worker import (
     caption_cache_key,
@@ -99,6 +102,8 @@ __all__ = [
     "image_requeue",
     "image_retry",
     "image_submit",
+    "oversize_archives_refused",
+    "upload_submit",
     "images_caption",
     "images_claim",
     "images_requeue_stale",

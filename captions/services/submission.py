@@ -1,5 +1,6 @@
-"""Submitting images: one upload (image_submit) or a batch (batch_submit, .zip archives
-expanded), validated and stored as queued Images; the workers are woken once committed.
+"""Submitting images: one upload (image_submit), a batch (batch_submit, .zip archives
+expanded) or what the web upload form sends (upload_submit: a batch when it holds an archive),
+validated and stored as queued Images; the workers are woken once committed.
 
 Memory: the files of a request are handled one at a time, and each is dropped before the next:
 read from its (spooled) upload file, its header checked against the request's pixel budget
@@ -301,3 +302,34 @@ def _batch_submit(*, owner, unpacked, params, name, oversize_filenames, refused,
             result.batch.save(update_fields=["name"])
     result.refused = earlier + result.refused
     return result
+
+
+def oversize_archives_refused(oversize_filenames: list[str]) -> tuple[list[Refusal], list[str]]:
+    """(refusals, the other names): the .zip archives among the files dropped for their size are
+    refused with the archive limit (BATCH_MAX_ZIP_BYTES), not the per-image one."""
+    limit_mib = settings.BATCH_MAX_ZIP_BYTES / (1024 * 1024)
+    zips = [name for name in oversize_filenames if name.lower().endswith(".zip")]
+    refused = [Refusal(os.path.basename(name), f"The archive is larger than the {limit_mib:g} MiB limit.") for name in zips]
+    return refused, [name for name in oversize_filenames if name not in zips]
+
+
+def upload_submit(
+    *,
+    owner,
+    files: list,
+    params: dict | None = None,
+    model_spec: str = "",
+    oversize_filenames: list[str] | None = None,
+) -> SubmitResult:
+    """What the web upload form sends: images and/or .zip archives of images. Without an archive,
+    image_submit; with one (or one dropped for its size), batch_submit, as the API's batches
+    endpoint: the archives' members are checked like uploaded files (the same limits, unsafe or
+    damaged members refused by name) and the accepted images form one batch."""
+    from captions import zipimport  # it uses this package's result types
+
+    refused, oversize_filenames = oversize_archives_refused(list(oversize_filenames or []))
+    if not refused and not any(zipimport.is_zip(upload) for upload in files):
+        return image_submit(owner=owner, files=files, params=params, model_spec=model_spec,
+                            oversize_filenames=oversize_filenames)
+    return batch_submit(owner=owner, files=files, params=params, model_spec=model_spec,
+                        oversize_filenames=oversize_filenames, refused=refused)

@@ -19,6 +19,9 @@
   const refusals = document.getElementById("upload-refusals");
   const maxFiles = parseInt(form.dataset.maxFiles, 10) || 50;
   const maxBytes = parseInt(form.dataset.maxBytes, 10) || 0;
+  const maxZipBytes = parseInt(form.dataset.maxZipBytes, 10) || maxBytes;
+  const isZip = (file) => /\.zip$/i.test(file.name);
+  const limitOf = (file) => (isZip(file) ? maxZipBytes : maxBytes);
 
   const show = () => {
     const names = Array.from(input.files).map((f) => f.name);
@@ -209,7 +212,7 @@
     }
     const files = [];
     all.forEach((file) => {
-      if (maxBytes && file.size > maxBytes) refuse(file.name + ": larger than " + mib(maxBytes) + "; not sent.");
+      if (limitOf(file) && file.size > limitOf(file)) refuse(file.name + ": larger than " + mib(limitOf(file)) + "; not sent.");
       else files.push(file);
     });
     const totalBytes = files.reduce((sum, f) => sum + f.size, 0);

@@ -69,7 +69,7 @@ def make_everything():
     user.save()
     files = [upload(f"holiday-photo-{i}.jpg", image_bytes("JPEG", size=(64, 48), color=(30 * i, 90, 120))) for i in range(3)]
     images = services.image_submit(owner=user, files=files).accepted
-    for number, image in enumerate(images):
+    for image in images:
         Caption.objects.create(image=image, text="a bus (first try)", raw_text="a bus", confidence=0.2, model_id="tiny/blip")
         caption = Caption.objects.create(image=image, text=LONG_ALT, raw_text=LONG_ALT, confidence=0.87,
                                          model_id="Salesforce/blip-image-captioning-large", params={})
