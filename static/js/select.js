@@ -8,6 +8,8 @@
   "use strict";
 
   function setup(form) {
+    if (form.dataset.selectReady) return;
+    form.dataset.selectReady = "1";
     const boxes = () => Array.from(document.querySelectorAll(
       `input.select-box[form="${form.id}"], #${form.id} input.select-box`));
     const count = form.querySelector("[data-count], #bulk-count, #review-bulk-count");
@@ -62,4 +64,6 @@
   }
 
   document.querySelectorAll("form.bulk-bar").forEach(setup);
+  // upload.js replaces the gallery's images section after an upload with refusals.
+  document.addEventListener("captionsite:images-replaced", () => document.querySelectorAll("form.bulk-bar").forEach(setup));
 })();

@@ -1,6 +1,7 @@
 // The upload form: drag and drop, and sending with progress. Files go in parts of at most
 // data-max-files each (one request per part, XHR for upload progress); each part's refusals are
-// listed as they come; the button is disabled while sending; the gallery reloads at the end. A 400
+// listed as they come; the button is disabled while sending; at the end the gallery reloads (or,
+// when some files were refused, only its images section, so that the list of refusals stays). A 400
 // with field_errors (a style, language or model the request cannot have) stops the sending: the
 // fields are marked and the first gets the focus. The Style list says which styles the model
 // chosen in the Model field cannot write (upload-model-abilities, from mlcore.capabilities).
@@ -244,10 +245,33 @@
     if (accepted && !refusedCount) {
       window.location.assign(form.action); // the new cards, and the notices
     } else if (accepted) {
-      const link = document.createElement("a");
-      link.href = form.action;
-      link.textContent = "Show the new images";
-      status.append(" ", link);
+      // Some files were refused: the list stays on screen, and the images section below is
+      // fetched again so that the new cards (and the poll that updates them) appear.
+      if (await refreshImages()) {
+        status.append(" The new images are shown below.");
+      } else {
+        const link = document.createElement("a");
+        link.href = form.action;
+        link.textContent = "Show the new images";
+        status.append(" ", link);
+      }
     }
   });
+
+  async function refreshImages() {
+    const section = document.getElementById("images-section");
+    if (!section || !window.fetch || !window.DOMParser) return false;
+    try {
+      const response = await fetch(form.action, { credentials: "same-origin", headers: { Accept: "text/html" } });
+      if (!response.ok) return false;
+      const fresh = new DOMParser().parseFromString(await response.text(), "text/html").getElementById("images-section");
+      if (!fresh) return false;
+      section.replaceWith(fresh);
+      if (window.htmx) window.htmx.process(fresh); // the gallery poll
+      document.dispatchEvent(new CustomEvent("captionsite:images-replaced")); // select.js sets up the new bulk bar
+      return true;
+    } catch (error) {
+      return false;
+    }
+  }
 })();
