@@ -61,4 +61,7 @@ def test_many_files_go_in_parts_with_progress_and_refusals(page, live_server, se
     assert any("of 6" in text and "MiB" in text for text in seen["progress"]), seen["progress"]
     assert len(posts) == 3  # 6 files, at most 2 per request
     assert in_own_thread(lambda: Image.objects.count()) == 5
-    expect(page.get_by_role("link", name="Show the new images")).to_be_visible()
+    # The new cards appear below without a reload, and the refusal stays listed.
+    expect(page.locator("#upload-status")).to_contain_text("The new images are shown below.")
+    expect(page.locator(".image-card")).to_have_count(5)
+    expect(page.locator("#upload-refusals li")).to_have_count(1)
