@@ -28,6 +28,8 @@ import sys
 import time
 from typing import Any
 
+from .config import child_environment
+
 __all__ = ["measure", "bench", "markdown", "main"]
 
 _BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -130,7 +132,7 @@ def bench(shapes: list, device: str = "cpu", dtypes: tuple[str, ...] = ("float32
                 cmd = [sys.executable, "-m", "mlcore.bench_models", "--child", arg, "--device", device,
                        "--dtypes", dtype, "--images", str(n_images), "--rounds", str(rounds),
                        "--max-length", str(max_length), "--beams", ",".join(map(str, beams))]
-                env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
+                env = child_environment(TOKENIZERS_PARALLELISM="false")
                 if threads:
                     cmd += ["--threads", str(threads)]
                     env["OMP_NUM_THREADS"] = str(threads)

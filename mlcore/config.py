@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from .errors import MLCoreError
 
-__all__ = ["MLCoreConfig", "MLCoreConfigError", "get_config", "reload_config", "model_env_name"]
+__all__ = ["MLCoreConfig", "MLCoreConfigError", "get_config", "reload_config", "model_env_name", "child_environment"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _MODEL_PREFIX = "MLCORE_MODEL_"
@@ -161,3 +161,11 @@ def reload_config(environ: Mapping[str, str] | None = None) -> MLCoreConfig:
     with _lock:
         _config = cfg
     return cfg
+
+
+def child_environment(**overrides: str) -> dict[str, str]:
+    """The environment for a child process that mlcore starts (the benchmarks' one process per
+    model): this process's environment as it is now, with ``overrides`` set. The one other place
+    besides the config that touches ``os.environ``, so that stays here."""
+    return {**os.environ, **overrides}
+
