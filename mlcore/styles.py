@@ -263,7 +263,7 @@ _STOP_WORDS = frozenset(
     did can could will would shall should may might must which who whom whose what where when why
     how while if because image picture photo photograph scene illustration shows showing show
     depicts depicting displays displaying features featuring visible see seen appears appear
-    keywords tags""".split()
+    keywords tags""".split()  # noqa: SIM905 - a word list reads better as words
 )
 _MAX_TAG_WORDS = 4  # a longer piece is a sentence, not a keyword
 
