@@ -154,10 +154,15 @@ def caption_edit(request: HttpRequest, caption_id: int) -> HttpResponse:
         except ValidationError as error:
             add_service_errors(form, error)
         else:
+            notice = (
+                f"No change: the caption already reads “{human.text}”."
+                if human.pk == caption.pk
+                else f"Saved the caption “{human.text}”"
+            )
             if back:
-                messages.success(request, f"Saved the caption “{human.text}”")
+                (messages.info if human.pk == caption.pk else messages.success)(request, notice)
                 return redirect(back)
-            return _after_action(request, place, f"Saved the caption “{human.text}”")
+            return _after_action(request, place, notice)
     if back:
         messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
         return redirect(back)
@@ -185,6 +190,8 @@ def caption_pick(request: HttpRequest, caption_id: int) -> HttpResponse:
         human = services.caption_pick(caption=caption, reviewer=request.user, index=form.cleaned_data["index"])
     except ValidationError as error:
         return _refused(request, place, error)
+    if human.pk == caption.pk:
+        return _after_action(request, place, f"No change: the caption already reads “{human.text}”.")
     return _after_action(request, place, f"Picked the caption “{human.text}”")
 
 
