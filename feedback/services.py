@@ -91,11 +91,11 @@ def caption_approve(*, caption: Caption, reviewer) -> ReviewAction:
 
 
 def _human_caption_replace(*, caption: Caption, reviewer, text: str, action: str, details: dict) -> Caption:
-    """The new current caption; `caption` itself (nothing written, no review action) when `text`
-    is what it already says: saving an unchanged caption is a no-op."""
+    """The new current caption; for an edit, `caption` itself (nothing written, no review action)
+    when `text` is what it already says: saving an unchanged caption is a no-op."""
     with transaction.atomic():
         image = _current_image_locked(caption)
-        if caption_text_unchanged(current=caption, text=text):
+        if action == ReviewAction.Kind.EDIT and caption_text_unchanged(current=caption, text=text):
             return caption
         human = caption_human_set(
             image=image, text=text, created_by=reviewer, based_on=caption, keep_model=action == ReviewAction.Kind.PICK

@@ -190,8 +190,6 @@ def caption_pick(request: HttpRequest, caption_id: int) -> HttpResponse:
         human = services.caption_pick(caption=caption, reviewer=request.user, index=form.cleaned_data["index"])
     except ValidationError as error:
         return _refused(request, place, error)
-    if human.pk == caption.pk:
-        return _after_action(request, place, f"No change: the caption already reads “{human.text}”.")
     return _after_action(request, place, f"Picked the caption “{human.text}”")
 
 

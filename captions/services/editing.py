@@ -18,9 +18,10 @@ def caption_human_set(
     model id, version and parameters. Call inside the caller's transaction when it holds a lock.
 
     Saving the text the current caption already has is a no-op: no new history row; the current
-    caption is returned as it is (``caption_text_unchanged`` tells the caller beforehand)."""
+    caption is returned as it is (``caption_text_unchanged`` tells the caller beforehand). A picked
+    alternative (keep_model) is always recorded: it is the reviewer's choice of a model candidate."""
     current = Caption.objects.filter(pk=image.current_caption_id).first() if image.current_caption_id else None
-    if current is not None and caption_text_unchanged(current=current, text=text):
+    if not keep_model and caption_text_unchanged(current=current, text=text):
         return current
     with transaction.atomic():
         human = Caption.objects.create(
