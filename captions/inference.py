@@ -49,6 +49,13 @@ def captioner_for(spec: str):
     except mlcore.ModelLoadError as error:
         message = f"{error.reason.rstrip('. ')}. {model_load_hint(spec)}"
         _recent_failures[spec] = (time.monotonic(), message)
+        # Once per load attempt (failures are remembered for CAPTION_MODEL_RETRY_SECONDS, and the
+        # worker fails a whole batch on one attempt), never once per image.
+        logger.warning(
+            "Caption model %r could not be loaded; images that need it fail until it can be "
+            "(next try in %ss): %s",
+            spec, settings.CAPTION_MODEL_RETRY_SECONDS, message,
+        )
         raise ModelUnavailable(message) from None
     _recent_failures.pop(spec, None)
     elapsed = time.perf_counter() - started

@@ -29,6 +29,16 @@ class Image(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
+    class FailureKind(models.TextChoices):
+        MODEL_UNAVAILABLE = "model_unavailable", "The model could not be loaded"
+        NO_WORDS = "no_words", "The model produced no words"
+        UNSUPPORTED_STYLE = "unsupported_style", "The model cannot write this style or language"
+        INVALID_PARAMS = "invalid_params", "Invalid generation parameters"
+        ENGINE_UNAVAILABLE = "engine_unavailable", "The captioning engine did not answer"
+        IMAGE_UNREADABLE = "image_unreadable", "The image could not be read"
+        MODEL_ERROR = "model_error", "The model raised an error"
+        WORKER_STOPPED = "worker_stopped", "The worker stopped"
+
     FINAL_STATUSES = (Status.DONE, Status.FAILED)
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -57,6 +67,9 @@ class Image(models.Model):
     claim_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     claim_token = models.CharField(max_length=64, blank=True, db_index=True)
     error = models.TextField(blank=True)
+    # What kind of failure `error` describes (set by the worker when it records the failure), so
+    # the owner is told the right thing without guessing from the words (captions_tags.plain_failure).
+    error_kind = models.CharField(max_length=24, choices=FailureKind.choices, blank=True)
 
     current_caption = models.ForeignKey(
         "Caption", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

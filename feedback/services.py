@@ -14,6 +14,7 @@ from captions.services import (
     BULK_LIMIT,
     caption_human_set,
     caption_request_clean,
+    caption_text_unchanged,
     captioning_defaults_set,
     captions_review_clear,
     image_requeue,
@@ -90,8 +91,12 @@ def caption_approve(*, caption: Caption, reviewer) -> ReviewAction:
 
 
 def _human_caption_replace(*, caption: Caption, reviewer, text: str, action: str, details: dict) -> Caption:
+    """The new current caption; for an edit, `caption` itself (nothing written, no review action)
+    when `text` is what it already says: saving an unchanged caption is a no-op."""
     with transaction.atomic():
         image = _current_image_locked(caption)
+        if action == ReviewAction.Kind.EDIT and caption_text_unchanged(current=caption, text=text):
+            return caption
         human = caption_human_set(
             image=image, text=text, created_by=reviewer, based_on=caption, keep_model=action == ReviewAction.Kind.PICK
         )
@@ -102,7 +107,8 @@ def _human_caption_replace(*, caption: Caption, reviewer, text: str, action: str
 
 
 def caption_edit(*, caption: Caption, reviewer, text: str) -> Caption:
-    """A person's caption replaces the current one; the model's caption stays in the history."""
+    """A person's caption replaces the current one; the model's caption stays in the history.
+    The same text again changes nothing and returns `caption` (the caller says "No change")."""
     cleaned = caption_text_clean(text)
     return _human_caption_replace(caption=caption, reviewer=reviewer, text=cleaned, action=ReviewAction.Kind.EDIT, details={})
 

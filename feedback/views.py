@@ -153,10 +153,15 @@ def caption_edit(request: HttpRequest, caption_id: int) -> HttpResponse:
         except ValidationError as error:
             add_service_errors(form, error)
         else:
+            notice = (
+                f"No change: the caption already reads “{human.text}”."
+                if human.pk == caption.pk
+                else f"Saved the caption “{human.text}”"
+            )
             if back:
-                messages.success(request, f"Saved the caption “{human.text}”")
+                (messages.info if human.pk == caption.pk else messages.success)(request, notice)
                 return redirect(back)
-            return _after_action(request, place, f"Saved the caption “{human.text}”")
+            return _after_action(request, place, notice)
     if back:
         messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
         return redirect(back)

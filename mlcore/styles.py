@@ -17,7 +17,8 @@ A style's ``kind`` decides the post-processing:
 * ``paragraph``: the same clean-up, several sentences allowed, cut to ``max_chars`` at a sentence
   boundary when there is one, else a word boundary.
 * ``tags``: comma / semicolon / newline separated keywords -> a deduplicated lowercase list
-  (``tags_of``); the caption text is the list joined with ", ".
+  (``tags_of``; a sentence instead of keywords gives its content words); the caption text is the
+  list joined with ", ".
 
 Errors: ``UnknownStyle`` (no such style), ``InvalidLanguage`` (not a BCP 47 tag), ``InvalidStyle``
 (a bad custom style definition). ``UnsupportedStyle`` is raised by captioners that cannot follow a
@@ -250,16 +251,66 @@ def truncate_at_word(text: str, max_chars: int, prefer_sentence: bool = False) -
     return cut_text.rstrip(" ,;:-\u2013\u2014")
 
 
+# Words that carry no keyword on their own (English: articles, pronouns, prepositions, auxiliaries,
+# and the "this image shows" vocabulary of chat models). Used only when a model answers the tags
+# style with a sentence instead of keywords.
+_STOP_WORDS = frozenset(
+    """a an the this that these those there here it its it's they them their he she his her we you i
+    of in on at to from by for with without into onto over under above below near behind beside
+    between across along around through up down out off about against among inside outside upon
+    and or but nor so as than then also too very just some any each every all both few more most
+    other such no not only own same is are was were be been being am has have had having do does
+    did can could will would shall should may might must which who whom whose what where when why
+    how while if because image picture photo photograph scene illustration shows showing show
+    depicts depicting displays displaying features featuring visible see seen appears appear
+    keywords tags""".split()  # noqa: SIM905 - a word list reads better as words
+)
+_MAX_TAG_WORDS = 4  # a longer piece is a sentence, not a keyword
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[^\W_](?:[\w'-]*[^\W_])?", text)
+
+
 def tags_of(text: str, max_tags: int = 30) -> list[str]:
     """'Dog, grass; Dog\\n- park.' -> ['dog', 'grass', 'park']: split on commas, semicolons, newlines
-    and bullets, strip quotes/hash signs/numbering, lowercase, deduplicate in order."""
+    and bullets, strip quotes/hash signs/numbering and leading articles, lowercase, deduplicate in
+    order, at most ``max_tags``.
+
+    A model that ignores the format and answers with a sentence still gives keywords: a piece of
+    more than four words (or 60 characters) is split on " and "; a part still that long gives its
+    content words (stop-words dropped, order kept). Nothing usable (only stop-words) -> []."""
     out: list[str] = []
+
+    def add(tag: str) -> None:
+        if tag and tag not in out and len(out) < max_tags:
+            out.append(tag)
+
+    def short(tag: str) -> bool:
+        return len(tag) <= 60 and len(tag.split()) <= _MAX_TAG_WORDS
+
+    def keyword(tag: str) -> str:
+        """A short piece without its leading articles; '' when it is only stop-words."""
+        words = tag.split()
+        while words and words[0] in ("a", "an", "the"):
+            words.pop(0)
+        return " ".join(words) if any(w.strip("'-") not in _STOP_WORDS for w in words) else ""
+
     for part in re.split(r"[,;\n|]|\s[-\u2022*]\s", text):
         tag = re.sub(r"^\s*(?:[-\u2022*#]|\d+[.)])\s*", "", part)
         tag = tag.strip().strip("\"'`#.!").strip().lower()
         tag = re.sub(r"\s+", " ", tag)
-        if tag and len(tag) <= 60 and tag not in out:
-            out.append(tag)
+        if short(tag):
+            add(keyword(tag))
+            continue
+        for piece in re.split(r"\s+and\s+", tag):
+            piece = piece.strip().strip("\"'`#.!:").strip()
+            if short(piece):
+                add(keyword(piece))
+            else:
+                for word in _words(piece):
+                    if word not in _STOP_WORDS:
+                        add(word)
         if len(out) >= max_tags:
             break
     return out

@@ -221,6 +221,9 @@ class ImageSerializer(ImageSummarySerializer):
     params = serializers.DictField(help_text="The generation parameters asked for.")
     attempts = serializers.IntegerField()
     error = serializers.CharField(help_text="Why the last attempt failed; empty otherwise.")
+    error_kind = serializers.CharField(
+        help_text="What kind of failure `error` is, empty otherwise: " + ", ".join(Image.FailureKind.values) + "."
+    )
     needs_review = serializers.SerializerMethodField()
     caption = CaptionSerializer(source="current_caption", allow_null=True, help_text="Null until captioned.")
     created_at = serializers.DateTimeField()

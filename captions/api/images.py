@@ -81,6 +81,7 @@ IMAGE_EXAMPLE_VALUE = {
     "params": {"num_beams": 3, "max_length": 40},
     "attempts": 1,
     "error": "",
+    "error_kind": "",
     "needs_review": False,
     "caption": {
         "id": 31,

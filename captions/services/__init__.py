@@ -11,7 +11,7 @@
 - captions.services.demo: demo_owner_get, demo_image_discard, demo_images_purge
 - captions.services.bulk: BULK_LIMIT, images_bulk_retry, images_bulk_recaption, images_bulk_delete,
   images_delete_all_of
-- captions.services.editing: caption_human_set, captions_review_clear
+- captions.services.editing: caption_human_set, caption_text_unchanged, captions_review_clear
 - captions.services.styles: custom_styles_sync, caption_style_save, caption_style_delete,
   caption_request_clean, model_spec_clean, style_choices (issue 12: styles, languages, model choice)
 - captions.services.results: Refusal, SubmitResult, UploadRejected, WorkerRunSummary, SweepSummary
@@ -28,7 +28,7 @@ from captions.services.bulk import (
 )
 from captions.services.defaults import KEEP, captioning_defaults_set
 from captions.services.demo import demo_image_discard, demo_images_purge, demo_owner_get
-from captions.services.editing import caption_human_set, captions_review_clear
+from captions.services.editing import caption_human_set, caption_text_unchanged, captions_review_clear
 from captions.services.queue import (
     caption_workers_wake,
     claim_owner,
@@ -75,6 +75,7 @@ from captions.services.worker import (
 __all__ = [
     "BULK_LIMIT",
     "caption_human_set",
+    "caption_text_unchanged",
     "captions_review_clear",
     "images_bulk_delete",
     "images_bulk_recaption",

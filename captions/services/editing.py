@@ -15,7 +15,14 @@ def caption_human_set(
     current caption, the image's alt text from then on (gallery, detail page, Copy alt text,
     exports, API). The caption it replaces stays in the history and leaves the review queue
     (needs_review False). With keep_model (a picked alternative) the new row keeps `based_on`'s
-    model id, version and parameters. Call inside the caller's transaction when it holds a lock."""
+    model id, version and parameters. Call inside the caller's transaction when it holds a lock.
+
+    Saving the text the current caption already has is a no-op: no new history row; the current
+    caption is returned as it is (``caption_text_unchanged`` tells the caller beforehand). A picked
+    alternative (keep_model) is always recorded: it is the reviewer's choice of a model candidate."""
+    current = Caption.objects.filter(pk=image.current_caption_id).first() if image.current_caption_id else None
+    if not keep_model and caption_text_unchanged(current=current, text=text):
+        return current
     with transaction.atomic():
         human = Caption.objects.create(
             image=image,
@@ -33,6 +40,11 @@ def caption_human_set(
         Image.objects.filter(pk=image.pk).update(current_caption=human, updated_at=timezone.now())
         image.current_caption = human
     return human
+
+
+def caption_text_unchanged(*, current: Caption | None, text: str) -> bool:
+    """Whether saving `text` over `current` changes nothing (same words, spacing aside)."""
+    return current is not None and " ".join(current.text.split()) == " ".join(str(text).split())
 
 
 def captions_review_clear(*, caption_ids) -> int:

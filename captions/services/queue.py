@@ -43,6 +43,7 @@ def image_requeue(*, image_id: int, from_status: str, **changes) -> bool:
         status=Image.Status.QUEUED,
         attempts=0,
         error="",
+        error_kind="",
         available_at=now,
         claim_token="",
         claimed_at=None,
@@ -136,6 +137,7 @@ def images_release_dead_local_claims() -> int:
     released = Image.objects.filter(status=Image.Status.PROCESSING, claim_token__in=dead_tokens).update(
         status=Image.Status.QUEUED,
         error="The worker captioning this image stopped before finishing; it was queued again.",
+        error_kind=Image.FailureKind.WORKER_STOPPED,
         available_at=now,
         claim_token="",
         claim_expires_at=None,
@@ -186,9 +188,13 @@ def images_claim(*, worker_id: str, limit: int, lease_seconds: int | None = None
     return token, list(Image.objects.filter(claim_token=token).select_related("owner").order_by("id"))
 
 
-def image_attempt_failed(*, image: Image, claim_token: str, reason: str, permanent: bool = False) -> WorkerRunSummary:
+def image_attempt_failed(
+    *, image: Image, claim_token: str, reason: str, kind: str = "", permanent: bool = False
+) -> WorkerRunSummary:
     """Record a failed attempt: back to the queue after a delay, or failed for good once the
-    attempts are spent (or at once when retrying cannot help, such as a model that won't load)."""
+    attempts are spent (or at once when retrying cannot help, such as a model that won't load).
+    `kind` (an Image.FailureKind) is stored beside the reason, so the owner is told what happened
+    without the page guessing from the words."""
     now = timezone.now()
     current = Image.objects.filter(pk=image.pk, claim_token=claim_token, status=Image.Status.PROCESSING)
     attempts = current.values_list("attempts", flat=True).first()
@@ -200,11 +206,15 @@ def image_attempt_failed(*, image: Image, claim_token: str, reason: str, permane
     if permanent or attempts >= settings.CAPTION_MAX_ATTEMPTS:
         if not permanent:
             reason = f"{reason} (gave up after {attempts} attempts)"
-        current.update(status=Image.Status.FAILED, error=reason, finished_at=now, claim_expires_at=None, updated_at=now)
+        current.update(
+            status=Image.Status.FAILED, error=reason, error_kind=kind, finished_at=now, claim_expires_at=None,
+            updated_at=now,
+        )
         return WorkerRunSummary(failed=1)
     current.update(
         status=Image.Status.QUEUED,
         error=f"Attempt {attempts} failed: {reason}",
+        error_kind=kind,
         available_at=now + timedelta(seconds=settings.CAPTION_RETRY_DELAY_SECONDS * attempts),
         claim_expires_at=None,
         updated_at=now,
@@ -222,6 +232,7 @@ def images_requeue_stale() -> SweepSummary:
             f"A worker stopped while captioning this image {settings.CAPTION_MAX_ATTEMPTS} times "
             "(its lease expired each time). Retry it, and check the worker logs."
         ),
+        error_kind=Image.FailureKind.WORKER_STOPPED,
         finished_at=now,
         claim_expires_at=None,
         updated_at=now,
@@ -229,6 +240,7 @@ def images_requeue_stale() -> SweepSummary:
     requeued = expired.update(
         status=Image.Status.QUEUED,
         error="The worker captioning this image stopped before finishing; it was queued again.",
+        error_kind=Image.FailureKind.WORKER_STOPPED,
         available_at=now,
         claim_expires_at=None,
         updated_at=now,

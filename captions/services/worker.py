@@ -113,7 +113,11 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
             params = GenerationParams.from_dict(image.params)
         except InvalidParams as error:
             summary += image_attempt_failed(
-                image=image, claim_token=claim_token, reason=f"Invalid generation parameters: {error}", permanent=True
+                image=image,
+                claim_token=claim_token,
+                reason=f"Invalid generation parameters: {error}",
+                kind=Image.FailureKind.INVALID_PARAMS,
+                permanent=True,
             )
             continue
         groups.setdefault((image.model_spec or default_spec, params), []).append(image)
@@ -122,8 +126,15 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
         try:
             captioner = inference.captioner_for(spec)
         except inference.ModelUnavailable as error:
+            # inference.captioner_for logged the reason once per load attempt (not once per image)
             for image in group:
-                summary += image_attempt_failed(image=image, claim_token=claim_token, reason=str(error), permanent=True)
+                summary += image_attempt_failed(
+                    image=image,
+                    claim_token=claim_token,
+                    reason=str(error),
+                    kind=Image.FailureKind.MODEL_UNAVAILABLE,
+                    permanent=True,
+                )
             continue
 
         # issue 12: a style / language this model cannot write (the web process could not tell,
@@ -131,7 +142,13 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
         refusal = _style_refusal(captioner, params)
         if refusal:
             for image in group:
-                summary += image_attempt_failed(image=image, claim_token=claim_token, reason=refusal, permanent=True)
+                summary += image_attempt_failed(
+                    image=image,
+                    claim_token=claim_token,
+                    reason=refusal,
+                    kind=Image.FailureKind.UNSUPPORTED_STYLE,
+                    permanent=True,
+                )
             continue
 
         # Same bytes + same model + same params: caption once, reuse for the rest, including
@@ -184,6 +201,7 @@ def _caption_with_model(
                     image=image,
                     claim_token=claim_token,
                     reason=f"The stored image file could not be read: {error}",
+                    kind=Image.FailureKind.IMAGE_UNREADABLE,
                     permanent=True,
                 )
     summary += WorkerRunSummary(timings_ms=timings)
@@ -196,10 +214,16 @@ def _caption_with_model(
         first, *duplicates = to_compute[key]
         if not getattr(outcome, "ok", False):
             # A CaptionFailure (its reason never empty) or a result with no words: this image's
-            # attempt failed (retried with back-off); its neighbours are recorded as usual.
+            # attempt failed; its neighbours are recorded as usual. A transient failure (an engine
+            # that did not answer, an error) is retried with back-off; no words from a model that
+            # does not sample would be no words again, so that fails at once.
             reason = _failure_reason(outcome)
+            kind = _failure_kind(outcome)
+            permanent = kind == Image.FailureKind.NO_WORDS and not params.do_sample
             for image in to_compute[key]:
-                summary += image_attempt_failed(image=image, claim_token=claim_token, reason=reason)
+                summary += image_attempt_failed(
+                    image=image, claim_token=claim_token, reason=reason, kind=kind, permanent=permanent
+                )
             continue
         caption = caption_record(
             image=first,
@@ -258,6 +282,27 @@ def _failure_reason(outcome) -> str:
         return f"The model could not caption this image: {outcome.reason}"
     details = getattr(outcome, "details", None) or {}
     return f"The model produced no caption for this image{': ' + details['error'] if details.get('error') else ''}."
+
+
+# mlcore CaptionFailure.error_type -> Image.FailureKind (other exception names: MODEL_ERROR)
+_ERROR_TYPE_KINDS = {
+    "EmptyCaption": Image.FailureKind.NO_WORDS,
+    "EngineUnavailable": Image.FailureKind.ENGINE_UNAVAILABLE,
+    "ImageRejected": Image.FailureKind.IMAGE_UNREADABLE,
+    "UnidentifiedImageError": Image.FailureKind.IMAGE_UNREADABLE,
+    "DecompressionBombError": Image.FailureKind.IMAGE_UNREADABLE,
+    "UnsupportedStyle": Image.FailureKind.UNSUPPORTED_STYLE,
+}
+
+
+def _failure_kind(outcome) -> str:
+    """The Image.FailureKind of an outcome that is not a usable caption, from mlcore's structured
+    error_type (never from the words of the reason): a result with no words (or None) is NO_WORDS."""
+    from mlcore.results import CaptionFailure
+
+    if isinstance(outcome, CaptionFailure):
+        return _ERROR_TYPE_KINDS.get(outcome.error_type, Image.FailureKind.MODEL_ERROR)
+    return Image.FailureKind.NO_WORDS
 
 
 def caption_cache_key(*, image: Image, captioner, params: GenerationParams) -> str:

@@ -291,7 +291,6 @@ class OpenAIEngine(Captioner):
         images = check_images(images)
         if not images:
             return []
-        t0 = time.perf_counter()
         futures = [self._pool.submit(self._one, im, params) for im in images]
         partial: list[CaptionResult | None] = [None] * len(images)
         failures: dict[int, str] = {}
@@ -306,8 +305,10 @@ class OpenAIEngine(Captioner):
                 continue
             if self.itm is not None:
                 self.itm.score_candidates([images[i]], [[raw]])
+            # total_ms is this image's own request (the requests run concurrently: the time
+            # since the batch started would be the batch's, the same for every image)
             res = self.finish([[raw]], params, {"generate_ms": info["generate_ms"]},
-                              time.perf_counter() - t0, 1)[0]
+                              info["generate_ms"] / 1000, 1)[0]
             res.details["confidence_source"] = "logprobs" if raw.mean_logprob is not None else "unknown"
             res.details["engine"] = self.model_id
             if info.get("finish_reason"):

@@ -59,6 +59,7 @@ def fill_gallery(owner):
         Image.objects.filter(pk=images[2].pk).update(
             status=Image.Status.FAILED, attempts=1,
             error="model folder '/models/blip-finetuned' does not exist: check CAPTION_MODEL on the workers",
+            error_kind=Image.FailureKind.MODEL_UNAVAILABLE,
         )
         Image.objects.filter(pk=images[4].pk).update(
             status=Image.Status.PROCESSING, claim_expires_at=timezone.now() + timedelta(minutes=5)
@@ -148,7 +149,7 @@ def test_signed_in_pages_empty_and_full(page, live_server, tmp_path):
     # The caption history fits its column at 1280 px (it scrolls inside its own box if it must).
     assert page.evaluate("(() => { const b = document.querySelector('.table-scroll'); return b.scrollWidth <= b.clientWidth; })()")
     page.goto(f"/images/{ids[2]}/")
-    expect(page.locator("#failure-reason")).to_contain_text("the model was not available")
+    expect(page.locator("#failure-reason")).to_contain_text("the captioning model could not be loaded")
     expect(page.get_by_text("/models/blip-finetuned")).to_have_count(0)  # operator words are for staff
     check_page(page, "detail-failed")
     page.goto(f"/images/{ids[4]}/")

@@ -44,6 +44,17 @@ def test_the_uploads_page_lists_batches_with_counts_and_progress(logged_in_clien
 
 
 @pytest.mark.django_db
+def test_the_batch_page_counts_read_as_english(logged_in_client, user):
+    batch, images = _batch(user, 3)
+    _caption(images[0], "a boat", needs_review=True)
+    page = logged_in_client.get(reverse("captions:batch_detail", args=[batch.pk])).content.decode()
+    assert "1 needs review" in page and "1 need review" not in page
+    _caption(images[1], "a kite", needs_review=True)
+    page = logged_in_client.get(reverse("captions:batch_detail", args=[batch.pk])).content.decode()
+    assert "2 need review" in page
+
+
+@pytest.mark.django_db
 def test_a_batch_page_and_its_export_in_three_formats(logged_in_client, user):
     batch, images = _batch(user, 2)
     _caption(images[0], 'a "fast" <car> & =1+1')

@@ -118,14 +118,17 @@ def test_detail_shows_caption_facts_history_and_copy_button(logged_in_client, us
 
 
 def test_failed_image_shows_reason_and_can_be_retried(logged_in_client, user, django_capture_on_commit_callbacks):
-    image = make_image(user, status=Image.Status.FAILED, error="The model could not be loaded.", attempts=3)
+    image = make_image(
+        user, status=Image.Status.FAILED, error="The model could not be loaded.", attempts=3,
+        error_kind=Image.FailureKind.MODEL_UNAVAILABLE,
+    )
     detail = logged_in_client.get(reverse("captions:image_detail", args=[image.public_id])).content.decode()
     # The owner gets a plain sentence, not the operator's reason; staff get both.
-    assert "the model was not available" in detail and "Retry" in detail
+    assert "the captioning model could not be loaded" in detail and "Retry" in detail
     assert "The model could not be loaded." not in detail
     User.objects.filter(pk=user.pk).update(is_staff=True)
     detail = logged_in_client.get(reverse("captions:image_detail", args=[image.public_id])).content.decode()
-    assert "the model was not available" in detail and "The model could not be loaded." in detail
+    assert "the captioning model could not be loaded" in detail and "The model could not be loaded." in detail
     gallery = logged_in_client.get(reverse("captions:gallery")).content.decode()
     assert "The model could not be loaded." in gallery and "Full reason (staff)" in gallery
 

@@ -140,6 +140,39 @@ def test_the_caption_can_be_edited_from_the_image_page(client, owner, captioned)
     assert any("empty" in str(m) for m in refused.context["messages"])
 
 
+def test_saving_an_unchanged_caption_twice_is_a_no_op(client, owner, captioned):
+    caption = captioned(owner, text="a dog on the grass", confidence=0.9)
+    client_for(client, owner)
+    detail_url = reverse("captions:image_detail", args=[caption.image.public_id])
+    client.post(reverse("feedback:edit", args=[caption.pk]), {"text": "a puppy in a park", "next": detail_url})
+    caption.image.refresh_from_db()
+    human = caption.image.current_caption
+    assert caption.image.captions.count() == 2
+
+    for text in ("a puppy in a park", "  a puppy   in a park "):  # the same words, spacing aside
+        response = client.post(reverse("feedback:edit", args=[human.pk]), {"text": text, "next": detail_url}, follow=True)
+        assert response.redirect_chain[-1][0] == detail_url
+        assert any("No change" in str(m) for m in response.context["messages"])
+    caption.image.refresh_from_db()
+    assert caption.image.current_caption_id == human.pk
+    assert caption.image.captions.count() == 2  # no second identical "Human" row
+    assert human.image.captions.filter(source="human").count() == 1
+    # the model's caption saved unchanged from the image page is no new row either
+    other = captioned(owner, text="a cat on a sofa", confidence=0.9)
+    client.post(reverse("feedback:edit", args=[other.pk]), {"text": "a cat on a sofa", "next": detail_url})
+    assert other.image.captions.count() == 1
+
+
+def test_a_human_caption_names_who_edited_it_instead_of_a_blank_model(client, owner, captioned):
+    caption = captioned(owner, text="a dog on the grass", confidence=0.9)
+    client_for(client, owner)
+    detail_url = reverse("captions:image_detail", args=[caption.image.public_id])
+    client.post(reverse("feedback:edit", args=[caption.pk]), {"text": "a puppy in a park", "next": detail_url})
+    page = client.get(detail_url).content.decode()
+    model_row = page.split('id="caption-model">', 1)[1].split("</dd>", 1)[0]
+    assert "edited by you" in model_row
+
+
 @pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/x"])
 def test_next_never_leaves_the_site(client, owner, captioned, next_url):
     caption = captioned(owner, confidence=0.9)

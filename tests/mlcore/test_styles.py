@@ -94,6 +94,28 @@ def test_description_and_tags_styles():
     assert tags_of("") == []
 
 
+def test_tags_from_a_sentence_keep_the_content_words():
+    """A VLM that ignores the comma format and answers with a sentence still gives keywords."""
+    sentence = "A brown dog is running across a green field of grass under the blue sky"
+    assert tags_of(sentence) == ["brown", "dog", "running", "green", "field", "grass", "blue", "sky"]
+    assert get_style("tags").finish("The image shows " + sentence + ".") == (
+        "brown, dog, running, green, field, grass, blue, sky"
+    )
+    # " and " separates keywords of a long piece; a short comma-separated tag keeps its words
+    assert tags_of("black and white, a very long line of text that tells about a cat and a sofa and a lamp") == [
+        "black and white", "long", "line", "text", "tells", "cat", "sofa", "lamp",
+    ]
+    assert tags_of("a wooden table and two red chairs standing in a sunny garden") == [
+        "wooden table", "two", "red", "chairs", "standing", "sunny", "garden",
+    ]
+    assert tags_of("dog; cat\na small brown puppy sleeping on the warm kitchen floor near the oven") == [
+        "dog", "cat", "small", "brown", "puppy", "sleeping", "warm", "kitchen", "floor", "oven",
+    ]
+    many = " ".join(f"word{i}" for i in range(100))
+    assert len(tags_of(many, max_tags=15)) == 15
+    assert tags_of("the of and a, is .") == []  # nothing usable: an empty list, never a made-up word
+
+
 def test_custom_styles_register_and_validate():
     try:
         s = register_style("museum-label", "Write a museum label for this artwork in {language}.", max_chars=60)

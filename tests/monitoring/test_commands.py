@@ -79,6 +79,42 @@ def test_caption_folder_resumes_where_it_stopped(photo_folder, tmp_path, tiny_bl
     assert len(out.read_text().splitlines()) == 5
 
 
+def test_caption_folder_reports_an_image_with_no_words_as_failed(photo_folder, tmp_path, tiny_blip_dir, monkeypatch):
+    """The real tiny BLIP, as a subclass whose decoding leaves no words for the red image (a tags
+    answer with nothing usable does the same): a failed row with the reason, exit status 1, and the
+    next run tries that file again."""
+    import mlcore
+
+    captioner = mlcore.load_captioner(tiny_blip_dir)
+    base = type(captioner)
+
+    class Blank(base):
+        def caption(self, images, params=None):
+            results = super().caption(images, params)
+            for image, result in zip(images, results, strict=True):
+                if image.convert("RGB").getpixel((5, 5))[0] > 200:
+                    result.text = ""
+                    result.details["error"] = "the model produced no words for this image"
+            return results
+
+    monkeypatch.setattr(captioner, "__class__", Blank)
+    out = tmp_path / "captions.jsonl"
+    with pytest.raises(CommandError, match="2 captioned, 2 skipped.*1 failed"):
+        run("caption_folder", str(photo_folder), "--out", str(out), "--model", tiny_blip_dir,
+            "--params", "num_beams=1,max_length=12")
+    rows = {row["file"]: row for row in map(json.loads, out.read_text().splitlines())}
+    assert rows["red.jpg"]["status"] == "failed" and rows["red.jpg"]["caption"] == ""
+    assert "no words" in rows["red.jpg"]["reason"]
+    assert rows["green.png"]["status"] == "ok"
+
+    monkeypatch.setattr(captioner, "__class__", base)  # the model now answers: the failed file is retried
+    again = run("caption_folder", str(photo_folder), "--out", str(out), "--model", tiny_blip_dir,
+                "--params", "num_beams=1,max_length=12")
+    assert "1 captioned, 0 skipped" in again
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 5 and {r["file"]: r for r in rows}["red.jpg"]["status"] == "ok"
+
+
 def test_caption_folder_writes_a_json_list(photo_folder, tmp_path, tiny_blip_dir):
     out = tmp_path / "out" / "captions.json"
     run("caption_folder", str(photo_folder), "--out", str(out), "--model", tiny_blip_dir, "--no-recursive",

@@ -21,8 +21,9 @@ FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
 class Command(BaseCommand):
     help = (
         "Caption every image of a local folder (and its subfolders) in batches, with a progress bar. "
-        "Files that are not images are listed as skipped, with the reason. Run it again with the same "
-        "--out to resume: files already in the output are not captioned again."
+        "Files that are not images are listed as skipped, with the reason; images the model gave no words "
+        "for are listed as failed, with the reason (exit status 1). Run it again with the same --out to "
+        "resume: files already captioned or skipped are not captioned again, failed ones are."
     )
 
     def add_arguments(self, parser):
@@ -104,6 +105,13 @@ class Command(BaseCommand):
                         progress.write(f"failed {len(names)} files ({', '.join(names[:3])}...): {error}")
                     else:
                         for name, result in zip(names, results, strict=True):
+                            if not result.ok:  # no words (e.g. a tags answer with nothing usable)
+                                reason = _empty_reason(result)
+                                rows.append(_row(name, status="failed", reason=reason, model_id=result.model_id,
+                                                 model_version=result.model_version, style=result.style,
+                                                 language=result.language))
+                                progress.write(f"failed {name}: {reason}")
+                                continue
                             rows.append(
                                 _row(
                                     name,
@@ -129,6 +137,13 @@ class Command(BaseCommand):
         if counts["failed"]:
             raise CommandError(f"{summary}. Run the same command again to retry the failed files.")
         self.stdout.write(self.style.SUCCESS(summary))
+
+
+def _empty_reason(result) -> str:
+    """Why a result with ``ok`` False is no caption: mlcore's error and the model's raw output."""
+    reason = (result.details or {}).get("error") or "the model produced no words for this image"
+    raw = " ".join((result.raw_text or "").split())
+    return f"{reason} (raw output {raw[:120]!r})" if raw else reason
 
 
 def _files_under(root: Path, *, recursive: bool, exclude: Path):
@@ -207,7 +222,25 @@ class OutputFile:
                     raise CommandError(f"{self.path} is not a JSON list of rows; choose another --out.")
         except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as error:
             raise CommandError(f"{self.path} exists but cannot be read to resume ({error}); choose another --out.") from None
+        failed = [row for row in self.rows if isinstance(row, dict) and row.get("status") == "failed"]
+        if failed:  # tried again by this run: their rows go, the new outcome is appended
+            self.rows = [row for row in self.rows if row not in failed]
+            self._rewrite()
         return {row["file"] for row in self.rows if isinstance(row, dict) and row.get("file")}
+
+    def _rewrite(self) -> None:
+        """The output holding exactly self.rows, replaced atomically."""
+        partial = self.path.with_name(self.path.name + ".partial")
+        if self.fmt == "csv":
+            with partial.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=FIELDS)
+                writer.writeheader()
+                writer.writerows(self.rows)
+        elif self.fmt == "jsonl":
+            partial.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in self.rows), encoding="utf-8")
+        else:
+            partial.write_text(json.dumps(self.rows, indent=1, ensure_ascii=False), encoding="utf-8")
+        os.replace(partial, self.path)
 
     def append(self, rows: list[dict]) -> None:
         if not rows:
