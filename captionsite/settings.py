@@ -308,7 +308,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",  # the Swagger UI of a signed-in user
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],  # a key given twice is a 400
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",  # StrictSerializer: additionalProperties false
     "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
