@@ -82,6 +82,6 @@ def test_env_example_lists_every_variable_read():
 def test_nothing_documented_is_unread():
     read = settings_names() | mlcore_names()
     # Read by other programs, not by settings.py or mlcore: gunicorn.conf.py, Hugging Face, prometheus-client.
-    elsewhere = {"GUNICORN_WORKER_CLASS", "HF_HOME", "PROMETHEUS_MULTIPROC_DIR"}
+    elsewhere = {"GUNICORN_WORKER_CLASS", "GUNICORN_CONTROL_SOCKET", "HF_HOME", "PROMETHEUS_MULTIPROC_DIR"}
     documented = {n for n in readme_names() | env_example_names() if not n.endswith("*")}
     assert sorted(documented - read - elsewhere) == []
