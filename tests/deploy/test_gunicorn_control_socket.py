@@ -9,8 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-
-
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 
