@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.AsyncStreamingMiddleware",  # ASGI: file responses stream from an async iterator
     "core.middleware.RequestIdMiddleware",
     "core.middleware.MetricsMiddleware",
     "corsheaders.middleware.CorsMiddleware",  # before anything that can answer a request
