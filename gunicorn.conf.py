@@ -1,8 +1,34 @@
 """gunicorn settings; every value can be overridden with GUNICORN_* environment variables."""
 
 import os
+import re
+from pathlib import Path
 
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+
+
+def _var_dir() -> Path:
+    """VAR_DIR as the site reads it: the environment, else .env (its last VAR_DIR line), else ./var."""
+    value = os.environ.get("VAR_DIR", "")
+    env_file = Path(__file__).resolve().parent / ".env"
+    if not value and env_file.is_file():
+        lines = re.findall(r"^\s*VAR_DIR\s*=\s*(.*?)\s*$", env_file.read_text(encoding="utf-8"), re.MULTILINE)
+        value = lines[-1].strip("\"'") if lines else ""
+    return Path(value or Path(__file__).resolve().parent / "var").absolute()
+
+
+def _control_socket_for(address: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9.]+", "-", address.removeprefix("unix:")).strip("-")
+    return str(_var_dir() / f"gunicorn-{name}.ctl")
+
+
+# gunicorn's control socket (for `gunicornc`) defaults to one path per user
+# ($HOME/.gunicorn/gunicorn.ctl): a second instance on the host would take it over. Here it is one
+# per instance, VAR_DIR/gunicorn-<address>.ctl (on_starting names it by the address actually bound,
+# --bind included); GUNICORN_CONTROL_SOCKET names another path, or `off` opens none.
+_control_socket_env = os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip()
+control_socket_disable = _control_socket_env.lower() == "off"
+control_socket = _control_socket_env if _control_socket_env and not control_socket_disable else _control_socket_for(bind)
 # The web process never loads a model, so workers are small; size them for I/O.
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 # ASGI (app: captionsite.asgi:application) on uvicorn's event loop: a request waiting for its
@@ -39,7 +65,10 @@ else:
 
 
 def on_starting(server):
-    """Prometheus multiprocess mode needs its folder before any worker records a value."""
+    """The control socket named by the address bound (a --bind on the command line wins over
+    `bind` above). Prometheus multiprocess mode needs its folder before any worker records a value."""
+    if not _control_socket_env:
+        server.cfg.set("control_socket", _control_socket_for(server.cfg.bind[0]))
     multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if multiproc_dir:
         os.makedirs(multiproc_dir, exist_ok=True)

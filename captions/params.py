@@ -35,6 +35,6 @@ def generation_params_parse(values: list[str] | None) -> GenerationParams:
     try:
         return GenerationParams.from_dict(raw)
     except InvalidParams as error:
-        raise CommandError(f"--params: {error.field}: {error.message}") from None
+        raise CommandError(f"--params: {error}") from None
     except TypeError as error:
         raise CommandError(f"--params: {error}") from None

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.AsyncStreamingMiddleware",  # ASGI: file responses stream from an async iterator
     "core.middleware.RequestIdMiddleware",
     "core.middleware.MetricsMiddleware",
     "corsheaders.middleware.CorsMiddleware",  # before anything that can answer a request
@@ -308,7 +309,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",  # the Swagger UI of a signed-in user
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],  # a key given twice is a 400
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",  # StrictSerializer: additionalProperties false
     "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",

@@ -3,7 +3,7 @@
 import logging
 import time
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 
 from core import logs, metrics
@@ -94,3 +94,31 @@ class MetricsMiddleware(SyncAndAsyncMiddleware):
                 },
             )
         return response
+
+
+class AsyncStreamingMiddleware(SyncAndAsyncMiddleware):
+    """Under ASGI, a streaming response with a sync iterator (a FileResponse: WhiteNoise's static
+    files, the private image files) is streamed from an async iterator that reads each block in a
+    thread. Django's ASGI handler would otherwise warn "StreamingHttpResponse must consume
+    synchronous iterators" and read the whole file into memory before sending it. Under WSGI
+    nothing changes. The first middleware, so it sees every response."""
+
+    def __call__(self, request):
+        if self.async_mode:
+            return self._acall(request)
+        return self.get_response(request)
+
+    async def _acall(self, request):
+        response = await self.get_response(request)
+        if getattr(response, "streaming", False) and not response.is_async:
+            response.streaming_content = _blocks_in_a_thread(response.streaming_content)
+        return response
+
+
+async def _blocks_in_a_thread(blocks):
+    """The blocks of a sync iterator, each read by sync_to_async (file reads never block the loop)."""
+    done = object()
+    read_next = sync_to_async(next, thread_sensitive=False)
+    iterator = iter(blocks)
+    while (block := await read_next(iterator, done)) is not done:
+        yield block

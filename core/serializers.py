@@ -8,7 +8,9 @@ class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know: a typo such as `num_beam` is a 400, not silently ignored.
     In JSON, a text field given a number or a boolean is a 400 too (not turned into text); with
     `reject_blank` (query strings, API forms), `field=` is a 400 instead of meaning "not given"
-    (unless the field allows blanks). The schema
+    (unless the field allows blanks). In a form or query string, a field that takes one value
+    given more than once (`-F num_beams=3 -F num_beams=4`, two `file` parts) is a 400 naming it,
+    not "the last one wins"; list fields (`files`) take repeats. The schema
     says so: `additionalProperties: false` (core.schema.AutoSchema)."""
 
     reject_blank = False
@@ -21,7 +23,11 @@ class StrictSerializer(serializers.Serializer):
             if field.read_only or name not in getattr(data, "keys", lambda: [])():
                 continue
             value = data.get(name)
-            if is_form and self.reject_blank and value == "" and not getattr(field, "allow_blank", False):
+            count = len(data.getlist(name)) if is_form else 1
+            if count > 1 and not takes_many(field):
+                what = "file" if isinstance(field, serializers.FileField) else "value"
+                errors[name] = [f"Given {count} times; send one {what}."]
+            elif is_form and self.reject_blank and value == "" and not getattr(field, "allow_blank", False):
                 errors[name] = ["Give a value, or leave the parameter out."]
             elif (not is_form and isinstance(field, serializers.CharField) and value is not None
                   and not isinstance(value, str)):
@@ -35,6 +41,11 @@ class StrictSerializer(serializers.Serializer):
         if errors:
             raise serializers.ValidationError(errors)
         return value
+
+
+def takes_many(field: serializers.Field) -> bool:
+    """Whether a form or query string may repeat the field (its value is a list)."""
+    return isinstance(field, (serializers.ListField, serializers.MultipleChoiceField, serializers.ManyRelatedField))
 
 
 class OptionalBooleanField(serializers.BooleanField):

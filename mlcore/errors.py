@@ -27,12 +27,22 @@ class ModelLoadError(MLCoreError):
 
 
 class InvalidParams(MLCoreError, ValueError):
-    """A generation parameter is missing, of the wrong type or out of range."""
+    """A generation parameter is missing, of the wrong type or out of range.
 
-    def __init__(self, field: str, message: str):
+    ``errors``: every field at fault and what is wrong with it; ``field`` and ``message``: the first.
+    """
+
+    def __init__(self, field: str, message: str, errors: dict[str, str] | None = None):
         self.field = field
         self.message = message
-        super().__init__(f"{field}: {message}")
+        self.errors = dict(errors) if errors else {field: message}
+        super().__init__("; ".join(f"{name}: {text}" for name, text in self.errors.items()))
+
+    @classmethod
+    def of(cls, errors: dict[str, str]) -> InvalidParams:
+        """One error naming all of ``errors`` (field -> message, at least one)."""
+        field, message = next(iter(errors.items()))
+        return cls(field, message, errors)
 
     def to_dict(self) -> dict:
-        return {"field": self.field, "message": self.message}
+        return {"field": self.field, "message": self.message, "errors": dict(self.errors)}

@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import InvalidParams
 
-__all__ = ["GenerationParams", "ModelSpec", "PARAM_RANGES", "PARAM_FIELDS", "ParamRange"]
+__all__ = ["GenerationParams", "ModelSpec", "PARAM_RANGES", "PARAM_FIELDS", "ParamRange", "check_param"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,27 @@ PARAM_FIELDS: dict[str, ParamRange] = {
 _CACHE_KEY_VERSION = "gp1"
 
 
+def check_param(name: str, value: Any) -> tuple[Any, str | None]:
+    """One PARAM_RANGES parameter alone: (the value as its type, None), or (value, what is wrong).
+    A whole float is taken for an int; a bool is no number."""
+    spec = PARAM_RANGES[name]
+    if spec.kind is int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        elif isinstance(value, bool) or not isinstance(value, int):
+            return value, f"must be an integer, got {value!r}"
+    else:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return value, f"must be a number, got {value!r}"
+        value = float(value)
+        if not math.isfinite(value):
+            return value, f"must be a finite number, got {value!r}"
+    if not spec.contains(value):
+        low = f"{spec.min}" if spec.min_inclusive else f"more than {spec.min}"
+        return value, f"must be between {low} and {spec.max}, got {value!r}"
+    return value, None
+
+
 def _default(name: str) -> Any:
     return PARAM_FIELDS[name].default
 
@@ -87,7 +108,7 @@ def _default(name: str) -> Any:
 @dataclass(frozen=True)
 class GenerationParams:
     """How captions are generated. Validated on construction against ``PARAM_RANGES``; raises
-    InvalidParams(field, message).
+    InvalidParams naming every field at fault (``errors``; ``field``/``message``: the first).
 
     Lengths count caption tokens (new tokens), not the prompt, for every architecture.
     """
@@ -110,40 +131,30 @@ class GenerationParams:
     def __post_init__(self) -> None:
         from .styles import check_language, get_style
 
-        object.__setattr__(self, "style", get_style(self.style).name)  # UnknownStyle (field 'style')
-        object.__setattr__(self, "language", check_language(self.language))  # InvalidLanguage
-        # Types first (a bool is an int in Python; refuse it where a number is expected).
-        for name, spec in PARAM_RANGES.items():
-            value = getattr(self, name)
-            if spec.kind is int:
-                if isinstance(value, bool) or not isinstance(value, int):
-                    if isinstance(value, float) and value.is_integer() and not isinstance(value, bool):
-                        value = int(value)
-                        object.__setattr__(self, name, value)
-                    else:
-                        raise InvalidParams(name, f"must be an integer, got {value!r}")
-            else:
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise InvalidParams(name, f"must be a number, got {value!r}")
-                value = float(value)
-                if not math.isfinite(value):
-                    raise InvalidParams(name, f"must be a finite number, got {value!r}")
+        errors: dict[str, str] = {}
+        for name, check in (("style", lambda v: get_style(v).name), ("language", check_language)):
+            try:
+                object.__setattr__(self, name, check(getattr(self, name)))  # UnknownStyle, InvalidLanguage
+            except InvalidParams as error:
+                errors[error.field] = error.message
+        for name in PARAM_RANGES:
+            value, message = check_param(name, getattr(self, name))
+            if message is None:
                 object.__setattr__(self, name, value)
-            if not spec.contains(value):
-                low = f"{spec.min}" if spec.min_inclusive else f"more than {spec.min}"
-                raise InvalidParams(name, f"must be between {low} and {spec.max}, got {value!r}")
+            else:
+                errors[name] = message
         if not isinstance(self.do_sample, bool):
-            raise InvalidParams("do_sample", f"must be true or false, got {self.do_sample!r}")
-        if self.min_length > self.max_length:
-            raise InvalidParams(
-                "min_length", f"must not exceed max_length ({self.max_length}), got {self.min_length}"
+            errors["do_sample"] = f"must be true or false, got {self.do_sample!r}"
+        # Cross-field rules, where the fields they compare are themselves valid.
+        if not errors.keys() & {"min_length", "max_length"} and self.min_length > self.max_length:
+            errors["min_length"] = f"must not exceed max_length ({self.max_length}), got {self.min_length}"
+        if (not errors.keys() & {"do_sample", "num_alternatives", "num_beams"} and not self.do_sample
+                and self.num_alternatives > self.num_beams):
+            errors["num_alternatives"] = (
+                f"must not exceed num_beams ({self.num_beams}) when not sampling, got {self.num_alternatives}"
             )
-        if not self.do_sample and self.num_alternatives > self.num_beams:
-            raise InvalidParams(
-                "num_alternatives",
-                f"must not exceed num_beams ({self.num_beams}) when not sampling, "
-                f"got {self.num_alternatives}",
-            )
+        if errors:
+            raise InvalidParams.of(errors)
 
     # -- (de)serialisation ---------------------------------------------------------------
 

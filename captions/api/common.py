@@ -11,7 +11,7 @@ from captions.api.schema import LANGUAGE_PATTERN
 from captions.models import Caption, Image
 from captions.uploads import SizeLimitedUploadHandler, archive_byte_limit
 from core.serializers import OptionalBooleanField, StrictSerializer
-from mlcore.params import PARAM_RANGES, GenerationParams
+from mlcore.params import PARAM_RANGES, GenerationParams, check_param
 
 # --- Input ----------------------------------------------------------------------------------------
 
@@ -57,9 +57,36 @@ def _generation_param_fields() -> dict[str, serializers.Field]:
     return fields
 
 
+class _GenerationParamsSerializer(StrictSerializer):
+    """Reports every bad generation parameter at once: when some fields are refused here (not a
+    number, an unknown field), the numbers that did parse are range-checked by mlcore too, so
+    `max_length=-5&num_beams=1.5` names both. (Without such errors the service checks them all,
+    cross-field rules included, through GenerationParams.)"""
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            if not isinstance(error.detail, dict):
+                raise
+            detail = dict(error.detail)
+        for name in PARAM_RANGES:
+            if name in detail or name not in data or name not in self.fields:
+                continue
+            try:
+                value = self.fields[name].run_validation(data.get(name))
+            except serializers.ValidationError:
+                continue
+            if value is not None:
+                message = check_param(name, value)[1]
+                if message:
+                    detail[name] = [message]
+        raise serializers.ValidationError(detail)
+
+
 GenerationParamsFields = type(
     "GenerationParamsFields",
-    (StrictSerializer,),
+    (_GenerationParamsSerializer,),
     {"__module__": __name__, "__doc__": "The mlcore GenerationParams fields, all optional (left out, not blank).",
      "reject_blank": True, **_generation_param_fields()},
 )

@@ -173,8 +173,8 @@ def caption_request_clean(*, params: dict | None, model_spec: str = "", owner=No
         custom_styles_sync(force=True)  # a style defined a moment ago in another process
     try:
         generation = GenerationParams.from_dict(raw)
-    except InvalidParams as error:
-        raise ValidationError({error.field: [error.message]}) from None
+    except InvalidParams as error:  # every field at fault
+        raise ValidationError({field: [message] for field, message in error.errors.items()}) from None
     spec = model_spec or captioning_defaults().model_spec
     if user_language:
         try:

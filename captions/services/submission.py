@@ -46,11 +46,11 @@ INTERNAL_ERROR_REASON = (
     "the other files were not affected. Try again later or send it in another format."
 )
 def generation_params_clean(raw: dict | None) -> dict:
-    """Validated generation parameters as a plain dict; raises ValidationError naming the field."""
+    """Validated generation parameters as a plain dict; raises ValidationError naming every field at fault."""
     try:
         return GenerationParams.from_dict(dict(raw or {})).to_dict()
-    except InvalidParams as error:
-        raise ValidationError({error.field: [error.message]}) from None
+    except InvalidParams as error:  # every field at fault
+        raise ValidationError({field: [message] for field, message in error.errors.items()}) from None
 
 
 def image_submit(

@@ -309,3 +309,22 @@ def test_filters_by_status_review_batch_and_creation_time(api, user, other_user)
 )
 def test_bad_filters_are_a_400_naming_the_field(api, query, field):
     assert_error_format(api.get(IMAGES, query), 400, field=field)
+
+
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ({"max_length": "-5", "num_beams": "1.5"}, {"max_length", "num_beams"}),  # a range and a type error
+        ({"max_length": "-5", "temperature": "9", "top_p": "0"}, {"max_length", "temperature", "top_p"}),
+        ({"num_beams": "x", "top_p": "high", "do_sample": "perhaps", "num_beam": "3"},
+         {"num_beams", "top_p", "do_sample", "num_beam"}),
+        ({"min_length": "60", "temperature": "9"}, {"min_length", "temperature"}),  # a cross-field rule too
+    ],
+)
+def test_every_bad_generation_field_is_reported_at_once(api, settings, fields, expected):
+    response = post_files(api, upload("a.jpg", image_bytes("JPEG")), **fields)
+    body = assert_error_format(response, 400)
+    assert set(body["errors"]) == expected
+    first = next(iter(body["errors"]))
+    assert body["detail"] == f"{first}: {body['errors'][first][0]}"
+    assert not Image.objects.exists() and stored_files(settings) == []

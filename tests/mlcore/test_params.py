@@ -107,3 +107,21 @@ def test_to_dict_is_json_and_replace_validates():
     assert p.replace(num_beams=5).num_beams == 5
     with pytest.raises(InvalidParams):
         p.replace(num_beams=50)
+
+
+def test_every_bad_field_is_reported_at_once():
+    with pytest.raises(InvalidParams) as caught:
+        GenerationParams(max_length=-5, num_beams=0, temperature="hot", top_p=3.0, style="sonnet")
+    error = caught.value
+    assert set(error.errors) == {"max_length", "num_beams", "temperature", "top_p", "style"}
+    assert "between 5 and 100" in error.errors["max_length"] and "number" in error.errors["temperature"]
+    assert (error.field, error.message) == next(iter(error.errors.items()))  # the first, as before
+
+
+def test_cross_field_rules_are_reported_beside_range_errors_when_their_fields_are_valid():
+    with pytest.raises(InvalidParams) as caught:
+        GenerationParams(min_length=60, max_length=50, temperature=0)
+    assert set(caught.value.errors) == {"min_length", "temperature"}
+    with pytest.raises(InvalidParams) as caught:  # max_length itself bad: no min/max comparison
+        GenerationParams(min_length=60, max_length=500)
+    assert set(caught.value.errors) == {"max_length"}

@@ -73,7 +73,7 @@ class Command(BaseCommand):
 
             check_spec_style(spec, generation)  # before minutes of model loading
         except mlcore.InvalidParams as error:
-            raise CommandError(f"--{error.field}: {error.message}") from None
+            raise CommandError("; ".join(f"--{field}: {message}" for field, message in error.errors.items())) from None
         except mlcore.ModelLoadError as error:
             raise CommandError(str(error)) from None
         try:
@@ -172,7 +172,7 @@ def _with_style(generation, *, style: str | None, language: str | None):
     try:
         return generation.replace(**changes)
     except InvalidParams as error:
-        raise CommandError(f"--{error.field}: {error.message}") from None
+        raise CommandError("; ".join(f"--{field}: {message}" for field, message in error.errors.items())) from None
 
 
 def _tags_value(tags, fmt: str):
