@@ -28,7 +28,11 @@ HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 .venv/bin/gunicorn captionsite.asgi:application --config gunicorn.conf.py --bind "$HOST:$PORT" &
 web=$!
-.venv/bin/python manage.py qcluster &
+# The worker in a session of its own: a TERM sent to this script's whole process group (a process
+# manager, `kill -- -PGID`) would also reach django-q's guard process, which then dies while the
+# cluster waits for it to acknowledge the stop, and the cluster hangs until KILL. stop() below
+# sends the worker's main process one TERM; it stops its own children in order (about 2 s idle).
+setsid .venv/bin/python manage.py qcluster &
 worker=$!
 
 # One TERM each (a whole process group may have had its own already), then up to 30 s to finish
