@@ -204,15 +204,19 @@ class UploadForm(forms.Form):
         from captions.services.styles import caption_request_clean
 
         data = super().clean()
-        if any(name in self.errors for name in ("model", "style", "language", "num_beams", "max_length")):
-            return data
+        # Every field at fault at once: what the fields refused themselves, and the service's
+        # verdict on the rest (style and language against the model only when the model is valid).
+        refused = set(self.errors)
         try:
             self.request_params = caption_request_clean(
-                params=self.generation_params(), model_spec=self.model_spec(), owner=self.owner
+                params={k: v for k, v in self.generation_params().items() if k not in refused},
+                model_spec="" if "model" in refused else self.model_spec(), owner=self.owner,
+                model_known="model" not in refused,
             )
         except ValidationError as error:
             for field, messages in error.message_dict.items():
-                self.add_error(field if field in self.fields else None, messages)
+                if field not in refused:
+                    self.add_error(field if field in self.fields else None, messages)
         return data
 
     def full_clean(self):

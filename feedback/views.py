@@ -154,7 +154,7 @@ def caption_edit(request: HttpRequest, caption_id: int) -> HttpResponse:
             add_service_errors(form, error)
         else:
             notice = (
-                f"No change: the caption already reads “{human.text}”."
+                f"No change: the caption already reads “{human.text}”"
                 if human.pk == caption.pk
                 else f"Saved the caption “{human.text}”"
             )

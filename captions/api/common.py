@@ -81,7 +81,33 @@ class _GenerationParamsSerializer(StrictSerializer):
                 message = check_param(name, value)[1]
                 if message:
                     detail[name] = [message]
+        detail.update({field: messages for field, messages in self._request_errors(data, detail).items()
+                       if field not in detail})
         raise serializers.ValidationError(detail)
+
+    def _request_errors(self, data, refused) -> dict:
+        """The service's verdict on the request fields these fields did not refuse (style, model,
+        style and language against the model), so one answer names every field at fault."""
+        from django.core.exceptions import ValidationError
+
+        from captions.services import caption_request_clean
+
+        parsed = {}
+        for name in ("style", "language", "model"):
+            if name in refused or name not in data or name not in self.fields:
+                continue
+            try:
+                parsed[name] = self.fields[name].run_validation(data.get(name))
+            except serializers.ValidationError:
+                continue
+        model = parsed.pop("model", "") or ""
+        try:
+            caption_request_clean(params={k: v for k, v in parsed.items() if v}, model_spec=model,
+                                  model_known="model" not in refused)
+        except ValidationError as error:
+            return {field: messages for field, messages in error.message_dict.items() if field in parsed
+                    or field == "model"}
+        return {}
 
 
 GenerationParamsFields = type(
@@ -110,11 +136,10 @@ class CaptionRequestFields(GenerationParamsFields):
 
 
 def model_spec_of(validated: dict) -> str:
-    """The checked model spec among validated input ("" = the active model); ValidationError
-    (a 400 naming `model`) for one that is not offered."""
-    from captions.services import model_spec_clean
-
-    return model_spec_clean(validated.get("model", ""))
+    """The model spec among validated input ("" = the active model). The service checks it with
+    the generation parameters (captions.services.caption_request_clean: a 400 naming every field
+    at fault, `model` included, before anything is stored)."""
+    return (validated.get("model") or "").strip()
 
 
 def generation_params_of(validated: dict) -> dict:

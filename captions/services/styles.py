@@ -151,31 +151,47 @@ def model_spec_clean(spec: str | None) -> str:
     return spec
 
 
-def caption_request_clean(*, params: dict | None, model_spec: str = "", owner=None) -> dict:
+def caption_request_clean(*, params: dict | None, model_spec: str = "", owner=None,
+                          model_known: bool = True) -> dict:
     """Validated generation parameters (a plain dict, GenerationParams.to_dict()) for captioning
     with `model_spec` ("" = the active default model).
 
-    The owner's caption_language fills in a missing `language`. Raises ValidationError by field:
-    a bad parameter (`style` unknown, `language` not BCP 47, ranges), or `style` / `language` that
-    the model certainly cannot write (mlcore.capabilities.check_spec_style, no model is loaded).
-    A spec mlcore cannot resolve in this process is left to the worker (it fails the image with
-    the reason and the operator's hint).
+    The owner's caption_language fills in a missing `language`. Raises ValidationError with EVERY
+    field at fault at once: `model` (not one of caption_model_choices, model_spec_clean), each bad
+    generation parameter (`style` unknown, `language` not BCP 47, ranges), and `style` and/or
+    `language` that the model certainly cannot write (mlcore.capabilities.check_spec_style, each
+    checked on its own so both are named; no model is loaded). A caller that refused the model
+    itself passes model_known=False: the style and language are then not checked against a model
+    (the site's would mislead). A spec mlcore cannot resolve in this process is left to the worker
+    (it fails the image with the reason and the operator's hint).
     """
     import mlcore
     from captions.selectors import captioning_defaults
     from mlcore.capabilities import check_spec_style
 
+    errors: dict[str, list[str]] = {}
+    try:
+        model_spec = model_spec_clean(model_spec)
+    except ValidationError as error:
+        errors.update(error.message_dict)
+        model_known = False
     raw = dict(params or {})
     # The owner's default language applies where the model can write it; a language the request
     # names itself is checked strictly (a model that cannot write it is a 400).
     user_language = "" if raw.get("language") else (getattr(owner, "caption_language", "") or "")
     if raw.get("style") and raw["style"] not in _builtin_styles():
         custom_styles_sync(force=True)  # a style defined a moment ago in another process
+    generation = None
     try:
         generation = GenerationParams.from_dict(raw)
     except InvalidParams as error:  # every field at fault
-        raise ValidationError({field: [message] for field, message in error.errors.items()}) from None
+        errors.update({field: [message] for field, message in error.errors.items()})
     spec = model_spec or captioning_defaults().model_spec
+    if model_known:
+        errors.update({field: messages for field, messages in _ability_errors(spec, raw).items()
+                       if field not in errors})
+    if errors:
+        raise ValidationError(errors)
     if user_language:
         try:
             with_default = generation.replace(language=user_language)
@@ -183,12 +199,36 @@ def caption_request_clean(*, params: dict | None, model_spec: str = "", owner=No
             generation = with_default
         except (InvalidParams, mlcore.ModelLoadError):
             pass  # the model cannot write the user's language: its default (English) it is
-    try:
-        check_spec_style(spec, generation)
-    except InvalidParams as error:  # UnsupportedStyle: field is "style" or "language"
-        raise ValidationError({error.field: [error.message]}) from None
-    except mlcore.ModelLoadError:
-        # A spec mlcore cannot resolve here (a missing folder, a hub id not in this cache): the
-        # worker reports it on the image with the operator's hint; the request itself is fine.
-        pass
     return generation.to_dict()
+
+
+def _ability_errors(spec: str, raw: dict) -> dict[str, list[str]]:
+    """{"style"/"language": [why]} for what `spec` certainly cannot write of the style and the
+    language `raw` asks for, each checked on its own (so "tags in German" with BLIP names both);
+    a value that is itself invalid is skipped (its own error says why)."""
+    import mlcore
+    from mlcore.capabilities import check_spec_style
+    from mlcore.styles import UnsupportedStyle
+
+    found: dict[str, list[str]] = {}
+    for field in ("style", "language"):
+        if not raw.get(field):
+            continue
+        try:
+            check_spec_style(spec, GenerationParams(**{field: raw[field]}))
+        except UnsupportedStyle as error:  # names "style" or "language"
+            found.setdefault(error.field, [error.message])
+        except InvalidParams:
+            continue  # the value itself is invalid: GenerationParams' own error says why
+        except mlcore.ModelLoadError:
+            return {}  # a spec mlcore cannot resolve here: the worker reports it on the image
+    if not found and raw.get("style") and raw.get("language"):
+        try:  # the pair (a custom style's prompt in that language): the combined check too
+            check_spec_style(spec, GenerationParams(style=raw["style"], language=raw["language"]))
+        except UnsupportedStyle as error:
+            found.setdefault(error.field, [error.message])
+        except InvalidParams:
+            pass  # each value was valid on its own: the pair is judged by the worker
+        except mlcore.ModelLoadError:
+            return {}
+    return found

@@ -275,3 +275,36 @@ def test_an_offered_folder_with_a_broken_config_is_unknown_not_a_500(signed_in, 
     response = signed_in.post(GALLERY, {"images": files(), "style": "tags", "model": str(broken)}, **JSON)
     assert response.status_code == 201, response.content
     assert Image.objects.get().model_spec == str(broken)
+
+
+# --- Every field at fault in one answer ------------------------------------------------------------
+
+SEVERAL_BAD = [
+    ({"style": "poem", "model": "nope", "num_beams": "99"}, {"style", "model", "num_beams"}),
+    ({"style": "poem", "language": "english"}, {"style", "language"}),
+    ({"style": "poem", "language": "english", "model": "nope", "num_beams": "99", "max_length": "-5"},
+     {"style", "language", "model", "num_beams", "max_length"}),
+    ({"style": "tags", "language": "de", "num_beams": "99"}, {"style", "language", "num_beams"}),  # BLIP: alt, en
+    ({"style": "tags", "language": "de"}, {"style", "language"}),
+]
+
+
+@pytest.mark.parametrize("fields,expected", SEVERAL_BAD, ids=["style-model-beams", "style-english",
+                                                              "five", "blip-tags-de-beams", "blip-tags-de"])
+def test_the_api_names_every_field_at_fault_at_once(api, blip_site, fields, expected):
+    for url in ("/api/v1/images/", "/api/v1/batches/", "/api/v1/predict/"):
+        files_field = "file" if url.endswith("predict/") else "files"
+        response = api.post(url, {files_field: upload("a.png", image_bytes("PNG")), **fields}, format="multipart")
+        assert response.status_code == 400, (url, response.content)
+        assert set(response.json()["errors"]) == expected, (url, response.json())
+    assert not Image.objects.exists()
+
+
+@pytest.mark.parametrize("fields,expected", [SEVERAL_BAD[4], ({"style": "tags", "language": "de", "model": "nope"},
+                                                                {"model"})], ids=["blip-tags-de", "bad-model"])
+def test_the_upload_form_marks_every_field_at_fault(signed_in, blip_site, fields, expected):
+    response = signed_in.post("/", {"images": [upload("a.png", image_bytes("PNG"))], **fields},
+                              HTTP_ACCEPT="application/json")
+    assert response.status_code == 400
+    assert set(response.json()["field_errors"]) == expected
+    assert not Image.objects.exists()
