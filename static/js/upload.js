@@ -145,7 +145,8 @@
     return first;
   }
 
-  function mib(bytes) {
+  function mib(bytes) { // a size in words: KiB below 1 MiB (small files read "0.0 MiB" before)
+    if (bytes < 1024 * 1024) return (bytes > 0 ? Math.max(1, Math.round(bytes / 1024)) : 0) + " KiB";
     return (bytes / (1024 * 1024)).toFixed(1) + " MiB";
   }
 
