@@ -5,6 +5,11 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 
 from mlcore.params import PARAM_RANGES
+from mlcore.styles import get_style
+
+# The longer styles' own token budgets (mlcore.styles: a floor on max_length for those styles).
+_STYLE_BUDGETS = "The description and tags styles always allow at least {} and {}.".format(
+    get_style("description").token_budget, get_style("tags").token_budget)
 
 
 class _AboveValidator(MinValueValidator):
@@ -111,7 +116,7 @@ class UploadForm(forms.Form):
         "max_length",
         label="Longest caption",
         help_text="The most word pieces (tokens, about ¾ of a word each) a caption may have, {low} to {high}. "
-        "Default: {default}.",
+        "Default: {default}. " + _STYLE_BUDGETS,
     )
     # issue 12: which model, style and language. clean() checks them together against the model
     # (captions.services.caption_request_clean, the check every surface uses): a field error
