@@ -5,29 +5,18 @@ import logging
 
 import pytest
 from django.urls import reverse
-from django_q.tasks import async_task
 
 import mlcore
 from accounts.models import User
-from captions import services
 from captions.models import Caption, Image
+from tests.captions.worker_helpers import CULPRIT, is_culprit, run_task, submit
 from tests.images import image_bytes, upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CULPRIT = (255, 0, 255)
 
 
-def submit(owner, *files, params=None):
-    return services.image_submit(owner=owner, files=list(files), params=params).accepted
 
-
-def run_task():
-    return async_task("captions.tasks.caption_pending", sync=True)
-
-
-def _is_culprit(image) -> bool:
-    return image.convert("RGB").getpixel((image.width // 2, image.height // 2)) == CULPRIT
 
 
 @pytest.fixture
@@ -42,7 +31,7 @@ def blanking_captioner(monkeypatch, tiny_model):
             calls.append(len(images))
             results = super().caption(images, params)
             for image, result in zip(images, results, strict=True):
-                if _is_culprit(image):
+                if is_culprit(image):
                     result.text = ""
             return results
 

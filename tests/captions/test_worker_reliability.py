@@ -12,31 +12,21 @@ from pathlib import Path
 
 import pytest
 from django.utils import timezone
-from django_q.tasks import async_task
 
 import mlcore
 from captions import services
 from captions.models import Caption, Image
 from mlcore.engines import EngineUnavailable
+from tests.captions.worker_helpers import CULPRIT, is_culprit, run_task, submit
 from tests.images import image_bytes, upload
 from tests.processes import database_url_of_this_test
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CULPRIT = (255, 0, 255)  # the content the picky captioner cannot take
 
 
-def submit(owner, *files, params=None):
-    return services.image_submit(owner=owner, files=list(files), params=params).accepted
 
-
-def run_task():
-    return async_task("captions.tasks.caption_pending", sync=True)
-
-
-def _is_culprit(image) -> bool:
-    return image.convert("RGB").getpixel((image.width // 2, image.height // 2)) == CULPRIT
 
 
 @pytest.fixture
@@ -51,7 +41,7 @@ def picky_captioner(monkeypatch, tiny_model):
     class Picky(base):
         def generate_raw(self, images, params):
             calls.append(len(images))
-            if any(_is_culprit(image) for image in images):
+            if any(is_culprit(image) for image in images):
                 raise MemoryError("cannot allocate 7.9 GiB for the resized image")
             return super().generate_raw(images, params)
 
@@ -101,7 +91,7 @@ def blanking_captioner(monkeypatch, tiny_model):
         def caption(self, images, params=None):
             results = super().caption(images, params)
             for image, result in zip(images, results, strict=True):
-                if _is_culprit(image):
+                if is_culprit(image):
                     result.text = ""
                     result.details["error"] = "every token was banned"
             return results
@@ -140,10 +130,10 @@ def partial_engine(monkeypatch, tiny_model):
 
     class Partial(base):
         def caption_isolated(self, images, params=None):
-            results = super().caption_isolated([i for i in images if not _is_culprit(i)], params)
+            results = super().caption_isolated([i for i in images if not is_culprit(i)], params)
             partial, failures, it = [], {}, iter(results)
             for index, image in enumerate(images):
-                if _is_culprit(image):
+                if is_culprit(image):
                     partial.append(None)
                     failures[index] = "HTTP 503 from the engine after 3 tries"
                 else:
