@@ -103,7 +103,7 @@ class _GenerationParamsSerializer(StrictSerializer):
         model = parsed.pop("model", "") or ""
         try:
             caption_request_clean(params={k: v for k, v in parsed.items() if v}, model_spec=model,
-                                  model_known="model" not in refused)
+                                  model_known="model" not in refused, offered_model=True)
         except ValidationError as error:
             return {field: messages for field, messages in error.message_dict.items() if field in parsed
                     or field == "model"}
@@ -136,10 +136,14 @@ class CaptionRequestFields(GenerationParamsFields):
 
 
 def model_spec_of(validated: dict) -> str:
-    """The model spec among validated input ("" = the active model). The service checks it with
-    the generation parameters (captions.services.caption_request_clean: a 400 naming every field
-    at fault, `model` included, before anything is stored)."""
-    return (validated.get("model") or "").strip()
+    """The model spec among validated input ("" = the active model), checked with the generation
+    parameters: ValidationError (a 400) naming every field at fault, `model` (not offered)
+    included, before anything is stored (captions.services.caption_request_clean)."""
+    from captions.services import caption_request_clean
+
+    spec = (validated.get("model") or "").strip()
+    caption_request_clean(params=generation_params_of(validated), model_spec=spec, offered_model=True)
+    return spec
 
 
 def generation_params_of(validated: dict) -> dict:

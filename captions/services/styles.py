@@ -152,12 +152,14 @@ def model_spec_clean(spec: str | None) -> str:
 
 
 def caption_request_clean(*, params: dict | None, model_spec: str = "", owner=None,
-                          model_known: bool = True) -> dict:
+                          model_known: bool = True, offered_model: bool = False) -> dict:
     """Validated generation parameters (a plain dict, GenerationParams.to_dict()) for captioning
     with `model_spec` ("" = the active default model).
 
     The owner's caption_language fills in a missing `language`. Raises ValidationError with EVERY
-    field at fault at once: `model` (not one of caption_model_choices, model_spec_clean), each bad
+    field at fault at once: `model` (with offered_model, for a model a person named: not one of
+    caption_model_choices, model_spec_clean; the site's own callers, a fine-tuning run or the
+    benchmark, name any spec), each bad
     generation parameter (`style` unknown, `language` not BCP 47, ranges), and `style` and/or
     `language` that the model certainly cannot write (mlcore.capabilities.check_spec_style, each
     checked on its own so both are named; no model is loaded). A caller that refused the model
@@ -170,11 +172,12 @@ def caption_request_clean(*, params: dict | None, model_spec: str = "", owner=No
     from mlcore.capabilities import check_spec_style
 
     errors: dict[str, list[str]] = {}
-    try:
-        model_spec = model_spec_clean(model_spec)
-    except ValidationError as error:
-        errors.update(error.message_dict)
-        model_known = False
+    if offered_model:
+        try:
+            model_spec = model_spec_clean(model_spec)
+        except ValidationError as error:
+            errors.update(error.message_dict)
+            model_known = False
     raw = dict(params or {})
     # The owner's default language applies where the model can write it; a language the request
     # names itself is checked strictly (a model that cannot write it is a 400).
