@@ -113,7 +113,7 @@ def assert_error_format(response, status: int, *, field: str | None = None) -> d
     return body
 
 
-def start_in_a_fresh_window(*, group: str, rate: str, user, needed_seconds: float = 10) -> None:
+def start_in_a_fresh_window(*, group: str, rate: str, user, needed_seconds: float = 30) -> None:
     """django-ratelimit counts in fixed windows; when the user's current one ends within
     `needed_seconds`, wait for the next, so that a test counting up to the limit is not reset
     half-way by the window rolling over."""

@@ -116,9 +116,11 @@ def test_predict_is_rate_limited_per_user_at_10_a_minute_by_default(api, user, s
     settings.PREDICT_WAIT_SECONDS = 0
     assert settings.API_RATE_PREDICT == "10/m"
     start_in_a_fresh_window(group="predict", rate="10/m", user=user)
+    started = time.monotonic()
     for _ in range(10):
         assert post_file(api).status_code == 202
     response = post_file(api)
+    assert response.status_code == 429, f"11th predict answered {response.status_code} after {time.monotonic() - started:.1f} s"
     assert_error_format(response, 429)
     assert 1 <= int(response["Retry-After"]) <= 60
     assert Image.objects.count() == 10
