@@ -129,6 +129,15 @@ def _refused_per_file(response) -> bool:
         return False
 
 
+def _empty_file_among_others(case) -> bool:
+    """A list of files with an empty one among them: an empty file is refused by name while the
+    others are stored (issue 10, item 6), and an empty part may not even reach the server (the
+    multipart encoder drops it), so such a request is not refused as a whole."""
+    body = case.body if isinstance(case.body, dict) else {}
+    files = body.get("files")
+    return isinstance(files, list) and len(files) > 1 and any(f in ("", b"") for f in files)
+
+
 def _not_an_image(response) -> bool:
     """The schema can say "a file", not "a file that decodes as an image": a request whose files
     all fail to decode is refused with code files_refused, naming each file and why."""
@@ -171,7 +180,7 @@ def test_the_api_keeps_to_its_schema(case, wsgi_app, auth_headers, settings):
     response = case.call(headers=auth_headers)
     beyond = _rule_beyond_json_schema(case) or _not_an_image(response) or _model_cannot_do_it(response)
     excluded = [positive_data_acceptance] if beyond else []
-    if _refused_per_file(response):
+    if _refused_per_file(response) or _empty_file_among_others(case):
         excluded.append(negative_data_rejection)
     case.validate_response(response, checks=CHECKS, headers=auth_headers, excluded_checks=excluded or None,
                            transport_kwargs={"headers": auth_headers})
