@@ -159,6 +159,20 @@ def check_page(page, name: str) -> None:
     assert not problems, "\n".join(problems)
 
 
+def make_user(email: str = "ada@example.com", **extra):
+    """A user with no usable password (the browser signs in with sign_in), saved from a thread
+    of its own (the live server's database access rules)."""
+    from accounts.models import User
+
+    def make():
+        user = User(email=email, **extra)
+        user.set_unusable_password()
+        user.save()
+        return user
+
+    return in_own_thread(make)
+
+
 def sign_in(page, base_url: str, user) -> None:
     """Give the browser a session of `user` (the login form has its own test)."""
     from django.test import Client

@@ -11,23 +11,12 @@ from tests.browser.conftest import (
     check_page,
     enforce_strict_csp,
     in_own_thread,
+    make_user,
     sign_in,
 )
 from tests.images import image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def make_user(email, **extra):
-    from accounts.models import User
-
-    def make():
-        user = User(email=email, **extra)
-        user.set_unusable_password()
-        user.save()
-        return user
-
-    return in_own_thread(make)
 
 
 def fill_gallery(owner):

@@ -7,25 +7,18 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import in_own_thread, sign_in
+from tests.browser.conftest import in_own_thread, make_user, sign_in
 from tests.images import image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_many_files_go_in_parts_with_progress_and_refusals(page, live_server, settings, tmp_path):
-    from accounts.models import User
     from captions.models import Image
 
     settings.MAX_FILES_PER_UPLOAD = 2
 
-    def make_user():
-        user = User(email="ada@example.com")
-        user.set_unusable_password()
-        user.save()
-        return user
-
-    sign_in(page, live_server.url, in_own_thread(make_user))
+    sign_in(page, live_server.url, make_user())
     posts = []
     page.on("request", lambda r: posts.append(r) if r.method == "POST" else None)
     page.goto("/")

@@ -6,7 +6,7 @@ stored, no further part sent), with no axe-core violation at 390 and 1280 px."""
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import check_page, in_own_thread, sign_in
+from tests.browser.conftest import check_page, in_own_thread, make_user, sign_in
 from tests.images import image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -15,20 +15,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def test_tags_with_blip_is_a_style_field_error_and_a_vlm_may_write_tags(
     page, live_server, settings, tmp_path, tiny_blip_dir, tiny_vlm_dir
 ):
-    from accounts.models import User
     from captions.models import Image
 
     settings.CAPTION_MODEL = tiny_blip_dir
     settings.CAPTION_MODEL_CHOICES = [tiny_vlm_dir]
     settings.MAX_FILES_PER_UPLOAD = 1  # two files: two parts; the first one's 400 stops the second
 
-    def make_user():
-        user = User(email="ada@example.com")
-        user.set_unusable_password()
-        user.save()
-        return user
-
-    sign_in(page, live_server.url, in_own_thread(make_user))
+    sign_in(page, live_server.url, make_user())
     posts = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     page.goto("/")

@@ -9,22 +9,10 @@ import zipfile
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import check_page, in_own_thread, sign_in
+from tests.browser.conftest import check_page, in_own_thread, make_user, sign_in
 from tests.images import image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def make_user():
-    from accounts.models import User
-
-    def make():
-        user = User(email="newcomer@example.com")
-        user.set_unusable_password()
-        user.save()
-        return user
-
-    return in_own_thread(make)
 
 
 def boxes(page, selector):
@@ -33,7 +21,7 @@ def boxes(page, selector):
 
 
 def test_style_language_and_model_are_one_row_aligned_with_the_form(page, live_server):
-    sign_in(page, live_server.url, make_user())
+    sign_in(page, live_server.url, make_user("newcomer@example.com"))
     page.goto("/")
     form = boxes(page, "#dropzone")[0]
     fields = boxes(page, "#upload-form .caption-request .settings-field")
@@ -49,7 +37,7 @@ def test_style_language_and_model_are_one_row_aligned_with_the_form(page, live_s
 
 
 def test_after_an_upload_with_refusals_the_new_cards_appear_and_the_refusals_stay(page, live_server, tmp_path):
-    sign_in(page, live_server.url, make_user())
+    sign_in(page, live_server.url, make_user("newcomer@example.com"))
     page.goto("/")
     page.wait_for_load_state("load")
     expect(page.get_by_text("No images yet.")).to_be_visible()
@@ -83,7 +71,7 @@ def test_after_an_upload_with_refusals_the_new_cards_appear_and_the_refusals_sta
 
 
 def test_a_failed_card_has_a_retry_button(page, live_server):
-    owner = make_user()
+    owner = make_user("newcomer@example.com")
 
     def failed_image():
         from captions import services
