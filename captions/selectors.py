@@ -117,6 +117,51 @@ def caption_history_for(image: Image) -> QuerySet[Caption]:
     return image.captions.select_related("created_by").order_by("-created_at", "-id")
 
 
+def alt_text_state(image: Image) -> dict:
+    """What the image page and the API say about an image's alt text: its purpose and context,
+    whether it is decorative (alt=""), the current text's source (captions.services.alttext),
+    the checker's findings, the model suggestions kept beside a person's text, and which model
+    did not use the context (a prompt-less one: its caption has no prompt, or one without it)."""
+    from captions.services.alttext import (
+        SOURCE_LABELS,
+        caption_is_protected,
+        caption_source,
+        image_alt_text,
+        image_context,
+        image_purpose,
+    )
+    from mlcore.alttext import PURPOSES
+
+    caption = image.current_caption
+    purpose, context = image_purpose(image), image_context(image)
+    suggestions = []
+    if caption is not None and caption_is_protected(caption):
+        suggestions = list(
+            image.captions.filter(source__in=(Caption.Source.MODEL, Caption.Source.CACHE), created_at__gte=caption.created_at)
+            .exclude(pk=caption.pk).exclude(text="").order_by("-created_at", "-id")[:5]
+        )
+    unused_by = ""
+    asked = bool(context) or purpose not in ("informative", "decorative")
+    if (caption is not None and caption.model_id and caption.source != Caption.Source.HUMAN and asked
+            and (not caption.prompt or (context and context not in caption.prompt))):
+        unused_by = caption.model_id
+    source = caption_source(caption)
+    return {
+        "purpose": purpose,
+        "purpose_label": PURPOSES.get(purpose, purpose),
+        "context": context,
+        "action": (image.params or {}).get("action") or "",
+        "decorative": purpose == "decorative",
+        "alt_text": image_alt_text(image),
+        "extended_description": caption.extended_description if caption is not None and purpose == "complex" else "",
+        "source": source,
+        "source_label": SOURCE_LABELS.get(source, ""),
+        "checks": list(caption.checks or []) if caption is not None and purpose != "decorative" else [],
+        "suggestions": suggestions,
+        "context_unused_by": unused_by,
+    }
+
+
 # --- The REST API's reads ---------------------------------------------------------------------------
 
 
@@ -265,15 +310,25 @@ def images_export_rows(images: QuerySet[Image]) -> list[dict]:
     """One row per image, in upload order: {"id": str uuid, "filename", "status", "caption"
     (the current caption's text: a human correction once there is one; "" until captioned),
     "confidence" (float or None)}."""
+    from captions.services.alttext import caption_source, image_alt_text, image_context, image_purpose
+
     rows = []
     for image in images.select_related("current_caption").order_by("created_at", "id"):
-        caption = image.current_caption
+        purpose = image_purpose(image)
+        caption = image.current_caption if purpose != "decorative" else None
         rows.append(
             {
                 "id": str(image.public_id),
                 "filename": image.original_filename,
                 "status": image.status,
-                "caption": caption.text if caption else "",
+                "caption": image_alt_text(image),
+                "purpose": purpose,
+                "decorative": purpose == "decorative",
+                "context": image_context(image),
+                "extended_description": caption.extended_description if caption else "",
+                "source": caption_source(caption),
+                "reviewed": bool(caption and (caption.approved_at or caption.source == Caption.Source.HUMAN)),
+                "warnings": "; ".join(c.get("rule", "") for c in (caption.checks or [])) if caption else "",
                 "confidence": caption.confidence if caption else None,
                 "style": caption.style if caption else (image.params or {}).get("style", "alt"),
                 "language": caption.language if caption else (image.params or {}).get("language", "en"),

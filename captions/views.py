@@ -8,14 +8,14 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from captions import exports, selectors, services
-from captions.forms import BulkRecaptionForm, ImageSearchForm, UploadForm
+from captions.forms import AltSettingsForm, BulkRecaptionForm, ImageSearchForm, UploadForm
 from captions.models import Image
 from captions.responses import image_file_response
 from captions.selection import search_form_for, selected_images_for
@@ -216,7 +216,53 @@ def image_card(request: HttpRequest, public_id) -> HttpResponse:
 def image_detail(request: HttpRequest, public_id) -> HttpResponse:
     image = selectors.image_for(request.user, public_id)
     history = selectors.caption_history_for(image)
-    return render(request, "captions/image_detail.html", {"image": image, "caption": image.current_caption, "history": history})
+    alt = selectors.alt_text_state(image)
+    form = AltSettingsForm(initial={"purpose": alt["purpose"], "context": alt["context"], "action": alt["action"]})
+    return render(request, "captions/image_detail.html", {
+        "image": image, "caption": image.current_caption, "history": history, "alt": alt, "alt_form": form,
+    })
+
+
+@login_required
+@require_POST
+def image_alt_settings(request: HttpRequest, public_id) -> HttpResponse:
+    """Change the image's purpose, context and link action (the image page's form): decorative
+    is done at once; another change queues a new caption (a person's text stays current)."""
+    from captions.services.alttext import image_alt_request_set
+
+    image = selectors.image_for(request.user, public_id)
+    form = AltSettingsForm(request.POST)
+    back = redirect(reverse("captions:image_detail", args=[image.public_id]))
+    if not form.is_valid():
+        messages.error(request, "Nothing was changed. " + " ".join(
+            f"{form.fields[name].label if name in form.fields else ''}: {m}" for name, ms in form.errors.items() for m in ms))
+        return back
+    try:
+        outcome = image_alt_request_set(image=image, **{k: form.cleaned_data.get(k) or "" for k in ("purpose", "context", "action")})
+    except ValidationError as error:
+        messages.error(request, "Nothing was changed. " + " ".join(
+            f"{name}: {m}" for name, ms in error.message_dict.items() for m in ms))
+        return back
+    messages.success(request, {
+        "decorative": "Marked decorative: its alt text is empty (alt=\"\").",
+        "queued": "Saved; the image is queued for a new caption with these settings.",
+        "saved": "Saved; the caption being written uses these settings at its next attempt.",
+        "unchanged": "Nothing changed.",
+    }[outcome])
+    return back
+
+
+@login_required
+@require_POST
+def image_suggestion_use(request: HttpRequest, public_id, caption_id: int) -> HttpResponse:
+    """Make a kept model suggestion the image's alt text (the owner's explicit choice)."""
+    from captions.services.editing import caption_suggestion_use
+
+    image = selectors.image_for(request.user, public_id)
+    caption = get_object_or_404(image.captions, pk=caption_id)
+    caption_suggestion_use(image=image, caption=caption)
+    messages.success(request, "The suggestion is now the alt text.")
+    return redirect(reverse("captions:image_detail", args=[image.public_id]))
 
 
 @login_required
@@ -311,7 +357,7 @@ def images_bulk(request: HttpRequest) -> HttpResponse:
             try:
                 done = services.images_bulk_recaption(
                     owner=request.user, images=images, params=form.generation_params(),
-                    model_spec=form.cleaned_data["model_spec"],
+                    model_spec=form.cleaned_data["model_spec"], replace_human=form.cleaned_data["replace_human"],
                 )
             except ValidationError as error:
                 if not hasattr(error, "error_dict"):

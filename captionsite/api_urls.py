@@ -25,6 +25,8 @@ v1 = [
     path("images/", route(images.ImageListApi, images.ImageUploadApi), name="images"),
     path("images/<uuid:public_id>/", route(images.ImageDetailApi, images.ImageDeleteApi), name="image-detail"),
     path("images/<uuid:public_id>/retry/", images.ImageRetryApi.as_view(), name="image-retry"),
+    path("images/<uuid:public_id>/recaption/", images.ImageRecaptionApi.as_view(), name="image-recaption"),
+    path("images/<uuid:public_id>/alt/", images.ImageAltSettingsApi.as_view(), name="image-alt"),
     path("images/<uuid:public_id>/captions/", images.ImageCaptionsApi.as_view(), name="image-captions"),
     path("predict/", predict.PredictApi.as_view(), name="predict"),
     # Batches

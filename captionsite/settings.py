@@ -287,6 +287,11 @@ CAPTION_REVIEW_THRESHOLD = env.float("CAPTION_REVIEW_THRESHOLD", default=0.5)
 # False: it is judged by CAPTION_REVIEW_THRESHOLD like the others (its confidence lacks the
 # sequence term, so it is usually low).
 CAPTION_UNKNOWN_CONFIDENCE_REVIEW = env.bool("CAPTION_UNKNOWN_CONFIDENCE_REVIEW", default=True)
+# Alt-text checker rules (mlcore.alttext.RULES) whose finding sends a caption to review.
+ALT_CHECK_REVIEW_RULES = env.list(
+    "ALT_CHECK_REVIEW_RULES",
+    default=["over_iptc_max", "file_name", "empty_informative", "missing_ocr_text", "placeholder", "emoji_only"],
+)
 
 # --- Review and fine-tuning -----------------------------------------------------------------
 # Models a reviewer may re-caption with, besides CAPTION_MODEL and the active fine-tuned model;

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from .params import GenerationParams
 from .styles import STYLES, UnsupportedStyle, get_style
 
-__all__ = ["Capabilities", "spec_capabilities", "check_spec_style"]
+__all__ = ["Capabilities", "spec_capabilities", "check_spec_style", "spec_uses_context"]
 
 _PROMPTLESS = ("blip", "blip-2", "git", "vision-encoder-decoder")
 #: model_type of the registry's hub ids, so that names are known before their files are fetched
@@ -160,3 +160,19 @@ def check_spec_style(spec: str | None, params: GenerationParams) -> Capabilities
                       "every member of an ensemble captions every image")
         raise UnsupportedStyle(str(spec), field_name, value, supported or frozenset(), reason=reason)
     return caps
+
+
+def spec_uses_context(spec: str | None) -> bool | None:
+    """Whether ``spec`` writes from a free prompt, and so follows a request's context and purpose
+    (mlcore.alttext): True for vision-language models and OpenAI-compatible engines, False for
+    prompt-less captioners (BLIP, GIT, ViT-GPT2, the in-house model, Florence-2's task tokens),
+    None when not decidable offline. The one place this question is answered."""
+    from .errors import MLCoreError
+
+    try:
+        caps = spec_capabilities(spec)
+    except MLCoreError:
+        return None
+    if not caps.known:
+        return None
+    return caps.styles is None

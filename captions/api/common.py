@@ -248,6 +248,9 @@ class CaptionSerializer(serializers.ModelSerializer):
             "params",
             "inference_ms",
             "timings",
+            "extended_description",
+            "checks",
+            "approved_at",
             "created_at",
         ]
         read_only_fields = fields
@@ -285,8 +288,23 @@ class ImageSerializer(ImageSummarySerializer):
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
 
+    alt = serializers.SerializerMethodField(help_text=(
+        "The alt text fit for its purpose: purpose, context, action, decorative (alt_text is then \"\" on "
+        "purpose), alt_text, extended_description (complex), source (human-approved | human-edited | file | "
+        "model), checks (the alt-text checker's findings), suggestions (model captions kept beside a "
+        "person's text: id, text, model_id), context_unused_by (a model that takes no prompt)."
+    ))
+
     def get_needs_review(self, image) -> bool:
         return bool(image.current_caption and image.current_caption.needs_review)
+
+    def get_alt(self, image) -> dict:
+        from captions.selectors import alt_text_state
+
+        state = alt_text_state(image)
+        state.pop("purpose_label", None)
+        state["suggestions"] = [{"id": c.pk, "text": c.text, "model_id": c.model_id} for c in state["suggestions"]]
+        return state
 
 
 class RefusalSerializer(serializers.Serializer):

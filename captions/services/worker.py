@@ -20,6 +20,12 @@ from django.utils import timezone
 
 from captions.models import Caption, Image
 from captions.selectors import captioning_defaults
+from captions.services.alttext import (
+    caption_checks,
+    caption_takes_over,
+    checks_need_review,
+    decorative_finish,
+)
 from captions.services.queue import (
     caption_workers_wake,
     image_attempt_failed,
@@ -120,6 +126,9 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
                 permanent=True,
             )
             continue
+        if params.purpose == "decorative":  # done with an empty alt text, no model call
+            decorative_finish(image_id=image.pk, claim_token=claim_token)
+            continue
         groups.setdefault((image.model_spec or default_spec, params), []).append(image)
 
     for (spec, params), group in groups.items():
@@ -209,8 +218,9 @@ def _caption_with_model(
         return summary
     metrics.observe_batch(len(pixels))
     outcomes = _caption_each(captioner, pixels, params)
+    descriptions = _extended_descriptions(captioner, pixels, params, outcomes)
     recording = time.perf_counter()
-    for key, outcome in zip(keys, outcomes, strict=True):
+    for key, outcome, description in zip(keys, outcomes, descriptions, strict=True):
         first, *duplicates = to_compute[key]
         if not getattr(outcome, "ok", False):
             # A CaptionFailure (its reason never empty) or a result with no words: this image's
@@ -232,6 +242,7 @@ def _caption_with_model(
             params=params,
             cache_key=key,
             review_threshold=review_threshold,
+            extended_description=description,
         )
         if caption is None:
             continue
@@ -245,6 +256,24 @@ def _caption_with_model(
     }
     model_ms["record_ms"] = (time.perf_counter() - recording) * 1000
     return summary + WorkerRunSummary(timings_ms=model_ms)
+
+
+def _extended_descriptions(captioner, pixels: list, params: GenerationParams, outcomes: list) -> list[str]:
+    """For purpose ``complex``: a second generation in the ``description`` style (with the same
+    purpose and context) for each image whose short alt text was written; "" otherwise, or when
+    this model cannot write that style (the owner writes the description on the image page)."""
+    if params.purpose != "complex":
+        return [""] * len(pixels)
+    wanted = [i for i, outcome in enumerate(outcomes) if getattr(outcome, "ok", False)]
+    description_params = params.replace(style="description", num_alternatives=1)
+    if not wanted or _style_refusal(captioner, description_params):
+        return [""] * len(pixels)
+    found = _caption_each(captioner, [pixels[i] for i in wanted], description_params)
+    texts = [""] * len(pixels)
+    for index, outcome in zip(wanted, found, strict=True):
+        if getattr(outcome, "ok", False):
+            texts[index] = outcome.text
+    return texts
 
 
 def _caption_each(captioner, pixels: list, params: GenerationParams) -> list:
@@ -380,15 +409,24 @@ def _caption_store(*, image: Image, claim_token: str, **fields) -> Caption | Non
         held = (
             Image.objects.select_for_update()
             .filter(pk=image.pk, claim_token=claim_token, status=Image.Status.PROCESSING)
-            .exists()
+            .select_related("current_caption")
+            .first()
         )
-        if not held:
+        if held is None:
             return None
+        # the alt-text checks; a rule of ALT_CHECK_REVIEW_RULES sends the caption to review
+        checks = caption_checks(text=fields["text"], image=held)
+        fields["checks"] = checks
+        fields["needs_review"] = fields.get("needs_review", False) or checks_need_review(checks)
         caption = Caption.objects.create(image=image, **fields)
+        # A person's (or a file's) text stays current unless this re-caption asked to replace it:
+        # the model caption is then a suggestion in the history (captions.services.alttext).
+        takes_over = caption_takes_over(current=held.current_caption, replace_human=held.replace_human)
         now = timezone.now()
         Image.objects.filter(pk=image.pk).update(
             status=Image.Status.DONE,
-            current_caption=caption,
+            current_caption=caption if takes_over else held.current_caption,
+            replace_human=False,
             error="",
             finished_at=now,
             claim_expires_at=None,
@@ -405,6 +443,7 @@ def caption_record(
     params: GenerationParams,
     cache_key: str,
     review_threshold: float | None = None,
+    extended_description: str = "",
 ) -> Caption | None:
     """Record a model's caption for a claimed image (None when the claim was lost).
     Raises ValueError for a result with no words (``result.ok`` False): never stored as done."""
@@ -427,6 +466,7 @@ def caption_record(
             result.confidence, review_threshold, (result.details or {}).get("confidence_source", "")
         ),
         cache_key=cache_key,
+        extended_description=extended_description,
         **_caption_metadata(result),
     )
     if caption is not None:
@@ -454,6 +494,7 @@ def caption_record_reused(*, image: Image, claim_token: str, original: Caption) 
         needs_review=original.needs_review,
         cache_key=original.cache_key,
         reused_from=original,
+        extended_description=original.extended_description,
         style=original.style,
         language=original.language,
         prompt=original.prompt,

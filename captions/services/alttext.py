@@ -1,0 +1,208 @@
+"""Alt text fit for its purpose, on the site's side: the one home of
+
+- where a caption's text came from (``caption_source``: human-approved, human-edited, file,
+  model) and which text is the image's alt text (``SOURCE_PRIORITY``, ``caption_outranks``):
+  human-approved > human-edited > file > model, never recency alone; a model caption for an image
+  whose current text came from a person (or a file) is kept as a suggestion unless the re-caption
+  asked explicitly to replace it (Image.replace_human);
+- the image's purpose and context (stored in Image.params with the generation parameters, so
+  they are part of the caption cache key) and their change (``image_alt_request_set``):
+  decorative images are done at once with an empty alt text, no model call; changing the purpose
+  back queues them;
+- the quality checks of a caption (``caption_checks``: mlcore.alttext.check_alt_text) and which
+  rules send a caption to review (ALT_CHECK_REVIEW_RULES).
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from captions.models import Caption, Image
+from mlcore.alttext import DEFAULT_PURPOSE, RULES, check_alt_text
+from mlcore.params import GenerationParams, InvalidParams
+
+HUMAN_APPROVED = "human-approved"
+HUMAN_EDITED = "human-edited"
+FILE = "file"
+MODEL = "model"
+#: higher wins: the current alt text is the best-ranked text, whatever came last
+SOURCE_PRIORITY = {HUMAN_APPROVED: 4, HUMAN_EDITED: 3, FILE: 2, MODEL: 1}
+SOURCE_LABELS = {
+    HUMAN_APPROVED: "Approved by a person",
+    HUMAN_EDITED: "Written by a person",
+    FILE: "From the file's metadata",
+    MODEL: "Written by a model",
+}
+
+
+def caption_source(caption: Caption | None) -> str:
+    """human-approved (a person approved it as it is), human-edited (a person wrote or picked
+    it), file (read from the image file's metadata) or model ("" for no caption)."""
+    if caption is None:
+        return ""
+    if caption.approved_at is not None:
+        return HUMAN_APPROVED
+    if caption.source == Caption.Source.HUMAN:
+        return HUMAN_EDITED
+    if caption.source == Caption.Source.FILE:
+        return FILE
+    return MODEL
+
+
+def caption_priority(caption: Caption | None) -> int:
+    return SOURCE_PRIORITY.get(caption_source(caption), 0)
+
+
+def caption_is_protected(caption: Caption | None) -> bool:
+    """Whether a model caption may not silently replace this one (a person's or a file's text)."""
+    return caption_priority(caption) > SOURCE_PRIORITY[MODEL]
+
+
+def caption_takes_over(*, current: Caption | None, replace_human: bool) -> bool:
+    """Whether a new model caption becomes the current one over `current`: when nothing outranks
+    it, or when the request explicitly asked to replace human text."""
+    return replace_human or not caption_is_protected(current)
+
+
+# --- purpose and context ------------------------------------------------------------------------
+
+
+def image_purpose(image: Image) -> str:
+    return (image.params or {}).get("purpose") or DEFAULT_PURPOSE
+
+
+def image_context(image: Image) -> str:
+    return (image.params or {}).get("context") or ""
+
+
+def image_is_decorative(image: Image) -> bool:
+    return image_purpose(image) == "decorative"
+
+
+def image_alt_text(image: Image) -> str:
+    """The alt text of `image` as exported: "" for a decorative image (an explicit empty alt),
+    else its current caption's text ("" when it has none yet)."""
+    if image_is_decorative(image):
+        return ""
+    caption = image.current_caption
+    return caption.text if caption is not None else ""
+
+
+def alt_request_clean(*, purpose=None, context=None, action=None, base: dict | None = None) -> dict:
+    """`base` (generation parameters as a dict) with purpose / context / action set where given,
+    validated by mlcore (GenerationParams -> mlcore.alttext.check_alt_request). ValidationError
+    naming the fields at fault."""
+    raw = dict(base or {})
+    for name, value in (("purpose", purpose), ("context", context), ("action", action)):
+        if value is not None:
+            raw[name] = value
+    if raw.get("purpose") not in (None, "", "functional"):
+        raw["action"] = ""  # a link's action means nothing for another purpose
+    try:
+        return GenerationParams.from_dict(raw).to_dict()
+    except InvalidParams as error:
+        raise ValidationError({field: [message] for field, message in error.errors.items()}) from None
+
+
+def decorative_finish(*, image_id: int, claim_token: str | None = None) -> bool:
+    """Finish a decorative image without a model call: done, its alt text empty by its purpose
+    (its captions stay in the history, its current caption is kept for when the purpose changes).
+    With `claim_token`, only while that claim holds the image (the worker's call)."""
+    now = timezone.now()
+    rows = Image.objects.filter(pk=image_id)
+    if claim_token is not None:
+        rows = rows.filter(claim_token=claim_token, status=Image.Status.PROCESSING)
+    return bool(rows.update(
+        status=Image.Status.DONE, error="", error_kind="", finished_at=now, claim_expires_at=None,
+        claim_token="", replace_human=False, updated_at=now,
+    ))
+
+
+def image_alt_request_set(*, image: Image, purpose=None, context=None, action=None) -> str:
+    """Change what `image` is for and where it appears. Decorative: done at once (no model call).
+    Another purpose or context on a done or failed image: queued for a new caption with them (a
+    person's current text is kept, the new caption offered as a suggestion). Returns what
+    happened: "decorative", "queued", "saved" (stored; the image is still being captioned and
+    gets a caption with the new settings at its next attempt) or "unchanged"."""
+    from captions.services.queue import image_requeue
+
+    with transaction.atomic():
+        locked = Image.objects.select_for_update().get(pk=image.pk)
+        params = alt_request_clean(purpose=purpose, context=context, action=action, base=locked.params)
+        if params == GenerationParams.from_dict(locked.params or {}).to_dict():
+            return "unchanged"
+        Image.objects.filter(pk=locked.pk).update(params=params, updated_at=timezone.now())
+        image.params = params
+        if params["purpose"] == "decorative":
+            decorative_finish(image_id=locked.pk)
+            return "decorative"
+        if locked.status in Image.FINAL_STATUSES:
+            image_requeue(image_id=locked.pk, from_status=locked.status)
+            return "queued"
+        return "saved"
+
+
+# --- quality checks ---------------------------------------------------------------------------
+
+
+def caption_checks(*, text: str, image: Image, purpose: str | None = None) -> list[dict]:
+    """mlcore.alttext.check_alt_text's findings for `text` as alt text of `image`, as dicts."""
+    return [f.to_dict() for f in check_alt_text(
+        text, purpose=purpose or image_purpose(image), filename=image.original_filename,
+    )]
+
+
+def review_rules() -> frozenset[str]:
+    """The rules whose finding sends a caption to review (ALT_CHECK_REVIEW_RULES; unknown names
+    are refused at start-up by the settings check)."""
+    return frozenset(name for name in settings.ALT_CHECK_REVIEW_RULES if name in RULES)
+
+
+def checks_need_review(checks: list[dict]) -> bool:
+    rules = review_rules()
+    return any(c.get("rule") in rules for c in checks)
+
+
+# --- re-captions ------------------------------------------------------------------------------
+
+ALT_REQUEST_FIELDS = ("purpose", "context", "action")
+
+
+def recaption_params(*, image: Image, clean: dict, given) -> dict:
+    """The parameters a re-caption of `image` uses: `clean` (validated), with the image's own
+    purpose, context and action where the request did not name them (`given`: the field names
+    the request set), so a re-caption with other settings keeps what the image is for."""
+    own = GenerationParams.from_dict(image.params or {}).to_dict() if image.params else {}
+    merged = dict(clean)
+    for name in ALT_REQUEST_FIELDS:
+        if name not in given and name in own:
+            merged[name] = own[name]
+    if merged.get("purpose") != "functional":
+        merged["action"] = ""
+    return merged
+
+
+def image_recaption_queue(*, image: Image, from_status: str, params: dict, model_spec: str,
+                          replace_human: bool = False) -> bool:
+    """Queue `image` (in `from_status`) for a new caption with `params` and `model_spec`. The new
+    caption replaces a person's (or a file's) current text only with `replace_human` (an
+    explicit, confirmed request); otherwise it is kept as a suggestion. Purpose decorative: done
+    at once, no model call. False when the image was not in `from_status`."""
+    from captions.services.queue import image_requeue
+
+    if params.get("purpose") == "decorative":
+        updated = Image.objects.filter(pk=image.pk, status=from_status).update(params=params, model_spec=model_spec)
+        return bool(updated) and decorative_finish(image_id=image.pk)
+    return image_requeue(image_id=image.pk, from_status=from_status, params=params, model_spec=model_spec,
+                         replace_human=bool(replace_human))
+
+
+def replace_human_clean(replace_human, confirm) -> bool:
+    """"Replace human text too" counts only when confirmed: ValidationError otherwise."""
+    if replace_human and not confirm:
+        raise ValidationError({"replace_human_confirm": [
+            "Replacing text a person wrote or approved cannot be undone from here: confirm it, or leave "
+            "\"replace human text too\" unticked to get the new caption as a suggestion."
+        ]})
+    return bool(replace_human)
