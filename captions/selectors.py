@@ -130,7 +130,7 @@ def alt_text_state(image: Image) -> dict:
         image_context,
         image_purpose,
     )
-    from mlcore.alttext import PURPOSES
+    from mlcore.alttext import PURPOSES, prompt_guidance
 
     caption = image.current_caption
     purpose, context = image_purpose(image), image_context(image)
@@ -141,9 +141,9 @@ def alt_text_state(image: Image) -> dict:
             .exclude(pk=caption.pk).exclude(text="").order_by("-created_at", "-id")[:5]
         )
     unused_by = ""
-    asked = bool(context) or purpose not in ("informative", "decorative")
-    if (caption is not None and caption.model_id and caption.source != Caption.Source.HUMAN and asked
-            and (not caption.prompt or (context and context not in caption.prompt))):
+    wanted = [words for words in prompt_guidance(purpose, context, (image.params or {}).get("action") or "") if words]
+    if (caption is not None and caption.model_id and caption.source != Caption.Source.HUMAN and wanted
+            and purpose != "decorative" and any(words not in (caption.prompt or "") for words in wanted)):
         unused_by = caption.model_id
     source = caption_source(caption)
     return {
