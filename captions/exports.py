@@ -91,3 +91,18 @@ def download_filename(stem: str, fmt: str) -> str:
     served as text/plain and named .html.txt: a browser shows it instead of rendering it)."""
     return f"{stem}-alt-text.{EXTENSIONS.get(fmt, 'csv')}"
 
+
+
+def coverage_report_csv(coverage: dict, warnings_by_rule: dict[str, int]) -> str:
+    """A batch's alt-text report (captions.selectors.alt_coverage and alt_warning_counts) as CSV:
+    one row per figure (figure, count, share of the images), then one per checker rule."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["figure", "count", "share"])
+    total = coverage.get("total") or 0
+    writer.writerow(["images", total, 1.0 if total else 0.0])
+    for name in ("with_alt_text", "reviewed", "with_warnings", "decorative"):
+        writer.writerow([name, coverage.get(name, 0), coverage.get(f"{name}_share", 0.0)])
+    for rule, count in warnings_by_rule.items():
+        writer.writerow([f"warning:{rule}", count, round(count / total, 4) if total else 0.0])
+    return buffer.getvalue()

@@ -284,6 +284,12 @@ class ImageSearchForm(forms.Form):
     status = forms.ChoiceField(required=False, label="Status", choices=[("", "Any status")])
     review = forms.ChoiceField(required=False, label="Review", choices=[
         ("", "Any"), ("yes", "Needs review"), ("no", "Does not need review")])
+    warnings = forms.ChoiceField(required=False, label="Alt-text warnings", choices=[
+        ("", "Any"), ("yes", "Has warnings"), ("no", "No warnings")])
+    reviewed = forms.ChoiceField(required=False, label="Reviewed", choices=[
+        ("", "Any"), ("no", "Not reviewed by a person"), ("yes", "Written or approved by a person")])
+    decorative = forms.ChoiceField(required=False, label="Decorative", choices=[
+        ("", "Any"), ("yes", "Decorative"), ("no", "Not decorative")])
     batch = forms.TypedChoiceField(required=False, label="Upload", coerce=int, empty_value=None, choices=[("", "Any upload")])
     model = forms.ChoiceField(required=False, label="Model", choices=[("", "Any model")])
     rating = forms.TypedChoiceField(required=False, label="Your rating", coerce=int, empty_value=None,
@@ -329,6 +335,9 @@ class ImageSearchForm(forms.Form):
         return ImageFilters(
             status=data.get("status") or None,
             needs_review={"yes": True, "no": False}.get(data.get("review") or ""),
+            has_warnings={"yes": True, "no": False}.get(data.get("warnings") or ""),
+            reviewed={"yes": True, "no": False}.get(data.get("reviewed") or ""),
+            decorative={"yes": True, "no": False}.get(data.get("decorative") or ""),
             batch_id=data.get("batch"),
             model_id=data.get("model") or None,
             rating=data.get("rating"),

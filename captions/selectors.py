@@ -181,6 +181,50 @@ class ImageFilters:
     rating: int | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    # alt text (captions.services.alttext): the current caption has checker findings (True) or
+    # none (False); a person wrote or approved it (True) or not (False); purpose decorative or not
+    has_warnings: bool | None = None
+    reviewed: bool | None = None
+    decorative: bool | None = None
+
+
+# The Q objects of the alt-text coverage figures and filters, relative to an Image.
+_DECORATIVE = Q(params__purpose="decorative")
+_HAS_WARNINGS = Q(current_caption__checks__0__isnull=False) & ~_DECORATIVE
+_REVIEWED = Q(current_caption__approved_at__isnull=False) | Q(current_caption__source=Caption.Source.HUMAN)
+_HAS_ALT = _DECORATIVE | (Q(current_caption__isnull=False) & ~Q(current_caption__text=""))
+
+
+def _toggle(images: QuerySet[Image], condition: Q, wanted: bool | None) -> QuerySet[Image]:
+    if wanted is None:
+        return images
+    return images.filter(condition) if wanted else images.exclude(condition)
+
+
+def alt_coverage(images: QuerySet[Image]) -> dict:
+    """How much of `images` has good, reviewed alt text, in one query: total, with_alt_text
+    (a caption, or decorative: an intended empty alt), reviewed (a person wrote or approved it),
+    with_warnings (checker findings on the current caption), decorative, and the share of each."""
+    counts = images.order_by().aggregate(
+        total=Count("id"),
+        with_alt_text=Count("id", filter=_HAS_ALT),
+        reviewed=Count("id", filter=_REVIEWED & ~_DECORATIVE),
+        with_warnings=Count("id", filter=_HAS_WARNINGS),
+        decorative=Count("id", filter=_DECORATIVE),
+    )
+    total = counts["total"] or 0
+    shares = {f"{name}_share": round(counts[name] / total, 4) if total else 0.0
+              for name in ("with_alt_text", "reviewed", "with_warnings", "decorative")}
+    return {**counts, **shares}
+
+
+def alt_warning_counts(images: QuerySet[Image]) -> dict[str, int]:
+    """How many of `images` have each checker rule's finding on their current caption."""
+    counts: dict[str, int] = {}
+    for checks in images.filter(_HAS_WARNINGS).values_list("current_caption__checks", flat=True):
+        for rule in {c.get("rule") for c in checks or []}:
+            counts[rule] = counts.get(rule, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 # ordering name -> (label, ORDER BY). "relevance" ranks by the full-text score (best first) and
@@ -255,6 +299,9 @@ def images_search_for(
         images = images.filter(created_at__gte=filters.created_after)
     if filters.created_before is not None:
         images = images.filter(created_at__lt=filters.created_before)
+    images = _toggle(images, _HAS_WARNINGS, filters.has_warnings)
+    images = _toggle(images, _REVIEWED, filters.reviewed)
+    images = _toggle(images, _DECORATIVE, filters.decorative)
     terms = search_terms(query)
     if terms:
         images = _full_text_match(images, terms)
@@ -298,6 +345,7 @@ def batch_progress(batch: Batch) -> dict:
         "counts": counts,
         "finished": counts[Image.Status.QUEUED] + counts[Image.Status.PROCESSING] == 0,
         "needs_review": batch.images.filter(current_caption__needs_review=True).count(),
+        "coverage": alt_coverage(batch.images.all()),
     }
 
 

@@ -379,7 +379,8 @@ def images_bulk(request: HttpRequest) -> HttpResponse:
 def batch_list(request: HttpRequest) -> HttpResponse:
     """The user's uploads (batches), newest first, with counts by status and progress."""
     page = Paginator(selectors.batches_for(request.user), 25).get_page(request.GET.get("page"))
-    return render(request, "captions/batches.html", {"page": page})
+    coverage = selectors.alt_coverage(selectors.gallery_images_for(request.user))
+    return render(request, "captions/batches.html", {"page": page, "coverage": coverage})
 
 
 @login_required
@@ -390,7 +391,8 @@ def batch_detail(request: HttpRequest, batch_id: int) -> HttpResponse:
     progress = selectors.batch_progress(batch)
     page = Paginator(selectors.images_search_for(request.user, "", selectors.ImageFilters(batch_id=batch.pk), "oldest"),
                      GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "captions/batch_detail.html", {"batch": batch, "progress": progress, "page": page})
+    return render(request, "captions/batch_detail.html", {"batch": batch, "progress": progress, "page": page,
+                                                          "coverage_query": f"batch={batch.pk}"})
 
 
 @login_required
@@ -399,6 +401,13 @@ def batch_export(request: HttpRequest, batch_id: int) -> HttpResponse:
     """The batch's alt text as ?format=csv (default), json or html (a list of <img src alt>)."""
     batch = selectors.batch_for(request.user, batch_id)
     fmt = request.GET.get("format", "csv")
+    if fmt == "report":  # the alt-text coverage figures and warnings per rule
+        images = batch.images.all()
+        response = HttpResponse(exports.coverage_report_csv(selectors.alt_coverage(images),
+                                                            selectors.alt_warning_counts(images)),
+                                content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-alt-text-report.csv"'
+        return response
     if fmt not in EXPORT_FORMATS:
-        return HttpResponse("format must be csv, json or html.", status=400, content_type="text/plain")
+        return HttpResponse("format must be csv, json, html or report.", status=400, content_type="text/plain")
     return export_response(selectors.batch_export_rows(batch), fmt, f"batch-{batch.pk}")

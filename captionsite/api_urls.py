@@ -32,6 +32,7 @@ v1 = [
     # Batches
     path("batches/", route(batches.BatchListApi, batches.BatchCreateApi), name="batches"),
     path("batches/<id:batch_id>/", batches.BatchDetailApi.as_view(), name="batch-detail"),
+    path("coverage/", batches.CoverageApi.as_view(), name="coverage"),
     # With or without the trailing slash: `export?format=csv` is how people type it.
     re_path(r"^batches/(?P<batch_id>[0-9]{1,18})/export/?$", batches.BatchExportApi.as_view(), name="batch-export"),
     # The anonymous demo

@@ -44,9 +44,11 @@ MAX_ACTION_CHARS = 300
 TARGET_CHARS = 125
 IPTC_MAX_CHARS = 250
 
-# Control characters (C0 but tab and newline, DEL, C1) and the other invisible formatting ones
+# Control characters (C0 but tab and line breaks, DEL, C1) and the other invisible formatting ones
 # that have no business in text meant for a prompt or a page.
-_CONTROL_OK = {"\n", "\t"}
+_CONTROL_OK = {"\n", "\r", "\t"}
+#: the same rule as a regular expression (for API schemas): no control character but tab and line breaks
+PLAIN_TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 
 
 def _control_chars(text: str) -> list[str]:
@@ -88,8 +90,8 @@ def check_alt_request(purpose: object = DEFAULT_PURPOSE, context: object = "", a
         errors["purpose"] = f"must be one of {', '.join(PURPOSES)}, got {purpose!r}"
     context = _clean_text("context", context, MAX_CONTEXT_CHARS, errors)
     action = _clean_text("action", action, MAX_ACTION_CHARS, errors)
-    if not errors and action and purpose != "functional":
-        errors["action"] = "is only for purpose functional (a link or button: what it does)"
+    if purpose != "functional":
+        action = ""  # what a link does means nothing for another purpose
     if errors:
         raise InvalidParams.of(errors)
     return purpose, context, action

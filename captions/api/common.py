@@ -54,6 +54,28 @@ def _generation_param_fields() -> dict[str, serializers.Field]:
             "max_length": "A BCP 47 language tag has at most 35 characters.",
         },
     )
+    fields.update(alt_request_fields())
+    return fields
+
+
+def alt_request_fields() -> dict[str, serializers.Field]:
+    """purpose, context and action: mlcore.alttext.check_alt_request is the rule; the schema
+    states it, so every schema-valid value is accepted."""
+    from mlcore.alttext import MAX_ACTION_CHARS, MAX_CONTEXT_CHARS, PLAIN_TEXT_PATTERN, PURPOSES
+
+    fields = {}
+    fields["purpose"] = serializers.ChoiceField(
+        choices=list(PURPOSES), required=False, allow_blank=True,
+        help_text="What the image is for: " + "; ".join(PURPOSES.values()) + ". Default informative.")
+    fields["context"] = serializers.RegexField(
+        PLAIN_TEXT_PATTERN, max_length=MAX_CONTEXT_CHARS, required=False, allow_blank=True, trim_whitespace=False,
+        help_text="Where the image appears (page title, surrounding text, product name, keywords): plain text, "
+        f"at most {MAX_CONTEXT_CHARS} characters, no control characters. Models that take a prompt use it.",
+        error_messages={"invalid": "Write the context as plain text, without control characters."})
+    fields["action"] = serializers.RegexField(
+        PLAIN_TEXT_PATTERN, max_length=MAX_ACTION_CHARS, required=False, allow_blank=True,
+        help_text="For purpose functional (a link or button): what it does or where it leads.",
+        error_messages={"invalid": "Write the action as plain text, without control characters."})
     return fields
 
 

@@ -15,6 +15,7 @@ from captions.api.common import (
     LimitedMultiPartParser,
     RefusalSerializer,
     SubmitResultSerializer,
+    alt_request_fields,
     generation_params_of,
     model_spec_of,
     submit_response,
@@ -160,6 +161,9 @@ class ImageFilterSerializer(StrictSerializer):
     )
     status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
     needs_review = OptionalBooleanField(required=False, help_text="Only images whose caption needs review (or not).")
+    has_warnings = OptionalBooleanField(required=False, help_text="Only images whose alt text has checker warnings (or none).")
+    reviewed = OptionalBooleanField(required=False, help_text="Only images whose alt text a person wrote or approved (or not).")
+    decorative = OptionalBooleanField(required=False, help_text="Only decorative images (or only the others).")
     batch = serializers.IntegerField(
         required=False, min_value=1, max_value=MAX_DB_INT, help_text="Only the images of this batch."
     )
@@ -204,6 +208,9 @@ class ImageListApi(APIView):
             selectors.ImageFilters(
                 status=data.get("status"),
                 needs_review=data.get("needs_review"),
+                has_warnings=data.get("has_warnings"),
+                reviewed=data.get("reviewed"),
+                decorative=data.get("decorative"),
                 batch_id=data.get("batch"),
                 model_id=data.get("model") or None,
                 rating=data.get("rating"),
@@ -307,12 +314,10 @@ class ImageRecaptionApi(APIView):
         return Response(ImageSerializer(image, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
 
-class ImageAltSettingsInputSerializer(StrictSerializer):
-    purpose = serializers.CharField(required=False, help_text="informative | decorative | functional | complex | text")
-    context = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
-                                    help_text="Where the image appears (plain text, bounded).")
-    action = serializers.CharField(required=False, allow_blank=True,
-                                   help_text="What a functional image's link or button does.")
+ImageAltSettingsInputSerializer = type(
+    "ImageAltSettingsInputSerializer", (StrictSerializer,),
+    {"__module__": __name__, "__doc__": "An image's purpose, context and link action.", **alt_request_fields()},
+)
 
 
 class ImageAltSettingsApi(APIView):

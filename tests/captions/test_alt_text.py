@@ -66,7 +66,7 @@ def test_api_upload_stores_purpose_and_context_and_refuses_bad_ones_by_name(api,
         ({"purpose": "ornamental"}, "purpose"),
         ({"context": "Shop\x07page"}, "context"),
         ({"context": "x" * 5000}, "context"),
-        ({"purpose": "informative", "action": "Buy"}, "action"),
+        ({"purpose": "functional", "action": "a" * 301}, "action"),
     ):
         before = Image.objects.count()
         response = post_image(api, **fields)
@@ -383,3 +383,47 @@ def test_checks_on_model_and_human_captions_shown_and_sending_to_review(logged_i
     stored = worker._caption_store(image=other, claim_token="t", text="A DOG RUNS ON THE BEACH.", raw_text="",
                                    confidence=0.99, needs_review=False, model_id="m")
     assert stored.needs_review and stored.checks[0]["rule"] == "all_caps"
+
+
+# --- coverage per batch and overall, filters, report ------------------------------------------------
+
+
+def test_coverage_per_batch_and_overall_filters_and_report(api, logged_in_client, user, settings, tiny_model):
+    settings.ALT_CHECK_REVIEW_RULES = []
+    response = api.post("/api/v1/batches/", {"files": [
+        upload(f"p{i}.png", image_bytes("PNG", color=(10 * i, 3, 3)), "image/png") for i in range(3)]},
+        format="multipart")
+    batch = response.json()["batch"]
+    run_worker()
+    a, b, c = Image.objects.filter(batch_id=batch).order_by("id")
+    human_caption(a, "A PORCH WITH A SLEEPING DOG.", user)  # reviewed (a person wrote it), with a warning
+    Caption.objects.filter(pk=a.captions.get(source=Caption.Source.HUMAN).pk).update(
+        checks=[{"rule": "all_caps", "severity": "warning", "message": "", "link": ""}])
+    api.post(f"/api/v1/images/{b.public_id}/alt/", {"purpose": "decorative"}, format="json")
+    Caption.objects.filter(pk=Image.objects.get(pk=c.pk).current_caption_id).update(checks=[])
+    loose = image_submit(owner=user, files=[upload("solo.png", image_bytes("PNG", color=(7, 7, 7)), "image/png")]).accepted[0]
+
+    coverage = api.get(f"/api/v1/batches/{batch}/").json()["coverage"]
+    assert {k: coverage[k] for k in ("total", "with_alt_text", "reviewed", "with_warnings", "decorative")} == {
+        "total": 3, "with_alt_text": 3, "reviewed": 1, "with_warnings": 1, "decorative": 1}
+    assert coverage["reviewed_share"] == round(1 / 3, 4) and coverage["warnings_by_rule"] == {"all_caps": 1}
+    overall = api.get("/api/v1/coverage/").json()
+    assert overall["total"] == 4 and overall["with_alt_text"] == 3  # the queued one has none yet
+
+    def ids(query):
+        return {row["id"] for row in api.get(f"/api/v1/images/?{query}").json()["results"]}
+
+    assert ids("has_warnings=true") == {str(a.public_id)}
+    assert ids("decorative=true") == {str(b.public_id)}
+    assert ids("reviewed=false") == {str(b.public_id), str(c.public_id), str(loose.public_id)}
+    html = logged_in_client.get(reverse("captions:gallery") + "?warnings=yes").content.decode()
+    assert "p0.png" in html and "p2.png" not in html
+    html = logged_in_client.get(reverse("captions:batch_detail", args=[batch])).content.decode()
+    assert 'id="alt-coverage"' in html and "1 with warnings" in html and 'id="batch-report"' in html
+
+    for report in (api.get(f"/api/v1/batches/{batch}/export/?format=report"),
+                   logged_in_client.get(reverse("captions:batch_export", args=[batch]) + "?format=report")):
+        assert report.status_code == 200
+        rows = {r["figure"]: r for r in csv.DictReader(io.StringIO(report.content.decode()))}
+        assert rows["images"]["count"] == "3" and rows["decorative"]["count"] == "1"
+        assert rows["warning:all_caps"]["count"] == "1"
