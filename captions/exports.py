@@ -12,9 +12,11 @@ from html import escape
 # Alt text fit for its purpose: "purpose" (mlcore.alttext.PURPOSES), "decorative" (bool: the
 # caption is then "" on purpose, alt=""), "context", "extended_description" (complex images),
 # "source" (human-approved | human-edited | file | model | ""), "reviewed" (bool: a person wrote
-# or approved it), "warnings" (the alt-text checker's rule names, "; "-separated).
+# or approved it), "warnings" (the alt-text checker's rule names, "; "-separated), "ocr_text"
+# (the text Tesseract read in the image).
 EXPORT_COLUMNS = ("id", "filename", "status", "caption", "confidence", "style", "language", "tags",
-                  "purpose", "decorative", "context", "extended_description", "source", "reviewed", "warnings")
+                  "purpose", "decorative", "context", "extended_description", "source", "reviewed", "warnings",
+                  "ocr_text")
 
 
 def _csv_value(value):

@@ -66,8 +66,8 @@ class MultipleFileField(forms.FileField):
 
 STYLE_HELP = "alt: one sentence for screen readers; description: a detailed paragraph; tags: keywords."
 #: the upload form's fields that say what to caption with (each shown with its hint and errors)
-REQUEST_FIELDS = ("style", "language", "model", "purpose", "context", "action")
-ALT_FIELDS = ("purpose", "context", "action")
+REQUEST_FIELDS = ("style", "language", "model", "purpose", "context", "action", "ocr")
+ALT_FIELDS = ("purpose", "context", "action", "ocr")
 
 
 def purpose_field(*, blank_label: str = "") -> forms.ChoiceField:
@@ -171,6 +171,9 @@ class UploadForm(forms.Form):
     purpose = purpose_field()
     context = context_field()
     action = action_field()
+    ocr = forms.ChoiceField(label="Read text in images", required=False, choices=[
+        ("", "Site setting"), ("on", "Yes (OCR)"), ("off", "No")],
+        help_text="Tesseract OCR: text it reads confidently goes into the alt text, quoted. Images of text always.")
 
     def __init__(self, *args, owner=None, **kwargs):
         from captions.selectors import caption_model_choices, model_abilities

@@ -77,6 +77,14 @@ class Image(models.Model):
     # The next model caption may replace text a person wrote or approved (an explicit, confirmed
     # "replace human text too" on a re-caption); cleared when that caption is stored.
     replace_human = models.BooleanField(default=False)
+    # Text read from the image by Tesseract (mlcore.ocr) in the worker: the confident words, their
+    # mean confidence (0..1), a guess of their language, and what happened: "" (not asked),
+    # done, failed (time limit or error: ocr_error says), unavailable (Tesseract missing).
+    ocr_text = models.TextField(blank=True)
+    ocr_confidence = models.FloatField(null=True, blank=True)
+    ocr_language = models.CharField(max_length=35, blank=True)
+    ocr_status = models.CharField(max_length=12, blank=True)
+    ocr_error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -159,6 +159,8 @@ def alt_text_state(image: Image) -> dict:
         "checks": list(caption.checks or []) if caption is not None and purpose != "decorative" else [],
         "suggestions": suggestions,
         "context_unused_by": unused_by,
+        "ocr": {"status": image.ocr_status, "text": image.ocr_text, "confidence": image.ocr_confidence,
+                "language": image.ocr_language, "error": image.ocr_error},
     }
 
 
@@ -377,6 +379,7 @@ def images_export_rows(images: QuerySet[Image]) -> list[dict]:
                 "source": caption_source(caption),
                 "reviewed": bool(caption and (caption.approved_at or caption.source == Caption.Source.HUMAN)),
                 "warnings": "; ".join(c.get("rule", "") for c in (caption.checks or [])) if caption else "",
+                "ocr_text": image.ocr_text,
                 "confidence": caption.confidence if caption else None,
                 "style": caption.style if caption else (image.params or {}).get("style", "alt"),
                 "language": caption.language if caption else (image.params or {}).get("language", "en"),

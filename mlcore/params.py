@@ -133,6 +133,8 @@ class GenerationParams:
     purpose: str = "informative"
     context: str = ""
     action: str = ""
+    #: read the text in the image (OCR): "" = the site's setting, "on", "off" (purpose text: always)
+    ocr: str = ""
 
     def __post_init__(self) -> None:
         from .alttext import check_alt_request
@@ -151,6 +153,8 @@ class GenerationParams:
                 object.__setattr__(self, name, check(getattr(self, name)))  # UnknownStyle, InvalidLanguage
             except InvalidParams as error:
                 errors[error.field] = error.message
+        if self.ocr not in ("", "on", "off"):
+            errors["ocr"] = f"must be on, off or empty (the site's setting), got {self.ocr!r}"
         for name in PARAM_RANGES:
             value, message = check_param(name, getattr(self, name))
             if message is None:
@@ -195,7 +199,7 @@ class GenerationParams:
         """A stable string: equal params -> equal key, across processes and versions of Python."""
         d = self.to_dict()
         # the alt-text request fields only when set, so keys of requests without them stay as they were
-        for name, default in (("purpose", "informative"), ("context", ""), ("action", "")):
+        for name, default in (("purpose", "informative"), ("context", ""), ("action", ""), ("ocr", "")):
             if d[name] == default:
                 del d[name]
         return _CACHE_KEY_VERSION + ":" + json.dumps(d, sort_keys=True, separators=(",", ":"))

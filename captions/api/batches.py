@@ -215,6 +215,7 @@ class ExportRowSerializer(serializers.Serializer):
     source = serializers.CharField(help_text="human-approved | human-edited | file | model (\"\" without caption).")
     reviewed = serializers.BooleanField()
     warnings = serializers.CharField(help_text="The checker's rule names, \"; \"-separated.")
+    ocr_text = serializers.CharField(help_text="The text read in the image (Tesseract OCR).")
 
 
 class ExportQuerySerializer(StrictSerializer):

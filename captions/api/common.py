@@ -76,6 +76,10 @@ def alt_request_fields() -> dict[str, serializers.Field]:
         PLAIN_TEXT_PATTERN, max_length=MAX_ACTION_CHARS, required=False, allow_blank=True,
         help_text="For purpose functional (a link or button): what it does or where it leads.",
         error_messages={"invalid": "Write the action as plain text, without control characters."})
+    fields["ocr"] = serializers.ChoiceField(
+        choices=["on", "off"], required=False, allow_blank=True,
+        help_text="Read the text in the image (Tesseract OCR): on, off, or empty for the site's setting "
+        "(OCR_ENABLED). Purpose text always reads it.")
     return fields
 
 

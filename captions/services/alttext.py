@@ -147,9 +147,16 @@ def image_alt_request_set(*, image: Image, purpose=None, context=None, action=No
 
 
 def caption_checks(*, text: str, image: Image, purpose: str | None = None) -> list[dict]:
-    """mlcore.alttext.check_alt_text's findings for `text` as alt text of `image`, as dicts."""
+    """mlcore.alttext.check_alt_text's findings for `text` as alt text of `image` (its file name
+    and the text read from it included), as dicts."""
+    from mlcore.ocr import SUBSTANTIAL_CONFIDENCE, SUBSTANTIAL_WORDS
+
+    ocr_text = image.ocr_text or ""
+    confident = (len(ocr_text.split()) >= SUBSTANTIAL_WORDS
+                 and (image.ocr_confidence or 0.0) >= SUBSTANTIAL_CONFIDENCE)
     return [f.to_dict() for f in check_alt_text(
         text, purpose=purpose or image_purpose(image), filename=image.original_filename,
+        ocr_text=ocr_text, ocr_confident=confident,
     )]
 
 
@@ -206,3 +213,71 @@ def replace_human_clean(replace_human, confirm) -> bool:
             "\"replace human text too\" unticked to get the new caption as a suggestion."
         ]})
     return bool(replace_human)
+
+
+# --- text in images (OCR) -----------------------------------------------------------------------
+
+_ocr_missing_said = False
+
+
+def ocr_wanted(params: dict) -> bool:
+    """Whether to read the text of an image captioned with `params`: purpose text always; else
+    the request's ocr (on/off) or the site's OCR_ENABLED; never for a decorative image."""
+    purpose = params.get("purpose") or DEFAULT_PURPOSE
+    if purpose == "decorative":
+        return False
+    if purpose == "text":
+        return True
+    asked = params.get("ocr") or ""
+    return asked == "on" if asked else bool(settings.OCR_ENABLED)
+
+
+def image_ocr_run(image: Image):
+    """Read the text of `image` (worker side: bounded by OCR_TIMEOUT_SECONDS, its Tesseract process
+    killed past it) and store it on the image; returns the mlcore OcrResult, or None when not
+    wanted, not installed (said once per process in the log, and on the image) or failed."""
+    global _ocr_missing_said
+    import logging
+
+    from PIL import Image as PILImage
+
+    from mlcore.ocr import OcrFailed, OcrUnavailable, read_text
+
+    if not ocr_wanted(image.params or {}):
+        return None
+    logger = logging.getLogger(__name__)
+    try:
+        with image.file.open("rb") as handle, PILImage.open(handle) as opened:
+            opened.draft("L", (2500, 2500))  # JPEG: decode near the OCR size only
+            result = read_text(opened, languages=settings.OCR_LANGUAGES, timeout_s=settings.OCR_TIMEOUT_SECONDS,
+                               command=settings.OCR_TESSERACT_CMD)
+    except OcrUnavailable as error:
+        if not _ocr_missing_said:
+            logger.warning("OCR is off: %s. Images are captioned without reading their text.", error)
+            _ocr_missing_said = True
+        Image.objects.filter(pk=image.pk).update(ocr_status="unavailable", ocr_error=str(error)[:300])
+        return None
+    except (OcrFailed, OSError, ValueError) as error:
+        logger.warning("OCR of image %s failed: %s", image.pk, error)
+        Image.objects.filter(pk=image.pk).update(ocr_status="failed", ocr_error=str(error)[:300])
+        return None
+    Image.objects.filter(pk=image.pk).update(
+        ocr_status="done", ocr_text=result.text, ocr_confidence=result.confidence, ocr_language=result.language,
+        ocr_error="",
+    )
+    image.ocr_text, image.ocr_confidence, image.ocr_language = result.text, result.confidence, result.language
+    return result
+
+
+def alt_with_ocr(*, text: str, description: str, params: dict, ocr) -> tuple[str, str]:
+    """The alt text and extended description once the read text is in: for purpose text, or
+    substantial confident text (mlcore.ocr.OcrResult.substantial), the text quoted in the alt
+    text, the rest in the extended description (mlcore.ocr.alt_text_with_ocr)."""
+    from mlcore.alttext import IPTC_MAX_CHARS
+    from mlcore.ocr import alt_text_with_ocr
+
+    purpose = params.get("purpose") or DEFAULT_PURPOSE
+    if ocr is None or not ocr.text or not (purpose == "text" or ocr.substantial):
+        return text, description
+    alt, rest = alt_text_with_ocr(text, ocr.text, purpose=purpose, limit=IPTC_MAX_CHARS)
+    return alt, "\n\n".join(part for part in (description, rest) if part)

@@ -21,10 +21,12 @@ from django.utils import timezone
 from captions.models import Caption, Image
 from captions.selectors import captioning_defaults
 from captions.services.alttext import (
+    alt_with_ocr,
     caption_checks,
     caption_takes_over,
     checks_need_review,
     decorative_finish,
+    image_ocr_run,
 )
 from captions.services.queue import (
     caption_workers_wake,
@@ -219,8 +221,13 @@ def _caption_with_model(
     metrics.observe_batch(len(pixels))
     outcomes = _caption_each(captioner, pixels, params)
     descriptions = _extended_descriptions(captioner, pixels, params, outcomes)
+    # the text in each image (Tesseract, bounded in time), where asked: into the alt text
+    ocr_results = [
+        image_ocr_run(to_compute[key][0]) if getattr(outcome, "ok", False) else None
+        for key, outcome in zip(keys, outcomes, strict=True)
+    ]
     recording = time.perf_counter()
-    for key, outcome, description in zip(keys, outcomes, descriptions, strict=True):
+    for key, outcome, description, ocr in zip(keys, outcomes, descriptions, ocr_results, strict=True):
         first, *duplicates = to_compute[key]
         if not getattr(outcome, "ok", False):
             # A CaptionFailure (its reason never empty) or a result with no words: this image's
@@ -243,6 +250,7 @@ def _caption_with_model(
             cache_key=key,
             review_threshold=review_threshold,
             extended_description=description,
+            ocr=ocr,
         )
         if caption is None:
             continue
@@ -444,15 +452,18 @@ def caption_record(
     cache_key: str,
     review_threshold: float | None = None,
     extended_description: str = "",
+    ocr=None,
 ) -> Caption | None:
     """Record a model's caption for a claimed image (None when the claim was lost).
     Raises ValueError for a result with no words (``result.ok`` False): never stored as done."""
     if not getattr(result, "ok", bool(str(result.text).strip())):
         raise ValueError("An empty caption is never recorded; record a failed attempt instead.")
+    text, extended_description = alt_with_ocr(
+        text=result.text, description=extended_description, params=params.to_dict(), ocr=ocr)
     caption = _caption_store(
         image=image,
         claim_token=claim_token,
-        text=result.text,
+        text=text,
         raw_text=result.raw_text,
         confidence=result.confidence,
         candidates=[{"text": c.text, "score": c.score} for c in result.candidates],

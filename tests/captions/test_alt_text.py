@@ -427,3 +427,47 @@ def test_coverage_per_batch_and_overall_filters_and_report(api, logged_in_client
         rows = {r["figure"]: r for r in csv.DictReader(io.StringIO(report.content.decode()))}
         assert rows["images"]["count"] == "3" and rows["decorative"]["count"] == "1"
         assert rows["warning:all_caps"]["count"] == "1"
+
+
+# --- text in images (OCR) ---------------------------------------------------------------------------
+
+
+def _text_png(text: str, size=(900, 140)) -> bytes:
+    from PIL import Image as PILImage
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 40)
+    picture = PILImage.new("RGB", size, "white")
+    ImageDraw.Draw(picture).text((20, 40), text, font=font, fill="black")
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_purpose_text_puts_the_read_text_in_the_alt_text_shown_and_exported(api, logged_in_client, settings, tiny_model):
+    settings.OCR_LANGUAGES = "eng+deu"
+    response = api.post("/api/v1/batches/", {"files": [upload("sign.png", _text_png("Emergency exit only"), "image/png")],
+                                             "purpose": "text"}, format="multipart")
+    assert response.status_code == 202, response.json()
+    run_worker()
+    image = image_of(response)
+    assert image.ocr_status == "done" and "Emergency exit" in image.ocr_text and image.ocr_confidence > 0.5
+    assert image.current_caption.text.startswith("“Emergency exit")  # the alt text is the text, quoted
+    assert "missing_ocr_text" not in [c["rule"] for c in image.current_caption.checks]
+    page = logged_in_client.get(reverse("captions:image_detail", args=[image.public_id])).content.decode()
+    assert 'id="ocr-text"' in page and "Emergency exit" in page
+    rows = api.get(f"/api/v1/batches/{response.json()['batch']}/export/?format=json").json()
+    assert "Emergency exit" in rows[0]["ocr_text"]
+
+
+def test_missing_tesseract_captions_without_ocr_and_says_so(api, logged_in_client, settings, tiny_model):
+    settings.OCR_TESSERACT_CMD = "/nonexistent/tesseract"
+    response = post_image(api, name="sign.png", ocr="on")
+    assert response.status_code == 202
+    run_worker()
+    image = image_of(response)
+    assert image.status == Image.Status.DONE and image.current_caption.text  # captioned anyway
+    assert image.ocr_status == "unavailable" and "not installed" in image.ocr_error
+    page = logged_in_client.get(reverse("captions:image_detail", args=[image.public_id])).content.decode()
+    assert 'id="ocr-unavailable"' in page
+    assert post_image(api, ocr="maybe").status_code == 400
