@@ -417,11 +417,11 @@ def _caption_store(*, image: Image, claim_token: str, **fields) -> Caption | Non
         held = (
             Image.objects.select_for_update()
             .filter(pk=image.pk, claim_token=claim_token, status=Image.Status.PROCESSING)
-            .select_related("current_caption")
             .first()
         )
         if held is None:
             return None
+        current = Caption.objects.filter(pk=held.current_caption_id).first() if held.current_caption_id else None
         # the alt-text checks; a rule of ALT_CHECK_REVIEW_RULES sends the caption to review
         checks = caption_checks(text=fields["text"], image=held)
         fields["checks"] = checks
@@ -429,11 +429,11 @@ def _caption_store(*, image: Image, claim_token: str, **fields) -> Caption | Non
         caption = Caption.objects.create(image=image, **fields)
         # A person's (or a file's) text stays current unless this re-caption asked to replace it:
         # the model caption is then a suggestion in the history (captions.services.alttext).
-        takes_over = caption_takes_over(current=held.current_caption, replace_human=held.replace_human)
+        takes_over = caption_takes_over(current=current, replace_human=held.replace_human)
         now = timezone.now()
         Image.objects.filter(pk=image.pk).update(
             status=Image.Status.DONE,
-            current_caption=caption if takes_over else held.current_caption,
+            current_caption=caption if takes_over else current,
             replace_human=False,
             error="",
             finished_at=now,
