@@ -1,5 +1,5 @@
 """The worker-path benchmark behind `manage.py benchmark --worker-path`: plain transformers against
-submit + captions.services.caption_pending_run, in one process, on the same photos and params.
+submit + captions.services.worker.caption_pending_run, in one process, on the same photos and params.
 
 (a) plain: for each photo, PIL open + convert("RGB") at full size, then the processor + generate of
     a float32 copy of the model on the worker's device, one image per call (mlcore.bench.naive_caption);
@@ -70,8 +70,9 @@ def _worker(owner, paths: list[str], params: dict, spec: str) -> PathFigures:
     from django.conf import settings
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from captions import services
     from captions.models import Image
+    from captions.services.submission import image_submit
+    from captions.services.worker import caption_pending_run
     from mlcore.bench import peak_mib, peak_reset
 
     Image.objects.filter(owner=owner).delete()  # the previous round's rows (and their captions)
@@ -84,12 +85,12 @@ def _worker(owner, paths: list[str], params: dict, spec: str) -> PathFigures:
         for path in paths[first:first + step]:
             with open(path, "rb") as handle:
                 files.append(SimpleUploadedFile(os.path.basename(path), handle.read()))
-        result = services.image_submit(owner=owner, files=files, params=params, model_spec=spec)
+        result = image_submit(owner=owner, files=files, params=params, model_spec=spec)
         if result.refused:
             raise RuntimeError("; ".join(f"{r.filename}: {r.reason}" for r in result.refused))
         accepted += len(result.accepted)
     submitted = time.perf_counter()
-    summary = services.caption_pending_run(worker_id=f"benchmark-{owner.pk}")
+    summary = caption_pending_run(worker_id=f"benchmark-{owner.pk}")
     finished = time.perf_counter()
     if summary.captioned != accepted:
         errors = list(Image.objects.filter(owner=owner).exclude(error="").values_list("error", flat=True)[:3])

@@ -106,7 +106,7 @@ def caption_worker(transactional_db, tiny_model):
     live server's database the way a qcluster woken by the broker would."""
     from django.db import connection
 
-    from captions import services
+    from captions.services.worker import caption_pending_run
     from monitoring.services import worker_heartbeat_record
 
     stop = threading.Event()
@@ -116,7 +116,7 @@ def caption_worker(transactional_db, tiny_model):
         try:
             while not stop.is_set():
                 worker_heartbeat_record(check_model=False, worker_id="browser-test-worker")
-                services.caption_pending_run()
+                caption_pending_run()
                 stop.wait(0.3)
         except BaseException as error:  # surfaced by the fixture below
             errors.append(error)
