@@ -11,8 +11,8 @@ import pytest
 
 from mlcore import GenerationParams, load_captioner
 from mlcore.capabilities import spec_uses_context
-from mlcore.testing import make_test_images
-from mlcore.testing_vlm import build_tiny_llava
+from benchmarks.testing import make_test_images
+from benchmarks.testing_vlm import build_tiny_llava
 from tests.mlcore.test_openai_engine import Server
 
 CONTEXT = "Product page of the Alpine 40 L hiking backpack, colour moss green"
