@@ -48,20 +48,31 @@ def captioning_defaults() -> CaptioningDefaultsNow:
 
 
 def caption_model_choices() -> list[str]:
-    """Models a request may name (upload form, API `model`, re-caption): the active one first,
-    CAPTION_MODEL, the specs of CAPTION_MODEL_CHOICES (openai:/fallback:/ensemble: specs, folders),
-    then every name of mlcore's registry (VLMs and image-to-text models). Names only: whether a
-    model's files are present is the worker's concern (a clear failure reason on the image)."""
+    """Models a request may name (upload form, API `model`, re-caption, review): the active one
+    first, CAPTION_MODEL, the specs of CAPTION_MODEL_CHOICES (openai:/fallback:/ensemble: specs,
+    folders: the operator's explicit list), then the names of mlcore's registry (VLMs and
+    image-to-text models) that are installed here (mlcore.availability: in the model cache or a
+    models folder); a registry name that is not installed is not offered
+    (``model_not_installed_reason`` says why when a request names it)."""
+    from mlcore.availability import spec_installed
     from mlcore.registry import REGISTRY, VLM_REGISTRY
 
-    choices = [
-        captioning_defaults().model_spec,
-        settings.CAPTION_MODEL,
-        *settings.CAPTION_MODEL_CHOICES,
-        *VLM_REGISTRY,
-        *sorted(REGISTRY),
-    ]
-    return list(dict.fromkeys(c for c in choices if c))
+    configured = [captioning_defaults().model_spec, settings.CAPTION_MODEL, *settings.CAPTION_MODEL_CHOICES]
+    registry = [name for name in dict.fromkeys([*VLM_REGISTRY, *sorted(REGISTRY)])
+                if name not in configured and spec_installed(name)[0]]
+    return list(dict.fromkeys(c for c in [*configured, *registry] if c))
+
+
+def model_not_installed_reason(spec: str) -> str:
+    """Why a registry model a request names is not offered ("" when it is not a registry name or
+    it is installed): mlcore.availability's words, naming the model."""
+    from mlcore.availability import spec_installed
+    from mlcore.registry import REGISTRY, VLM_REGISTRY
+
+    if spec not in REGISTRY and spec not in VLM_REGISTRY:
+        return ""
+    ok, why = spec_installed(spec)
+    return "" if ok else why
 
 
 @dataclass(frozen=True)

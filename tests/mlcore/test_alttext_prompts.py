@@ -9,10 +9,10 @@ import urllib.request
 
 import pytest
 
-from mlcore import GenerationParams, load_captioner
-from mlcore.capabilities import spec_uses_context
 from benchmarks.testing import make_test_images
 from benchmarks.testing_vlm import build_tiny_llava
+from mlcore import GenerationParams, load_captioner
+from mlcore.capabilities import spec_uses_context
 from tests.mlcore.test_openai_engine import Server
 
 CONTEXT = "Product page of the Alpine 40 L hiking backpack, colour moss green"
