@@ -133,7 +133,7 @@ def alt_text_state(image: Image) -> dict:
     whether it is decorative (alt=""), the current text's source (captions.services.alttext),
     the checker's findings, the model suggestions kept beside a person's text, and which model
     did not use the context (a prompt-less one: its caption has no prompt, or one without it)."""
-    from captions.services.alttext import (
+    from captions.alttext import (
         SOURCE_LABELS,
         caption_is_protected,
         caption_source,
@@ -371,7 +371,7 @@ def images_export_rows(images: QuerySet[Image]) -> list[dict]:
     """One row per image, in upload order: {"id": str uuid, "filename", "status", "caption"
     (the current caption's text: a human correction once there is one; "" until captioned),
     "confidence" (float or None)}."""
-    from captions.services.alttext import caption_source, image_alt_text, image_context, image_purpose
+    from captions.alttext import caption_source, image_alt_text, image_context, image_purpose
 
     rows = []
     for image in images.select_related("current_caption").order_by("created_at", "id"):

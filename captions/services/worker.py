@@ -18,12 +18,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from captions.alttext import caption_takes_over
 from captions.models import Caption, Image
 from captions.selectors import captioning_defaults
 from captions.services.alttext import (
     alt_with_ocr,
     caption_checks,
-    caption_takes_over,
     checks_need_review,
     decorative_finish,
     image_ocr_run,
