@@ -9,12 +9,12 @@ the upload-facing names and refusal type.
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from PIL import Image as PILImage
 
 from mlcore import images as mlimages
-from mlcore.images import ALLOWED_FORMATS, ImageLoadError, load_image
+from mlcore.images import ALLOWED_FORMATS, FORMAT_EXTENSIONS, ImageLoadError, load_image
 
-FORMAT_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tiff"}
 __all__ = ["ALLOWED_FORMATS", "FORMAT_EXTENSIONS", "DecodedImage", "ImageRejected", "decode_image", "make_thumbnail"]
 
 
@@ -33,10 +33,11 @@ class DecodedImage:
 def decode_image(data, *, max_pixels: int, target_size: int | None = None) -> DecodedImage:
     """Upload validation and the worker's decode of `data` (bytes, a path, or a seekable binary
     file at its start: read in place, never copied whole): mlcore.images.load_image (format allowlist,
-    pixel and aspect limits, EXIF orientation, full tonal range, transparency onto white) with its
+    pixel and aspect limits (MAX_IMAGE_ASPECT_RATIO), colour profiles to sRGB, EXIF orientation, full tonal range, transparency onto white) with its
     refusals raised as ImageRejected. MPO camera JPEGs come back as format "JPEG"."""
     try:
-        loaded = load_image(data, max_pixels=max_pixels, target_size=target_size)
+        loaded = load_image(data, max_pixels=max_pixels, target_size=target_size,
+                            max_aspect=settings.MAX_IMAGE_ASPECT_RATIO)
     except ImageLoadError as error:
         raise ImageRejected(str(error)) from None
     return DecodedImage(image=loaded.image, format=loaded.format, width=loaded.width, height=loaded.height)
