@@ -108,7 +108,14 @@ def test_a_validator_refusal_gives_its_own_reason(api, settings):
     [
         (b"caf\xe9.png", "café.png"),  # Latin-1, as old clients send it
         ("café.png".encode(), "café.png"),  # UTF-8, as browsers send it
-        (b"\xc5\xbd\xe9\xe8.png", "Å½éè.png"),  # not UTF-8: read as Latin-1, never dropped
+        (b"\xc5\xbd\xe9\xe8.png", "Ε½ιθ.png"),  # no language's name: still kept, never dropped
+        ("Größe & Maße.png".encode("cp1252"), "Größe & Maße.png"),
+        ("写真 旅行.png".encode("cp932"), "写真 旅行.png"),  # raw Shift_JIS, as old Japanese clients send
+        ("猫咪照片.png".encode("gbk"), "猫咪照片.png"),
+        ("кошка на диване.png".encode("cp1251"), "кошка на диване.png"),
+        ("Φωτογραφία.png".encode("cp1253"), "Φωτογραφία.png"),
+        ("תמונה משפחתית.png".encode("cp1255"), "תמונה משפחתית.png"),
+        (b"say %22cheese%22.png", 'say "cheese".png'),  # Chromium escapes '"' as %22
     ],
 )
 def test_legacy_and_utf8_file_names_are_kept_in_the_api(api, raw_name, stored):
