@@ -36,12 +36,11 @@ import contextlib
 import os
 import posixpath
 import stat
+import struct
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
-
-import struct
 import zlib
+from dataclasses import dataclass, field
 
 from django.conf import settings
 

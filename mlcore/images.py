@@ -46,7 +46,6 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from PIL import features as _pil_features
 
 from . import colour
-
 from .errors import MLCoreError
 
 __all__ = [

@@ -26,7 +26,7 @@ def linear_to_srgb(values):
 def press_linear_rgb(c, m, y, k):
     """Linear sRGB of ink coverages c, m, y, k in 0..1: each ink filters light (transmittance^coverage)."""
     out = np.ones(3)
-    for coverage, ink in zip((c, m, y, k), "CMYK"):
+    for coverage, ink in zip((c, m, y, k), "CMYK", strict=True):
         out = out * np.maximum(srgb_to_linear(INKS[ink]), 1e-4) ** coverage
     return out
 

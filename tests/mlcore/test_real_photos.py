@@ -48,7 +48,7 @@ def centre(loaded):
 
 
 def close(actual, expected, tolerance):
-    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected)), f"{actual} != {expected} +- {tolerance}"
+    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True)), f"{actual} != {expected} +- {tolerance}"
 
 
 # --- Colour profiles: reference values as a colour-managed browser shows them ------------------------
