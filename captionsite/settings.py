@@ -229,6 +229,10 @@ MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=250_000_000)
 # and receipts are within 100:1).
 MAX_IMAGE_ASPECT_RATIO = env.float("MAX_IMAGE_ASPECT_RATIO", default=100.0)
 THUMBNAIL_SIZE = env.int("THUMBNAIL_SIZE", default=400)
+# Images of more pixels than this that cannot be decoded at reduced size (PNG, WebP, TIFF, AVIF,
+# HEIF, progressive JPEG) are decoded in a child process, so that web and worker processes never
+# hold them whole (16 MP: 48 MB of RGB).
+DECODE_IN_PROCESS_MAX_PIXELS = env.int("DECODE_IN_PROCESS_MAX_PIXELS", default=16_000_000)
 # Django refuses a request with more files than this before any view runs; the upload form
 # refuses (with a readable error) anything over MAX_FILES_PER_UPLOAD well below it.
 DATA_UPLOAD_MAX_NUMBER_FILES = MAX_FILES_PER_UPLOAD + 10

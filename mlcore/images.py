@@ -60,6 +60,9 @@ __all__ = [
     "ImageLoadError",
     "LoadedImage",
     "load_image",
+    "load_image_isolated",
+    "header_of",
+    "decodes_small",
     "to_rgb",
     "apply_orientation",
     "make_thumbnail",
@@ -196,6 +199,126 @@ def load_image(
                 raise ImageLoadError("The file is empty.", "empty")
         return _load(source, max_pixels, target_size, max_aspect)
     raise TypeError(f"load_image takes bytes, a path or a binary file object, not {type(source).__name__}")
+
+
+def header_of(source: Source) -> tuple[str, int, int, bool] | None:
+    """(format, width, height, progressive) from the file's header, nothing decoded; None when no
+    accepted reader opens it. A file object is left at its start."""
+    handle = open(source, "rb") if isinstance(source, (str, os.PathLike)) else (
+        io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source)
+    start = handle.tell()
+    try:
+        with Image.open(_NoClose(handle), formats=ALLOWED_FORMATS) as opened:
+            fmt = FORMAT_ALIASES.get(opened.format or "", opened.format or "")
+            progressive = bool(opened.info.get("progressive") or opened.info.get("progression"))
+            return fmt, opened.size[0], opened.size[1], progressive
+    except Exception:
+        return None
+    finally:
+        handle.seek(start)
+        if handle is not source and isinstance(source, (str, os.PathLike)):
+            handle.close()
+
+
+class _NoClose(io.RawIOBase):
+    """A view of a binary file that Pillow may close without closing the file."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def read(self, size=-1):
+        return self._handle.read(size)
+
+    def readinto(self, buffer):
+        data = self._handle.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset, whence=os.SEEK_SET):
+        return self._handle.seek(offset, whence)
+
+    def tell(self):
+        return self._handle.tell()
+
+
+def decodes_small(fmt: str, width: int, height: int, progressive: bool, target_size: int | None) -> bool:
+    """True when decoding this image at ``target_size`` holds about the target's pixels, not the
+    full image: a baseline JPEG (libjpeg scales by 1/2 to 1/8 while decoding). Other formats (PNG,
+    WebP, TIFF, AVIF, HEIF...) and progressive JPEGs are decoded whole before they are reduced."""
+    if fmt != "JPEG" or progressive or not target_size:
+        return False
+    return min(width, height) / 8 <= 2 * target_size
+
+
+def load_image_isolated(
+    source: Source,
+    *,
+    max_pixels: int,
+    target_size: int | None = None,
+    max_aspect: float | None = MAX_ASPECT_RATIO,
+    fit: int | None = None,
+    timeout: float = 600,
+) -> LoadedImage:
+    """:func:`load_image` in a child process, so that the caller never holds the full-size image:
+    the child decodes, reduces (and, with ``fit``, shrinks to fit inside ``fit`` x ``fit``) and
+    sends back only the result; its memory is returned to the system when it exits. The same
+    refusals as :func:`load_image`; a child that dies (killed for memory, say) is a refusal with
+    code ``resources``. Costs a process start (about 0.2 s): for big images only."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    args = json.dumps({"max_pixels": max_pixels, "target_size": target_size, "max_aspect": max_aspect, "fit": fit})
+    child = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+        [sys.executable, "-m", "mlcore._isolated_decode", args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    try:
+        try:
+            if isinstance(source, (bytes, bytearray, memoryview)):
+                child.stdin.write(bytes(source))
+            elif isinstance(source, (str, os.PathLike)):
+                with open(source, "rb") as handle:
+                    shutil.copyfileobj(handle, child.stdin, 1024 * 1024)
+            else:
+                start = source.tell()
+                shutil.copyfileobj(source, child.stdin, 1024 * 1024)
+                source.seek(start)
+            child.stdin.close()
+        except BrokenPipeError:
+            pass
+        header_line = child.stdout.readline()
+        header = json.loads(header_line) if header_line.strip() else None
+        if header is not None and "error" in header:
+            raise ImageLoadError(header["error"], header["code"])
+        if header is None:
+            child.wait(timeout)
+            raise ImageLoadError(
+                "The image could not be decoded within this server's resources (the decoder stopped).", "resources"
+            )
+        width, height = header["size"]
+        pixels = child.stdout.read(width * height * 3)
+        if child.wait(timeout) != 0 or len(pixels) != width * height * 3:
+            raise ImageLoadError(
+                "The image could not be decoded within this server's resources (the decoder stopped).", "resources"
+            )
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        child.stdout.close()
+    return LoadedImage(
+        image=Image.frombytes("RGB", (width, height), pixels), format=header["format"], width=header["width"],
+        height=header["height"], source_mode=header["source_mode"], orientation=header["orientation"],
+        flags=tuple(header["flags"]) + ("decoded-in-child",),
+    )
 
 
 def _refuse_size(width: int, height: int, max_pixels: int, max_aspect: float | None) -> None:
