@@ -17,7 +17,7 @@ from mlcore.images import (
     ALLOWED_FORMATS,
     FORMAT_EXTENSIONS,
     ImageLoadError,
-    decodes_small,
+    decoded_pixels,
     header_of,
     load_image,
     load_image_isolated,
@@ -45,16 +45,15 @@ def decode_image(data, *, max_pixels: int, target_size: int | None = None, fit: 
     full tonal range, transparency onto white) with its refusals raised as ImageRejected. MPO
     camera JPEGs come back as format "JPEG".
 
-    Memory: an image of more than DECODE_IN_PROCESS_MAX_PIXELS pixels that cannot be decoded at
-    reduced size (anything but a baseline JPEG: PNG, WebP, TIFF, AVIF, HEIF, progressive JPEG) is
-    decoded in a child process (mlcore.images.load_image_isolated), which sends back only the
+    Memory: an image whose decoding holds more than DECODE_IN_PROCESS_MAX_PIXELS pixels at once
+    (mlcore.images.decoded_pixels: a baseline JPEG is scaled while it decodes; PNG, WebP, TIFF,
+    AVIF, HEIF and progressive JPEG are decoded whole) is decoded in a child process (mlcore.images.load_image_isolated), which sends back only the
     reduced image (with `fit`, shrunk to fit inside fit x fit): this process never holds it whole."""
     header = header_of(data)
     isolate = (
         header is not None
-        and header[1] * header[2] > settings.DECODE_IN_PROCESS_MAX_PIXELS
         and header[1] * header[2] <= max_pixels
-        and not decodes_small(*header, target_size)
+        and decoded_pixels(*header, target_size) > settings.DECODE_IN_PROCESS_MAX_PIXELS
     )
     try:
         if isolate:

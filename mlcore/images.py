@@ -62,12 +62,14 @@ __all__ = [
     "load_image",
     "load_image_isolated",
     "header_of",
-    "decodes_small",
+    "decoded_pixels",
     "to_rgb",
     "apply_orientation",
     "make_thumbnail",
     "processor_target_size",
     "captioner_target_size",
+    "tile_elongated",
+    "arrange_for_captioner",
 ]
 
 # The one list of accepted formats. AVIF is Pillow's own reader (libavif, when Pillow was built
@@ -101,6 +103,13 @@ MAX_ASPECT_RATIO = 100.0
 LOADER_VERSION = 2
 # For trusted local files (evaluation, training): Pillow's own decompression-bomb threshold.
 DEFAULT_MAX_PIXELS = int(Image.MAX_IMAGE_PIXELS or 89_478_485)
+# Pillow refuses, in Image.open and before any caller can judge the header, images of more than
+# twice Image.MAX_IMAGE_PIXELS (179 MP by default): a 200 MP phone photo. Every caller of this
+# module passes its own max_pixels, checked from the header; Pillow's net is lifted to 1 gigapixel
+# (it still catches what reaches Pillow some other way) and, by load_image, to its max_pixels.
+_PILLOW_BOMB_WARNING_PIXELS = 500_000_000
+if Image.MAX_IMAGE_PIXELS and Image.MAX_IMAGE_PIXELS < _PILLOW_BOMB_WARNING_PIXELS:
+    Image.MAX_IMAGE_PIXELS = _PILLOW_BOMB_WARNING_PIXELS
 
 # Truncated files are refused, never silently padded with grey (this is Pillow's default; a host
 # that flips it globally would make truncated files load, so it is pinned here).
@@ -247,13 +256,17 @@ class _NoClose(io.RawIOBase):
         return self._handle.tell()
 
 
-def decodes_small(fmt: str, width: int, height: int, progressive: bool, target_size: int | None) -> bool:
-    """True when decoding this image at ``target_size`` holds about the target's pixels, not the
-    full image: a baseline JPEG (libjpeg scales by 1/2 to 1/8 while decoding). Other formats (PNG,
-    WebP, TIFF, AVIF, HEIF...) and progressive JPEGs are decoded whole before they are reduced."""
+def decoded_pixels(fmt: str, width: int, height: int, progressive: bool, target_size: int | None) -> int:
+    """About how many pixels :func:`load_image` holds at once to decode this image at
+    ``target_size``: a baseline JPEG is scaled by libjpeg while it decodes (by 1/2 to 1/8 a side);
+    other formats (PNG, WebP, TIFF, AVIF, HEIF...) and progressive JPEGs (whose coefficients are
+    all kept until the last scan) are decoded whole before they are reduced."""
     if fmt != "JPEG" or progressive or not target_size:
-        return False
-    return min(width, height) / 8 <= 2 * target_size
+        return width * height
+    scale = 1
+    while scale < 8 and min(width, height) / (scale * 2) >= target_size:
+        scale *= 2
+    return math.ceil(width / scale) * math.ceil(height / scale)
 
 
 def load_image_isolated(
@@ -853,6 +866,64 @@ def processor_target_size(image_processor: Any) -> int | None:
     if longest:
         return int(longest)
     return None
+
+
+# Beyond this aspect ratio an image is tiled for processors that resize to a fixed shape.
+TILE_ABOVE_ASPECT = 3.0
+_TILE_GUTTER = 8
+
+
+def _processor_of(captioner: Any) -> Any:
+    for attr in ("image_processor", "processor"):
+        found = getattr(captioner, attr, None)
+        if found is not None:
+            inner = getattr(found, "image_processor", None)
+            return inner if inner is not None else found
+    return None
+
+
+def _dynamic_resolution(processor: Any) -> bool:
+    """True for processors that keep an image's shape (Qwen2-VL style: a pixel budget)."""
+    return bool(_positive(getattr(processor, "max_pixels", None)) or getattr(processor, "temporal_patch_size", None))
+
+
+def tile_elongated(image: Image.Image, *, above_aspect: float = TILE_ABOVE_ASPECT) -> Image.Image:
+    """A panorama or a full-page screenshot rearranged for a processor that resizes every image to
+    one fixed shape (BLIP's 384x384, ViT's 224x224), which would squash a 20:1 image into a smear:
+    the image is cut along its long side into n consecutive segments (n = round(sqrt(aspect))),
+    laid out in reading order (a wide image as rows, top to bottom; a tall one as columns, left to
+    right) on white with a gutter of 8 pixels, so that the result is close to square and nothing is
+    resized. Images within ``above_aspect`` are returned as they are."""
+    width, height = image.size
+    aspect = max(width, height) / min(width, height)
+    if aspect <= above_aspect:
+        return image
+    count = max(2, round(math.sqrt(aspect)))
+    wide = width >= height
+    long_side = width if wide else height
+    step = math.ceil(long_side / count)
+    short = height if wide else width
+    size = (step, count * short + (count - 1) * _TILE_GUTTER) if wide else (count * short + (count - 1) * _TILE_GUTTER, step)
+    canvas = Image.new("RGB", size, (255, 255, 255))
+    for index in range(count):
+        start = index * step
+        if start >= long_side:
+            break
+        box = (start, 0, min(start + step, width), height) if wide else (0, start, width, min(start + step, height))
+        offset = index * (short + _TILE_GUTTER)
+        canvas.paste(image.crop(box), (0, offset) if wide else (offset, 0))
+    return canvas
+
+
+def arrange_for_captioner(image: Image.Image, captioner: Any) -> Image.Image:
+    """``image`` as ``captioner``'s processor needs it: tiled (:func:`tile_elongated`) when it is
+    more elongated than TILE_ABOVE_ASPECT and the processor resizes to a fixed shape; unchanged
+    for processors that keep an image's shape (a pixel budget, Qwen2-VL style), for ensembles
+    (their members get the image as it is) and when the processor is unknown."""
+    processor = _processor_of(captioner)
+    if processor is None or _dynamic_resolution(processor):
+        return image
+    return tile_elongated(image)
 
 
 def captioner_target_size(captioner: Any) -> int | None:

@@ -308,3 +308,54 @@ def test_a_big_jpeg_is_decoded_at_reduced_size_for_the_model():
     with pytest.raises(ImageLoadError, match="megapixels") as caught:
         load_image(data, max_pixels=40_000_000)
     assert caught.value.code == "too-many-pixels"
+
+
+class _Processor:
+    def __init__(self, **attrs):
+        self.__dict__.update(attrs)
+
+
+class _Captioner:
+    def __init__(self, processor):
+        self.image_processor = processor
+
+
+def strip(size):
+    """A strip whose every segment has its own colour, so the tiling's order can be read back."""
+    image = Image.new("RGB", size, (0, 0, 0))
+    pixels = np.asarray(image).copy()
+    long_axis = 1 if size[0] >= size[1] else 0
+    ramp = np.linspace(0, 255, max(size)).astype(np.uint8)
+    if long_axis == 1:
+        pixels[:, :, 0] = ramp[None, :]
+    else:
+        pixels[:, :, 0] = ramp[:, None]
+    return Image.fromarray(pixels)
+
+
+@pytest.mark.parametrize("size", [(40_000, 400), (400, 40_000), (2000, 100)])
+def test_elongated_images_are_tiled_near_square_for_fixed_shape_processors(size):
+    from mlcore.images import arrange_for_captioner
+
+    blip_like = _Captioner(_Processor(size={"height": 384, "width": 384}))
+    tiled = arrange_for_captioner(strip(size), blip_like)
+    aspect = max(tiled.size) / min(tiled.size)
+    assert aspect < 2.5, tiled.size
+    assert tiled.width * tiled.height < 1.3 * size[0] * size[1]  # nothing enlarged
+    # Reading order: segment after segment along the first row (wide) or column (tall) of pixels.
+    red = np.asarray(tiled)[:, :, 0]
+    starts = red[::, 0] if size[0] >= size[1] else red[0, ::]
+    segments = [value for value, green in zip(starts, (np.asarray(tiled)[:, 0, 1] if size[0] >= size[1]
+                                                       else np.asarray(tiled)[0, :, 1]), strict=True) if green == 0]
+    assert segments[0] == 0 and list(segments) == sorted(segments)
+    assert red[np.asarray(tiled)[:, :, 1] == 0].max() >= 250  # the strip's end is there too
+
+
+def test_shape_keeping_processors_and_ordinary_images_are_left_alone():
+    from mlcore.images import arrange_for_captioner
+
+    panorama = strip((8000, 400))
+    qwen_like = _Captioner(_Processor(max_pixels=1280 * 28 * 28, size={"shortest_edge": 56}))
+    assert arrange_for_captioner(panorama, qwen_like) is panorama
+    photo = strip((4000, 3000))
+    assert arrange_for_captioner(photo, _Captioner(_Processor(size={"height": 384, "width": 384}))) is photo
