@@ -213,8 +213,15 @@ def load_image(
 def header_of(source: Source) -> tuple[str, int, int, bool] | None:
     """(format, width, height, progressive) from the file's header, nothing decoded; None when no
     accepted reader opens it. A file object is left at its start."""
-    handle = open(source, "rb") if isinstance(source, (str, os.PathLike)) else (
-        io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source)
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as handle:
+            return _header_of_file(handle)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _header_of_file(io.BytesIO(source))
+    return _header_of_file(source)
+
+
+def _header_of_file(handle) -> tuple[str, int, int, bool] | None:
     start = handle.tell()
     try:
         with Image.open(_NoClose(handle), formats=ALLOWED_FORMATS) as opened:
@@ -225,8 +232,6 @@ def header_of(source: Source) -> tuple[str, int, int, bool] | None:
         return None
     finally:
         handle.seek(start)
-        if handle is not source and isinstance(source, (str, os.PathLike)):
-            handle.close()
 
 
 class _NoClose(io.RawIOBase):
