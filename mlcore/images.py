@@ -467,9 +467,11 @@ def _decode(fp, start, sniffed, png_chunks, flags, max_pixels, target_size, max_
         try:
             loaded = _decode_once(fp, png_chunks, list(flags), max_pixels, target_size, max_aspect)
         except _Truncated as truncated:
-            if sniffed == "JPEG" and not eoi_added and _jpeg_lacks_end_marker(fp, start):
-                # A JPEG whose data is whole but whose end marker (FFD9) is missing, which some
-                # phones' panorama modes and cut-short copies write: browsers show it, so do we.
+            if sniffed == "JPEG" and not eoi_added and _jpeg_lacks_end_marker(fp, start) and not _progressive(fp, start):
+                # A baseline JPEG whose data is whole but whose end marker (FFD9) is missing, which
+                # some phones' panorama modes write: browsers show it, so do we. Not a progressive
+                # JPEG: one cut short in a later scan decodes as a whole but blurred picture, which
+                # cannot be told from a complete one here, so it stays refused.
                 fp.seek(start)
                 fp = _WithSuffix(fp, b"\xff\xd9")
                 start = 0
@@ -569,6 +571,13 @@ def _jpeg_lacks_end_marker(fp, start: int) -> bool:
     tail = fp.read(2)
     fp.seek(start)
     return tail != b"\xff\xd9"
+
+
+def _progressive(fp, start: int) -> bool:
+    fp.seek(start)
+    header = header_of(fp)
+    fp.seek(start)
+    return header is None or header[3]
 
 
 def _grey_filled_bottom(image: Image.Image) -> bool:
