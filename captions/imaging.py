@@ -48,7 +48,8 @@ def decode_image(data, *, max_pixels: int, target_size: int | None = None, fit: 
     Memory: an image whose decoding holds more than DECODE_IN_PROCESS_MAX_PIXELS pixels at once
     (mlcore.images.decoded_pixels: a baseline JPEG is scaled while it decodes; PNG, WebP, TIFF,
     AVIF, HEIF and progressive JPEG are decoded whole) is decoded in a child process (mlcore.images.load_image_isolated), which sends back only the
-    reduced image (with `fit`, shrunk to fit inside fit x fit): this process never holds it whole."""
+    reduced image (with `fit`, shrunk to fit inside fit x fit): this process never holds it whole.
+    DECODE_CHILD_MAX_BYTES caps the child's address space: a decode beyond it is refused."""
     header = header_of(data)
     isolate = (
         header is not None
@@ -58,7 +59,8 @@ def decode_image(data, *, max_pixels: int, target_size: int | None = None, fit: 
     try:
         if isolate:
             loaded = load_image_isolated(data, max_pixels=max_pixels, target_size=target_size,
-                                         max_aspect=settings.MAX_IMAGE_ASPECT_RATIO, fit=fit)
+                                         max_aspect=settings.MAX_IMAGE_ASPECT_RATIO, fit=fit,
+                                         memory_limit_bytes=settings.DECODE_CHILD_MAX_BYTES or None)
         else:
             loaded = load_image(data, max_pixels=max_pixels, target_size=target_size,
                                 max_aspect=settings.MAX_IMAGE_ASPECT_RATIO)

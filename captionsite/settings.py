@@ -233,6 +233,10 @@ THUMBNAIL_SIZE = env.int("THUMBNAIL_SIZE", default=400)
 # HEIF, progressive JPEG) are decoded in a child process, so that web and worker processes never
 # hold them whole (16 MP: 48 MB of RGB).
 DECODE_IN_PROCESS_MAX_PIXELS = env.int("DECODE_IN_PROCESS_MAX_PIXELS", default=16_000_000)
+# The address space (bytes) such a child process may use; a decode beyond it is refused instead
+# of pressing on the host. 0: no limit. A 250 MP image needs about 0.75 GB of pixels plus Python
+# and its libraries (about 0.5 GB of address space).
+DECODE_CHILD_MAX_BYTES = env.int("DECODE_CHILD_MAX_BYTES", default=0)
 # Django refuses a request with more files than this before any view runs; the upload form
 # refuses (with a readable error) anything over MAX_FILES_PER_UPLOAD well below it.
 DATA_UPLOAD_MAX_NUMBER_FILES = MAX_FILES_PER_UPLOAD + 10

@@ -9,9 +9,13 @@ import tempfile
 
 
 def main() -> int:
+    args = json.loads(sys.argv[1])
+    if args.get("memory_limit_bytes"):
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (args["memory_limit_bytes"], args["memory_limit_bytes"]))
     from mlcore.images import ImageLoadError, load_image
 
-    args = json.loads(sys.argv[1])
     with tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024) as spool:
         shutil.copyfileobj(sys.stdin.buffer, spool, 1024 * 1024)
         spool.seek(0)

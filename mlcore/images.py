@@ -282,18 +282,22 @@ def load_image_isolated(
     max_aspect: float | None = MAX_ASPECT_RATIO,
     fit: int | None = None,
     timeout: float = 600,
+    memory_limit_bytes: int | None = None,
 ) -> LoadedImage:
     """:func:`load_image` in a child process, so that the caller never holds the full-size image:
     the child decodes, reduces (and, with ``fit``, shrinks to fit inside ``fit`` x ``fit``) and
     sends back only the result; its memory is returned to the system when it exits. The same
     refusals as :func:`load_image`; a child that dies (killed for memory, say) is a refusal with
-    code ``resources``. Costs a process start (about 0.2 s): for big images only."""
+    code ``resources``. ``memory_limit_bytes``: the child's address-space limit (RLIMIT_AS), so
+    that a decode beyond it fails in the child instead of pressing on the host. Costs a process
+    start (about 0.2 s): for big images only."""
     import json
     import shutil
     import subprocess
     import sys
 
-    args = json.dumps({"max_pixels": max_pixels, "target_size": target_size, "max_aspect": max_aspect, "fit": fit})
+    args = json.dumps({"max_pixels": max_pixels, "target_size": target_size, "max_aspect": max_aspect, "fit": fit,
+                       "memory_limit_bytes": memory_limit_bytes})
     child = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
         [sys.executable, "-m", "mlcore._isolated_decode", args],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

@@ -107,3 +107,14 @@ def test_a_chunked_upload_obeys_the_per_file_limit(server):
     refused = json.loads(content)["refused"]
     assert [r["filename"] for r in refused] == ["big.jpg"] and "limit" in refused[0]["reason"]
     assert list(Image.objects.values_list("original_filename", flat=True)) == ["small.jpg"]
+
+
+@pytest.mark.django_db
+def test_a_chunked_body_a_wsgi_server_cannot_delimit_is_answered_411(api):
+    """A WSGI server that does not say where a chunked body ends (wsgi.input_terminated unset, as
+    Django's development server): a clear 411, not 400 "Choose at least one image"."""
+    body = _multipart([("a.jpg", image_bytes("JPEG"))])
+    response = api.generic("POST", "/api/v1/images/", body, content_type=f"multipart/form-data; boundary={BOUNDARY}",
+                           HTTP_TRANSFER_ENCODING="chunked", CONTENT_LENGTH="")
+    assert response.status_code == 411
+    assert "Content-Length" in response.json()["detail"]

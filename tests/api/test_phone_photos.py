@@ -128,3 +128,16 @@ def test_the_docs_page_lists_every_accepted_format_and_limit():
     for variable in ("MAX_IMAGE_PIXELS", "MAX_IMAGE_ASPECT_RATIO", "MAX_UPLOAD_BYTES", "DECODE_IN_PROCESS_MAX_PIXELS",
                      "MAX_PIXELS_PER_REQUEST", "BATCH_MAX_ZIP_BYTES", "MAX_FILES_PER_UPLOAD"):
         assert variable in text
+
+
+def test_a_decoding_child_over_its_memory_limit_is_a_refusal_not_a_crash(api, settings):
+    settings.DECODE_IN_PROCESS_MAX_PIXELS = 1_000_000
+    settings.DECODE_CHILD_MAX_BYTES = 600 * 1024 * 1024
+    big = encode(PILImage.new("RGB", (15000, 10000), (20, 40, 60)), "PNG")  # 150 MP: 450 MB of pixels
+    small = encode(PILImage.new("RGB", (2000, 1000), (20, 40, 60)), "PNG")  # in a child too, within the limit
+    response = api.post(IMAGES, {"files": [upload("huge.png", big, "image/png"), upload("fine.png", small, "image/png")]},
+                        format="multipart")
+    assert response.status_code == 202, response.json()
+    refused = response.json()["refused"]
+    assert [r["filename"] for r in refused] == ["huge.png"] and "resources" in refused[0]["reason"]
+    assert list(Image.objects.values_list("original_filename", flat=True)) == ["fine.png"]
