@@ -176,25 +176,26 @@ def image_ocr_run(image: Image):
     global _ocr_missing_said
     import logging
 
-    from PIL import Image as PILImage
-
+    from captions import inference
+    from captions.imaging import ImageRejected
     from mlcore.ocr import OcrFailed, OcrUnavailable, read_text
 
     if not ocr_wanted(image.params or {}):
         return None
     logger = logging.getLogger(__name__)
     try:
-        with image.file.open("rb") as handle, PILImage.open(handle) as opened:
-            opened.draft("L", (2500, 2500))  # JPEG: decode near the OCR size only
-            result = read_text(opened, languages=settings.OCR_LANGUAGES, timeout_s=settings.OCR_TIMEOUT_SECONDS,
-                               command=settings.OCR_TESSERACT_CMD)
+        # decoded as the worker decodes for models (under MAX_IMAGE_PIXELS, JPEGs at reduced scale,
+        # big images in a child process), near the OCR size
+        picture = inference.stored_image_load(image.file.name, target_size=2500)
+        result = read_text(picture, languages=settings.OCR_LANGUAGES, timeout_s=settings.OCR_TIMEOUT_SECONDS,
+                           command=settings.OCR_TESSERACT_CMD)
     except OcrUnavailable as error:
         if not _ocr_missing_said:
             logger.warning("OCR is off: %s. Images are captioned without reading their text.", error)
             _ocr_missing_said = True
         Image.objects.filter(pk=image.pk).update(ocr_status="unavailable", ocr_error=str(error)[:300])
         return None
-    except (OcrFailed, OSError, ValueError) as error:
+    except (OcrFailed, ImageRejected, OSError, ValueError) as error:
         logger.warning("OCR of image %s failed: %s", image.pk, error)
         Image.objects.filter(pk=image.pk).update(ocr_status="failed", ocr_error=str(error)[:300])
         return None
