@@ -471,3 +471,12 @@ def test_missing_tesseract_captions_without_ocr_and_says_so(api, logged_in_clien
     page = logged_in_client.get(reverse("captions:image_detail", args=[image.public_id])).content.decode()
     assert 'id="ocr-unavailable"' in page
     assert post_image(api, ocr="maybe").status_code == 400
+
+
+def test_predict_of_a_decorative_image_answers_at_once_with_an_empty_alt(api, tiny_model):
+    response = api.post("/api/v1/predict/", {"file": upload("swirl.png", image_bytes("PNG"), "image/png"),
+                                             "purpose": "decorative"}, format="multipart")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "done" and body["caption"] is None
+    assert body["alt"]["decorative"] is True and body["alt"]["alt_text"] == ""
