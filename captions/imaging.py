@@ -12,14 +12,18 @@ from dataclasses import dataclass
 from PIL import Image as PILImage
 
 from mlcore import images as mlimages
+from mlcore.errors import FailureKind, MLCoreError
 from mlcore.images import ALLOWED_FORMATS, ImageLoadError, load_image
 
 FORMAT_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tiff"}
 __all__ = ["ALLOWED_FORMATS", "FORMAT_EXTENSIONS", "DecodedImage", "ImageRejected", "decode_image", "make_thumbnail"]
 
 
-class ImageRejected(Exception):
-    """The bytes are not an image we accept; the message says why, for the person who sent it."""
+class ImageRejected(MLCoreError):
+    """The bytes are not an image we accept; the message says why, for the person who sent it.
+    Its ``kind`` is mlcore's FailureKind.IMAGE_UNREADABLE."""
+
+    kind = FailureKind.IMAGE_UNREADABLE
 
 
 @dataclass(frozen=True)

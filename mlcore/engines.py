@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .errors import MLCoreError
+from .errors import FailureKind, MLCoreError
 
 __all__ = ["EngineUnavailable", "EngineListener", "add_engine_listener", "remove_engine_listener", "emit"]
 
@@ -43,6 +43,8 @@ class EngineUnavailable(MLCoreError):
     for the images that did get a caption and None for the failed ones (nothing is silently lost:
     every index is either in ``failures`` or has a result). ``engine``: the engine's model_id.
     """
+
+    kind = FailureKind.ENGINE_UNAVAILABLE
 
     def __init__(self, engine: str, failures: dict[int, str], partial: list[Any] | None = None):
         self.engine = engine

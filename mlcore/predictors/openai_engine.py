@@ -123,8 +123,7 @@ class OpenAIEngine(Captioner):
     """A remote OpenAI-compatible chat-completions server behind the Captioner interface."""
 
     kind = "openai"
-    supported_styles = None  # any registered style: the server gets the style's prompt
-    supported_languages = None
+    family = "openai"  # any registered style, any language: the server gets the style's prompt
 
     def __init__(self, base_url: str, model: str, *, spec: str | None = None, api_key: str | None = None,
                  timeout: float | None = None, concurrency: int | None = None, retries: int | None = None,
