@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import FunctionType
 from typing import Any
 
-from .catalog import MODELS
+from .catalog import MODELS, model_types
 
 __all__ = ["SHAPES", "Shape", "build_config", "build_captioner", "count_parameters", "needs_missing_package",
            "published_check"]
@@ -307,8 +307,8 @@ _BUILDERS = {
     "florence2": _florence2, "qwen2_vl": _qwen_vl, "qwen2_5_vl": _qwen_vl, "qwen3_vl": _qwen_vl, "llava": _llava,
     "llava_next": _llava, "paligemma": _paligemma, "gemma3": _gemma3,
 }
-#: image-to-text architectures (HFCaptioner); the rest are VLMCaptioner models
-_HF_ARCH = {"blip": "blip", "blip-2": "blip2", "git": "git", "vision-encoder-decoder": "vision-encoder-decoder"}
+#: image-to-text model types (HFCaptioner) -> their catalogue family; the rest are VLMCaptioner models
+_HF_ARCH = {model_type: family.name for model_type, family in model_types("hf").items()}
 
 
 def _shape(name_or_shape: str | Shape) -> Shape:

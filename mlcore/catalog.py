@@ -137,6 +137,8 @@ class Family:
     when there is no prompt to pad). nested_images: model types whose processor wants one list of
     images per prompt. image_size: the input side in pixels when the family has one fixed size.
     refusal: why it cannot write other styles/languages (said in UnsupportedStyle).
+    location_tokens: its vocabulary holds detection/segmentation tokens (``<loc0000>``, ``<loc_0>``)
+    that generation must never pick (a caption is words).
     """
 
     name: str
@@ -149,6 +151,7 @@ class Family:
     nested_images: frozenset[str] = frozenset()
     image_size: int | None = None
     refusal: str = "it takes no prompt"
+    location_tokens: bool = False
     description: str = ""
 
     @property
@@ -183,13 +186,13 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            padding_side="left", nested_images=frozenset({"gemma3", "idefics2", "idefics3", "smolvlm"}),
            description="chat vision-language models: one user turn [image, style prompt] through the chat template"),
     Family("paligemma", "vlm", "task-prefix", None, None, {"paligemma": "AutoModelForImageTextToText"},
-           padding_side="left", image_size=224,
+           padding_side="left", image_size=224, location_tokens=True,
            description="PaliGemma: task prefixes 'caption <lang>', 'describe <lang>', 'answer <lang> <prompt>'"),
     # Florence-2 follows task tokens, never a free prompt: it writes the built-in styles that have one
     # (alt: <CAPTION>, description: <MORE_DETAILED_CAPTION>) in English; no tags, no custom styles.
     Family("florence2", "vlm", "task-token", frozenset({"alt", "description"}), _EN,
            {"florence2": "AutoModelForImageTextToText"}, image_size=768,
-           refusal="Florence-2 follows task tokens, not free prompts",
+           refusal="Florence-2 follows task tokens, not free prompts", location_tokens=True,
            description="Florence-2: DaViT encoder + BART-style encoder-decoder driven by task tokens"),
     Family("inhouse", "inhouse", "none", _ALT, _EN,
            description="mlcore's own ResNet-50 encoder + Transformer decoder, trained with mlcore.training"),

@@ -7,12 +7,12 @@ no management commands, no UI buttons): the host adds its own hint, e.g. from ``
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 __all__ = ["MLCoreError", "ModelLoadError", "InvalidParams", "FailureKind", "failure_kind_of"]
 
 
-class FailureKind(str, Enum):
+class FailureKind(StrEnum):
     """Why an image was not captioned, as a host matches on it (never on class names or messages)."""
 
     NO_WORDS = "no_words"  #: the model produced no words for the image

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from .errors import FailureKind
 
@@ -101,4 +101,4 @@ class CaptionFailure:
 
 
 #: one image's outcome of Captioner.caption_isolated: a caption (``ok`` True) or a failure
-CaptionOutcome = Union[CaptionResult, CaptionFailure]
+CaptionOutcome = CaptionResult | CaptionFailure

@@ -12,9 +12,9 @@ from typing import Any
 
 from ..confidence import DEFAULT_CONFIDENCE, ConfidenceConfig, combine
 from ..config import get_config
+from ..errors import FailureKind, failure_kind_of
 from ..params import GenerationParams
 from ..postprocess import DEFAULT_RULES, GrammarCorrector, postprocess
-from ..errors import FailureKind, failure_kind_of
 from ..results import Candidate, CaptionFailure, CaptionOutcome, CaptionResult
 
 __all__ = ["Captioner", "RawCandidate", "check_images", "failure_reason", "EMPTY_CAPTION_ERROR", "stamp_style"]

@@ -28,7 +28,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..catalog import Capabilities
-
 from ..engines import EngineUnavailable, emit
 from ..errors import MLCoreError, ModelLoadError
 from ..params import GenerationParams

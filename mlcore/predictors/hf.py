@@ -11,6 +11,7 @@ import os
 import time
 from typing import Any
 
+from ..catalog import model_types
 from ..errors import ModelLoadError
 from ..hfutils import (
     folder_fingerprint,
@@ -25,7 +26,6 @@ from ..hfutils import (
     torch_dtype,
 )
 from ..params import GenerationParams
-from ..catalog import model_types
 from .base import Captioner, RawCandidate
 
 __all__ = ["HFCaptioner", "ITMScorer", "ARCHITECTURES", "load_hf_parts", "generate_scored", "inputs_to"]

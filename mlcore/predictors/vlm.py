@@ -248,7 +248,7 @@ class VLMCaptioner(Captioner):
         """The ids of the detection / segmentation tokens (PaliGemma's ``<loc0000>``..``<seg127>``,
         Florence-2's ``<loc_0>``..): a caption is words, so generation never picks them (they would only be
         stripped afterwards, and a caption of nothing but them would fail the image)."""
-        if self.family not in ("paligemma", "florence2") or not hasattr(self.tokenizer, "get_vocab"):
+        if not FAMILIES[self.family].location_tokens or not hasattr(self.tokenizer, "get_vocab"):
             return []
         return sorted(i for t, i in self.tokenizer.get_vocab().items() if _LOC_TOKEN_RE.fullmatch(t))
 
