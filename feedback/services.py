@@ -20,8 +20,8 @@ from captions.services import (
     image_requeue,
     model_spec_clean,
 )
-from core import metrics
 from core.tasks import enqueue
+from feedback import metrics
 from feedback.models import (
     ConfidenceCalibration,
     Feedback,

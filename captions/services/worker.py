@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from captions import metrics
 from captions.models import Caption, Image
 from captions.selectors import captioning_defaults
 from captions.services.queue import (
@@ -30,7 +31,6 @@ from captions.services.queue import (
 )
 from captions.services.results import WorkerRunSummary
 from captions.services.styles import custom_styles_sync
-from core import metrics
 from mlcore.errors import FailureKind, failure_kind_of
 from mlcore.params import GenerationParams, InvalidParams
 from mlcore.predictors.base import failure_reason

@@ -18,6 +18,7 @@ from mlcore.engines import (
     add_engine_listener,
     remove_engine_listener,
 )
+from mlcore.errors import FailureKind
 from mlcore.predictors.fallback import FallbackCaptioner
 from mlcore.predictors.openai_engine import (
     OpenAIEngine,
@@ -413,7 +414,7 @@ def test_isolated_captioning_keeps_what_an_engine_or_ensemble_captioned(engine_e
         out = load_captioner(served).caption_isolated(images, G)
         assert len(srv.bodies) == 3  # one request per image
         assert [type(r).__name__ for r in out] == ["CaptionResult", "CaptionFailure", "CaptionResult"]
-        assert "could not be decoded" in out[1].reason and out[1].error_type == "EngineUnavailable"
+        assert "could not be decoded" in out[1].reason and out[1].error_type == "EngineUnavailable" and out[1].kind == FailureKind.ENGINE_UNAVAILABLE
 
         srv.bodies.clear()
         ens = load_captioner(f"ensemble:{down},{served}")
