@@ -273,7 +273,7 @@ def load_captioner(
     on the captioner: ``captioner.dtype_name``, ``captioner.dtype_reason``, ``captioner.info()``.
     ``options`` go to the predictor: ``itm`` (an ITM model spec, or True for the default
     Salesforce/blip-itm-base-coco), ``confidence_config``, ``max_batch_size``, ``rules``,
-    ``grammar`` (a text2text model spec or a GrammarCorrector; off by default).
+    ``grammar`` (a text2text model spec or a GrammarCorrector; default ``MLCORE_GRAMMAR_MODEL``, else off).
     Raises ModelLoadError (``.reason`` and ``.spec``; no host-specific advice) when the model
     cannot be loaded.
     """
@@ -295,6 +295,8 @@ def _load(spec, device, dtype, options: dict[str, Any], protect: set[tuple]):
     options = dict(options)
     if options.get("itm") is None and cfg.itm_model:
         options["itm"] = cfg.itm_model
+    if options.get("grammar") is None and cfg.grammar_model:
+        options["grammar"] = cfg.grammar_model
     key = (ms.key, dev, dt, tuple(sorted((k, repr(v)) for k, v in options.items())))
     with _LOCK:
         hit = _CACHE.get(key)
