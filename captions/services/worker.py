@@ -108,7 +108,7 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
     defaults = captioning_defaults()
     default_spec = defaults.model_spec
     review_threshold = defaults.review_threshold
-    custom_styles_sync()  # issue 12: a style staff defined since the last batch reaches this worker
+    custom_styles_sync()  # a style staff defined since the last batch reaches this worker
     groups: dict[tuple[str, GenerationParams], list[Image]] = {}
     for image in images:
         try:
@@ -307,7 +307,7 @@ def caption_cache_key(*, image: Image, captioner, params: GenerationParams) -> s
     return hashlib.sha256("|".join(material).encode()).hexdigest()
 
 
-# --- issue 12: styles, languages, engine metadata and the unknown-confidence policy -------------
+# --- styles, languages, engine metadata and the unknown-confidence policy ----------------------
 
 
 def _style_material(params: GenerationParams) -> list[str]:
@@ -318,7 +318,7 @@ def _style_material(params: GenerationParams) -> list[str]:
 
 
 def _caption_metadata(result) -> dict:
-    """The Caption fields of issue 12 from an mlcore CaptionResult: style, language, the exact
+    """The Caption style fields from an mlcore CaptionResult: style, language, the exact
     prompt, tags (list, tags style only) and details (confidence_source: "logprobs"/"unknown" from
     engines, "model_scores" for local models; the fallback record: which engine answered, which failed)."""
     details = {k: v for k, v in dict(result.details or {}).items() if k in _STORED_DETAILS}

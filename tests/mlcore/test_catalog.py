@@ -101,7 +101,7 @@ def test_florence2_follows_task_tokens_so_custom_styles_are_refused_everywhere(c
 
 
 def test_a_loaded_florence2_refuses_custom_styles_with_the_catalogue_reason(custom_styles, tmp_path, fresh_cache):
-    from mlcore.testing_vlm import VLM_BUILDERS
+    from benchmarks.testing_vlm import VLM_BUILDERS
 
     line, para = custom_styles
     cap = load_captioner(str(VLM_BUILDERS["florence2"](tmp_path / "florence")), dtype="float32")
