@@ -517,6 +517,7 @@ def spec_capabilities_of(ms) -> Capabilities:
     source = ms.path or ms.model_id
     fam = family_of(config_model_type(source))
     if fam is None:
-        entry = entry_for_hub_id(source)  # a registry model whose files are not fetched yet
+        # a registry model whose files are not fetched yet (or whose folder has no readable config)
+        entry = entry_for_hub_id(source) or MODELS.get(ms.name)
         fam = entry.family if entry is not None else None
     return fam.capabilities if fam is not None else UNKNOWN
