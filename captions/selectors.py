@@ -50,15 +50,17 @@ def captioning_defaults() -> CaptioningDefaultsNow:
 def caption_model_choices() -> list[str]:
     """Models a request may name (upload form, API `model`, re-caption, review): the active one
     first, CAPTION_MODEL, the specs of CAPTION_MODEL_CHOICES (openai:/fallback:/ensemble: specs,
-    folders: the operator's explicit list), then the names of mlcore's registry (VLMs and
-    image-to-text models) that are installed here (mlcore.availability: in the model cache or a
-    models folder); a registry name that is not installed is not offered
-    (``model_not_installed_reason`` says why when a request names it)."""
+    folders: the operator's explicit list), then the names mlcore's model catalogue offers (VLMs
+    first, then the others; a local-only model such as ``inhouse`` only where its trained
+    checkpoint exists) that are installed here (mlcore.availability: in the model cache or a models
+    folder); a registry name that is not installed is not offered (``model_not_installed_reason``
+    says why when a request names it)."""
     from mlcore.availability import spec_installed
-    from mlcore.registry import REGISTRY, VLM_REGISTRY
+    from mlcore.registry import VLM_REGISTRY, offered_models
 
+    offered = offered_models()
     configured = [captioning_defaults().model_spec, settings.CAPTION_MODEL, *settings.CAPTION_MODEL_CHOICES]
-    registry = [name for name in dict.fromkeys([*VLM_REGISTRY, *sorted(REGISTRY)])
+    registry = [name for name in dict.fromkeys([*(n for n in VLM_REGISTRY if n in offered), *sorted(offered)])
                 if name not in configured and spec_installed(name)[0]]
     return list(dict.fromkeys(c for c in [*configured, *registry] if c))
 

@@ -20,8 +20,8 @@ from captions.services.editing import (
     captions_review_clear,
 )
 from captions.services.styles import caption_request_clean, model_spec_clean
-from core import metrics
 from core.tasks import enqueue
+from feedback import metrics
 from feedback.models import (
     ConfidenceCalibration,
     Feedback,
