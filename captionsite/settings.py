@@ -258,7 +258,7 @@ MEDIA_SWEEP_AFTER_MINUTES = env.int("MEDIA_SWEEP_AFTER_MINUTES", default=60)
 # (each caption records which engine answered and which failed: Caption.details["fallback"]).
 CAPTION_MODEL = env.str("CAPTION_MODEL", default="Salesforce/blip-image-captioning-base")
 CAPTION_DEVICE = env.str("CAPTION_DEVICE", default="") or None
-# auto = bfloat16 on CUDA and on CPUs with native bf16 matrix instructions (AMX, AVX512-BF16),
+# auto = bfloat16 on CUDA and on CPUs with native bf16 instructions (amx_bf16 or avx512_bf16 in /proc/cpuinfo),
 # float32 on other CPUs (mlcore.hfutils.choose_auto_dtype); float32 keeps exact fp32 captions.
 # See the README's performance section for the speed and the caption-drift check.
 # Unset, mlcore's own MLCORE_DTYPE (if any) still applies.

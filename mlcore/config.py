@@ -19,6 +19,7 @@ Bad values raise ``MLCoreConfigError`` (a ValueError) naming the variable, when 
 | ``MLCORE_ITM_MODEL`` | ``itm_model`` | None: no image-text matching term |
 | ``MLCORE_DEVICE`` | ``device`` | None: "auto" (CUDA when available, else CPU) |
 | ``MLCORE_DTYPE`` | ``dtype`` | None: "auto" (see ``hfutils.resolve_dtype``) |
+| ``MLCORE_VISION_ENGINE`` | ``vision_engine`` | "auto": BLIP's vision encoder on ONNX Runtime int8 where it pays (``predictors.onnx_vision``); "torch"; "onnx-int8" |
 | ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` | ``offline`` | False |
 """
 
@@ -63,6 +64,7 @@ class MLCoreConfig:
     itm_model: str | None = None
     device: str | None = None
     dtype: str | None = None
+    vision_engine: str = "auto"
     offline: bool = False
     #: the OpenAI-compatible engine (mlcore.predictors.openai_engine): key, seconds, requests in flight, px
     openai_api_key: str | None = None
@@ -116,6 +118,12 @@ class MLCoreConfig:
                 raise MLCoreConfigError(name, f"must be a number >= {lo:g}, got {raw!r}")
             return value
 
+        def engine(raw: str | None) -> str:
+            value = (raw or "auto").lower()
+            if value not in ("auto", "torch", "onnx-int8"):
+                raise MLCoreConfigError("MLCORE_VISION_ENGINE", f"must be auto, torch or onnx-int8, got {raw!r}")
+            return value
+
         overrides = {
             k: v.strip() for k, v in env.items() if k.startswith(_MODEL_PREFIX) and k != "MLCORE_MODELS_DIR" and v.strip()
         }
@@ -127,6 +135,7 @@ class MLCoreConfig:
             itm_model=text("MLCORE_ITM_MODEL"),
             device=text("MLCORE_DEVICE"),
             dtype=text("MLCORE_DTYPE"),
+            vision_engine=engine(text("MLCORE_VISION_ENGINE")),
             offline=flag("HF_HUB_OFFLINE") or flag("TRANSFORMERS_OFFLINE"),
             openai_api_key=text("MLCORE_OPENAI_API_KEY") or text("OPENAI_API_KEY"),
             openai_timeout=number("MLCORE_OPENAI_TIMEOUT", 60.0, 0.1),

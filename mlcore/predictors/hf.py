@@ -145,6 +145,9 @@ class HFCaptioner(Captioner):
     """A transformers image-to-text model behind the Captioner interface."""
 
     kind = "hf"
+    #: the vision encoder's engine ("torch" or "onnx-int8", see onnx_vision) and why; "" when not chosen
+    vision_engine: str = ""
+    vision_engine_reason: str = ""
     #: BLIP's conditional-captioning prefix (stripped from the output); "" turns it off
     blip_prompt: str = "a picture of "
 
@@ -179,8 +182,11 @@ class HFCaptioner(Captioner):
 
     @classmethod
     def from_pretrained(
-        cls, source: str, *, spec: str | None = None, device: str | None = None, dtype: str | None = None, **kwargs
+        cls, source: str, *, spec: str | None = None, device: str | None = None, dtype: str | None = None,
+        vision_engine: str | None = None, **kwargs
     ) -> HFCaptioner:
+        """Load ``source``; ``vision_engine`` (auto, torch, onnx-int8; default MLCORE_VISION_ENGINE)
+        picks BLIP's vision encoder engine (onnx_vision)."""
         dev = resolve_device(device)
         dt, dt_reason = resolve_dtype_with_reason(dtype, dev)
         model, processor, image_processor, tokenizer, arch, _ = load_hf_parts(source, spec, dt, dev)
@@ -198,7 +204,18 @@ class HFCaptioner(Captioner):
             **kwargs,
         )
         captioner.dtype_reason = dt_reason
+        if arch == "blip":
+            from .onnx_vision import attach
+
+            attach(captioner, vision_engine)  # the int8 ONNX Runtime vision encoder where it pays
         return captioner
+
+    def info(self) -> dict[str, Any]:
+        """Base info plus the vision encoder's engine and why it was chosen."""
+        out = super().info()
+        if self.vision_engine:
+            out.update(vision_engine=self.vision_engine, vision_engine_reason=self.vision_engine_reason)
+        return out
 
     # -- internals ------------------------------------------------------------------------------
 
