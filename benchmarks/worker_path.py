@@ -227,7 +227,8 @@ def run(
             strawman_captioner = (mlcore.load_captioner(spec, device=settings.CAPTION_DEVICE, dtype="float32")
                                   if strawman else None)
             log(f"# worker captioner: {info['model_id']} on {info['device']} in {info['dtype']} "
-                f"({info['dtype_reason']}), batch {batch}; script: {_plain_dtype(info['dtype'])}, batch {batch}, "
+                f"({info['dtype_reason']}), vision encoder {info.get('vision_engine') or 'torch'} "
+                f"({info.get('vision_engine_reason') or 'n/a'}), batch {batch}; script: {_plain_dtype(info['dtype'])}, batch {batch}, "
                 f"{script.attention} attention; torch threads {_threads()}; load average {_loadavg()}")
             for nb in beams:
                 params = {"num_beams": nb, "max_length": max_length, "min_length": max_length,
