@@ -139,8 +139,9 @@ def _worker(owner, paths: list[str], params: dict, spec: str) -> PathFigures:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from benchmarks.bench import peak_mib, peak_reset
-    from captions import services
     from captions.models import Image
+    from captions.services.submission import image_submit
+    from captions.services.worker import caption_pending_run
 
     Image.objects.filter(owner=owner).delete()  # the previous round's rows (and their captions)
     peak_reset()
@@ -153,12 +154,12 @@ def _worker(owner, paths: list[str], params: dict, spec: str) -> PathFigures:
         for path in paths[first:first + step]:
             with open(path, "rb") as handle:
                 files.append(SimpleUploadedFile(os.path.basename(path), handle.read()))
-        result = services.image_submit(owner=owner, files=files, params=params, model_spec=spec)
+        result = image_submit(owner=owner, files=files, params=params, model_spec=spec)
         if result.refused:
             raise RuntimeError("; ".join(f"{r.filename}: {r.reason}" for r in result.refused))
         accepted += len(result.accepted)
     submitted = time.perf_counter()
-    summary = services.caption_pending_run(worker_id=f"benchmark-{owner.pk}")
+    summary = caption_pending_run(worker_id=f"benchmark-{owner.pk}")
     finished = time.perf_counter()
     cpu_seconds = time.process_time() - cpu
     if summary.captioned != accepted:

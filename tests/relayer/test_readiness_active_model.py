@@ -45,7 +45,7 @@ def test_activated_model_heartbeat_makes_it_ready(client, tiny_model, tmp_path):
 def test_captioning_defaults_set_validates_and_keeps_the_other_value(tiny_model):
     from django.core.exceptions import ValidationError
 
-    from captions.services import captioning_defaults_set
+    from captions.services.defaults import captioning_defaults_set
 
     assert captioning_defaults().model_source == "settings"
     captioning_defaults_set(review_threshold=0.25, reason="test")
