@@ -19,7 +19,7 @@ Bad values raise ``MLCoreConfigError`` (a ValueError) naming the variable, when 
 | ``MLCORE_ITM_MODEL`` | ``itm_model`` | None: no image-text matching term |
 | ``MLCORE_DEVICE`` | ``device`` | None: "auto" (CUDA when available, else CPU) |
 | ``MLCORE_DTYPE`` | ``dtype`` | None: "auto" (see ``hfutils.resolve_dtype``) |
-| ``MLCORE_VISION_ENGINE`` | ``vision_engine`` | "auto": BLIP's vision encoder on ONNX Runtime int8 where it pays (``predictors.onnx_vision``); "torch"; "onnx-int8" |
+| ``MLCORE_VISION_ENGINE`` | ``vision_engine`` | "torch"; "auto": BLIP's vision encoder on ONNX Runtime int8 where the CPU has VNNI (``predictors.onnx_vision``); "onnx-int8" |
 | ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` | ``offline`` | False |
 """
 
@@ -64,7 +64,8 @@ class MLCoreConfig:
     itm_model: str | None = None
     device: str | None = None
     dtype: str | None = None
-    vision_engine: str = "auto"
+    #: opt-in: the int8 encoder fails the token-agreement mark on BLIP-base shapes (docs/performance.md)
+    vision_engine: str = "torch"
     offline: bool = False
     #: the OpenAI-compatible engine (mlcore.predictors.openai_engine): key, seconds, requests in flight, px
     openai_api_key: str | None = None
@@ -119,7 +120,7 @@ class MLCoreConfig:
             return value
 
         def engine(raw: str | None) -> str:
-            value = (raw or "auto").lower()
+            value = (raw or "torch").lower()
             if value not in ("auto", "torch", "onnx-int8"):
                 raise MLCoreConfigError("MLCORE_VISION_ENGINE", f"must be auto, torch or onnx-int8, got {raw!r}")
             return value

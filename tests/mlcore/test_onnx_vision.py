@@ -50,7 +50,7 @@ def test_an_unknown_engine_is_a_clear_error(monkeypatch):
         patched.setenv("MLCORE_VISION_ENGINE", "turbo")
         with pytest.raises(MLCoreConfigError, match="MLCORE_VISION_ENGINE: must be auto, torch or onnx-int8"):
             reload_config()
-    assert reload_config().vision_engine == "auto"
+    assert reload_config().vision_engine == "torch"  # opt-in (docs/performance.md, fidelity)
 
 
 @pytest.fixture
