@@ -17,6 +17,7 @@ Bad values raise ``MLCoreConfigError`` (a ValueError) naming the variable, when 
 | ``MLCORE_MODELS_DIR`` | ``models_dir`` | None |
 | ``MLCORE_MODEL_<NAME>`` | ``model_overrides`` | {} (e.g. ``MLCORE_MODEL_BLIP_BASE=/models/blip``) |
 | ``MLCORE_ITM_MODEL`` | ``itm_model`` | None: no image-text matching term |
+| ``MLCORE_GRAMMAR_MODEL`` | ``grammar_model`` | None: no grammar correction (a text2text model, e.g. a T5 corrector) |
 | ``MLCORE_DEVICE`` | ``device`` | None: "auto" (CUDA when available, else CPU) |
 | ``MLCORE_DTYPE`` | ``dtype`` | None: "auto" (see ``hfutils.resolve_dtype``) |
 | ``MLCORE_VISION_ENGINE`` | ``vision_engine`` | "torch"; "auto": BLIP's vision encoder on ONNX Runtime int8 where the CPU has VNNI (``predictors.onnx_vision``); "onnx-int8" |
@@ -62,6 +63,8 @@ class MLCoreConfig:
     hf_cache: str | None = None
     models_dir: str | None = None
     itm_model: str | None = None
+    #: a text2text (seq2seq) model that rewrites each caption (mlcore.postprocess.GrammarCorrector)
+    grammar_model: str | None = None
     device: str | None = None
     dtype: str | None = None
     #: opt-in: the int8 encoder fails the token-agreement mark on BLIP-base shapes (docs/performance.md)
@@ -134,6 +137,7 @@ class MLCoreConfig:
             hf_cache=text("MLCORE_HF_CACHE"),
             models_dir=text("MLCORE_MODELS_DIR"),
             itm_model=text("MLCORE_ITM_MODEL"),
+            grammar_model=text("MLCORE_GRAMMAR_MODEL"),
             device=text("MLCORE_DEVICE"),
             dtype=text("MLCORE_DTYPE"),
             vision_engine=engine(text("MLCORE_VISION_ENGINE")),
