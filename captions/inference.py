@@ -75,8 +75,7 @@ def load_image_for_model(image: Image, captioner=None, *, timings: dict[str, flo
     from mlcore.images import captioner_target_size
 
     started = time.perf_counter()
-    with default_storage.open(image.file.name, "rb") as handle:
-        data = handle.read()
+    data = stored_bytes(image.file.name)
     read = time.perf_counter()
     pixels = _decode_stored(data, target_size=captioner_target_size(captioner))
     if timings is not None:
@@ -89,9 +88,25 @@ def stored_image_load(name: str, *, target_size: int | None = None):
     """The stored file ``name`` (relative to the media storage) as an RGB PIL image, decoded under
     MAX_IMAGE_PIXELS, JPEGs at reduced scale near ``target_size`` px (captions.imaging.decode_image);
     raises ImageRejected with the reason."""
-    with default_storage.open(name, "rb") as handle:
-        data = handle.read()
-    return _decode_stored(data, target_size=target_size)
+    return _decode_stored(stored_bytes(name), target_size=target_size)
+
+
+def stored_bytes(name: str) -> bytes:
+    """The bytes of the stored media file ``name`` (the local folder or the bucket). A missing
+    file raises FileNotFoundError; the storage unreachable raises core.exceptions.StorageUnavailable
+    (the caller retries later: the file itself is fine)."""
+    from captions.services.media import storage_error
+
+    try:
+        with default_storage.open(name, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise
+    except Exception as error:
+        code = str((getattr(error, "response", None) or {}).get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchKey", "NotFound"):
+            raise FileNotFoundError(name) from None
+        raise storage_error(error, f"read {name}") from None
 
 
 def _decode_stored(data: bytes, *, target_size: int | None):

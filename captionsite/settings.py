@@ -214,6 +214,55 @@ STORAGES = {
         )
     },
 }
+# Media on S3-compatible object storage (AWS S3, MinIO, SeaweedFS, Cloudflare R2...) through
+# django-storages when MEDIA_S3_BUCKET is set: then web and worker hosts share no disk. Objects
+# are private; owners get them through the app or, with MEDIA_SERVE=redirect, a presigned URL
+# valid MEDIA_URL_EXPIRE_SECONDS. Credentials may also come from boto3's usual chain (instance
+# roles, AWS_* variables) when the MEDIA_S3_ keys are left empty.
+MEDIA_S3_BUCKET = env.str("MEDIA_S3_BUCKET", default="")
+MEDIA_S3_ENDPOINT_URL = env.str("MEDIA_S3_ENDPOINT_URL", default="")
+MEDIA_S3_REGION = env.str("MEDIA_S3_REGION", default="")
+MEDIA_S3_ACCESS_KEY_ID = env.str("MEDIA_S3_ACCESS_KEY_ID", default="")
+MEDIA_S3_SECRET_ACCESS_KEY = env.str("MEDIA_S3_SECRET_ACCESS_KEY", default="")
+MEDIA_S3_ADDRESSING_STYLE = env.str("MEDIA_S3_ADDRESSING_STYLE", default="path")
+MEDIA_SERVE = env.str("MEDIA_SERVE", default="app")  # app: streamed by the site; redirect: presigned URL
+MEDIA_URL_EXPIRE_SECONDS = env.int("MEDIA_URL_EXPIRE_SECONDS", default=300)
+
+
+def media_s3_storage(bucket: str, endpoint_url: str = "", region: str = "", access_key: str = "",
+                     secret_key: str = "", addressing_style: str = "path", expire: int = 300) -> dict:
+    """The STORAGES["default"] entry for a private S3-compatible bucket."""
+    from botocore.config import Config
+
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url or None,
+            "region_name": region or None,
+            "access_key": access_key or None,
+            "secret_key": secret_key or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "querystring_expire": expire,
+            "file_overwrite": False,
+            # Fail fast when the storage is down: the request answers 503 instead of hanging.
+            "client_config": Config(
+                s3={"addressing_style": addressing_style or "auto"},
+                signature_version="s3v4",
+                connect_timeout=5,
+                read_timeout=30,
+                retries={"max_attempts": 2, "mode": "standard"},
+            ),
+        },
+    }
+
+
+if MEDIA_S3_BUCKET:
+    STORAGES["default"] = media_s3_storage(
+        MEDIA_S3_BUCKET, MEDIA_S3_ENDPOINT_URL, MEDIA_S3_REGION, MEDIA_S3_ACCESS_KEY_ID,
+        MEDIA_S3_SECRET_ACCESS_KEY, MEDIA_S3_ADDRESSING_STYLE, MEDIA_URL_EXPIRE_SECONDS,
+    )
 WHITENOISE_USE_FINDERS = DEBUG
 # Files served at the site root (/favicon.ico), in every mode.
 WHITENOISE_ROOT = BASE_DIR / "static" / "root"

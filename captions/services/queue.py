@@ -10,13 +10,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from captions.models import Image
 from captions.selectors import captioning_defaults
+from captions.services.media import media_files_delete
 from captions.services.results import SweepSummary, WorkerRunSummary
 from core import metrics
 from core.tasks import enqueue
@@ -79,7 +79,7 @@ def image_delete(*, image: Image) -> None:
     paths = [p for p in (image.file.name, image.thumbnail.name) if p]
     with transaction.atomic():
         image.delete()
-        transaction.on_commit(lambda: [default_storage.delete(p) for p in paths])
+        transaction.on_commit(lambda: media_files_delete(paths))
 
 
 def worker_identity() -> str:

@@ -31,6 +31,7 @@ from captions.services.queue import (
 from captions.services.results import WorkerRunSummary
 from captions.services.styles import custom_styles_sync
 from core import metrics
+from core.exceptions import StorageUnavailable
 from mlcore.params import GenerationParams, InvalidParams
 from mlcore.predictors.base import failure_reason
 
@@ -195,6 +196,15 @@ def _caption_with_model(
             # decoded at the model's input size (JPEG draft mode), never the full photo
             pixels.append(inference.load_image_for_model(same_images[0], captioner, timings=timings))
             keys.append(key)
+        except StorageUnavailable:  # the storage, not the file: retried with back-off
+            for image in same_images:
+                summary += image_attempt_failed(
+                    image=image,
+                    claim_token=claim_token,
+                    reason="The media storage could not be reached to read the image; it will be tried again.",
+                    kind=Image.FailureKind.IMAGE_UNREADABLE,
+                    permanent=False,
+                )
         except Exception as error:  # a missing or damaged stored file fails those images only
             for image in same_images:
                 summary += image_attempt_failed(
