@@ -35,7 +35,9 @@ def _worker_started(sender, proc_name=None, **kwargs) -> None:
     import logging
 
     from captions.services.queue import caption_workers_wake, images_release_dead_local_claims
+    from captions.services.worker import worker_watch_start
 
+    worker_watch_start()  # heartbeat and lease expiry that never wait behind a captioning task
     try:
         if images_release_dead_local_claims():
             caption_workers_wake()

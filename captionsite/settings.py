@@ -320,6 +320,10 @@ CAPTION_MAX_ATTEMPTS = env.int("CAPTION_MAX_ATTEMPTS", default=3)
 # on, so a worker killed with SIGKILL strands its images for at most about a minute (and not at
 # all on the same host: a starting worker releases the claims of dead local PIDs at once).
 CAPTION_LEASE_SECONDS = env.int("CAPTION_LEASE_SECONDS", default=60)
+# Every worker process's watch thread reports it alive (busy or idle) and releases expired leases
+# this often, also while it captions: a dead host's images are taken again within
+# CAPTION_LEASE_SECONDS + this.
+CAPTION_WATCH_SECONDS = env.int("CAPTION_WATCH_SECONDS", default=5)
 # One captioning task stops claiming new batches after this many seconds and enqueues a
 # follow-up, so it always returns well before Q_TASK_TIMEOUT_SECONDS (a timeout kills the worker
 # process and its loaded model). Default: half the task timeout.
