@@ -4,6 +4,7 @@ The defaults run on one machine with no other service: SQLite, the django-q2 ORM
 media and the local-memory cache. `DATABASE_URL` and `REDIS_URL` switch to the production setup.
 """
 
+import logging
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -498,3 +499,24 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+
+# --- Error reports -------------------------------------------------------------------------
+# Sentry, when SENTRY_DSN is set: unhandled errors of web requests (the Django integration) and
+# anything logged at ERROR, which is how django-q2 reports a failed worker task (the logging
+# integration), with the request id of core's JSON logs as a tag. Personal data is not sent.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="production")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.django import DjangoIntegration
+    from sentry_sdk.integrations.logging import LoggingIntegration
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+        send_default_pii=False,
+        integrations=[DjangoIntegration(), LoggingIntegration(level=logging.INFO, event_level=logging.ERROR)],
+    )

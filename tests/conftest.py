@@ -105,7 +105,14 @@ def s3_media(settings, seaweedfs):
     settings.MEDIA_S3_SECRET_ACCESS_KEY = SECRET_KEY
     settings.STORAGES = {**settings.STORAGES, "default": media_s3_storage(
         bucket, seaweedfs.endpoint, "us-east-1", ACCESS_KEY, SECRET_KEY, "path", settings.MEDIA_URL_EXPIRE_SECONDS)}
-    return seaweedfs, bucket
+    yield seaweedfs, bucket
+    client = seaweedfs.client()  # a bucket is a collection of volumes in SeaweedFS: free them
+    try:
+        for key in seaweedfs.keys(bucket):
+            client.delete_object(Bucket=bucket, Key=key)
+        client.delete_bucket(Bucket=bucket)
+    except Exception:  # noqa: BLE001 - a test that stopped the server; the session ends it anyway
+        pass
 
 
 def s3_environment(settings) -> dict:
@@ -163,7 +170,12 @@ def qcluster(request, tiny_model, settings):
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
+        pass
+    try:  # worker processes the cluster left behind (stopped while they were starting) go too
         os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=20)
     log.close()
 
 

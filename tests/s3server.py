@@ -62,7 +62,7 @@ class SeaweedFS:
              f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume_grpc']}",
              f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer_grpc']}",
              "-s3", f"-s3.port={ports['s3']}", f"-s3.port.grpc={ports['s3_grpc']}", f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-             "-master.volumeSizeLimitMB=64", "-volume.max=50"],
+             "-master.volumeSizeLimitMB=16", "-volume.max=2000"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         (self.folder / "data").mkdir(exist_ok=True)

@@ -11,6 +11,7 @@ never stored as done."""
 import contextlib
 import hashlib
 import logging
+import os
 import threading
 import time
 
@@ -67,8 +68,10 @@ def worker_watch_start(*, interval_seconds: float | None = None) -> threading.Th
         interval = interval_seconds or settings.CAPTION_WATCH_SECONDS
         worker_id = worker_identity()
 
+        parent = os.getppid()
+
         def watch() -> None:
-            while True:
+            while os.getppid() == parent:  # an orphan (its qcluster died) does not claim to be alive
                 try:
                     signals.worker_active.send(
                         sender=None, worker_id=worker_id, busy_since=_busy_since, model_loaded=_model_loaded
