@@ -1,3 +1,4 @@
+import contextlib
 import os
 import signal
 import subprocess
@@ -167,14 +168,11 @@ def qcluster(request, tiny_model, settings):
 
     yield wait_until_final
     os.killpg(process.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        pass
-    try:  # worker processes the cluster left behind (stopped while they were starting) go too
+    # Worker processes the cluster left behind (stopped while they were starting) go too.
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     process.wait(timeout=20)
     log.close()
 
