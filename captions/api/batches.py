@@ -17,9 +17,8 @@ from captions.api.common import (
     CaptionRequestFields,
     SubmitResultSerializer,
     generation_params_of,
+    idempotent_upload,
     model_spec_of,
-    submit_response,
-    upload_rejected_error,
 )
 from captions.api.images import ACCEPTED_EXAMPLE, UPLOAD_ERRORS
 from captions.models import Image
@@ -54,13 +53,12 @@ class BatchCreateApi(APIView):
         examples=[ACCEPTED_EXAMPLE],
     )
     def post(self, request):
-        serializer = BatchCreateInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        oversize = oversize_refusals(request)
-        # A dropped archive is named with its own limit, not the per-image one.
-        refused, oversize_images = services.oversize_archives_refused(oversize)
-        try:
-            result = services.batch_submit(
+        def submit():
+            serializer = BatchCreateInputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            # A dropped archive is named with its own limit, not the per-image one.
+            refused, oversize_images = services.oversize_archives_refused(oversize_refusals(request))
+            return services.batch_submit(
                 owner=request.user,
                 files=serializer.validated_data.get("files", []),
                 params=generation_params_of(serializer.validated_data),
@@ -69,9 +67,8 @@ class BatchCreateApi(APIView):
                 oversize_filenames=oversize_images,
                 refused=refused,
             )
-        except services.UploadRejected as error:
-            raise upload_rejected_error(error) from None
-        return submit_response(request, result, oversize=oversize)
+
+        return idempotent_upload(request, endpoint="batches_create", submit=submit)
 
 
 class BatchSerializer(serializers.Serializer):
