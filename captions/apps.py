@@ -37,7 +37,10 @@ def _worker_started(sender, proc_name=None, **kwargs) -> None:
     from captions.services.queue import caption_workers_wake, images_release_dead_local_claims
     from captions.services.worker import worker_watch_start
 
-    worker_watch_start()  # heartbeat and lease expiry that never wait behind a captioning task
+    import multiprocessing
+
+    if multiprocessing.current_process().name != "MainProcess":  # a qcluster worker, not a sync task
+        worker_watch_start()  # heartbeat and lease expiry that never wait behind a captioning task
     try:
         if images_release_dead_local_claims():
             caption_workers_wake()
