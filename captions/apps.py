@@ -11,7 +11,7 @@ class CaptionsConfig(AppConfig):
         multipart_file_names_install()
 
         from accounts.services import user_delete_step_register
-        from captions.services import images_delete_all_of
+        from captions.services.bulk import images_delete_all_of
 
         # An account's deletion removes its images with their files, not only the rows.
         user_delete_step_register(lambda *, user: images_delete_all_of(owner=user))
@@ -33,11 +33,10 @@ def _worker_started(sender, proc_name=None, **kwargs) -> None:
     this host (a qcluster killed with SIGKILL) and wake the workers for them, instead of waiting
     for their leases to expire."""
     import logging
+    import multiprocessing
 
     from captions.services.queue import caption_workers_wake, images_release_dead_local_claims
     from captions.services.worker import worker_watch_start
-
-    import multiprocessing
 
     if multiprocessing.current_process().name != "MainProcess":  # a qcluster worker, not a sync task
         worker_watch_start()  # heartbeat and lease expiry that never wait behind a captioning task

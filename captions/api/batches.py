@@ -10,7 +10,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from captions import exports, selectors, services
+from captions import exports, selectors
 from captions.api.common import (
     AnyFileField,
     BatchMultiPartParser,
@@ -22,6 +22,7 @@ from captions.api.common import (
 )
 from captions.api.images import ACCEPTED_EXAMPLE, UPLOAD_ERRORS
 from captions.models import Image
+from captions.services.submission import batch_submit, oversize_archives_refused
 from captions.uploads import oversize_refusals
 from core.api import MAX_PAGE_NUMBER, Pagination, error_responses, paginated, paginated_response, rate_limit
 from core.serializers import StrictSerializer
@@ -57,8 +58,8 @@ class BatchCreateApi(APIView):
             serializer = BatchCreateInputSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
             # A dropped archive is named with its own limit, not the per-image one.
-            refused, oversize_images = services.oversize_archives_refused(oversize_refusals(request))
-            return services.batch_submit(
+            refused, oversize_images = oversize_archives_refused(oversize_refusals(request))
+            return batch_submit(
                 owner=request.user,
                 files=serializer.validated_data.get("files", []),
                 params=generation_params_of(serializer.validated_data),

@@ -13,9 +13,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from captions import services
 from captions.models import Image
-from captions.services.queue import images_leases_expired_release
+from captions.services.queue import (
+    images_claim,
+    images_leases_expired_release,
+    images_release_dead_local_claims,
+    worker_identity,
+)
 from tests.captions.worker_helpers import submit
 from tests.images import image_bytes, upload
 
@@ -44,14 +48,14 @@ def test_a_dead_local_process_counts_an_attempt_and_past_the_maximum_the_image_f
     held_by(spent, dead, attempts=3, expires_in=600)
     held_by(left, dead, attempts=1, expires_in=600)
 
-    assert services.images_release_dead_local_claims() == 2
+    assert images_release_dead_local_claims() == 2
     spent.refresh_from_db()
     left.refresh_from_db()
     assert spent.status == Image.Status.FAILED and spent.error_kind == Image.FailureKind.WORKER_STOPPED
     assert "3 times" in spent.error and "Q_TASK_TIMEOUT_SECONDS" in spent.error
     assert left.status == Image.Status.QUEUED and left.attempts == 1
     # The next claim counts the attempt; the failed image is never claimed again.
-    _token, claimed = services.images_claim(worker_id=services.worker_identity(), limit=8)
+    _token, claimed = images_claim(worker_id=worker_identity(), limit=8)
     assert [image.pk for image in claimed] == [left.pk] and claimed[0].attempts == 2
 
 
@@ -61,7 +65,7 @@ def test_an_expired_lease_counts_an_attempt_and_the_claim_itself_takes_it_back(u
     held_by(spent, "gone-host:4242:0123456789ab", attempts=3, expires_in=-1)
     held_by(left, "gone-host:4242:0123456789ab", attempts=2, expires_in=-1)
 
-    _token, claimed = services.images_claim(worker_id=services.worker_identity(), limit=8)
+    _token, claimed = images_claim(worker_id=worker_identity(), limit=8)
     assert [image.pk for image in claimed] == [left.pk] and claimed[0].attempts == 3
     spent.refresh_from_db()
     assert spent.status == Image.Status.FAILED and "3 times" in spent.error
@@ -71,7 +75,7 @@ def test_a_lease_still_valid_is_not_taken(user, tiny_model):
     image = submit(user, upload("a.png", image_bytes("PNG")))[0]
     held_by(image, "other-host:1:0123456789ab", attempts=1, expires_in=60)
     assert images_leases_expired_release() == (0, 0)
-    assert services.images_claim(worker_id=services.worker_identity(), limit=8)[1] == []
+    assert images_claim(worker_id=worker_identity(), limit=8)[1] == []
 
 
 @pytest.fixture
