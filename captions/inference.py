@@ -4,6 +4,7 @@ Only worker processes import this module's model code (mlcore.load_captioner kee
 model per process); the web process never calls it.
 """
 
+import contextlib
 import logging
 import time
 
@@ -72,12 +73,16 @@ def load_image_for_model(image: Image, captioner=None, *, timings: dict[str, flo
     (mlcore.images.captioner_target_size); raises ImageRejected with the reason otherwise.
     With ``timings``, adds the milliseconds spent reading the file ("read_ms") and decoding it
     ("decode_ms") to that dict."""
-    from mlcore.images import captioner_target_size
+    from mlcore.images import arrange_for_captioner, captioner_target_size
 
     started = time.perf_counter()
-    data = stored_bytes(image.file.name)
-    read = time.perf_counter()
-    pixels = _decode_stored(data, target_size=captioner_target_size(captioner))
+    with stored_open(image.file.name) as handle:
+        # Read in place (a big file is not copied into memory whole; decode_image may stream it
+        # to a child process): reading and decoding are one step, counted as decoding.
+        read = time.perf_counter()
+        pixels = _decode_stored(handle, target_size=captioner_target_size(captioner))
+    if captioner is not None:
+        pixels = arrange_for_captioner(pixels, captioner)  # panoramas tiled for fixed-shape processors
     if timings is not None:
         timings["read_ms"] = timings.get("read_ms", 0.0) + (read - started) * 1000
         timings["decode_ms"] = timings.get("decode_ms", 0.0) + (time.perf_counter() - read) * 1000
@@ -88,18 +93,19 @@ def stored_image_load(name: str, *, target_size: int | None = None):
     """The stored file ``name`` (relative to the media storage) as an RGB PIL image, decoded under
     MAX_IMAGE_PIXELS, JPEGs at reduced scale near ``target_size`` px (captions.imaging.decode_image);
     raises ImageRejected with the reason."""
-    return _decode_stored(stored_bytes(name), target_size=target_size)
+    with stored_open(name) as handle:
+        return _decode_stored(handle, target_size=target_size)
 
 
-def stored_bytes(name: str) -> bytes:
-    """The bytes of the stored media file ``name`` (the local folder or the bucket). A missing
-    file raises FileNotFoundError; the storage unreachable raises core.exceptions.StorageUnavailable
-    (the caller retries later: the file itself is fine)."""
+@contextlib.contextmanager
+def stored_open(name: str):
+    """The stored media file ``name`` (the local folder or the bucket) opened for reading. A
+    missing file raises FileNotFoundError; the storage unreachable raises
+    core.exceptions.StorageUnavailable (the caller retries later: the file itself is fine)."""
     from captions.services.media import storage_error
 
     try:
-        with default_storage.open(name, "rb") as handle:
-            return handle.read()
+        handle = default_storage.open(name, "rb")
     except FileNotFoundError:
         raise
     except Exception as error:
@@ -107,7 +113,9 @@ def stored_bytes(name: str) -> bytes:
         if code in ("404", "NoSuchKey", "NotFound"):
             raise FileNotFoundError(name) from None
         raise storage_error(error, f"read {name}") from None
+    with handle:
+        yield handle
 
 
-def _decode_stored(data: bytes, *, target_size: int | None):
+def _decode_stored(data, *, target_size: int | None):
     return decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS, target_size=target_size).image

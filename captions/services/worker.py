@@ -385,9 +385,14 @@ def _failure_kind(outcome) -> str:
 
 
 def caption_cache_key(*, image: Image, captioner, params: GenerationParams) -> str:
-    """sha256 of (image bytes, model id, model version, params incl. style and language, and the
-    definition of a custom style, so editing its prompt or limits does not reuse older captions)."""
-    material = [image.sha256, captioner.model_id, captioner.model_version, params.cache_key()]
+    """sha256 of (image bytes, the image loader's version, model id, model version, params incl.
+    style and language, and the definition of a custom style, so editing its prompt or limits does
+    not reuse older captions). mlcore.images.LOADER_VERSION changes when a decoding fix changes the
+    pixels some files give (colour management, say): their captions are then computed again."""
+    from mlcore.images import LOADER_VERSION
+
+    material = [image.sha256, f"loader-{LOADER_VERSION}", captioner.model_id, captioner.model_version,
+                params.cache_key()]
     material += _style_material(params)
     return hashlib.sha256("|".join(material).encode()).hexdigest()
 
