@@ -79,7 +79,10 @@ class SizeLimitedUploadHandler(FileUploadHandler):
         """Watch the body as it is read (see upload_complete); parses nothing itself."""
         self._watch = None
         self._files_seen = 0
-        self._content_length = content_length
+        # A chunked body (captions.middleware) has no length of its own: its end is its closing
+        # boundary, checked below.
+        chunked = "chunked" in META.get("HTTP_TRANSFER_ENCODING", "").lower()
+        self._content_length = 0 if chunked else content_length
         stream = getattr(input_data, "_stream", None)
         if stream is not None and boundary:
             self._watch = input_data._stream = _BodyWatch(stream, boundary)
