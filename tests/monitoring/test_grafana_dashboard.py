@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitoring import metrics
+import mlcore.engines
+from captions import metrics
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +25,8 @@ def exposed(client, settings) -> dict[str, set[str]]:
     metrics.observe_failure("tiny", final=True)
     metrics.observe_batch(2)
     metrics.observe_model_load(1.0, "tiny")
-    metrics.observe_engine_event("request_ok", "openai:http://127.0.0.1:1/v1#m", {})
+    events, _images = mlcore.engines.engine_collectors()
+    events.labels(engine="openai:http://127.0.0.1:1/v1#m", event="request_ok").inc()
     client.get("/")
     response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape")
     assert response.status_code == 200

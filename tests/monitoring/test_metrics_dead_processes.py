@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 RECORD = """
 import django
 django.setup()
-from monitoring import metrics
+from captions import metrics
 metrics.observe_caption("tiny", 0.5, 0.9, reused=False)
 metrics.observe_failure("tiny", final=True)
 """
