@@ -300,13 +300,15 @@ class ImageSearchForm(forms.Form):
     start = forms.DateField(required=False, label="Uploaded from", widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, label="Uploaded until", widget=forms.DateInput(attrs={"type": "date"}))
     sort = forms.ChoiceField(required=False, label="Sort")
+    mode = forms.ChoiceField(required=False, label="Match", choices=[("", "Automatic")])
 
-    def __init__(self, data=None, *, batches=(), models=(), orderings=None, statuses=()):
+    def __init__(self, data=None, *, batches=(), models=(), orderings=None, statuses=(), modes=None):
         super().__init__(data)
         self.fields["status"].choices = [("", "Any status"), *statuses]
         self.fields["batch"].choices = [("", "Any upload"), *((str(b.pk), str(b)) for b in batches)]
         self.fields["model"].choices = [("", "Any model"), *((m, m) for m in models)]
         self.fields["sort"].choices = [("", "Best match (newest without words)"), *(orderings or {}).items()]
+        self.fields["mode"].choices = [("", "Automatic (meaning and words where available)"), *(modes or {}).items()]
 
     def clean(self):
         data = super().clean()
@@ -323,7 +325,7 @@ class ImageSearchForm(forms.Form):
 
     def is_search(self) -> bool:
         """True when any field narrows the images (the page then says how many match)."""
-        return any(self.cleaned_data.get(name) not in (None, "") for name in self.fields if name != "sort")
+        return any(self.cleaned_data.get(name) not in (None, "") for name in self.fields if name not in ("sort", "mode"))
 
     def filters(self):
         from datetime import datetime, time, timedelta

