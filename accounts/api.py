@@ -14,7 +14,7 @@ from rest_framework_simplejwt.serializers import (
     TokenVerifySerializer,
 )
 
-from accounts import selectors, services, throttle
+from accounts import lockout, selectors, services
 from core.api import PAGE_PARAMETERS, error_responses, paginated, paginated_response, rate_limit
 from core.exceptions import ThrottledWithReason
 from core.serializers import StrictSerializer
@@ -54,9 +54,9 @@ class EmailTokenObtainSerializer(TokenObtainPairSerializer):
         try:
             return super().validate(attrs)
         except AuthenticationFailed:
-            seconds = throttle.locked_for(self.context.get("request"))
+            seconds = lockout.locked_for(self.context.get("request"))
             if seconds:
-                raise ThrottledWithReason(throttle.lockout_message(seconds), wait=seconds) from None
+                raise ThrottledWithReason(lockout.lockout_message(seconds), wait=seconds) from None
             raise
 
 

@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from accounts import throttle  # noqa: F401 (connects the login-throttle signal receivers)
+        from accounts import lockout  # noqa: F401 (connects the sign-in lockout's signal receiver)

@@ -3,7 +3,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
-from accounts import throttle
+from accounts import lockout
 from accounts.models import User
 
 
@@ -51,11 +51,11 @@ class EmailAuthenticationForm(AuthenticationForm):
 
 
 def throttled_login_error(request) -> forms.ValidationError | None:
-    """The lockout message when the login throttle refused this request's attempt."""
-    seconds = throttle.locked_for(request)
+    """The lockout message when the sign-in lockout refused this request's attempt."""
+    seconds = lockout.locked_for(request)
     if not seconds:
         return None
-    return forms.ValidationError(throttle.lockout_message(seconds), code="throttled")
+    return forms.ValidationError(lockout.lockout_message(seconds), code="throttled")
 
 
 class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 
-from accounts import throttle
+from accounts import lockout
 from accounts.forms import AccountDeleteForm, CaptionLanguageForm, EmailAuthenticationForm, SignupForm
 from accounts.services import user_caption_language_set, user_delete, user_signup
 from core.forms import add_service_errors
@@ -42,9 +42,9 @@ class LoginView(auth_views.LoginView):
 
     def form_invalid(self, form):
         response = super().form_invalid(form)
-        if throttle.locked_for(self.request):
+        if lockout.locked_for(self.request):
             response.status_code = 429
-            response["Retry-After"] = str(throttle.locked_for(self.request))
+            response["Retry-After"] = str(lockout.locked_for(self.request))
         return response
 
 
@@ -91,6 +91,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
+        lockout.unlock_account(form.user.email)  # the owner proved it: sign-in locks go
         messages.success(self.request, "Your password was set: log in with it.")
         return response
 

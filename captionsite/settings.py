@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_ratelimit",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -173,16 +174,30 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # Every password sign-in (the sign-in page, the admin's, POST /api/v1/auth/token/) goes through
-# the login throttle first (accounts.throttle): after LOGIN_FAILURES_PER_ACCOUNT failed attempts
-# for one e-mail, or LOGIN_FAILURES_PER_ADDRESS from one client address, within
-# LOGIN_LOCKOUT_MINUTES, attempts are refused (even with the right password) until the window ends.
+# the sign-in lockout first (accounts.lockout, on django-axes): after LOGIN_FAILURES_PER_ACCOUNT
+# failed attempts for one e-mail from one client address, that (account, address) pair is refused
+# (even with the right password) for LOGIN_LOCKOUT_MINUTES, doubling with each further lockout of
+# the pair that day; LOGIN_FAILURES_PER_ADDRESS failures from one address (any accounts) refuse
+# that address for the rest of its window. A completed password reset clears the account's locks.
 AUTHENTICATION_BACKENDS = [
-    "accounts.throttle.LoginThrottleBackend",
+    "accounts.lockout.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
 LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=20)
 LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = "accounts.lockout.failure_limit"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_COOLOFF_TIME = "accounts.lockout.cool_off"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+AXES_USERNAME_CALLABLE = "accounts.lockout.account_name"
+AXES_RESET_ON_SUCCESS = True
+# A refused attempt during a lockout does not extend it (no lockout renewable forever).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2", "new_password1", "new_password2"]
+AXES_VERBOSE = False
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "captions:gallery"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -357,6 +372,9 @@ SILENCED_SYSTEM_CHECKS = [
     "django_ratelimit.W001",
     # Without REDIS_URL the local-memory cache counts per process (the README says so).
     *([] if REDIS_URL else ["django_ratelimit.E003"]),
+    # The sign-in views answer a lockout themselves (the form's message, 429, Retry-After), on
+    # the sign-in page, the admin and the token endpoint alike, instead of AxesMiddleware.
+    "axes.W002",
 ]
 # How long POST /api/v1/predict/ waits for the worker before answering 202 with a URL to poll.
 # Keep it below GUNICORN_TIMEOUT.

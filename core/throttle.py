@@ -1,4 +1,4 @@
-"""Counters for rate limits and login throttles: in the shared cache (Redis when REDIS_URL is
+"""Counters for rate limits (the API's, and the per-address sign-in limit): in the shared cache (Redis when REDIS_URL is
 set, so every web process counts together), falling back to a counter in this process when the
 cache is unreachable. A cache outage never fails a request: it logs a warning (at most once a
 minute per process) and keeps limiting per process until the cache answers again.
@@ -45,7 +45,7 @@ def warn_cache_down(error: BaseException, what: str) -> None:
 
 def client_address(request) -> str:
     """The peer address, or the proxy's header named by RATELIMIT_IP_META_KEY ("" when absent):
-    who the API rate limits and the login throttle count."""
+    who the rate limits and the sign-in lockout count."""
     return str(request.META.get(settings.RATELIMIT_IP_META_KEY or "REMOTE_ADDR", "") or "")
 
 
@@ -94,12 +94,3 @@ def count_local(scope: str, ident: str, *, period: int) -> Count:
 def clear_local() -> None:
     """Forget this process's fallback counts (tests; or once the shared cache is back)."""
     _local.clear()
-
-
-def reset(scope: str, ident: str) -> None:
-    key = _key(scope, ident)
-    for backend in (cache, _local):
-        try:
-            backend.delete_many([key, f"{key}:until"])
-        except INFRASTRUCTURE_ERRORS as error:
-            warn_cache_down(error, scope)
