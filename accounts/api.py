@@ -1,5 +1,6 @@
 """The accounts API: JWTs (obtain, refresh with rotation, verify, log out) and API keys."""
 
+from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import AuthenticationFailed
@@ -23,11 +24,14 @@ TokenRateLimit = rate_limit("token", "API_RATE_TOKEN", key="ip")
 
 
 def _validated(serializer) -> dict:
-    """simplejwt reports a bad token as TokenError: that is a 401, not a 500."""
+    """simplejwt reports a bad token as TokenError, and a token of a deleted account as the user's
+    DoesNotExist: both are a 401, not a 500."""
     try:
         serializer.is_valid(raise_exception=True)
     except TokenError as error:
         raise InvalidToken(error.args[0]) from None
+    except ObjectDoesNotExist:
+        raise InvalidToken("The account of this token no longer exists.") from None
     return serializer.validated_data
 
 

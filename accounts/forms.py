@@ -5,6 +5,7 @@ from django.contrib.auth.forms import AuthenticationForm
 
 from accounts import lockout
 from accounts.models import User
+from accounts.services import email_reserved_reason
 
 
 class SignupForm(forms.Form):
@@ -23,7 +24,11 @@ class SignupForm(forms.Form):
 
     def clean_email(self) -> str:
         # Whether the address already has an account is never said here (see accounts.views.signup).
-        return User.objects.normalize_email(self.cleaned_data["email"]).lower()
+        email = User.objects.normalize_email(self.cleaned_data["email"]).lower()
+        reason = email_reserved_reason(email)
+        if reason:
+            raise forms.ValidationError(reason, code="reserved")
+        return email
 
     def clean(self):
         cleaned = super().clean()

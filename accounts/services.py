@@ -1,11 +1,43 @@
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import keys
 from accounts.models import ApiKey, User
+
+# --- Reserved addresses and the demo's system account -------------------------------------------
+
+# Top-level domains that never receive mail (RFC 2606, RFC 6761): nobody can prove owning an
+# address there, and the site's own system accounts live there.
+RESERVED_EMAIL_TLDS = ("invalid", "example", "test", "localhost", "local")
+
+
+def email_reserved_reason(email: str) -> str | None:
+    """Why `email` cannot have an account a person signs up for (None: it can)."""
+    email = (email or "").strip().lower()
+    domain = email.rpartition("@")[2].rstrip(".")
+    if email == settings.DEMO_USER_EMAIL.strip().lower():
+        return "This address belongs to the site itself."
+    if domain.rpartition(".")[2] in RESERVED_EMAIL_TLDS:
+        return "This address cannot receive mail (its domain is reserved): use your own address."
+    return None
+
+
+def demo_owner_ensure() -> User:
+    """The system account that owns anonymous demo uploads (DEMO_USER_EMAIL): created when the
+    database is migrated, inactive, with no usable password, so nobody can sign in as it or claim
+    its address first. A row that somehow became active or got a password is closed again."""
+    email = settings.DEMO_USER_EMAIL.strip().lower()
+    with transaction.atomic():
+        owner, created = User.objects.get_or_create(email=email, defaults={"is_active": False})
+        if created or owner.is_active or owner.has_usable_password() or owner.is_staff:
+            owner.is_active = owner.is_staff = owner.is_superuser = False
+            owner.set_unusable_password()
+            owner.save(update_fields=["is_active", "is_staff", "is_superuser", "password"])
+    return owner
 
 
 @transaction.atomic
@@ -16,6 +48,9 @@ def user_create(*, email: str, password: str) -> User:
 def user_signup(*, email: str, password: str) -> User | None:
     """The new account for `email`, or None when the address already has one (nothing changes
     then: the caller answers exactly as for a new account, so sign-up reveals no addresses)."""
+    reason = email_reserved_reason(email)
+    if reason:
+        raise ValidationError({"email": [reason]})
     if User.objects.filter(email__iexact=email).exists():
         return None
     try:
@@ -23,6 +58,25 @@ def user_signup(*, email: str, password: str) -> User | None:
             return user_create(email=email, password=password)
     except IntegrityError:  # the same address signed up a moment ago
         return None
+
+
+# --- Credentials: revoked together ------------------------------------------------------------
+
+
+def user_credentials_revoke(*, user: User) -> dict:
+    """Revoke every refresh token and API key of `user` (a password change or reset, an account
+    deletion): a stolen token or key stops working with the password it came with. Sessions need
+    no step here: Django ends every other session when the password changes (the session's
+    password hash no longer matches). Returns {"refresh_tokens": n, "api_keys": n} revoked."""
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    now = timezone.now()
+    with transaction.atomic():
+        tokens = list(OutstandingToken.objects.filter(user=user, expires_at__gt=now, blacklistedtoken__isnull=True))
+        BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in tokens],
+                                             ignore_conflicts=True)
+        keys_revoked = ApiKey.objects.filter(owner=user, revoked_at__isnull=True).update(revoked_at=now)
+    return {"refresh_tokens": len(tokens), "api_keys": keys_revoked}
 
 
 # --- Deleting an account ------------------------------------------------------------------------
@@ -46,6 +100,7 @@ def user_delete(*, user: User, password: str) -> None:
     remaining rows (API keys, feedback, settings) go with it by cascade."""
     if not password or not user.has_usable_password() or not user.check_password(password):
         raise ValidationError({"password": ["That is not your password."]})
+    user_credentials_revoke(user=user)  # a token outliving its account is refused (401), not a 500
     for step in list(_USER_DELETE_STEPS):
         step(user=user)
     with transaction.atomic():

@@ -1,3 +1,6 @@
+import math
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth import views as auth_views
@@ -9,8 +12,19 @@ from django.urls import reverse_lazy
 
 from accounts import lockout
 from accounts.forms import AccountDeleteForm, CaptionLanguageForm, EmailAuthenticationForm, SignupForm
-from accounts.services import user_caption_language_set, user_delete, user_signup
+from accounts.services import user_caption_language_set, user_credentials_revoke, user_delete, user_signup
+from core import throttle
 from core.forms import add_service_errors
+from core.throttle import client_address
+
+
+def _too_many(request, template: str, context: dict, wait: int, what: str) -> HttpResponse:
+    """The page again with a 429 and Retry-After, saying how long to wait."""
+    minutes = max(1, math.ceil(wait / 60))
+    messages.error(request, f"{what}; try again in {minutes} minute{'s' if minutes != 1 else ''}.")
+    response = render(request, template, context, status=429)
+    response["Retry-After"] = str(wait)
+    return response
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -24,9 +38,18 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("captions:gallery")
     form = SignupForm(request.POST or None)
+    if request.method == "POST":
+        wait = throttle.hit("signup", client_address(request), settings.ACCOUNT_RATE_SIGNUP)
+        if wait:
+            return _too_many(request, "accounts/signup.html", {"form": SignupForm()}, wait,
+                             "Too many sign-ups from this address")
     if request.method == "POST" and form.is_valid():
         email, password = form.cleaned_data["email"], form.cleaned_data["password1"]
-        user = user_signup(email=email, password=password)
+        try:
+            user = user_signup(email=email, password=password)
+        except ValidationError as error:
+            add_service_errors(form, error)
+            return render(request, "accounts/signup.html", {"form": form}, status=400)
         if user is None:
             user = authenticate(request, username=email, password=password)
         if user is not None:
@@ -71,7 +94,9 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
+        user_credentials_revoke(user=form.user)  # tokens and keys made with the old password go
         messages.success(self.request, "Your password was changed.")
+        messages.info(self.request, "Your API keys and the apps signed in with your old password were revoked.")
         return response
 
 
@@ -84,6 +109,21 @@ class PasswordResetView(auth_views.PasswordResetView):
     subject_template_name = "accounts/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
 
+    def post(self, request, *args, **kwargs):
+        wait = throttle.hit("password-reset-address", client_address(request), settings.ACCOUNT_RATE_PASSWORD_RESET)
+        if wait:
+            return _too_many(request, self.template_name, {"form": self.get_form_class()()}, wait,
+                             "Too many reset requests from this address")
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        # Per address above; per account here, answered like a sent mail (no account is revealed)
+        # but not sent: nobody can fill an inbox with reset mails.
+        email = form.cleaned_data["email"].strip().lower()
+        if throttle.hit("password-reset-account", email, settings.ACCOUNT_RATE_PASSWORD_RESET):
+            return redirect(self.get_success_url())
+        return super().form_valid(form)
+
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
@@ -92,6 +132,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form):
         response = super().form_valid(form)
         lockout.unlock_account(form.user.email)  # the owner proved it: sign-in locks go
+        user_credentials_revoke(user=form.user)
         messages.success(self.request, "Your password was set: log in with it.")
         return response
 

@@ -4,6 +4,7 @@ The defaults run on one machine with no other service: SQLite, the django-q2 ORM
 media and the local-memory cache. `DATABASE_URL` and `REDIS_URL` switch to the production setup.
 """
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +18,30 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _private_dir(path: Path) -> None:
+    """VAR_DIR holds the secret key, the SQLite database and the uploads: only its owner (the
+    account the site runs as) may list or read it."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+
+
+def _private_file(path: Path, text: str | None = None) -> None:
+    """Create `path` readable by its owner only from the first byte (no window where it is 0644);
+    an existing file others can read is closed to them."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        return
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text or "")
+
+
+_private_dir(VAR_DIR)
 
 
 def _secret_key() -> str:
@@ -26,9 +50,7 @@ def _secret_key() -> str:
     if configured:
         return configured
     key_file = VAR_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(64))
-        key_file.chmod(0o600)
+    _private_file(key_file, secrets.token_urlsafe(64))
     return key_file.read_text().strip()
 
 
@@ -106,6 +128,10 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The database file (and so SQLite's -wal and -shm files, made with its mode) is its owner's only.
+    if str(DATABASES["default"]["NAME"]) not in ("", ":memory:"):
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(DATABASES["default"]["NAME"]))
     # WAL lets the web process read while the worker writes; IMMEDIATE transactions take the
     # write lock up front so two workers claiming images serialise instead of deadlocking.
     DATABASES["default"]["OPTIONS"] = {
@@ -169,7 +195,10 @@ PASSWORD_HASHERS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    # 12 characters at least (OWASP ASVS level 2); the common-password list is Django's own,
+    # offline (20,000 passwords from breaches): no password leaves the server to be checked.
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -198,6 +227,10 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2", "new_password1", "new_password2"]
 AXES_VERBOSE = False
+# Sign-ups per client address, and password-reset requests per address and per account (a reset
+# asked for once more is answered as sent but not sent): N/s, N/m, N/h or N/d.
+ACCOUNT_RATE_SIGNUP = env.str("ACCOUNT_RATE_SIGNUP", default="10/h")
+ACCOUNT_RATE_PASSWORD_RESET = env.str("ACCOUNT_RATE_PASSWORD_RESET", default="5/h")
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "captions:gallery"
 LOGOUT_REDIRECT_URL = "accounts:login"

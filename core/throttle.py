@@ -94,3 +94,27 @@ def count_local(scope: str, ident: str, *, period: int) -> Count:
 def clear_local() -> None:
     """Forget this process's fallback counts (tests; or once the shared cache is back)."""
     _local.clear()
+
+
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def rate_parse(rate: str) -> tuple[int, int]:
+    """"10/h" -> (10, 3600); "5/15m" -> (5, 900). ValueError for anything else."""
+    number, _, period = str(rate).strip().partition("/")
+    unit = period[-1:].lower()
+    if unit not in _PERIODS:
+        raise ValueError(f"A rate is N/s, N/m, N/h or N/d (optionally N/15m): got {rate!r}.")
+    multiple = int(period[:-1] or 1)
+    return int(number), multiple * _PERIODS[unit]
+
+
+def hit(scope: str, ident: str, rate: str, *, amount: int = 1) -> int:
+    """Count `amount` events for (scope, ident) against `rate`; 0 when within it, otherwise the
+    seconds until the window ends (the caller answers 429 with Retry-After). `amount` > 1 counts
+    files, not requests."""
+    limit, period = rate_parse(rate)
+    used = None
+    for _ in range(max(1, amount)):
+        used = count(scope, ident, period=period, increment=True)
+    return used.seconds_left if used.count > limit else 0
