@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 
 from captions.api.schema import LANGUAGE_PATTERN
-from captions.models import Caption, Image
+from captions.models import MODEL_SPEC_MAX_LENGTH, Caption, Image
 from captions.uploads import SizeLimitedUploadHandler, archive_byte_limit
 from core.serializers import OptionalBooleanField, StrictSerializer
 from mlcore.params import PARAM_RANGES, GenerationParams, check_param
@@ -127,7 +127,7 @@ class CaptionRequestFields(GenerationParamsFields):
     model = serializers.CharField(
         required=False,
         allow_blank=True,
-        max_length=500,
+        max_length=MODEL_SPEC_MAX_LENGTH,
         help_text=(
             "A model by name: a registry name (blip-base, smolvlm-256m, qwen2.5-vl-3b, ...), a spec of "
             "CAPTION_MODEL_CHOICES (openai:..., fallback:...), or ensemble:<a>,<b> of them. Default: the active model."

@@ -264,3 +264,27 @@ def test_spoofed_client_address_forwarded_allow_ips_is_never_a_wildcard(tmp_path
         refused = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
                                  timeout=60, env={**os.environ, "FORWARDED_ALLOW_IPS": value})
         assert refused.returncode != 0 and "not '*'" in refused.stderr
+
+
+# --- Text longer than its column ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("length", [301, 500])
+def test_text_longer_than_its_column_model_spec_is_a_400_where_it_enters(ada, client, length):
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from captions.models import Image
+    from tests.images import image_bytes, upload
+
+    api = APIClient(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(ada)}")
+    spec = "ensemble:" + ",".join(["blip-base"] * 200)
+    spec = spec[:length]
+    for url in ("/api/v1/images/", "/api/v1/predict/", "/api/v1/batches/"):
+        response = api.post(url, {"files": [upload("p.jpg", image_bytes("JPEG"))], "model": spec}, format="multipart")
+        assert response.status_code == 400, (url, response.status_code)
+        assert "model" in json.dumps(response.json())
+    client.force_login(ada)
+    response = client.post(reverse("captions:gallery"), {"files": [upload("p.jpg", image_bytes("JPEG"))], "model": spec})
+    assert response.status_code in (400, 200) and "at most 300 characters" in response.content.decode()
+    assert not Image.objects.filter(owner=ada).exists()
