@@ -19,6 +19,7 @@ from captions.models import Image
 from captions.selectors import captioning_defaults
 from captions.services.results import SweepSummary, WorkerRunSummary
 from core import metrics
+from core.errors import user_safe
 from core.tasks import enqueue
 
 logger = logging.getLogger(__name__)
@@ -194,7 +195,9 @@ def image_attempt_failed(
     """Record a failed attempt: back to the queue after a delay, or failed for good once the
     attempts are spent (or at once when retrying cannot help, such as a model that won't load).
     `kind` (an Image.FailureKind) is stored beside the reason, so the owner is told what happened
-    without the page guessing from the words."""
+    without the page guessing from the words. The reason is shown to the owner: server paths in it
+    are replaced (core.errors.user_safe), whatever raised it."""
+    reason = user_safe(reason)
     now = timezone.now()
     current = Image.objects.filter(pk=image.pk, claim_token=claim_token, status=Image.Status.PROCESSING)
     attempts = current.values_list("attempts", flat=True).first()
