@@ -16,6 +16,7 @@ from rest_framework_simplejwt.serializers import (
 )
 
 from accounts import lockout, selectors, services
+from accounts.models import ApiKey
 from core.api import PAGE_PARAMETERS, error_responses, paginated, paginated_response, rate_limit
 from core.exceptions import ThrottledWithReason
 from core.serializers import StrictSerializer
@@ -159,6 +160,10 @@ class ApiKeySerializer(serializers.Serializer):
     last_used_at = serializers.DateTimeField(allow_null=True, help_text="To the minute.")
     expires_at = serializers.DateTimeField(allow_null=True)
     revoked_at = serializers.DateTimeField(allow_null=True)
+    scopes = serializers.SerializerMethodField(help_text="Some of read, write, keys.")
+
+    def get_scopes(self, api_key) -> list[str]:
+        return [scope for scope in ApiKey.SCOPES if scope in api_key.scope_set]
 
     def get_state(self, api_key) -> str:
         from django.utils import timezone
@@ -178,10 +183,17 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 class ApiKeyCreateInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100, help_text="What the key is for, such as the script that uses it.")
     expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Optional; in the future.")
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=ApiKey.SCOPES), required=False, allow_empty=False, max_length=3,
+        help_text="What the key may do: read (GET), write (uploads, deletes, feedback), keys (manage keys). "
+        "Default: read and write. A key making a key needs keys, and gives at most its own scopes.",
+    )
 
 
 class ApiKeyListApi(APIView):
     """The API keys of the caller, revoked and expired ones included."""
+
+    api_key_scope = "keys"
 
     @extend_schema(
         operation_id="api_keys_list",
@@ -196,22 +208,27 @@ class ApiKeyListApi(APIView):
 class ApiKeyCreateApi(APIView):
     """Make an API key; the answer carries the full key, which cannot be shown again."""
 
+    api_key_scope = "keys"
+
     @extend_schema(
         operation_id="api_keys_create",
         tags=["api keys"],
         request=ApiKeyCreateInputSerializer,
-        responses={201: ApiKeyCreatedSerializer, **error_responses(400, 401, 415)},
+        responses={201: ApiKeyCreatedSerializer, **error_responses(400, 401, 403, 415)},
         examples=[OpenApiExample("A key for a script", value={"name": "nightly import"}, request_only=True)],
     )
     def post(self, request):
         serializer = ApiKeyCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        api_key, full_key = services.api_key_create(owner=request.user, **serializer.validated_data)
+        parent = request.auth if isinstance(request.auth, ApiKey) else None
+        api_key, full_key = services.api_key_create(owner=request.user, parent=parent, **serializer.validated_data)
         return Response(ApiKeyCreatedSerializer(api_key, context={"key": full_key}).data, status=status.HTTP_201_CREATED)
 
 
 class ApiKeyRevokeApi(APIView):
-    """Revoke one of the caller's keys; requests with it get 401 from then on."""
+    """Revoke one of the caller's keys (and the keys it made); requests with it get 401 from then on."""
+
+    api_key_scope = "keys"
 
     @extend_schema(operation_id="api_keys_revoke", tags=["api keys"], responses={204: None, **error_responses(401, 404)})
     def delete(self, request, prefix: str):

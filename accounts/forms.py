@@ -78,6 +78,12 @@ class ApiKeyForm(forms.Form):
     expires_in_days = forms.TypedChoiceField(
         label="Expires", choices=EXPIRY_CHOICES, coerce=int, empty_value=None, required=False
     )
+    scopes = forms.MultipleChoiceField(
+        label="It may", widget=forms.CheckboxSelectMultiple, initial=["read", "write"], required=False,
+        help_text="None ticked: read and write.",
+        choices=[("read", "read (list and download)"), ("write", "write (upload, delete, give feedback)"),
+                 ("keys", "manage API keys")],
+    )
 
 
 class AccountDeleteForm(forms.Form):

@@ -1,7 +1,7 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -134,8 +134,25 @@ class ApiKeyRejected(Exception):
     """The presented key does not authenticate anybody; the message says why."""
 
 
-def api_key_create(*, owner: User, name: str, expires_at: datetime | None = None) -> tuple[ApiKey, str]:
-    """A new key for `owner` and its full text, which is never stored and cannot be shown again."""
+def api_key_create(
+    *, owner: User, name: str, expires_at: datetime | None = None, scopes=None, parent: ApiKey | None = None
+) -> tuple[ApiKey, str]:
+    """A new key for `owner` and its full text, which is never stored and cannot be shown again.
+    `scopes`: some of ApiKey.SCOPES (default read and write). `parent`: the key that asks for it
+    (through the API): it needs the "keys" scope, the new key gets no scope it lacks, expires no
+    later than it, and is revoked with it."""
+    chosen = set(scopes) if scopes is not None else set(ApiKey.DEFAULT_SCOPES.split(","))
+    unknown = chosen - set(ApiKey.SCOPES)
+    if unknown or not chosen:
+        raise ValidationError({"scopes": [f"Choose one or more of {', '.join(ApiKey.SCOPES)}."]})
+    if parent is not None:
+        if "keys" not in parent.scope_set:
+            raise PermissionDenied("This API key cannot make keys: it lacks the keys scope.")
+        if chosen - parent.scope_set:
+            raise ValidationError({"scopes": [
+                f"A key can only make keys with its own scopes ({', '.join(sorted(parent.scope_set))})."]})
+        if parent.expires_at is not None and (expires_at is None or expires_at > parent.expires_at):
+            expires_at = parent.expires_at
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": ["Give the key a name, such as the script that will use it."]})
@@ -148,7 +165,8 @@ def api_key_create(*, owner: User, name: str, expires_at: datetime | None = None
         try:
             with transaction.atomic():
                 api_key = ApiKey.objects.create(
-                    owner=owner, name=name, prefix=prefix, hashed_secret=keys.key_hash(secret), expires_at=expires_at
+                    owner=owner, name=name, prefix=prefix, hashed_secret=keys.key_hash(secret), expires_at=expires_at,
+                    scopes=",".join(scope for scope in ApiKey.SCOPES if scope in chosen), parent=parent,
                 )
         except IntegrityError:
             continue
@@ -157,10 +175,15 @@ def api_key_create(*, owner: User, name: str, expires_at: datetime | None = None
 
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
-    """Revoke the key for good (revoking twice keeps the first time)."""
-    if api_key.revoked_at is None:
-        ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-        api_key.refresh_from_db()
+    """Revoke the key for good, with every key it made (and they made), so that no key outlives
+    the one it came from (revoking twice keeps the first time)."""
+    now = timezone.now()
+    with transaction.atomic():
+        level = [api_key.pk]
+        while level:
+            ApiKey.objects.filter(pk__in=level, revoked_at__isnull=True).update(revoked_at=now)
+            level = list(ApiKey.objects.filter(parent_id__in=level).values_list("pk", flat=True))
+    api_key.refresh_from_db()
     return api_key
 
 

@@ -356,7 +356,10 @@ REST_FRAMEWORK = {
         "accounts.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",  # the Swagger UI of a signed-in user
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "accounts.permissions.ApiKeyScopes",  # an API key acts within its scopes (read, write, keys)
+    ],
     "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],  # a key given twice is a 400
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",  # StrictSerializer: additionalProperties false

@@ -288,3 +288,72 @@ def test_text_longer_than_its_column_model_spec_is_a_400_where_it_enters(ada, cl
     response = client.post(reverse("captions:gallery"), {"files": [upload("p.jpg", image_bytes("JPEG"))], "model": spec})
     assert response.status_code in (400, 200) and "at most 300 characters" in response.content.decode()
     assert not Image.objects.filter(owner=ada).exists()
+
+
+# --- API keys beyond their purpose ------------------------------------------------------------------
+
+
+def _key_client(key: str) -> APIClient:
+    return APIClient(HTTP_AUTHORIZATION=f"Api-Key {key}")
+
+
+@pytest.mark.django_db
+def test_key_privilege_escalation_scopes_limit_what_a_key_does(ada):
+    from tests.images import image_bytes, upload
+
+    _, reader = api_key_create(owner=ada, name="reader", scopes=["read"])
+    _, writer = api_key_create(owner=ada, name="writer")  # read and write: the default
+    assert _key_client(reader).get("/api/v1/images/").status_code == 200
+    refused = _key_client(reader).post("/api/v1/images/", {"files": [upload("a.jpg", image_bytes("JPEG"))]},
+                                       format="multipart")
+    assert refused.status_code == 403 and "write scope" in refused.json()["detail"]
+    assert _key_client(writer).post("/api/v1/images/", {"files": [upload("a.jpg", image_bytes("JPEG"))]},
+                                    format="multipart").status_code in (201, 202)
+    # Neither may list, make or revoke keys: that is the keys scope.
+    for key in (reader, writer):
+        assert _key_client(key).get("/api/v1/api-keys/").status_code == 403
+        made = _key_client(key).post("/api/v1/api-keys/", {"name": "escape"}, format="json")
+        assert made.status_code == 403 and "keys scope" in made.json()["detail"]
+    assert ApiKey.objects.filter(owner=ada).count() == 2
+
+
+@pytest.mark.django_db
+def test_key_privilege_escalation_a_minted_key_never_outlives_or_outranks_its_maker(ada):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    maker, maker_key = api_key_create(owner=ada, name="maker", scopes=["read", "keys"],
+                                      expires_at=timezone.now() + timedelta(days=3))
+    broader = _key_client(maker_key).post("/api/v1/api-keys/", {"name": "more", "scopes": ["read", "write"]},
+                                          format="json")
+    assert broader.status_code == 400 and "own scopes" in json.dumps(broader.json())
+    made = _key_client(maker_key).post("/api/v1/api-keys/", {"name": "child", "scopes": ["read"]}, format="json")
+    assert made.status_code == 201 and made.json()["scopes"] == ["read"]
+    child = ApiKey.objects.get(prefix=made.json()["prefix"])
+    assert child.expires_at == maker.expires_at  # no later than its maker
+    grandchild_made = _key_client(maker_key).post("/api/v1/api-keys/", {"name": "g", "scopes": ["keys"]},
+                                                  format="json")
+    assert grandchild_made.status_code == 201
+    grandchild_key = grandchild_made.json()["key"]
+    grandchild = ApiKey.objects.get(prefix=grandchild_made.json()["prefix"])
+    assert _key_client(grandchild_key).post("/api/v1/api-keys/", {"name": "gg", "scopes": ["keys"]},
+                                            format="json").status_code == 201
+    # Revoking the maker revokes everything that came from it.
+    assert _key_client(maker_key).delete(f"/api/v1/api-keys/{maker.prefix}/").status_code == 204
+    assert not ApiKey.objects.filter(owner=ada, revoked_at__isnull=True).exists()
+    assert _key_client(made.json()["key"]).get("/api/v1/images/").status_code == 401
+    assert _key_client(grandchild_key).get("/api/v1/api-keys/").status_code == 401
+    assert grandchild.pk
+
+
+@pytest.mark.django_db
+def test_key_scopes_are_chosen_on_the_api_keys_page(client, ada):
+    client.force_login(ada)
+    response = client.post(reverse("accounts:api_keys"), {"name": "ro", "scopes": ["read"]})
+    assert response.status_code == 302
+    assert ApiKey.objects.get(name="ro").scope_set == {"read"}
+    assert client.post(reverse("accounts:api_keys"), {"name": "plain"}).status_code == 302
+    assert ApiKey.objects.get(name="plain").scope_set == {"read", "write"}
+    page = client.get(reverse("accounts:api_keys")).content.decode()
+    assert "manage API keys" in page and ">read<" in page
