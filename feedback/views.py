@@ -304,7 +304,8 @@ def review_image_file(request: HttpRequest, public_id, variant: str) -> FileResp
 # --- Models ----------------------------------------------------------------------------------------
 
 
-staff_only = staff_required(message="Only staff can manage caption models.")
+staff_only = staff_required(message="Only staff allowed to switch models can manage caption models.",
+                            permission="feedback.add_modelactivation")
 
 
 @staff_only

@@ -225,7 +225,7 @@ class CaptionSerializer(serializers.ModelSerializer):
     def get_details(self, caption) -> dict:
         details = caption.details or {}
         request = self.context.get("request")
-        if request is not None and getattr(request.user, "is_staff", False):
+        if request is not None and request.user.is_authenticated and request.user.has_perm("monitoring.view_operations"):
             return details
         return {k: details[k] for k in ("confidence_source",) if k in details}
 

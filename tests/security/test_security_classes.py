@@ -357,3 +357,35 @@ def test_key_scopes_are_chosen_on_the_api_keys_page(client, ada):
     assert ApiKey.objects.get(name="plain").scope_set == {"read", "write"}
     page = client.get(reverse("accounts:api_keys")).content.decode()
     assert "manage API keys" in page and ">read<" in page
+
+
+# --- Staff status taken for permissions ----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_staff_without_permissions_reads_no_originals_switches_no_model_sees_no_metrics(client, make_user):
+    from django.contrib.auth.models import Group
+
+    from captions.services.submission import image_submit
+    from feedback.models import REVIEWERS_GROUP
+    from tests.images import image_bytes, upload
+
+    owner = make_user("owner@example.com")
+    image = image_submit(owner=owner, files=[upload("private.jpg", image_bytes("JPEG"))]).accepted[0]
+    original = reverse("feedback:image_original", args=[image.public_id])
+    bare_staff = make_user("staff@example.com", is_staff=True)
+    client.force_login(bare_staff)
+    assert client.get(original).status_code == 404
+    assert client.get(reverse("feedback:models")).status_code == 403
+    assert client.post(reverse("feedback:model_activate"), {"run": ""}).status_code == 403
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.1").status_code == 403
+    assert client.get(reverse("monitoring:dashboard")).status_code == 403
+    # The reviewers group, or the explicit permission, opens the review of every image.
+    reviewer = make_user("reviewer@example.com")
+    reviewer.groups.add(Group.objects.get_or_create(name=REVIEWERS_GROUP)[0])
+    client.force_login(reviewer)
+    assert client.get(original).status_code == 200
+    client.force_login(make_user("granted@example.com", perms=["feedback.review_all_images"]))
+    assert client.get(original).status_code == 200
+    client.force_login(make_user("ops@example.com", perms=["monitoring.view_operations"]))
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.1").status_code == 200
