@@ -3,7 +3,7 @@
 from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -233,4 +233,62 @@ class ApiKeyRevokeApi(APIView):
     @extend_schema(operation_id="api_keys_revoke", tags=["api keys"], responses={204: None, **error_responses(401, 404)})
     def delete(self, request, prefix: str):
         services.api_key_revoke(api_key=selectors.api_key_for(request.user, prefix))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Sign-ins ---------------------------------------------------------------------------------
+
+
+class SignInSessionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    ip_address = serializers.CharField()
+    user_agent = serializers.CharField()
+
+
+class RefreshTokenSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField()
+
+
+class SignInsSerializer(serializers.Serializer):
+    sessions = SignInSessionSerializer(many=True, help_text="Browser sessions.")
+    refresh_tokens = RefreshTokenSerializer(many=True, help_text="Apps signed in through the API.")
+
+
+class SignInListApi(APIView):
+    """The caller's browser sessions and refresh tokens (API keys: /api-keys/)."""
+
+    api_key_scope = "keys"
+
+    @extend_schema(operation_id="sign_ins_list", tags=["auth"], responses={200: SignInsSerializer, **error_responses(401, 403)})
+    def get(self, request):
+        return Response(SignInsSerializer({
+            "sessions": selectors.sign_in_sessions_for(request.user)[:200],
+            "refresh_tokens": selectors.refresh_tokens_for(request.user)[:200],
+        }).data)
+
+
+class SignInSessionEndApi(APIView):
+    """End one of the caller's browser sessions."""
+
+    api_key_scope = "keys"
+
+    @extend_schema(operation_id="sign_ins_session_end", tags=["auth"], responses={204: None, **error_responses(401, 403, 404)})
+    def delete(self, request, session_id: int):
+        if not services.sign_in_session_end(user=request.user, session_id=session_id):
+            raise NotFound("No such sign-in of yours.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RefreshTokenRevokeApi(APIView):
+    """Revoke one of the caller's refresh tokens."""
+
+    api_key_scope = "keys"
+
+    @extend_schema(operation_id="sign_ins_token_revoke", tags=["auth"], responses={204: None, **error_responses(401, 403, 404)})
+    def delete(self, request, token_id: int):
+        if not services.refresh_token_revoke(user=request.user, token_id=token_id):
+            raise NotFound("No such sign-in of yours.")
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -8,7 +8,7 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
-        from accounts import lockout  # noqa: F401 (connects the sign-in lockout's signal receiver)
+        from accounts import lockout, receivers  # noqa: F401 (connect their signal receivers)
 
         post_migrate.connect(_demo_owner_ensure, sender=self, dispatch_uid="accounts.demo_owner")
 

@@ -91,3 +91,17 @@ class ApiKey(models.Model):
         if self.expires_at is not None and self.expires_at <= moment:
             return "expired"
         return "active"
+
+
+class SignInSession(models.Model):
+    """One browser session of a user, recorded when it signs in, so that the user can see and end
+    it (the "Sign-ins" page): the session itself stays Django's (django.contrib.sessions)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sign_in_sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ip_address = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

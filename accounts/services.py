@@ -79,6 +79,43 @@ def user_credentials_revoke(*, user: User) -> dict:
     return {"refresh_tokens": len(tokens), "api_keys": keys_revoked}
 
 
+# --- Sign-ins: browser sessions and refresh tokens -------------------------------------------------
+
+
+def sign_in_session_record(*, user: User, session_key: str, ip_address: str, user_agent: str) -> None:
+    """Remember a new browser session of `user` (called when it signs in)."""
+    from accounts.models import SignInSession
+
+    if session_key:
+        SignInSession.objects.update_or_create(session_key=session_key, defaults={
+            "user": user, "ip_address": (ip_address or "")[:45], "user_agent": (user_agent or "")[:300]})
+
+
+def sign_in_session_end(*, user: User, session_id: int) -> bool:
+    """End one of `user`'s browser sessions (signed out there at its next request). False: not theirs."""
+    from django.contrib.sessions.models import Session
+
+    from accounts.models import SignInSession
+
+    record = SignInSession.objects.filter(user=user, pk=session_id).first()
+    if record is None:
+        return False
+    Session.objects.filter(session_key=record.session_key).delete()
+    record.delete()
+    return True
+
+
+def refresh_token_revoke(*, user: User, token_id: int) -> bool:
+    """Blacklist one of `user`'s refresh tokens (an app signed in through the API). False: not theirs."""
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    token = OutstandingToken.objects.filter(user=user, pk=token_id).first()
+    if token is None:
+        return False
+    BlacklistedToken.objects.get_or_create(token=token)
+    return True
+
+
 # --- Deleting an account ------------------------------------------------------------------------
 
 # What higher apps must remove before a user row goes (files on disk, rows their services own):

@@ -389,3 +389,45 @@ def test_staff_without_permissions_reads_no_originals_switches_no_model_sees_no_
     assert client.get(original).status_code == 200
     client.force_login(make_user("ops@example.com", perms=["monitoring.view_operations"]))
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.1").status_code == 200
+
+
+# --- Sign-ins the owner cannot see or end ---------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_invisible_sign_ins_the_owner_sees_and_ends_sessions_and_tokens(ada):
+    from django.test import Client
+
+    laptop, phone = Client(HTTP_USER_AGENT="Laptop browser"), Client(HTTP_USER_AGENT="Phone browser")
+    for browser in (laptop, phone):
+        assert browser.post(reverse("accounts:login"), {"username": "ada@example.com", "password": PASSWORD},
+                            REMOTE_ADDR="198.51.100.30").status_code == 302
+    api = APIClient()
+    pair = obtain(api).json()
+    page = laptop.get(reverse("accounts:sign_ins")).content.decode()
+    assert "Laptop browser" in page and "Phone browser" in page and "this browser" in page
+    # End the phone's session from the laptop: the phone is signed out at its next request.
+    from accounts.models import SignInSession
+
+    phone_session = SignInSession.objects.get(user_agent="Phone browser")
+    assert laptop.post(reverse("accounts:session_end", args=[phone_session.pk])).status_code == 302
+    assert phone.get(reverse("accounts:sign_ins")).status_code == 302  # to the login page
+    assert laptop.get(reverse("accounts:sign_ins")).status_code == 200
+    # The API lists and revokes too (a JWT is the person; an API key needs the keys scope).
+    bearer = APIClient(HTTP_AUTHORIZATION=f"Bearer {pair['access']}")
+    listed = bearer.get("/api/v1/auth/sign-ins/").json()
+    assert len(listed["sessions"]) == 1 and len(listed["refresh_tokens"]) == 1
+    token_id = listed["refresh_tokens"][0]["id"]
+    assert bearer.delete(f"/api/v1/auth/sign-ins/tokens/{token_id}/").status_code == 204
+    assert api.post(reverse("api:token-refresh"), {"refresh": pair["refresh"]}, format="json").status_code == 401
+    # Nobody ends another person's sign-ins.
+    other = User.objects.create_user(email="eve@example.com", password=PASSWORD)
+    eve = Client()
+    eve.force_login(other)
+    laptop_session = SignInSession.objects.get(user_agent="Laptop browser")
+    assert eve.post(reverse("accounts:session_end", args=[laptop_session.pk])).status_code == 404
+    _, reader = api_key_create(owner=ada, name="r", scopes=["read", "write"])
+    assert _key_client(reader).get("/api/v1/auth/sign-ins/").status_code == 403
+    # "End every other sign-in" keeps this one.
+    assert laptop.post(reverse("accounts:end_all_others")).status_code == 302
+    assert laptop.get(reverse("accounts:sign_ins")).status_code == 200
