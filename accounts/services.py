@@ -45,7 +45,7 @@ def user_create(*, email: str, password: str) -> User:
     return User.objects.create_user(email=email, password=password)
 
 
-def user_signup(*, email: str, password: str) -> User | None:
+def user_signup(*, email: str, password: str, active: bool = True) -> User | None:
     """The new account for `email`, or None when the address already has one (nothing changes
     then: the caller answers exactly as for a new account, so sign-up reveals no addresses)."""
     reason = email_reserved_reason(email)
@@ -55,7 +55,7 @@ def user_signup(*, email: str, password: str) -> User | None:
         return None
     try:
         with transaction.atomic():
-            return user_create(email=email, password=password)
+            return User.objects.create_user(email=email, password=password, is_active=active)
     except IntegrityError:  # the same address signed up a moment ago
         return None
 
@@ -114,6 +114,14 @@ def refresh_token_revoke(*, user: User, token_id: int) -> bool:
         return False
     BlacklistedToken.objects.get_or_create(token=token)
     return True
+
+
+def user_email_verified(*, user: User) -> User:
+    """The owner opened the link mailed to the address: the account works from now on."""
+    if not user.is_active:
+        User.objects.filter(pk=user.pk).update(is_active=True)
+        user.is_active = True
+    return user
 
 
 # --- Deleting an account ------------------------------------------------------------------------

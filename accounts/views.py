@@ -8,11 +8,17 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 
 from accounts import lockout
 from accounts.forms import AccountDeleteForm, CaptionLanguageForm, EmailAuthenticationForm, SignupForm
-from accounts.services import user_caption_language_set, user_credentials_revoke, user_delete, user_signup
+from accounts.services import (
+    user_caption_language_set,
+    user_credentials_revoke,
+    user_delete,
+    user_email_verified,
+    user_signup,
+)
 from core import throttle
 from core.forms import add_service_errors
 from core.throttle import client_address
@@ -45,17 +51,55 @@ def signup(request: HttpRequest) -> HttpResponse:
                              "Too many sign-ups from this address")
     if request.method == "POST" and form.is_valid():
         email, password = form.cleaned_data["email"], form.cleaned_data["password1"]
+        verify = settings.ACCOUNT_EMAIL_VERIFICATION
         try:
-            user = user_signup(email=email, password=password)
+            user = user_signup(email=email, password=password, active=not verify)
         except ValidationError as error:
             add_service_errors(form, error)
             return render(request, "accounts/signup.html", {"form": form}, status=400)
+        if verify:
+            # The same answer for a new and a taken address: a link goes only to a new one.
+            if user is not None:
+                _verification_mail(request, user)
+            return render(request, "accounts/verify_sent.html", {"email": email})
         if user is None:
             user = authenticate(request, username=email, password=password)
         if user is not None:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("captions:gallery")
     return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def _verification_mail(request, user) -> None:
+    from django.contrib.auth.tokens import default_token_generator
+    from django.core.mail import send_mail
+    from django.template.loader import render_to_string
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    link = request.build_absolute_uri(reverse("accounts:verify", kwargs={
+        "uidb64": urlsafe_base64_encode(force_bytes(user.pk)), "token": default_token_generator.make_token(user)}))
+    body = render_to_string("accounts/verify_email.txt", {"email": user.email, "link": link})
+    send_mail("Confirm your captionsite account", body, None, [user.email])
+
+
+def verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """The link mailed at sign-up: a valid one activates the account and signs it in."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.http import urlsafe_base64_decode
+
+    from accounts.models import User
+
+    try:
+        user = User.objects.get(pk=int(urlsafe_base64_decode(uidb64).decode()))
+    except (ValueError, TypeError, OverflowError, User.DoesNotExist):
+        user = None
+    if user is None or user.has_usable_password() is False or not default_token_generator.check_token(user, token):
+        return render(request, "accounts/verify_sent.html", {"invalid": True}, status=400)
+    user_email_verified(user=user)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    messages.success(request, "Your address is confirmed: welcome.")
+    return redirect("captions:gallery")
 
 
 class LoginView(auth_views.LoginView):

@@ -229,6 +229,9 @@ AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2", "new_password
 AXES_VERBOSE = False
 # Sign-ups per client address, and password-reset requests per address and per account (a reset
 # asked for once more is answered as sent but not sent): N/s, N/m, N/h or N/d.
+# true: a new account stays inactive until its owner opens the link mailed to the address
+# (accounts.views.signup); false: the account works at once.
+ACCOUNT_EMAIL_VERIFICATION = env.bool("ACCOUNT_EMAIL_VERIFICATION", default=False)
 ACCOUNT_RATE_SIGNUP = env.str("ACCOUNT_RATE_SIGNUP", default="10/h")
 ACCOUNT_RATE_PASSWORD_RESET = env.str("ACCOUNT_RATE_PASSWORD_RESET", default="5/h")
 LOGIN_URL = "accounts:login"

@@ -431,3 +431,31 @@ def test_invisible_sign_ins_the_owner_sees_and_ends_sessions_and_tokens(ada):
     # "End every other sign-in" keeps this one.
     assert laptop.post(reverse("accounts:end_all_others")).status_code == 302
     assert laptop.get(reverse("accounts:sign_ins")).status_code == 200
+
+
+# --- Unverified addresses ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_unverified_sign_up_the_account_waits_for_the_mailed_link(client, fast_hash, settings):
+    import re
+
+    settings.ACCOUNT_EMAIL_VERIFICATION = True
+    response = client.post(reverse("accounts:signup"), {"email": "new@example.com", "password1": PASSWORD,
+                                                         "password2": PASSWORD})
+    assert response.status_code == 200 and "Check your e-mail" in response.content.decode()
+    user = User.objects.get(email="new@example.com")
+    assert not user.is_active and "_auth_user_id" not in client.session
+    assert client.post(reverse("accounts:login"), {"username": "new@example.com", "password": PASSWORD}).status_code == 200
+    assert "_auth_user_id" not in client.session
+    link = re.search(r"http://testserver(/accounts/verify/\S+/)", mail.outbox[-1].body).group(1)
+    assert client.get(link.replace("/verify/", "/verify/x")).status_code == 400
+    assert client.get(link).status_code == 302
+    user.refresh_from_db()
+    assert user.is_active and client.session["_auth_user_id"] == str(user.pk)
+    # A taken address gets the same page and no mail.
+    client.logout()
+    sent = len(mail.outbox)
+    again = client.post(reverse("accounts:signup"), {"email": "new@example.com", "password1": PASSWORD,
+                                                      "password2": PASSWORD})
+    assert again.status_code == 200 and "Check your e-mail" in again.content.decode() and len(mail.outbox) == sent
