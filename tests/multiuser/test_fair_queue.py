@@ -1,0 +1,89 @@
+"""Claims rotate between owners in the claim query: a small upload waits at most about one batch
+behind another user's backlog, on SQLite and on PostgreSQL (SKIP LOCKED)."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from captions.models import Image
+from captions.services.queue import images_claim
+from captions.services.submission import image_submit
+from tests.images import image_bytes, upload
+
+pytestmark = pytest.mark.django_db
+
+
+def submit_many(owner, count: int, start=0):
+    for first in range(0, count, 25):
+        files = [upload(f"p{start + n}.png", image_bytes("PNG", size=(8, 8), color=((start + n) % 250, (start + n) // 250, 10)))
+                 for n in range(first, min(count, first + 25))]
+        image_submit(owner=owner, files=files)
+
+
+def test_one_owners_backlog_does_not_starve_another_owner(make_user):
+    a, b = make_user("a@example.com"), make_user("b@example.com")
+    submit_many(a, 60)
+    submit_many(b, 5, start=100)
+    # B uploaded last, behind all of A's backlog: a claim of 8 takes four of each (round-robin),
+    # and B's fifth comes with the next claim, not after A's 60.
+    _, claimed = images_claim(worker_id="w1", limit=8)
+    owners = [image.owner_id for image in claimed]
+    assert owners.count(b.pk) == 4 and owners.count(a.pk) == 4
+    _, claimed = images_claim(worker_id="w1", limit=8)
+    assert [image.owner_id for image in claimed].count(b.pk) == 1
+    assert not Image.objects.filter(owner=b, status=Image.Status.QUEUED).exists()
+
+
+def test_owners_alternate_and_each_owner_keeps_its_own_order(make_user):
+    owners = [make_user(f"u{n}@example.com") for n in range(3)]
+    for owner in owners:
+        submit_many(owner, 4)
+    taken = []
+    while True:
+        _, claimed = images_claim(worker_id="w", limit=3)
+        if not claimed:
+            break
+        assert len({image.owner_id for image in claimed}) == len(claimed)  # one per owner per round
+        taken += claimed
+    assert len(taken) == 12
+    for owner in owners:
+        mine = [image.id for image in taken if image.owner_id == owner.pk]
+        assert mine == sorted(mine)
+
+
+def test_images_waiting_for_a_retry_are_not_claimed_early(make_user):
+    a = make_user("a@example.com")
+    submit_many(a, 3)
+    later = timezone.now() + timedelta(minutes=5)
+    Image.objects.filter(owner=a).update(available_at=later)
+    assert images_claim(worker_id="w", limit=5)[1] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_claiming_at_once_take_different_images(make_user):
+    import threading
+
+    from django.db import connection
+
+    a, b = make_user("a@example.com"), make_user("b@example.com")
+    submit_many(a, 40)
+    submit_many(b, 10, start=100)
+    results, errors = [], []
+
+    def claim(name):
+        try:
+            for _ in range(4):
+                results.extend(image.id for image in images_claim(worker_id=name, limit=5)[1])
+        except Exception as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim, args=(f"w{n}",)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert len(results) == len(set(results)) and len(results) >= 20
