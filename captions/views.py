@@ -14,11 +14,15 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
-from captions import exports, selectors, services
+from captions import exports, selectors
 from captions.forms import BulkRecaptionForm, ImageSearchForm, UploadForm
 from captions.models import Image
 from captions.responses import image_file_response
 from captions.selection import search_form_for, selected_images_for
+from captions.services import queue
+from captions.services.bulk import BULK_LIMIT, images_bulk_delete, images_bulk_recaption, images_bulk_retry
+from captions.services.results import UploadRejected
+from captions.services.submission import upload_submit
 from captions.uploads import archive_upload_handlers_install, oversize_refusals
 from core.forms import add_service_errors
 from core.views import safe_next
@@ -74,14 +78,14 @@ def _gallery(request: HttpRequest) -> HttpResponse:
         form = UploadForm(request.POST, request.FILES, owner=request.user)
         if form.is_valid():
             try:
-                result = services.upload_submit(  # .zip archives: their images, as the API's batches
+                result = upload_submit(  # .zip archives: their images, as the API's batches
                     owner=request.user,
                     files=request.FILES.getlist("images"),
                     params=form.generation_params(),
                     model_spec=form.model_spec(),
                     oversize_filenames=oversize_refusals(request),
                 )
-            except services.UploadRejected as error:
+            except UploadRejected as error:
                 form.add_error("images", str(error))
             except ValidationError as error:
                 add_service_errors(form, error)
@@ -119,7 +123,7 @@ def _gallery(request: HttpRequest) -> HttpResponse:
             "searching": searching,
             "query_string": search_query_string(search_form),
             "search_keys": list(search_form.fields),
-            "bulk_limit": services.BULK_LIMIT,
+            "bulk_limit": BULK_LIMIT,
             "recaption_form": BulkRecaptionForm(model_choices=selectors.caption_model_choices(), auto_id="bulk-%s"),
             "page": page,
             "watch": watch,
@@ -226,7 +230,7 @@ def image_retry(request: HttpRequest, public_id) -> HttpResponse:
     back to `next` (a path on this site: the gallery for a card) or to the image's page."""
     image = selectors.image_for(request.user, public_id)
     try:
-        services.image_retry(image=image)
+        queue.image_retry(image=image)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -239,7 +243,7 @@ def image_retry(request: HttpRequest, public_id) -> HttpResponse:
 def image_delete(request: HttpRequest, public_id) -> HttpResponse:
     image = selectors.image_for(request.user, public_id)
     name = image.original_filename
-    services.image_delete(image=image)
+    queue.image_delete(image=image)
     messages.success(request, f"{name} was deleted.")
     return redirect("captions:gallery")
 
@@ -291,25 +295,25 @@ def images_bulk(request: HttpRequest) -> HttpResponse:
             fmt = request.POST.get("format", "csv")
             if fmt not in EXPORT_FORMATS:
                 raise ValidationError("Export as CSV, JSON or HTML.")
-            if count > services.BULK_LIMIT:
-                raise ValidationError(f"{count} images are selected; at most {services.BULK_LIMIT} can be exported at once.")
+            if count > BULK_LIMIT:
+                raise ValidationError(f"{count} images are selected; at most {BULK_LIMIT} can be exported at once.")
             return export_response(selectors.images_export_rows(images), fmt, "selection")
         if action == "delete" and request.POST.get("confirm") != "1":
             if count == 0:
                 raise ValidationError("Select at least one image.")
             return render(request, "captions/bulk_confirm.html", {
                 "count": count, "names": [i.original_filename for i in images[:10]], "post": request.POST,
-                "too_many": count > services.BULK_LIMIT, "bulk_limit": services.BULK_LIMIT,
+                "too_many": count > BULK_LIMIT, "bulk_limit": BULK_LIMIT,
             })
         if action == "retry":
-            done = services.images_bulk_retry(owner=request.user, images=images)
+            done = images_bulk_retry(owner=request.user, images=images)
             notice = f"{done} failed image{'s' if done != 1 else ''} queued again."
         elif action == "recaption":
             form = BulkRecaptionForm(request.POST, model_choices=selectors.caption_model_choices())
             if not form.is_valid():
                 raise ValidationError("Nothing was queued. " + form.error_text(form.errors))
             try:
-                done = services.images_bulk_recaption(
+                done = images_bulk_recaption(
                     owner=request.user, images=images, params=form.generation_params(),
                     model_spec=form.cleaned_data["model_spec"],
                 )
@@ -319,7 +323,7 @@ def images_bulk(request: HttpRequest) -> HttpResponse:
                 raise ValidationError("Nothing was queued. " + form.error_text(error.message_dict)) from None
             notice = f"{done} image{'s' if done != 1 else ''} queued for a new caption."
         else:
-            done = services.images_bulk_delete(owner=request.user, images=images)
+            done = images_bulk_delete(owner=request.user, images=images)
             notice = f"{done} image{'s were' if done != 1 else ' was'} deleted."
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
