@@ -15,6 +15,7 @@ The settings AXES_* in captionsite/settings.py point here for the address, the a
 the cool-off.
 """
 
+import ipaddress
 import math
 from datetime import timedelta
 
@@ -44,9 +45,17 @@ def failure_limit(request, credentials) -> int:
     return max(1, settings.LOGIN_FAILURES_PER_ACCOUNT)
 
 
-def client_ip(request) -> str:
-    """The same client address as the API's rate limits (RATELIMIT_IP_META_KEY)."""
-    return client_address(request) or "unknown"
+def client_ip(request) -> str | None:
+    """The same client address as the API's rate limits (RATELIMIT_IP_META_KEY), as an IP address
+    (the first of a comma-separated list a proxy header may hold); None when there is none (the
+    attempt tables store addresses as IP addresses: PostgreSQL's inet refuses anything else)."""
+    raw = client_address(request) or ""
+    for part in (raw, raw.split(",")[0]):
+        try:
+            return str(ipaddress.ip_address(part.strip()))
+        except ValueError:
+            continue
+    return None
 
 
 def _lockouts_today(request) -> int:
@@ -76,7 +85,7 @@ def _address_window() -> int:
 def address_failures(request, *, increment: bool) -> throttle.Count:
     """Failed sign-ins from this request's address, any account, in the current window: the
     guard against one address trying many accounts (LOGIN_FAILURES_PER_ADDRESS)."""
-    return throttle.count(ADDRESS_SCOPE, client_ip(request), period=_address_window(), increment=increment)
+    return throttle.count(ADDRESS_SCOPE, client_ip(request) or "unknown", period=_address_window(), increment=increment)
 
 
 class LockoutBackend(AxesStandaloneBackend):

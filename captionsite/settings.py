@@ -227,6 +227,10 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2", "new_password1", "new_password2"]
 AXES_VERBOSE = False
+# Successful sign-ins are listed on the user's Sign-ins page (accounts.SignInSession), not in a
+# second ever-growing log; failures are kept (the cool-off grows with them), at most 1,000 per
+# e-mail, and `manage.py axes_reset_failure_logs --age N` trims old ones.
+AXES_DISABLE_ACCESS_LOG = True
 # Sign-ups per client address, and password-reset requests per address and per account (a reset
 # asked for once more is answered as sent but not sent): N/s, N/m, N/h or N/d.
 # true: a new account stays inactive until its owner opens the link mailed to the address

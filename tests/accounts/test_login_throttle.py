@@ -159,3 +159,13 @@ def test_the_token_endpoint_shares_the_count_with_the_sign_in_page(client, ada):
     # The owner's other address gets a token.
     assert api.post(token_url, {"email": "ada@example.com", "password": PASSWORD}, format="json",
                     REMOTE_ADDR="198.51.100.4").status_code == 200
+
+
+@pytest.mark.parametrize("header", ["not-an-address", "203.0.113.7, 10.0.0.1", ""])
+def test_a_client_address_that_is_no_ip_address_is_no_500(client, ada, settings, header):
+    settings.RATELIMIT_IP_META_KEY = "HTTP_X_REAL_IP"
+    for attempt in range(6):
+        response = client.post(reverse("accounts:login"), {"username": "ada@example.com", "password": f"w{attempt}"},
+                               HTTP_X_REAL_IP=header)
+        assert response.status_code in (200, 429)
+    assert response.status_code == 429
