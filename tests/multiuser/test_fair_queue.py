@@ -1,6 +1,7 @@
 """Claims rotate between owners in the claim query: a small upload waits at most about one batch
 behind another user's backlog, on SQLite and on PostgreSQL (SKIP LOCKED)."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -87,3 +88,21 @@ def test_two_workers_claiming_at_once_take_different_images(make_user):
         thread.join()
     assert not errors
     assert len(results) == len(set(results)) and len(results) >= 20
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("ensemble:blip-base,blip-base", "twice"),
+    ("ensemble:blip-base,Salesforce/blip-image-captioning-base", "twice"),  # one model, two names
+    ("ensemble:" + ",".join(["blip-base", "blip-large", "git-base-coco", "vit-gpt2", "smolvlm-256m"]), "at most 4"),
+])
+def test_costly_ensembles_repeated_or_too_many_members_are_a_400(make_user, spec, message):
+    from rest_framework.test import APIClient
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    owner = make_user("a@example.com")
+    api = APIClient(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(owner)}")
+    response = api.post("/api/v1/images/", {"files": [upload("p.png", image_bytes("PNG"))], "model": spec},
+                        format="multipart")
+    assert response.status_code == 400, response.json()
+    assert message in json.dumps(response.json())
+    assert not Image.objects.filter(owner=owner).exists()
