@@ -106,3 +106,14 @@ def test_costly_ensembles_repeated_or_too_many_members_are_a_400(make_user, spec
     assert response.status_code == 400, response.json()
     assert message in json.dumps(response.json())
     assert not Image.objects.filter(owner=owner).exists()
+
+
+@pytest.mark.parametrize("field, value", [("num_beams", 10), ("max_length", 100), ("num_alternatives", 5)])
+def test_demo_maximum_settings_are_capped_for_the_anonymous_demo(field, value):
+    from rest_framework.test import APIClient
+
+    response = APIClient().post("/api/v1/demo/caption/", {"file": upload("p.png", image_bytes("PNG")), field: value},
+                                format="multipart", REMOTE_ADDR="198.51.100.77")
+    assert response.status_code == 400, response.content
+    assert "The demo allows at most" in json.dumps(response.json()) and field in json.dumps(response.json())
+    assert not Image.objects.exists()
