@@ -67,6 +67,13 @@ class Image(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     available_at = models.DateTimeField(db_index=True, help_text="Not claimed before this time (retry back-off).")
+
+    class Priority(models.IntegerChoices):
+        BULK = 0, "Bulk (uploads, batches, re-captions)"
+        INTERACTIVE = 1, "Interactive (predict and the demo: somebody waits)"
+
+    # Claimed before every bulk image, whoever owns them (captions.services.queue.images_claim).
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.BULK, db_default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
     claim_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     claim_token = models.CharField(max_length=64, blank=True, db_index=True)

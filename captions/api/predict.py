@@ -91,6 +91,7 @@ def _submit_one(request, *, owner, limit_text: str | None = None, demo: bool = F
             params=generation_params_of(serializer.validated_data),
             model_spec=model_spec,
             oversize_filenames=oversize,
+            interactive=True,
         )
     except UploadRejected as error:
         raise upload_rejected_error(error) from None

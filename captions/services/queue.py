@@ -169,6 +169,8 @@ def images_claim(*, worker_id: str, limit: int, lease_seconds: int | None = None
     owner's own queue (ROW_NUMBER() OVER (PARTITION BY owner ORDER BY available_at, id)), so a batch
     takes every waiting owner's first image before anybody's second: a user with 5 images waits at
     most about one batch behind another's backlog of thousands, instead of behind all of it.
+    Interactive images (predict, the demo: somebody waits for the answer) go before all bulk work,
+    in their owner's queue and overall.
 
     On PostgreSQL the chosen rows are then locked with SKIP LOCKED so concurrent workers take
     different images (a window query cannot be locked itself, so the ranking is a subquery over
@@ -185,8 +187,8 @@ def images_claim(*, worker_id: str, limit: int, lease_seconds: int | None = None
         ranked = (
             Image.objects.filter(status=Image.Status.QUEUED, available_at__lte=now)
             .annotate(owner_rank=Window(RowNumber(), partition_by=[F("owner_id")],
-                                        order_by=[F("available_at").asc(), F("id").asc()]))
-            .order_by("owner_rank", "available_at", "id")
+                                        order_by=[F("priority").desc(), F("available_at").asc(), F("id").asc()]))
+            .order_by("-priority", "owner_rank", "available_at", "id")
             .values_list("id", "owner_rank")[: limit * CLAIM_OVERSAMPLE]
         )
         order = {image_id: place for place, (image_id, _) in enumerate(ranked)}

@@ -117,3 +117,28 @@ def test_demo_maximum_settings_are_capped_for_the_anonymous_demo(field, value):
     assert response.status_code == 400, response.content
     assert "The demo allows at most" in json.dumps(response.json()) and field in json.dumps(response.json())
     assert not Image.objects.exists()
+
+
+def test_interactive_requests_go_before_bulk_work_even_the_owners_own(make_user):
+    a, b = make_user("a@example.com"), make_user("b@example.com")
+    submit_many(a, 30)
+    submit_many(b, 30, start=100)
+    waiting = image_submit(owner=a, files=[upload("now.png", image_bytes("PNG", size=(9, 9)))],
+                           interactive=True).accepted[0]
+    assert waiting.priority == Image.Priority.INTERACTIVE
+    _, claimed = images_claim(worker_id="w", limit=1)
+    assert [image.pk for image in claimed] == [waiting.pk]
+
+
+def test_predict_through_the_api_is_interactive(make_user, settings):
+    from rest_framework.test import APIClient
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    settings.PREDICT_WAIT_SECONDS = 0
+    owner = make_user("a@example.com")
+    api = APIClient(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(owner)}")
+    assert api.post("/api/v1/predict/", {"file": upload("p.png", image_bytes("PNG"))},
+                    format="multipart").status_code == 202
+    assert api.post("/api/v1/images/", {"files": [upload("q.png", image_bytes("PNG", size=(9, 9)))]},
+                    format="multipart").status_code in (201, 202)
+    assert sorted(Image.objects.values_list("priority", flat=True)) == [Image.Priority.BULK, Image.Priority.INTERACTIVE]
