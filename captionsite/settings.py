@@ -276,6 +276,9 @@ WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 # --- Uploads --------------------------------------------------------------------------------
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
 MAX_FILES_PER_UPLOAD = env.int("MAX_FILES_PER_UPLOAD", default=50)
+# Images one user may queue through the site's pages (uploads, bulk retry and re-caption, the
+# review queue's re-caption), counted in files: N/m, N/h or N/d (captions.limits).
+QUEUE_RATE_FILES = env.str("QUEUE_RATE_FILES", default="1000/h")
 MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=40_000_000)
 THUMBNAIL_SIZE = env.int("THUMBNAIL_SIZE", default=400)
 # Django refuses a request with more files than this before any view runs; the upload form

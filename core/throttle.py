@@ -110,11 +110,14 @@ def rate_parse(rate: str) -> tuple[int, int]:
 
 
 def hit(scope: str, ident: str, rate: str, *, amount: int = 1) -> int:
-    """Count `amount` events for (scope, ident) against `rate`; 0 when within it, otherwise the
-    seconds until the window ends (the caller answers 429 with Retry-After). `amount` > 1 counts
-    files, not requests."""
+    """Take `amount` events for (scope, ident) from `rate`; 0 when they fit (and are counted),
+    otherwise the seconds until the window ends (nothing is counted: the caller answers 429 with
+    Retry-After). `amount` > 1 counts files, not requests."""
     limit, period = rate_parse(rate)
-    used = None
-    for _ in range(max(1, amount)):
-        used = count(scope, ident, period=period, increment=True)
-    return used.seconds_left if used.count > limit else 0
+    used = count(scope, ident, period=period, increment=False)
+    if used.count + max(1, amount) > limit:
+        return used.seconds_left
+    for _ in range(max(1, amount) - 1):
+        count(scope, ident, period=period, increment=True)
+    count(scope, ident, period=period, increment=True)
+    return 0

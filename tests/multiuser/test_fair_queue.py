@@ -142,3 +142,23 @@ def test_predict_through_the_api_is_interactive(make_user, settings):
     assert api.post("/api/v1/images/", {"files": [upload("q.png", image_bytes("PNG", size=(9, 9)))]},
                     format="multipart").status_code in (201, 202)
     assert sorted(Image.objects.values_list("priority", flat=True)) == [Image.Priority.BULK, Image.Priority.INTERACTIVE]
+
+
+def test_unlimited_web_writes_files_count_against_one_budget(client, make_user, settings):
+    from django.urls import reverse
+
+    settings.QUEUE_RATE_FILES = "4/h"
+    owner = make_user("a@example.com")
+    client.force_login(owner)
+    files = lambda start: [upload(f"w{n}.png", image_bytes("PNG", size=(8, 8), color=(n, 60, 60)))  # noqa: E731
+                           for n in range(start, start + 3)]
+    assert client.post(reverse("captions:gallery"), {"images": files(0)}).status_code == 302
+    refused = client.post(reverse("captions:gallery"), {"images": files(10)})
+    assert refused.status_code == 429 and "as many images as allowed" in refused.content.decode()
+    assert Image.objects.filter(owner=owner).count() == 3
+    # The bulk re-caption of the three takes from the same budget (one left): refused whole.
+    response = client.post(reverse("captions:images_bulk"), {"action": "recaption", "all": "1"}, follow=True)
+    assert "as many images as allowed" in response.content.decode()
+    # Another user has a budget of their own.
+    client.force_login(make_user("b@example.com"))
+    assert client.post(reverse("captions:gallery"), {"images": files(20)}).status_code == 302
