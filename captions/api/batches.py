@@ -18,6 +18,7 @@ from captions.api.common import (
     SubmitResultSerializer,
     generation_params_of,
     model_spec_of,
+    queue_files_take_or_429,
     submit_response,
     upload_rejected_error,
 )
@@ -61,6 +62,7 @@ class BatchCreateApi(APIView):
         oversize = oversize_refusals(request)
         # A dropped archive is named with its own limit, not the per-image one.
         refused, oversize_images = oversize_archives_refused(oversize)
+        queue_files_take_or_429(request, len(serializer.validated_data.get("files", [])) + len(oversize))
         try:
             result = batch_submit(
                 owner=request.user,

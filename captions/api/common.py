@@ -326,3 +326,15 @@ def submit_response(request, result, *, oversize: list[str] = ()):
 def upload_rejected_error(error) -> "serializers.ValidationError":
     """captions.services.results.UploadRejected (the upload as a whole) as a 400 naming `files`."""
     return serializers.ValidationError({"files": [str(error)]}, code="upload_rejected")
+
+
+def queue_files_take_or_429(request, count: int) -> None:
+    """The user's queued-files budget (captions.limits) for an API upload: counted in files; over
+    it, a 429 with the reason and Retry-After (nothing is stored)."""
+    from captions.limits import QueueLimitReached, queue_files_take
+    from core.exceptions import ThrottledWithReason
+
+    try:
+        queue_files_take(owner=request.user, count=count)
+    except QueueLimitReached as error:
+        raise ThrottledWithReason(error.messages[0], wait=error.wait) from None

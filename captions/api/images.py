@@ -17,6 +17,7 @@ from captions.api.common import (
     SubmitResultSerializer,
     generation_params_of,
     model_spec_of,
+    queue_files_take_or_429,
     submit_response,
     upload_rejected_error,
 )
@@ -134,6 +135,7 @@ class ImageUploadApi(APIView):
         serializer = ImageUploadInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         oversize = oversize_refusals(request)
+        queue_files_take_or_429(request, len(serializer.validated_data.get("files", [])) + len(oversize))
         try:
             result = image_submit(
                 owner=request.user,

@@ -162,3 +162,20 @@ def test_unlimited_web_writes_files_count_against_one_budget(client, make_user, 
     # Another user has a budget of their own.
     client.force_login(make_user("b@example.com"))
     assert client.post(reverse("captions:gallery"), {"images": files(20)}).status_code == 302
+
+
+def test_api_uploads_count_files_not_requests(make_user, settings):
+    from rest_framework.test import APIClient
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    settings.QUEUE_RATE_FILES = "5/h"
+    owner = make_user("a@example.com")
+    api = APIClient(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(owner)}")
+    files = lambda start, n: [upload(f"f{k}.png", image_bytes("PNG", size=(8, 8), color=(k, 90, 90)))  # noqa: E731
+                              for k in range(start, start + n)]
+    assert api.post("/api/v1/images/", {"files": files(0, 4)}, format="multipart").status_code in (201, 202)
+    refused = api.post("/api/v1/batches/", {"files": files(10, 2)}, format="multipart")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert "as many images as allowed" in refused.json()["detail"] and refused.json()["code"] == "throttled"
+    assert Image.objects.filter(owner=owner).count() == 4
+    assert api.post("/api/v1/images/", {"files": files(20, 1)}, format="multipart").status_code in (201, 202)
