@@ -7,7 +7,12 @@ _PATH = re.compile(r"""(?:file://)?(?<![\w.:/])(?:/(?:[^\s'"/:,;()]+/)+[^\s'"/:,
 
 
 def user_safe(reason: str) -> str:
-    """`reason` with every server path replaced by "(a file on the server)": a message from a
-    library (an OSError, a decoder) names where the site keeps its files, which nobody outside
-    needs to know."""
-    return _PATH.sub("(a file on the server)", reason or "")
+    """`reason` with every server path cut to its last part ("…/blip-finetuned"): a message from a
+    library (an OSError, a decoder, a model loader) names where the site keeps its files, which
+    nobody outside needs to know; the last part still tells an operator which file or model."""
+
+    def last_part(match) -> str:
+        parts = [p for p in re.split(r"[/\\]", match.group(0)) if p]
+        return "…/" + parts[-1] if parts else "…"
+
+    return _PATH.sub(last_part, reason or "")
