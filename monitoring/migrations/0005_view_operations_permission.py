@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('monitoring', '0003_workerheartbeat_model_info'),
+        ('monitoring', '0004_workerheartbeat_busy_since'),
     ]
 
     operations = [
