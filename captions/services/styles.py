@@ -153,6 +153,18 @@ def model_spec_clean(spec: str | None) -> str:
             {"model": [f"Unknown model {unknown[0] if unknown else spec!r}. Choose one of: {', '.join(choices)} "
                        "(or ensemble:<a>,<b> of them)."]}
         )
+    if spec.startswith("ensemble:"):
+        from mlcore.registry import ModelLoadError, ensemble_members_problem, resolve_spec
+
+        def identity(member: str) -> str:  # two names of one model are one member
+            try:
+                return resolve_spec(member.strip()).model_id
+            except ModelLoadError:
+                return member.strip()
+
+        problem = ensemble_members_problem([identity(m) for m in members])
+        if problem:
+            raise ValidationError({"model": [problem[0].upper() + problem[1:] + "."]})
     return spec
 
 
