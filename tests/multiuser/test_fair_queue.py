@@ -90,12 +90,28 @@ def test_two_workers_claiming_at_once_take_different_images(make_user):
     assert len(results) == len(set(results)) and len(results) >= 20
 
 
+@pytest.fixture
+def members_installed(monkeypatch, tmp_path, tiny_blip_dir):
+    """Every model the ensemble cases name is installed (only installed models are offered), so a
+    refusal is the ensemble's own."""
+    from mlcore.config import reload_config
+
+    for name in ("blip-base", "blip-large", "git-base-coco", "vit-gpt2", "smolvlm-256m"):
+        (tmp_path / "models").mkdir(exist_ok=True)
+        (tmp_path / "models" / name).symlink_to(tiny_blip_dir)
+    monkeypatch.setenv("MLCORE_MODELS_DIR", str(tmp_path / "models"))
+    reload_config()
+    yield
+    monkeypatch.undo()
+    reload_config()
+
+
 @pytest.mark.parametrize("spec, message", [
     ("ensemble:blip-base,blip-base", "twice"),
     ("ensemble:blip-base,Salesforce/blip-image-captioning-base", "twice"),  # one model, two names
     ("ensemble:" + ",".join(["blip-base", "blip-large", "git-base-coco", "vit-gpt2", "smolvlm-256m"]), "at most 4"),
 ])
-def test_costly_ensembles_repeated_or_too_many_members_are_a_400(make_user, spec, message):
+def test_costly_ensembles_repeated_or_too_many_members_are_a_400(make_user, spec, message, members_installed):
     from rest_framework.test import APIClient
     from rest_framework_simplejwt.tokens import AccessToken
 
