@@ -1,10 +1,11 @@
 """Rendering a batch's alt-text export (rows from captions.selectors.batch_export_rows) as CSV
 or JSON. Plain functions of the rows; the API view only picks the format and wraps the answer."""
 
-import csv
 import io
 import re
 from html import escape
+
+from core import csvsafe
 
 # One row per image: {"id": str uuid, "filename": str, "status": str, "caption": str (empty until
 # captioned), "confidence": float in [0, 1] or None, "style": str, "language": str (BCP 47),
@@ -22,25 +23,15 @@ EXPORT_COLUMNS = ("id", "filename", "status", "caption", "confidence", "style", 
 def _csv_value(value):
     return "; ".join(value) if isinstance(value, list) else value
 
-# Spreadsheets run cells that start like a formula; file names and captions are user text
-# (OWASP, "CSV Injection": prefix such cells with a single quote).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 def batch_rows_csv(rows: list[dict]) -> str:
     """The rows as CSV text with a header row of EXPORT_COLUMNS; None becomes an empty cell, a list
     (tags) one cell joined with "; ", and a
     cell that a spreadsheet would run as a formula is prefixed with a single quote."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(EXPORT_COLUMNS))
+    writer = csvsafe.DictWriter(buffer, fieldnames=list(EXPORT_COLUMNS))
     writer.writeheader()
     for row in rows:
-        writer.writerow({key: _cell(_csv_value(row.get(key))) for key in EXPORT_COLUMNS})
+        writer.writerow({key: _csv_value(row.get(key)) for key in EXPORT_COLUMNS})
     return buffer.getvalue()
 
 
@@ -99,7 +90,7 @@ def coverage_report_csv(coverage: dict, warnings_by_rule: dict[str, int]) -> str
     """A batch's alt-text report (captions.selectors.alt_coverage and alt_warning_counts) as CSV:
     one row per figure (figure, count, share of the images), then one per checker rule."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvsafe.Writer(buffer)
     writer.writerow(["figure", "count", "share"])
     total = coverage.get("total") or 0
     writer.writerow(["images", total, 1.0 if total else 0.0])

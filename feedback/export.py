@@ -1,11 +1,11 @@
 """The feedback data set as a file: JSON Lines, CSV or COCO captions JSON, one file with a split
 field. Used by `manage.py export_feedback`, the admin action and the fine-tuning run."""
 
-import csv
 import io
 import json
 from pathlib import Path
 
+from core import csvsafe
 from feedback.selectors import TrainingExample
 
 FORMATS = ("jsonl", "csv", "coco")
@@ -33,7 +33,7 @@ def dataset_text(examples: list[TrainingExample], fmt: str) -> str:
         return "".join(json.dumps(_row(e), ensure_ascii=False) + "\n" for e in examples)
     if fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS)
+        writer = csvsafe.DictWriter(buffer, fieldnames=CSV_FIELDS)
         writer.writeheader()
         writer.writerows(_row(e) for e in examples)
         return buffer.getvalue()
