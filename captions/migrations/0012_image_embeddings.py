@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('captions', '0010_alt_text_purpose_sources_checks_ocr'),
+        ('captions', '0011_image_claim_priority'),
     ]
 
     operations = [
