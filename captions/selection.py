@@ -28,7 +28,7 @@ def search_form_for(user, data) -> ImageSearchForm:
         models=selectors.image_model_choices_for(user),
         orderings={key: label for key, (label, _) in selectors.IMAGE_ORDERINGS.items()},
         statuses=Image.Status.choices,
-        modes=selectors.SEARCH_MODES,
+        modes=selectors.search_modes_available(),
     )
 
 

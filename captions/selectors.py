@@ -293,6 +293,13 @@ RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al.)
 KEYWORD_FUSION_LIMIT = 1000  # keyword matches that take part in the fusion
 
 
+def search_modes_available() -> dict[str, str]:
+    """SEARCH_MODES, or only keyword where semantic search is turned off."""
+    if settings.SEARCH_SEMANTIC_ENABLED:
+        return dict(SEARCH_MODES)
+    return {"keyword": SEARCH_MODES["keyword"]}
+
+
 class SemanticSearchUnavailable(ValueError):
     """Semantic search is turned off on this server (SEARCH_SEMANTIC_ENABLED)."""
 

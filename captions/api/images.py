@@ -161,7 +161,8 @@ class ImageFilterSerializer(StrictSerializer):
         choices=list(SEARCH_MODES), required=False,
         help_text="How `search` finds images: keyword (every word, as a word prefix), semantic "
         "(alt text of similar meaning, by sentence embeddings) or combined (both rankings fused). "
-        "Default: combined where your images have embeddings, keyword otherwise.",
+        "Default: combined where your images have embeddings, keyword otherwise. Where semantic "
+        "search is turned off on the server, keyword is the only choice.",
     )
     ordering = serializers.ChoiceField(
         choices=list(IMAGE_ORDERINGS), required=False, default="newest",
@@ -190,6 +191,11 @@ class ImageFilterSerializer(StrictSerializer):
     page_size = serializers.IntegerField(
         required=False, min_value=1, max_value=Pagination.max_page_size, help_text="Items per page."
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The modes this server offers now: the schema and the validation follow the setting.
+        self.fields["search_mode"].choices = list(selectors.search_modes_available())
 
     def validate(self, attrs):
         after, before = attrs.get("created_after"), attrs.get("created_before")

@@ -123,7 +123,7 @@ def test_an_embedding_model_that_cannot_load_is_a_503_for_the_query(client, user
     assert _api_names(client, user, search="puppy", search_mode="keyword") == ["shore.jpg"]
 
 
-def test_the_schema_documents_search_mode(client):
+def test_the_schema_documents_search_mode(client, semantic_on):
     schema = yaml.safe_load(client.get(reverse("api:schema")).content)
     params = {p["name"]: p for p in schema["paths"]["/api/v1/images/"]["get"]["parameters"]}
     assert set(params["search_mode"]["schema"]["enum"]) == {"keyword", "semantic", "combined"}
