@@ -15,6 +15,7 @@ urlpatterns = [
     path("images/<uuid:public_id>/card/", views.image_card, name="image_card"),
     path("images/<uuid:public_id>/retry/", views.image_retry, name="image_retry"),
     path("images/<uuid:public_id>/delete/", views.image_delete, name="image_delete"),
+    path("images/<uuid:public_id>/download/", views.image_download, name="image_download"),
     path("images/<uuid:public_id>/original/", views.image_file, {"variant": "original"}, name="image_original"),
     path("images/<uuid:public_id>/thumbnail/", views.image_file, {"variant": "thumbnail"}, name="image_thumbnail"),
 ]

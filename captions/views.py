@@ -14,10 +14,10 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
-from captions import exports, selectors, services
+from captions import embedding, exports, selectors, services
 from captions.forms import BulkRecaptionForm, ImageSearchForm, UploadForm
 from captions.models import Image
-from captions.responses import image_file_response
+from captions.responses import export_response, image_file_response, image_with_alt_text_response
 from captions.selection import search_form_for, selected_images_for
 from captions.uploads import archive_upload_handlers_install, oversize_refusals
 from core.forms import add_service_errors
@@ -253,19 +253,23 @@ def image_file(request: HttpRequest, public_id, variant: str) -> FileResponse:
 
 
 BULK_ACTIONS = ("retry", "recaption", "delete", "export")
-EXPORT_FORMATS = ("csv", "json", "html")
 
 
-def export_response(rows: list[dict], fmt: str, stem: str) -> HttpResponse:
-    """The alt-text rows as a download: CSV, JSON or a ready-to-paste HTML list of <img> tags."""
-    if fmt == "json":
-        response = JsonResponse(exports.batch_rows_json(rows), safe=False, json_dumps_params={"ensure_ascii": False})
-    elif fmt == "html":
-        response = HttpResponse(exports.rows_html(rows), content_type="text/plain; charset=utf-8")
-    else:
-        response = HttpResponse(exports.batch_rows_csv(rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{exports.download_filename(stem, fmt)}"'
-    return response
+def _export_download(images, query, stem: str) -> HttpResponse:
+    """The export a query asks for (format: a key of exports.EXPORT_FORMATS, and the
+    ExportOptions parameters): 400 with the reason for a bad value, 503 naming the tool when
+    the format needs one that is not installed."""
+    fmt = query.get("format") or exports.DEFAULT_EXPORT_FORMAT
+    if fmt not in exports.EXPORT_FORMATS:
+        names = ", ".join(exports.EXPORT_FORMATS)
+        return HttpResponse(f"format must be one of {names}.", status=400, content_type="text/plain")
+    try:
+        options = exports.ExportOptions.from_query(query)
+        return export_response(images, fmt, stem, options)
+    except ValueError as error:
+        return HttpResponse(str(error), status=400, content_type="text/plain")
+    except embedding.MetadataToolMissing as error:
+        return HttpResponse(str(error), status=503, content_type="text/plain")
 
 
 def _back_to_gallery(request: HttpRequest) -> HttpResponse:
@@ -288,12 +292,11 @@ def images_bulk(request: HttpRequest) -> HttpResponse:
         images = selected_images_for(request.user, request.POST)
         count = images.count()
         if action == "export":
-            fmt = request.POST.get("format", "csv")
-            if fmt not in EXPORT_FORMATS:
-                raise ValidationError("Export as CSV, JSON or HTML.")
+            if request.POST.get("format", exports.DEFAULT_EXPORT_FORMAT) not in exports.EXPORT_FORMATS:
+                raise ValidationError("Export as " + ", ".join(f.label for f in exports.EXPORT_FORMATS.values()) + ".")
             if count > services.BULK_LIMIT:
                 raise ValidationError(f"{count} images are selected; at most {services.BULK_LIMIT} can be exported at once.")
-            return export_response(selectors.images_export_rows(images), fmt, "selection")
+            return _export_download(images, request.POST, "selection")
         if action == "delete" and request.POST.get("confirm") != "1":
             if count == 0:
                 raise ValidationError("Select at least one image.")
@@ -350,9 +353,20 @@ def batch_detail(request: HttpRequest, batch_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def batch_export(request: HttpRequest, batch_id: int) -> HttpResponse:
-    """The batch's alt text as ?format=csv (default), json or html (a list of <img src alt>)."""
+    """The batch's alt text in a format of exports.EXPORT_FORMATS (?format=, csv by default)."""
     batch = selectors.batch_for(request.user, batch_id)
-    fmt = request.GET.get("format", "csv")
-    if fmt not in EXPORT_FORMATS:
-        return HttpResponse("format must be csv, json or html.", status=400, content_type="text/plain")
-    return export_response(selectors.batch_export_rows(batch), fmt, f"batch-{batch.pk}")
+    return _export_download(batch.images.all(), request.GET, f"batch-{batch.pk}")
+
+
+@login_required
+@require_GET
+def image_download(request: HttpRequest, public_id) -> HttpResponse:
+    """The image's file with its alt text embedded (a GIF or BMP: a zip with its XMP sidecar);
+    the stored original is not changed. 503 naming the tool when it is not installed."""
+    image = selectors.image_for(request.user, public_id)
+    try:
+        return image_with_alt_text_response(image, exports.ExportOptions.from_query(request.GET))
+    except ValueError as error:
+        return HttpResponse(str(error), status=400, content_type="text/plain")
+    except embedding.MetadataToolMissing as error:
+        return HttpResponse(str(error), status=503, content_type="text/plain")

@@ -366,6 +366,11 @@ DEMO_ENABLED = env.bool("DEMO_ENABLED", default=True)
 DEMO_MAX_UPLOAD_BYTES = env.int("DEMO_MAX_UPLOAD_BYTES", default=2 * 1024 * 1024)
 DEMO_RETENTION_MINUTES = env.int("DEMO_RETENTION_MINUTES", default=10)
 DEMO_USER_EMAIL = env.str("DEMO_USER_EMAIL", default="demo@captionsite.invalid")
+# Downloads with alt text embedded in the files: also write dc:description (what most DAMs and
+# photo managers show), and IPTC-IIM Caption-Abstract + EXIF ImageDescription (older readers).
+# A download's own ?dc_description= / ?legacy_fields= overrides them.
+ALT_TEXT_EMBED_DC_DESCRIPTION = env.bool("ALT_TEXT_EMBED_DC_DESCRIPTION", default=True)
+ALT_TEXT_EMBED_LEGACY_FIELDS = env.bool("ALT_TEXT_EMBED_LEGACY_FIELDS", default=False)
 # A batch may be sent as .zip files of up to this size (members obey MAX_UPLOAD_BYTES each).
 BATCH_MAX_ZIP_BYTES = env.int("BATCH_MAX_ZIP_BYTES", default=100 * 1024 * 1024)
 # /health/ready/ wants a worker heartbeat (sent every minute) younger than this.
