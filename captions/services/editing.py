@@ -23,8 +23,12 @@ def caption_human_set(
     current = Caption.objects.filter(pk=image.current_caption_id).first() if image.current_caption_id else None
     if not keep_model and caption_text_unchanged(current=current, text=text):
         return current
+    # The person's text is in the language and style of the caption it corrects.
+    shown = based_on or current
     with transaction.atomic():
         human = Caption.objects.create(
+            style=shown.style if shown else "alt",
+            language=shown.language if shown else "en",
             image=image,
             text=text,
             raw_text=text,
