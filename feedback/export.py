@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 from core.spreadsheet import csv_text
-
 from feedback.selectors import TrainingExample
 
 FORMATS = ("jsonl", "csv", "coco")
