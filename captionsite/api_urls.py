@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts import api as accounts_api
-from captions.api import batches, images, predict
+from captions.api import batches, exports, images, predict
 from core import params as _params  # noqa: F401  (registers the <id:...> path converter)
 from core.api import route
 from core.views import SwaggerUiView
@@ -23,6 +23,8 @@ v1 = [
     path("api-keys/<str:prefix>/", accounts_api.ApiKeyRevokeApi.as_view(), name="api-key"),
     # Images
     path("images/", route(images.ImageListApi, images.ImageUploadApi), name="images"),
+    path("images/export/", exports.SelectionExportApi.as_view(), name="images-export"),
+    path("images/<uuid:public_id>/download/", exports.ImageDownloadApi.as_view(), name="image-download"),
     path("images/<uuid:public_id>/", route(images.ImageDetailApi, images.ImageDeleteApi), name="image-detail"),
     path("images/<uuid:public_id>/retry/", images.ImageRetryApi.as_view(), name="image-retry"),
     path("images/<uuid:public_id>/captions/", images.ImageCaptionsApi.as_view(), name="image-captions"),
