@@ -3,7 +3,7 @@ and the alt-text export."""
 
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
@@ -187,7 +187,9 @@ class ExportQuerySerializer(StrictSerializer):
     """The export's query: its format (exports.EXPORT_FORMATS) and ExportOptions."""
 
     reject_blank = True
-    format = serializers.ChoiceField(choices=list(exports.EXPORT_FORMATS), default=exports.DEFAULT_EXPORT_FORMAT)
+    format = serializers.ChoiceField(
+        choices=list(exports.EXPORT_FORMATS), default=exports.DEFAULT_EXPORT_FORMAT,
+        help_text=" ".join(f"`{f.name}`: {f.description}" for f in exports.EXPORT_FORMATS.values()))
     bom = serializers.BooleanField(required=False, help_text="CSV: start with a UTF-8 byte-order mark (for Excel).")
     reviewed_only = serializers.BooleanField(
         required=False, help_text="zip: leave out images without a caption or whose caption needs review.")
@@ -200,17 +202,6 @@ class ExportQuerySerializer(StrictSerializer):
     def export_options(self) -> exports.ExportOptions:
         return exports.ExportOptions.from_query({
             name: "1" if value else "0" for name, value in self.validated_data.items() if name != "format"})
-
-
-def export_query_parameters() -> list[OpenApiParameter]:
-    """The export's query parameters as OpenAPI documents them (its format enum from the table)."""
-    formats = exports.EXPORT_FORMATS.values()
-    return [
-        OpenApiParameter("format", str, enum=list(exports.EXPORT_FORMATS), default=exports.DEFAULT_EXPORT_FORMAT,
-                         description=" ".join(f"`{f.name}`: {f.description}" for f in formats)),
-        *(OpenApiParameter(name, bool, description=str(ExportQuerySerializer().fields[name].help_text))
-          for name in ("bom", "reviewed_only", "dc_description", "legacy_fields")),
-    ]
 
 
 def export_responses() -> dict:
@@ -249,7 +240,7 @@ class BatchExportApi(APIView):
     @extend_schema(
         operation_id="batches_export",
         tags=["batches"],
-        parameters=export_query_parameters(),
+        parameters=[ExportQuerySerializer],
         responses={**export_responses(), **error_responses(400, 401, 404, 503)},
         examples=[
             OpenApiExample(

@@ -2,7 +2,7 @@
 (ids, or the image list's filters) in any format of captions.exports.EXPORT_FORMATS."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.views import APIView
@@ -12,7 +12,6 @@ from captions.api.batches import (
     ExportQuerySerializer,
     FirstRenderer,
     export_api_response,
-    export_query_parameters,
     export_responses,
 )
 from captions.api.images import ImageFilterSerializer
@@ -41,10 +40,7 @@ class ImageDownloadApi(APIView):
     @extend_schema(
         operation_id="images_download",
         tags=["images"],
-        parameters=[
-            OpenApiParameter(name, bool, description=str(ExportQuerySerializer().fields[name].help_text))
-            for name in ("dc_description", "legacy_fields")
-        ],
+        parameters=[EmbedQuerySerializer],
         responses={
             (200, "image/jpeg"): OpenApiResponse(OpenApiTypes.BINARY, description="JPEG, PNG, WebP or TIFF with its alt text."),
             (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY),
@@ -90,17 +86,7 @@ class SelectionExportApi(APIView):
     @extend_schema(
         operation_id="images_export",
         tags=["images"],
-        parameters=[
-            *export_query_parameters(),
-            OpenApiParameter("ids", OpenApiTypes.UUID,
-                             many=True, explode=True,
-                             description=str(SelectionExportQuerySerializer().fields["ids"].help_text)),
-            *(OpenApiParameter(name, field_type, description=str(ImageFilterSerializer().fields[name].help_text or ""))
-              for name, field_type in (("search", str), ("needs_review", bool), ("batch", int), ("model", str),
-                                       ("rating", int), ("created_after", OpenApiTypes.DATETIME),
-                                       ("created_before", OpenApiTypes.DATETIME))),
-            OpenApiParameter("status", str, enum=[value for value, _ in ImageFilterSerializer().fields["status"].choices.items()]),
-        ],
+        parameters=[SelectionExportQuerySerializer],
         responses={**export_responses(), **error_responses(400, 401, 503)},
     )
     def get(self, request):
