@@ -118,6 +118,14 @@ class UploadForm(forms.Form):
         help_text="The most word pieces (tokens, about ¾ of a word each) a caption may have, {low} to {high}. "
         "Default: {default}. " + _STYLE_BUDGETS,
     )
+    file_alt_text = forms.ChoiceField(
+        label="Alt text already in the files",
+        required=False,
+        choices=[("", "The site's default"), ("keep", "Keep the file's alt text"),
+                 ("compare", "Caption again and compare"), ("off", "Ignore it")],
+        help_text="Alt text or a description embedded in a file (IPTC, XMP, EXIF): kept as the alt text "
+        "(the model's caption becomes a suggestion), or captioned again with the file's text in the history.",
+    )
     # issue 12: which model, style and language. clean() checks them together against the model
     # (captions.services.caption_request_clean, the check every surface uses): a field error
     # before any file is stored.

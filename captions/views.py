@@ -80,6 +80,7 @@ def _gallery(request: HttpRequest) -> HttpResponse:
                     params=form.generation_params(),
                     model_spec=form.model_spec(),
                     oversize_filenames=oversize_refusals(request),
+                    file_alt_text=form.cleaned_data.get("file_alt_text", ""),
                 )
             except services.UploadRejected as error:
                 form.add_error("images", str(error))

@@ -371,6 +371,10 @@ DEMO_USER_EMAIL = env.str("DEMO_USER_EMAIL", default="demo@captionsite.invalid")
 # A download's own ?dc_description= / ?legacy_fields= overrides them.
 ALT_TEXT_EMBED_DC_DESCRIPTION = env.bool("ALT_TEXT_EMBED_DC_DESCRIPTION", default=True)
 ALT_TEXT_EMBED_LEGACY_FIELDS = env.bool("ALT_TEXT_EMBED_LEGACY_FIELDS", default=False)
+# Alt text already embedded in an uploaded file: keep (it becomes the alt text; the model's caption
+# is a suggestion), compare (the model's caption becomes the alt text; the file's is in the
+# history), off (not read). An upload's own file_alt_text overrides it.
+ALT_TEXT_FROM_FILE = env.str("ALT_TEXT_FROM_FILE", default="keep")
 # A batch may be sent as .zip files of up to this size (members obey MAX_UPLOAD_BYTES each).
 BATCH_MAX_ZIP_BYTES = env.int("BATCH_MAX_ZIP_BYTES", default=100 * 1024 * 1024)
 # /health/ready/ wants a worker heartbeat (sent every minute) younger than this.

@@ -14,6 +14,7 @@ from captions.api.common import (
     AnyFileField,
     BatchMultiPartParser,
     CaptionRequestFields,
+    FileAltTextField,
     SubmitResultSerializer,
     generation_params_of,
     model_spec_of,
@@ -39,6 +40,7 @@ class BatchCreateInputSerializer(CaptionRequestFields):
         ),
     )
     name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    file_alt_text = FileAltTextField()
 
 
 class BatchCreateApi(APIView):
@@ -66,6 +68,7 @@ class BatchCreateApi(APIView):
                 files=serializer.validated_data.get("files", []),
                 params=generation_params_of(serializer.validated_data),
                 model_spec=model_spec_of(serializer.validated_data),
+                file_alt_text=serializer.validated_data.get("file_alt_text", ""),
                 name=serializer.validated_data.get("name", ""),
                 oversize_filenames=oversize_images,
                 refused=refused,

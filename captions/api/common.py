@@ -135,6 +135,18 @@ class CaptionRequestFields(GenerationParamsFields):
     )
 
 
+class FileAltTextField(serializers.ChoiceField):
+    """An upload's choice for alt text already embedded in its files."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            choices=["keep", "compare", "off"], required=False,
+            help_text="Alt text or a description embedded in a file (IPTC Alt Text, XMP dc:description, "
+            "IPTC-IIM Caption-Abstract, EXIF ImageDescription): keep (it becomes the alt text; the model's "
+            "caption is a suggestion), compare (the model's caption becomes the alt text; the file's is in "
+            "the history) or off (not read). Default: the site's ALT_TEXT_FROM_FILE.", **kwargs)
+
+
 def model_spec_of(validated: dict) -> str:
     """The model spec among validated input ("" = the active model), checked with the generation
     parameters: ValidationError (a 400) naming every field at fault, `model` (not offered)

@@ -11,6 +11,7 @@ from captions.api.common import (
     AnyFileField,
     CaptionRequestFields,
     CaptionSerializer,
+    FileAltTextField,
     ImageSerializer,
     LimitedMultiPartParser,
     RefusalSerializer,
@@ -112,6 +113,7 @@ class ImageUploadInputSerializer(CaptionRequestFields):
     files = serializers.ListField(
         child=AnyFileField(), required=False, help_text="One or more images (repeat the field)."
     )
+    file_alt_text = FileAltTextField()
 
 
 class ImageUploadApi(APIView):
@@ -137,6 +139,7 @@ class ImageUploadApi(APIView):
                 files=serializer.validated_data.get("files", []),
                 params=generation_params_of(serializer.validated_data),
                 model_spec=model_spec_of(serializer.validated_data),
+                file_alt_text=serializer.validated_data.get("file_alt_text", ""),
                 oversize_filenames=oversize,
             )
         except services.UploadRejected as error:

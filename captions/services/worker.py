@@ -386,9 +386,13 @@ def _caption_store(*, image: Image, claim_token: str, **fields) -> Caption | Non
             return None
         caption = Caption.objects.create(image=image, **fields)
         now = timezone.now()
+        # Alt text that came embedded in the file stays the alt text (a person wrote it); the
+        # model's caption is kept beside it as a suggestion.
+        current_id, current_source = Image.objects.filter(pk=image.pk).values_list(
+            "current_caption_id", "current_caption__source").first()
         Image.objects.filter(pk=image.pk).update(
             status=Image.Status.DONE,
-            current_caption=caption,
+            current_caption_id=current_id if current_source == Caption.Source.FILE else caption.pk,
             error="",
             finished_at=now,
             claim_expires_at=None,
