@@ -217,6 +217,9 @@ def _read_xmp(raw, found: FoundText) -> str:
     if len(raw) > XMP_READ_MAX_BYTES:
         found.notes.append(f"The file's XMP metadata ({len(raw) / 2**20:.1f} MiB) is too large to read; it was ignored.")
         return ""
+    if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:  # XMP allows no DTD: refused before any parsing
+        found.notes.append("The file's XMP metadata declares XML entities (refused); it was ignored.")
+        return ""
     start, end = raw.find(b"<x:xmpmeta"), raw.rfind(b"</x:xmpmeta>")
     if start < 0 or end < 0:
         start, end = raw.find(b"<rdf:RDF"), raw.rfind(b"</rdf:RDF>")
@@ -241,6 +244,13 @@ def _read_xmp(raw, found: FoundText) -> str:
 
 
 def _decode_exif_text(value, found: FoundText, name: str) -> str:
+    """An EXIF ASCII field as text: its bytes read as UTF-8 (what exiv2, ExifTool and phones write;
+    Pillow hands them over decoded as Latin-1). Bytes that are not UTF-8 are ignored with a note."""
+    if isinstance(value, str):
+        try:
+            value = value.encode("latin-1")
+        except UnicodeEncodeError:
+            return _clean(value)
     if isinstance(value, bytes):
         try:
             value = value.decode("utf-8")
