@@ -26,7 +26,8 @@ class FeedbackInputSerializer(StrictSerializer):
         trim_whitespace=False,  # the service trims, and refuses a correction of only whitespace
         help_text=(
             f"The caption you would have written, 1-{Feedback.MAX_CORRECTION_LENGTH} characters "
-            "(not only whitespace). Empty or left out: no correction."
+            "(not only whitespace). On the current caption of your own image it becomes the image's alt "
+            "text, as on the website. Left out or null: an earlier correction is kept; empty: removed."
         ),
     )
 
@@ -43,8 +44,9 @@ class FeedbackSerializer(serializers.ModelSerializer):
 
 
 class CaptionFeedbackApi(APIView):
-    """Rate a caption, optionally with a better one. Each user has one feedback per caption:
-    posting again replaces it (200 instead of 201)."""
+    """Rate a caption, optionally with a better one (on your own image's current caption it becomes
+    the alt text, as on the website). Each user has one feedback per caption: posting again
+    replaces its rating (200 instead of 201); a post without corrected_caption keeps the earlier one."""
 
     throttle_classes = [rate_limit("feedback", "API_RATE_FEEDBACK", key="user")]
 
@@ -61,7 +63,8 @@ class CaptionFeedbackApi(APIView):
         caption = selectors.reviewable_caption_for(request.user, caption_id)
         serializer = FeedbackInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        feedback, created = services.feedback_save(
+        created = not Feedback.objects.filter(user=request.user, caption=caption).exists()
+        feedback, _ = services.caption_feedback_submit(
             user=request.user,
             caption=caption,
             rating=serializer.validated_data["rating"],
