@@ -42,3 +42,11 @@ def csv_text(fieldnames: Sequence[str], rows: Iterable[Mapping], *, bom: bool = 
     for row in rows:
         writer.writerow([safe_cell(row.get(name)) for name in fieldnames])
     return buffer.getvalue()
+
+
+def unescape_cell(text: str) -> str:
+    """A cell read back from a CSV that safe_cell wrote: the text without the quote safe_cell
+    put in front of a formula-like start (for a program that reads the file back, e.g. to resume)."""
+    if isinstance(text, str) and text.startswith("'") and text[1:].startswith(_FORMULA_START):
+        return text[1:]
+    return text
