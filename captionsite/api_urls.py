@@ -25,7 +25,8 @@ v1 = [
     path("images/", route(images.ImageListApi, images.ImageUploadApi), name="images"),
     path("images/export/", exports.SelectionExportApi.as_view(), name="images-export"),
     path("images/<uuid:public_id>/download/", exports.ImageDownloadApi.as_view(), name="image-download"),
-    path("images/<uuid:public_id>/", route(images.ImageDetailApi, images.ImageDeleteApi), name="image-detail"),
+    path("images/<uuid:public_id>/", route(images.ImageDetailApi, images.ImageDeleteApi, feedback_api.ImageEditApi),
+         name="image-detail"),
     path("images/<uuid:public_id>/retry/", images.ImageRetryApi.as_view(), name="image-retry"),
     path("images/<uuid:public_id>/captions/", images.ImageCaptionsApi.as_view(), name="image-captions"),
     path("predict/", predict.PredictApi.as_view(), name="predict"),
@@ -38,6 +39,11 @@ v1 = [
     path("demo/caption/", predict.DemoCaptionApi.as_view(), name="demo-caption"),
     path("demo/caption/<uuid:public_id>/", predict.DemoCaptionPollApi.as_view(), name="demo-caption-poll"),
     # Feedback
+    path("captions/<id:caption_id>/", feedback_api.CaptionEditApi.as_view(), name="caption-edit"),
+    path("captions/<id:caption_id>/approve/", feedback_api.CaptionApproveApi.as_view(), name="caption-approve"),
+    path("captions/<id:caption_id>/pick/", feedback_api.CaptionPickApi.as_view(), name="caption-pick"),
+    path("captions/<id:caption_id>/recaption/", feedback_api.CaptionRecaptionApi.as_view(), name="caption-recaption"),
+    path("captions/<id:caption_id>/reject/", feedback_api.CaptionRejectApi.as_view(), name="caption-reject"),
     path("captions/<id:caption_id>/feedback/", feedback_api.CaptionFeedbackApi.as_view(), name="caption-feedback"),
     path("feedback/", feedback_api.FeedbackListApi.as_view(), name="feedback"),
     # OpenAPI

@@ -1,10 +1,13 @@
 """Feedback API: rate a caption (and correct it), list one's own feedback."""
 
+from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from captions.api.common import CaptionRequestFields, CaptionSerializer, ImageSerializer, generation_params_of
 from core.api import (
     PAGE_PARAMETERS,
     error_responses,
@@ -12,6 +15,7 @@ from core.api import (
     paginated_response,
     rate_limit,
 )
+from core.exceptions import Conflict
 from core.serializers import StrictSerializer
 from feedback import selectors, services
 from feedback.models import Feedback
@@ -86,3 +90,125 @@ class FeedbackListApi(APIView):
     )
     def get(self, request):
         return paginated_response(request, self, selectors.feedback_list_for(request.user), FeedbackSerializer)
+
+
+# --- Review actions: what the website's review queue and image page do -------------------------------
+
+
+class CaptionEditInputSerializer(StrictSerializer):
+    text = serializers.CharField(
+        trim_whitespace=False, help_text="The new caption; it becomes the image's alt text (the old one stays in the history).")
+
+
+class CaptionPickInputSerializer(StrictSerializer):
+    index = serializers.IntegerField(min_value=0, help_text="Which alternative (0: the first of `alternatives`).")
+
+
+class RecaptionInputSerializer(CaptionRequestFields):
+    """Another model, style, language or generation parameters for a new caption."""
+
+
+def _caption_answer(request, caption, status_code=status.HTTP_200_OK) -> Response:
+    caption.refresh_from_db()
+    return Response(CaptionSerializer(caption, context={"request": request}).data, status=status_code)
+
+
+class CaptionEditApi(APIView):
+    """Edit a caption: the text becomes the image's alt text, as the website's edit does (a human
+    caption; the edited one stays in the history). The same text again changes nothing."""
+
+    @extend_schema(operation_id="caption_edit", tags=["review"], request=CaptionEditInputSerializer,
+                   responses={200: CaptionSerializer, **error_responses(400, 401, 404)})
+    def patch(self, request, caption_id: int):
+        caption = selectors.reviewable_caption_for(request.user, caption_id)
+        serializer = CaptionEditInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        human = services.caption_edit(caption=caption, reviewer=request.user, text=serializer.validated_data["text"])
+        return _caption_answer(request, human)
+
+
+class CaptionApproveApi(APIView):
+    """Approve a caption as it is: it leaves the review queue and counts as a good example."""
+
+    @extend_schema(operation_id="caption_approve", tags=["review"], request=None,
+                   responses={200: CaptionSerializer, **error_responses(400, 401, 404)})
+    def post(self, request, caption_id: int):
+        caption = selectors.reviewable_caption_for(request.user, caption_id)
+        services.caption_approve(caption=caption, reviewer=request.user)
+        return _caption_answer(request, caption)
+
+
+class CaptionPickApi(APIView):
+    """Pick one of the model's alternatives: it becomes the image's caption."""
+
+    @extend_schema(operation_id="caption_pick", tags=["review"], request=CaptionPickInputSerializer,
+                   responses={200: CaptionSerializer, **error_responses(400, 401, 404)})
+    def post(self, request, caption_id: int):
+        caption = selectors.reviewable_caption_for(request.user, caption_id)
+        serializer = CaptionPickInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        human = services.caption_pick(caption=caption, reviewer=request.user, index=serializer.validated_data["index"])
+        return _caption_answer(request, human)
+
+
+def _recaption(request, caption_id: int, *, reject: bool) -> Response:
+    caption = selectors.reviewable_caption_for(request.user, caption_id)
+    serializer = RecaptionInputSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    try:
+        services.image_recaption(
+            caption=caption, reviewer=request.user, params=generation_params_of(serializer.validated_data),
+            model_spec=(serializer.validated_data.get("model") or "").strip(), reject=reject,
+        )
+    except ValidationError as error:
+        if hasattr(error, "error_dict") and "model_spec" in error.error_dict:
+            raise ValidationError({"model": error.message_dict["model_spec"]}) from None
+        raise
+    image = caption.image
+    image.refresh_from_db()
+    return Response({"image": str(image.public_id), "status": image.status}, status=status.HTTP_202_ACCEPTED)
+
+
+class RecaptionAnswerSerializer(serializers.Serializer):
+    image = serializers.UUIDField()
+    status = serializers.CharField(help_text="queued: the worker writes the new caption; the current one stays until then.")
+
+
+class CaptionRecaptionApi(APIView):
+    """Caption the image again with another model, style, language or parameters (the current
+    caption stays until the new one is written)."""
+
+    @extend_schema(operation_id="caption_recaption", tags=["review"], request=RecaptionInputSerializer,
+                   responses={202: RecaptionAnswerSerializer, **error_responses(400, 401, 404)})
+    def post(self, request, caption_id: int):
+        return _recaption(request, caption_id, reject=False)
+
+
+class CaptionRejectApi(APIView):
+    """Reject a caption (it is wrong: counted so for calibration) and caption the image again,
+    optionally with another model, style, language or parameters."""
+
+    @extend_schema(operation_id="caption_reject", tags=["review"], request=RecaptionInputSerializer,
+                   responses={202: RecaptionAnswerSerializer, **error_responses(400, 401, 404)})
+    def post(self, request, caption_id: int):
+        return _recaption(request, caption_id, reject=True)
+
+
+class ImageEditApi(APIView):
+    """Edit the image's alt text (its current caption), as the website's image page does; the old
+    caption stays in the history. 409 while the image has no caption yet."""
+
+    @extend_schema(operation_id="images_edit", tags=["images"], request=CaptionEditInputSerializer,
+                   responses={200: ImageSerializer, **error_responses(400, 401, 404, 409)})
+    def patch(self, request, public_id):
+        image = selectors.reviewable_image_for(request.user, public_id)
+        if image.owner_id != request.user.pk:
+            raise NotFound()
+        serializer = CaptionEditInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if image.current_caption_id is None:
+            raise Conflict("The image has no caption yet; edit it once it is captioned.")
+        caption = selectors.reviewable_caption_for(request.user, image.current_caption_id)
+        services.caption_edit(caption=caption, reviewer=request.user, text=serializer.validated_data["text"])
+        image.refresh_from_db()
+        return Response(ImageSerializer(image, context={"request": request}).data)
