@@ -24,6 +24,7 @@ v1 = [
     # Images
     path("images/", route(images.ImageListApi, images.ImageUploadApi), name="images"),
     path("images/export/", exports.SelectionExportApi.as_view(), name="images-export"),
+    path("images/bulk/", feedback_api.ImagesBulkApi.as_view(), name="images-bulk"),
     path("images/<uuid:public_id>/download/", exports.ImageDownloadApi.as_view(), name="image-download"),
     path("images/<uuid:public_id>/", route(images.ImageDetailApi, images.ImageDeleteApi, feedback_api.ImageEditApi),
          name="image-detail"),

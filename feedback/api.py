@@ -8,6 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from captions.api.common import CaptionRequestFields, CaptionSerializer, ImageSerializer, generation_params_of
+from captions.api.exports import images_selected_for
+from captions.api.images import ImageFilterSerializer
+from captions.services.bulk import BULK_LIMIT, images_bulk_delete, images_bulk_recaption, images_bulk_retry
 from core.api import (
     PAGE_PARAMETERS,
     error_responses,
@@ -212,3 +215,72 @@ class ImageEditApi(APIView):
         services.caption_edit(caption=caption, reviewer=request.user, text=serializer.validated_data["text"])
         image.refresh_from_db()
         return Response(ImageSerializer(image, context={"request": request}).data)
+
+
+# --- Bulk actions over a selection ---------------------------------------------------------------------
+
+
+class SelectionFilterSerializer(ImageFilterSerializer):
+    """The image list's filters, selecting every image they find."""
+
+    ordering = None
+    page = None
+    page_size = None
+
+
+class BulkActionInputSerializer(CaptionRequestFields):
+    action = serializers.ChoiceField(
+        choices=["approve", "retry", "recaption", "delete"],
+        help_text="approve: the selection's current model captions that need review; retry: its failed images; "
+        "recaption: its finished images, with `model` and the generation fields; delete: the images, their "
+        "captions and files. Exports: GET /api/v1/images/export/.")
+    ids = serializers.ListField(
+        child=serializers.UUIDField(), required=False, max_length=BULK_LIMIT,
+        help_text=f"The images (at most {BULK_LIMIT}); or leave out and give `filter`.")
+    filter = SelectionFilterSerializer(
+        required=False, help_text="Every image the image list's filters find (at most BULK_LIMIT of them).")
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if bool(attrs.get("ids")) == ("filter" in attrs):
+            raise serializers.ValidationError({"ids": ["Give either ids or filter."]})
+        return attrs
+
+
+class BulkActionAnswerSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    count = serializers.IntegerField(help_text="How many images (or captions, for approve) it changed or queued.")
+
+
+class ImagesBulkApi(APIView):
+    """One action over a selection of the caller's images (ids, or a filter), with the website's
+    limits: at most BULK_LIMIT images, refused whole (400) before any change."""
+
+    throttle_classes = [rate_limit("images_bulk", "API_RATE_UPLOAD", key="user")]
+
+    @extend_schema(operation_id="images_bulk", tags=["images"], request=BulkActionInputSerializer,
+                   responses={200: BulkActionAnswerSerializer, **error_responses(400, 401, 429)})
+    def post(self, request):
+        serializer = BulkActionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        images = images_selected_for(request.user, {"ids": data.get("ids"), **data.get("filter", {})})
+        action = data["action"]
+        if action == "approve":
+            if images.count() > BULK_LIMIT:
+                raise ValidationError(f"At most {BULK_LIMIT} images can be changed at once. Narrow the filter.")
+            captions = selectors.bulk_approvable_captions_for(request.user, images=images)
+            count = services.captions_bulk_approve(reviewer=request.user, captions=captions)
+        elif action == "retry":
+            count = images_bulk_retry(owner=request.user, images=images)
+        elif action == "recaption":
+            try:
+                count = images_bulk_recaption(owner=request.user, images=images, params=generation_params_of(data),
+                                              model_spec=(data.get("model") or "").strip())
+            except ValidationError as error:
+                if hasattr(error, "error_dict") and "model_spec" in error.error_dict:
+                    raise ValidationError({"model": error.message_dict["model_spec"]}) from None
+                raise
+        else:
+            count = images_bulk_delete(owner=request.user, images=images)
+        return Response({"action": action, "count": count})

@@ -60,6 +60,28 @@ class ImageDownloadApi(APIView):
             raise ToolMissing(str(error)) from None
 
 
+def images_selected_for(user, data: dict):
+    """The user's images a validated selection names: `ids` when given, else every image the
+    image list's filters (search, status, needs_review, batch, model, rating, created_after,
+    created_before) find, oldest first."""
+    if data.get("ids"):
+        return selectors.images_by_public_id_for(user, data["ids"])
+    return selectors.images_search_for(
+        user,
+        data.get("search", ""),
+        selectors.ImageFilters(
+            status=data.get("status"),
+            needs_review=data.get("needs_review"),
+            batch_id=data.get("batch"),
+            model_id=data.get("model") or None,
+            rating=data.get("rating"),
+            created_after=data.get("created_after"),
+            created_before=data.get("created_before"),
+        ),
+        "oldest",
+    )
+
+
 class SelectionExportQuerySerializer(ImageFilterSerializer, ExportQuerySerializer):
     """The image list's filters (or ids) and the export's format and options."""
 
@@ -92,24 +114,7 @@ class SelectionExportApi(APIView):
     def get(self, request):
         query = SelectionExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        data = query.validated_data
-        if data.get("ids"):
-            images = selectors.images_by_public_id_for(request.user, data["ids"])
-        else:
-            images = selectors.images_search_for(
-                request.user,
-                data.get("search", ""),
-                selectors.ImageFilters(
-                    status=data.get("status"),
-                    needs_review=data.get("needs_review"),
-                    batch_id=data.get("batch"),
-                    model_id=data.get("model") or None,
-                    rating=data.get("rating"),
-                    created_after=data.get("created_after"),
-                    created_before=data.get("created_before"),
-                ),
-                "oldest",
-            )
+        images = images_selected_for(request.user, query.validated_data)
         count = images.count()
         if count > BULK_LIMIT:
             raise ValidationError({"detail": f"{count} images are selected; at most {BULK_LIMIT} can be exported at once."})

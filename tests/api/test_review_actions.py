@@ -89,3 +89,37 @@ def test_another_users_caption_is_a_404(other_api, captioned):
     for name in ("api:caption-approve", "api:caption-pick", "api:caption-reject", "api:caption-recaption"):
         assert_error_format(other_api.post(reverse(name, args=[caption.pk]), {}, format="json"), 404)
     assert_error_format(other_api.patch(reverse("api:caption-edit", args=[caption.pk]), {"text": "x"}, format="json"), 404)
+
+
+def test_bulk_actions_over_ids_or_a_filter_with_the_websites_limit(api, captioned, user, tiny_model):
+    first, second = captioned(), captioned()
+    url = reverse("api:images-bulk")
+    approved = api.post(url, {"action": "approve", "ids": [str(first.image.public_id)]}, format="json")
+    assert approved.status_code == 200 and approved.json() == {"action": "approve", "count": 1}
+    assert ReviewAction.objects.filter(caption=first, action=ReviewAction.Kind.APPROVE).exists()
+
+    queued = api.post(url, {"action": "recaption", "filter": {"needs_review": True}, "num_beams": 1}, format="json")
+    assert queued.status_code == 200 and queued.json()["count"] == 1  # only the second still needs review
+    assert Image.objects.get(pk=second.image_id).status == Image.Status.QUEUED
+
+    Image.objects.filter(pk=first.image_id).update(status=Image.Status.FAILED)
+    assert api.post(url, {"action": "retry", "filter": {"status": "failed"}}, format="json").json()["count"] == 1
+
+    assert_error_format(api.post(url, {"action": "delete"}, format="json"), 400, field="ids")
+    assert_error_format(api.post(url, {"action": "fly", "ids": [str(first.image.public_id)]}, format="json"), 400, field="action")
+    assert_error_format(api.post(url, {"action": "recaption", "ids": [str(first.image.public_id)], "model": "nope"},
+                                 format="json"), 400, field="model")
+    too_many = api.post(url, {"action": "delete", "ids": [str(first.image.public_id)] * 1001}, format="json")
+    assert_error_format(too_many, 400, field="ids")
+
+    image = first.image
+    fields = {f.attname: getattr(image, f.attname) for f in Image._meta.concrete_fields
+              if f.attname not in ("id", "public_id", "current_caption_id")}
+    Image.objects.bulk_create([Image(**fields) for _ in range(1000)])
+    refused = api.post(url, {"action": "delete", "filter": {"search": ""}}, format="json")
+    assert_error_format(refused, 400)
+    assert Image.objects.filter(owner=user).count() == 1002  # refused whole, nothing deleted
+
+    deleted = api.post(url, {"action": "delete", "ids": [str(second.image.public_id)]}, format="json")
+    assert deleted.json() == {"action": "delete", "count": 1}
+    assert not Image.objects.filter(pk=second.image_id).exists()
