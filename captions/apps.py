@@ -11,7 +11,7 @@ class CaptionsConfig(AppConfig):
         multipart_file_names_install()
 
         from accounts.services import user_delete_step_register
-        from captions.services import images_delete_all_of
+        from captions.services.bulk import images_delete_all_of
 
         # An account's deletion removes its images with their files, not only the rows.
         user_delete_step_register(lambda *, user: images_delete_all_of(owner=user))

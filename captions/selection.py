@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from captions import selectors
 from captions.forms import ImageSearchForm
 from captions.models import Image
-from captions.services import BULK_LIMIT
+from captions.services.bulk import BULK_LIMIT
 
 
 def search_form_for(user, data) -> ImageSearchForm:

@@ -1,26 +1,29 @@
 """django-q2 entry points: thin shells around services."""
 
-from captions import services, signals
+from captions import signals
+from captions.services import demo
+from captions.services.queue import images_requeue_stale, worker_identity
+from captions.services.worker import caption_pending_run
 from core.tasks import MINUTES, ScheduleSpec
 
 
 def caption_pending() -> dict:
     """Woken by a broker message: caption queued images until none is left or the run's
     CAPTION_TASK_BUDGET_SECONDS are spent (then a follow-up task is enqueued)."""
-    worker_id = services.worker_identity()
+    worker_id = worker_identity()
     signals.worker_active.send(sender=None, worker_id=worker_id)
-    return services.caption_pending_run(worker_id=worker_id).__dict__
+    return caption_pending_run(worker_id=worker_id).__dict__
 
 
 def requeue_stale() -> dict:
     """Scheduled every minute: recover images whose CAPTION_LEASE_SECONDS lease expired (crashed
     workers of any host) and lost messages."""
-    return services.images_requeue_stale().__dict__
+    return images_requeue_stale().__dict__
 
 
 def demo_images_purge() -> dict:
     """Scheduled: delete anonymous demo uploads older than DEMO_RETENTION_MINUTES."""
-    return {"deleted": services.demo_images_purge()}
+    return {"deleted": demo.demo_images_purge()}
 
 
 def media_sweep() -> dict:

@@ -14,11 +14,15 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
-from captions import embedding, exports, selectors, services
+from captions import embedding, exports, selectors
 from captions.forms import BulkRecaptionForm, ImageSearchForm, UploadForm
 from captions.models import Image
 from captions.responses import export_response, image_file_response, image_with_alt_text_response
 from captions.selection import search_form_for, selected_images_for
+from captions.services import queue
+from captions.services.bulk import BULK_LIMIT, images_bulk_delete, images_bulk_recaption, images_bulk_retry
+from captions.services.results import UploadRejected
+from captions.services.submission import upload_submit
 from captions.uploads import archive_upload_handlers_install, oversize_refusals
 from core.forms import add_service_errors
 from core.views import safe_next
@@ -74,7 +78,7 @@ def _gallery(request: HttpRequest) -> HttpResponse:
         form = UploadForm(request.POST, request.FILES, owner=request.user)
         if form.is_valid():
             try:
-                result = services.upload_submit(  # .zip archives: their images, as the API's batches
+                result = upload_submit(  # .zip archives: their images, as the API's batches
                     owner=request.user,
                     files=request.FILES.getlist("images"),
                     params=form.generation_params(),
@@ -82,7 +86,7 @@ def _gallery(request: HttpRequest) -> HttpResponse:
                     oversize_filenames=oversize_refusals(request),
                     file_alt_text=form.cleaned_data.get("file_alt_text", ""),
                 )
-            except services.UploadRejected as error:
+            except UploadRejected as error:
                 form.add_error("images", str(error))
             except ValidationError as error:
                 add_service_errors(form, error)
@@ -120,7 +124,7 @@ def _gallery(request: HttpRequest) -> HttpResponse:
             "searching": searching,
             "query_string": search_query_string(search_form),
             "search_keys": list(search_form.fields),
-            "bulk_limit": services.BULK_LIMIT,
+            "bulk_limit": BULK_LIMIT,
             "recaption_form": BulkRecaptionForm(model_choices=selectors.caption_model_choices(), auto_id="bulk-%s"),
             "page": page,
             "watch": watch,
@@ -227,7 +231,7 @@ def image_retry(request: HttpRequest, public_id) -> HttpResponse:
     back to `next` (a path on this site: the gallery for a card) or to the image's page."""
     image = selectors.image_for(request.user, public_id)
     try:
-        services.image_retry(image=image)
+        queue.image_retry(image=image)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -240,7 +244,7 @@ def image_retry(request: HttpRequest, public_id) -> HttpResponse:
 def image_delete(request: HttpRequest, public_id) -> HttpResponse:
     image = selectors.image_for(request.user, public_id)
     name = image.original_filename
-    services.image_delete(image=image)
+    queue.image_delete(image=image)
     messages.success(request, f"{name} was deleted.")
     return redirect("captions:gallery")
 
@@ -295,25 +299,25 @@ def images_bulk(request: HttpRequest) -> HttpResponse:
         if action == "export":
             if request.POST.get("format", exports.DEFAULT_EXPORT_FORMAT) not in exports.EXPORT_FORMATS:
                 raise ValidationError("Export as " + ", ".join(f.label for f in exports.EXPORT_FORMATS.values()) + ".")
-            if count > services.BULK_LIMIT:
-                raise ValidationError(f"{count} images are selected; at most {services.BULK_LIMIT} can be exported at once.")
+            if count > BULK_LIMIT:
+                raise ValidationError(f"{count} images are selected; at most {BULK_LIMIT} can be exported at once.")
             return _export_download(images, request.POST, "selection")
         if action == "delete" and request.POST.get("confirm") != "1":
             if count == 0:
                 raise ValidationError("Select at least one image.")
             return render(request, "captions/bulk_confirm.html", {
                 "count": count, "names": [i.original_filename for i in images[:10]], "post": request.POST,
-                "too_many": count > services.BULK_LIMIT, "bulk_limit": services.BULK_LIMIT,
+                "too_many": count > BULK_LIMIT, "bulk_limit": BULK_LIMIT,
             })
         if action == "retry":
-            done = services.images_bulk_retry(owner=request.user, images=images)
+            done = images_bulk_retry(owner=request.user, images=images)
             notice = f"{done} failed image{'s' if done != 1 else ''} queued again."
         elif action == "recaption":
             form = BulkRecaptionForm(request.POST, model_choices=selectors.caption_model_choices())
             if not form.is_valid():
                 raise ValidationError("Nothing was queued. " + form.error_text(form.errors))
             try:
-                done = services.images_bulk_recaption(
+                done = images_bulk_recaption(
                     owner=request.user, images=images, params=form.generation_params(),
                     model_spec=form.cleaned_data["model_spec"],
                 )
@@ -323,7 +327,7 @@ def images_bulk(request: HttpRequest) -> HttpResponse:
                 raise ValidationError("Nothing was queued. " + form.error_text(error.message_dict)) from None
             notice = f"{done} image{'s' if done != 1 else ''} queued for a new caption."
         else:
-            done = services.images_bulk_delete(owner=request.user, images=images)
+            done = images_bulk_delete(owner=request.user, images=images)
             notice = f"{done} image{'s were' if done != 1 else ' was'} deleted."
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))

@@ -260,7 +260,7 @@ CAPTION_MODEL = env.str("CAPTION_MODEL", default="Salesforce/blip-image-captioni
 CAPTION_DEVICE = env.str("CAPTION_DEVICE", default="") or None
 # auto = bfloat16 on CUDA and on CPUs with native bf16 matrix instructions (AMX, AVX512-BF16),
 # float32 on other CPUs (mlcore.hfutils.choose_auto_dtype); float32 keeps exact fp32 captions.
-# See the README's performance section for the speed and the caption-drift check.
+# See docs/performance.md for the speed and the caption-drift check.
 # Unset, mlcore's own MLCORE_DTYPE (if any) still applies.
 CAPTION_DTYPE = env.str("CAPTION_DTYPE", default="") or env.str("MLCORE_DTYPE", default="") or "auto"
 CAPTION_BATCH_SIZE = env.int("CAPTION_BATCH_SIZE", default=8)
@@ -355,7 +355,7 @@ RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
 SILENCED_SYSTEM_CHECKS = [
     # Django's own Redis backend increments atomically; django-ratelimit only lists django-redis.
     "django_ratelimit.W001",
-    # Without REDIS_URL the local-memory cache counts per process (the README says so).
+    # Without REDIS_URL the local-memory cache counts per process (docs/security.md says so).
     *([] if REDIS_URL else ["django_ratelimit.E003"]),
 ]
 # How long POST /api/v1/predict/ waits for the worker before answering 202 with a URL to poll.

@@ -14,9 +14,20 @@ from dataclasses import dataclass
 MINUTES, HOURLY, DAILY = "I", "H", "D"
 
 
-def task_path(fn: Callable) -> str:
-    """"package.module.function" for a module-level function; raises ValueError for anything a
-    worker could not import by that path (a lambda, a nested function, a method)."""
+def task_path(fn: Callable | str) -> str:
+    """"package.module.function" for a module-level function (or that dotted path itself, checked:
+    a service names the task of its own app's task module that way, as that module imports the
+    service); raises ValueError for anything a worker could not import by that path (a lambda,
+    a nested function, a method, a path that names no function)."""
+    if isinstance(fn, str):
+        module_name, _, name = fn.rpartition(".")
+        try:
+            target = getattr(importlib.import_module(module_name), name, None) if module_name else None
+        except ImportError:
+            target = None
+        if not callable(target):
+            raise ValueError(f"{fn} does not name a module-level function.")
+        return fn
     path = f"{fn.__module__}.{fn.__qualname__}"
     if "<" in fn.__qualname__ or "." in fn.__qualname__:
         raise ValueError(f"{path} is not a module-level function, so a worker cannot import it.")
@@ -26,7 +37,7 @@ def task_path(fn: Callable) -> str:
     return path
 
 
-def enqueue(fn: Callable, *args, **kwargs) -> str:
+def enqueue(fn: Callable | str, *args, **kwargs) -> str:
     """Queue `fn(*args)` for a worker (django_q.tasks.async_task by the function's dotted path;
     keyword arguments such as task_name go to async_task). Returns the task id."""
     from django_q.tasks import async_task

@@ -42,7 +42,7 @@ class RecaptionForm(forms.Form):
     language = forms.CharField(label="Language", required=False, max_length=35, help_text="BCP 47, e.g. en, fr.")
 
     def __init__(self, *args, model_choices: list[str], **kwargs):
-        from captions.services import style_choices
+        from captions.services.styles import style_choices
 
         super().__init__(*args, **kwargs)
         self.fields["model_spec"].choices = [(m, m) for m in model_choices]

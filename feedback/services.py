@@ -10,16 +10,11 @@ from django.utils import timezone
 
 from captions.models import Caption, Image
 from captions.selectors import captioning_defaults
-from captions.services import (
-    BULK_LIMIT,
-    caption_human_set,
-    caption_request_clean,
-    caption_text_unchanged,
-    captioning_defaults_set,
-    captions_review_clear,
-    image_requeue,
-    model_spec_clean,
-)
+from captions.services.bulk import BULK_LIMIT
+from captions.services.defaults import captioning_defaults_set
+from captions.services.editing import caption_human_set, caption_text_unchanged, captions_review_clear
+from captions.services.queue import image_requeue
+from captions.services.styles import caption_request_clean, model_spec_clean
 from core import metrics
 from core.tasks import enqueue
 from feedback.models import (
@@ -204,7 +199,7 @@ def feedback_save(*, user, caption: Caption, rating, corrected_caption: str | No
 def caption_feedback_submit(*, user, caption: Caption, rating, corrected_caption: str | None = "") -> tuple[Feedback, bool]:
     """Save the user's rating (and correction) of a caption, as feedback_save does; when the user
     owns the image and the caption is its current one, a correction that differs from it also
-    becomes the image's caption (captions.services.caption_human_set through caption_edit:
+    becomes the image's caption (captions.services.editing.caption_human_set through caption_edit:
     source human, the model's caption kept in the history, an "edit" review action), so it is
     the alt text everywhere from then on. Another reviewer's correction stays feedback only.
     Both writes are one transaction. Returns (feedback, replaced)."""
@@ -225,7 +220,7 @@ def captions_bulk_approve(*, reviewer, captions) -> int:
     """Approve every caption of `captions` (a QuerySet the caller has limited to what the reviewer
     may review, e.g. feedback.selectors.bulk_approvable_captions_for): each leaves the queue with
     an "approve" review action, all in one transaction; a caption that is no longer its image's
-    current one is skipped. At most captions.services.BULK_LIMIT captions (ValidationError
+    current one is skipped. At most captions.services.bulk.BULK_LIMIT captions (ValidationError
     before any change, as for none). Returns how many were approved."""
     count = captions.count()
     if count == 0:
@@ -323,9 +318,8 @@ def training_run_create(*, base_model: str, output_dir: str, epochs: int, create
 
 
 def _finetune_enqueue(run_id: int) -> None:
-    from feedback.tasks import finetune_run  # the task module imports these services
-
-    enqueue(finetune_run, run_id, task_name=f"finetune-{run_id}")
+    # by its path: the task module imports these services
+    enqueue("feedback.tasks.finetune_run", run_id, task_name=f"finetune-{run_id}")
 
 
 def training_run_execute(*, run: TrainingRun) -> TrainingRun:

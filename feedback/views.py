@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from captions.responses import image_file_response
 from captions.selection import selected_images_for
 from captions.selectors import caption_model_choices, captioning_defaults
-from captions.services import BULK_LIMIT
+from captions.services.bulk import BULK_LIMIT
 from core.forms import add_service_errors
 from core.params import ParamError, int_param, int_param_or_404
 from core.views import safe_next, staff_required

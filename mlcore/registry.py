@@ -217,7 +217,7 @@ def _build(ms: ModelSpec, device: str | None, dtype: str | None, options: dict[s
         from .predictors.fallback import FallbackCaptioner
 
         return FallbackCaptioner([m.name for m in ms.members], device=device, dtype=dtype, load_options=options,
-                                 spec=ms.name)
+                                 spec=ms.name, loader=load_captioner)
     raise ModelLoadError(f"unknown model kind {ms.kind!r}", ms.name)
 
 

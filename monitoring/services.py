@@ -13,7 +13,7 @@ from django.utils.text import slugify
 
 from captions import inference
 from captions.selectors import captioning_defaults
-from captions.services import worker_identity
+from captions.services.queue import worker_identity
 from monitoring.models import EvaluationRun, WorkerHeartbeat
 
 logger = logging.getLogger(__name__)

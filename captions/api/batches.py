@@ -9,7 +9,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from captions import embedding, exports, selectors, services
+from captions import embedding, exports, selectors
 from captions.api.common import (
     AnyFileField,
     BatchMultiPartParser,
@@ -24,6 +24,8 @@ from captions.api.common import (
 from captions.api.images import ACCEPTED_EXAMPLE, UPLOAD_ERRORS
 from captions.models import Image
 from captions.responses import export_response
+from captions.services.results import UploadRejected
+from captions.services.submission import batch_submit, oversize_archives_refused
 from captions.uploads import oversize_refusals
 from core.api import MAX_PAGE_NUMBER, Pagination, error_responses, paginated, paginated_response, rate_limit
 from core.exceptions import ToolMissing
@@ -61,9 +63,9 @@ class BatchCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         oversize = oversize_refusals(request)
         # A dropped archive is named with its own limit, not the per-image one.
-        refused, oversize_images = services.oversize_archives_refused(oversize)
+        refused, oversize_images = oversize_archives_refused(oversize)
         try:
-            result = services.batch_submit(
+            result = batch_submit(
                 owner=request.user,
                 files=serializer.validated_data.get("files", []),
                 params=generation_params_of(serializer.validated_data),
@@ -73,7 +75,7 @@ class BatchCreateApi(APIView):
                 oversize_filenames=oversize_images,
                 refused=refused,
             )
-        except services.UploadRejected as error:
+        except UploadRejected as error:
             raise upload_rejected_error(error) from None
         return submit_response(request, result, oversize=oversize)
 

@@ -90,7 +90,7 @@ class _GenerationParamsSerializer(StrictSerializer):
         style and language against the model), so one answer names every field at fault."""
         from django.core.exceptions import ValidationError
 
-        from captions.services import caption_request_clean
+        from captions.services.styles import caption_request_clean
 
         parsed = {}
         for name in ("style", "language", "model"):
@@ -151,7 +151,7 @@ def model_spec_of(validated: dict) -> str:
     """The model spec among validated input ("" = the active model), checked with the generation
     parameters: ValidationError (a 400) naming every field at fault, `model` (not offered)
     included, before anything is stored (captions.services.caption_request_clean)."""
-    from captions.services import caption_request_clean
+    from captions.services.styles import caption_request_clean
 
     spec = (validated.get("model") or "").strip()
     caption_request_clean(params=generation_params_of(validated), model_spec=spec, offered_model=True)
@@ -336,5 +336,5 @@ def submit_response(request, result, *, oversize: list[str] = ()):
 
 
 def upload_rejected_error(error) -> "serializers.ValidationError":
-    """captions.services.UploadRejected (the upload as a whole) as a 400 naming `files`."""
+    """captions.services.results.UploadRejected (the upload as a whole) as a 400 naming `files`."""
     return serializers.ValidationError({"files": [str(error)]}, code="upload_rejected")

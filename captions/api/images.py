@@ -6,7 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from captions import selectors, services
+from captions import selectors
 from captions.api.common import (
     AnyFileField,
     CaptionRequestFields,
@@ -24,6 +24,9 @@ from captions.api.common import (
 from captions.models import Image
 from captions.search import MAX_QUERY_LENGTH
 from captions.selectors import IMAGE_ORDERINGS
+from captions.services.queue import image_delete, image_retry
+from captions.services.results import UploadRejected
+from captions.services.submission import image_submit
 from captions.uploads import oversize_refusals
 from core.api import (
     MAX_PAGE_NUMBER,
@@ -134,7 +137,7 @@ class ImageUploadApi(APIView):
         serializer.is_valid(raise_exception=True)
         oversize = oversize_refusals(request)
         try:
-            result = services.image_submit(
+            result = image_submit(
                 owner=request.user,
                 files=serializer.validated_data.get("files", []),
                 params=generation_params_of(serializer.validated_data),
@@ -142,7 +145,7 @@ class ImageUploadApi(APIView):
                 file_alt_text=serializer.validated_data.get("file_alt_text", ""),
                 oversize_filenames=oversize,
             )
-        except services.UploadRejected as error:
+        except UploadRejected as error:
             raise upload_rejected_error(error) from None
         return submit_response(request, result, oversize=oversize)
 
@@ -237,7 +240,7 @@ class ImageDeleteApi(APIView):
 
     @extend_schema(operation_id="images_delete", tags=["images"], responses={204: None, **error_responses(401, 404)})
     def delete(self, request, public_id):
-        services.image_delete(image=selectors.image_for(request.user, public_id))
+        image_delete(image=selectors.image_for(request.user, public_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -253,7 +256,7 @@ class ImageRetryApi(APIView):
     def post(self, request, public_id):
         image = selectors.image_for(request.user, public_id)
         try:
-            image = services.image_retry(image=image)
+            image = image_retry(image=image)
         except ValidationError as error:
             raise Conflict(" ".join(error.messages)) from None
         return Response(ImageSerializer(image, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)

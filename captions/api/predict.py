@@ -21,7 +21,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from captions import selectors, services
+from captions import selectors
 from captions.api.common import (
     AnyFileField,
     CandidateSerializer,
@@ -37,6 +37,9 @@ from captions.api.common import (
 )
 from captions.api.images import IMAGE_EXAMPLE, UPLOAD_ERRORS
 from captions.models import Image
+from captions.services.demo import demo_image_discard, demo_owner_get
+from captions.services.results import UploadRejected
+from captions.services.submission import image_submit
 from captions.uploads import oversize_refusals
 from core.api import error_responses, rate_limit
 from core.exceptions import PayloadTooLarge
@@ -68,14 +71,14 @@ def _submit_one(request, *, owner, limit_text: str | None = None, demo: bool = F
         raise PayloadTooLarge(f"{oversize[0]}: {limit_text}")
     upload = serializer.validated_data.get("file")
     try:
-        result = services.image_submit(
+        result = image_submit(
             owner=owner,
             files=[upload] if upload else [],
             params=generation_params_of(serializer.validated_data),
             model_spec=model_spec,
             oversize_filenames=oversize,
         )
-    except services.UploadRejected as error:
+    except UploadRejected as error:
         raise upload_rejected_error(error) from None
     if not result.accepted:
         return None, submit_response(request, result, oversize=oversize)
@@ -185,7 +188,7 @@ def demo_poll_url(request, image: Image) -> str:
 def _demo_answer(request, image: Image) -> Response:
     body = DemoResultSerializer(image, context={"request": request}).data
     # Handed out: the upload is not kept (the scheduled purge removes what is never collected).
-    services.demo_image_discard(image=image)
+    demo_image_discard(image=image)
     return _image_answer(request, image, body["url"], body)
 
 
@@ -234,7 +237,7 @@ class DemoCaptionApi(WaitingApiView):
     )
     def post(self, request):
         limit = f"The demo accepts files up to {settings.DEMO_MAX_UPLOAD_BYTES / (1024 * 1024):g} MiB."
-        image, refused = _submit_one(request, owner=services.demo_owner_get(), limit_text=limit, demo=True)
+        image, refused = _submit_one(request, owner=demo_owner_get(), limit_text=limit, demo=True)
         if refused is not None:
             return refused
         body = DemoResultSerializer(image, context={"request": request}).data

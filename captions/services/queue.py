@@ -26,10 +26,8 @@ logger = logging.getLogger(__name__)
 def caption_workers_wake() -> None:
     """Send one wake-up message to the workers. The database, not the message, says what to do,
     so a lost message only delays work until the sweep sends another."""
-    from captions.tasks import caption_pending  # the task module imports these services
-
-    try:
-        enqueue(caption_pending, task_name="caption-pending")
+    try:  # by its path: the task module imports these services
+        enqueue("captions.tasks.caption_pending", task_name="caption-pending")
     except Exception:  # the broker is down: the scheduled sweep wakes the workers later
         logger.exception("Could not enqueue the captioning task; the sweep will retry.")
 

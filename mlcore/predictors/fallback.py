@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..engines import EngineUnavailable, emit
@@ -40,7 +40,8 @@ class FallbackCaptioner(Captioner):
     supported_languages = None
 
     def __init__(self, specs: Sequence[str], *, device: str | None = None, dtype: str | None = None,
-                 retry_seconds: float = 60.0, load_options: dict | None = None, spec: str | None = None):
+                 retry_seconds: float = 60.0, load_options: dict | None = None, spec: str | None = None,
+                 loader: Callable[..., Captioner]):
         if not specs:
             raise ValueError("a fallback chain needs at least one member")
         self.specs = list(specs)
@@ -50,6 +51,7 @@ class FallbackCaptioner(Captioner):
         self.dtype = dtype or "auto"
         self.retry_seconds = retry_seconds
         self._load_options = dict(load_options or {})
+        self._loader = loader  # the registry's load_captioner (passed in: the registry builds this chain)
         self._loaded: dict[int, Captioner] = {}
         self._load_failed: dict[int, tuple[float, str]] = {}
         self._lock = threading.Lock()
@@ -61,8 +63,6 @@ class FallbackCaptioner(Captioner):
 
     def member(self, i: int) -> Captioner:
         """Member ``i``, loaded on first use; ModelLoadError (remembered for retry_seconds) when it cannot."""
-        from ..registry import load_captioner
-
         with self._lock:
             if i in self._loaded:
                 return self._loaded[i]
@@ -70,7 +70,7 @@ class FallbackCaptioner(Captioner):
             if failed and time.monotonic() - failed[0] < self.retry_seconds:
                 raise ModelLoadError(failed[1], self.specs[i])
         try:
-            cap = load_captioner(self.specs[i], device=None if self.device == "auto" else self.device,
+            cap = self._loader(self.specs[i], device=None if self.device == "auto" else self.device,
                                  dtype=None if self.dtype == "auto" else self.dtype, **self._load_options)
         except ModelLoadError as exc:
             with self._lock:

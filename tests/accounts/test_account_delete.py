@@ -7,8 +7,8 @@ from django.urls import reverse
 
 from accounts.models import ApiKey, User
 from accounts.services import api_key_create
-from captions import services
 from captions.models import Batch, Caption, Image
+from captions.services.submission import batch_submit, image_submit
 from feedback.models import Feedback
 from tests.images import image_bytes, upload
 
@@ -25,13 +25,13 @@ def owner(make_user, settings):
 @pytest.mark.django_db
 def test_deleting_the_account_removes_everything_of_it(client, owner, make_user, django_capture_on_commit_callbacks):
     files = [upload(f"p{i}.jpg", image_bytes("JPEG", size=(40, 30))) for i in range(3)]
-    result = services.batch_submit(owner=owner, files=files, name="mine")
+    result = batch_submit(owner=owner, files=files, name="mine")
     image = result.accepted[0]
     caption = Caption.objects.create(image=image, text="a lamp", raw_text="a lamp", model_id="m")
     Feedback.objects.create(user=owner, caption=caption, rating=3)
     api_key_create(owner=owner, name="script")
     other = make_user("keep@example.com")
-    kept = services.image_submit(owner=other, files=[upload("k.jpg", image_bytes("JPEG"))]).accepted[0]
+    kept = image_submit(owner=other, files=[upload("k.jpg", image_bytes("JPEG"))]).accepted[0]
     paths = [p for i in Image.objects.filter(owner=owner) for p in (i.file.name, i.thumbnail.name) if p]
     assert len(paths) >= 3 and all(default_storage.exists(p) for p in paths)
 

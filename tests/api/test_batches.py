@@ -9,8 +9,8 @@ import zipfile
 import pytest
 from django.urls import reverse
 
-from captions import services
 from captions.models import Batch, Caption, Image
+from captions.services.submission import batch_submit
 from tests.api.conftest import assert_error_format, run_worker_once
 from tests.captions.test_upload import stored_files
 from tests.images import image_bytes, upload
@@ -220,7 +220,7 @@ def test_batch_create_needs_authentication_and_is_rate_limited(anon, api, settin
 
 @pytest.fixture
 def captioned_batch(user, tiny_model, settings) -> Batch:
-    result = services.batch_submit(
+    result = batch_submit(
         owner=user,
         files=[upload("=cmd.jpg", image_bytes("JPEG")), upload("b.png", image_bytes("PNG")), upload("c.gif", image_bytes("GIF"))],
     )
@@ -230,7 +230,7 @@ def captioned_batch(user, tiny_model, settings) -> Batch:
 
 
 def test_progress_counts_images_by_status(api, user):
-    result = services.batch_submit(owner=user, files=[upload(f"{i}.jpg", image_bytes("JPEG", color=(i, 9, 9))) for i in range(3)])
+    result = batch_submit(owner=user, files=[upload(f"{i}.jpg", image_bytes("JPEG", color=(i, 9, 9))) for i in range(3)])
     first = result.accepted[0]
     Image.objects.filter(pk=first.pk).update(status=Image.Status.DONE)
     body = api.get(reverse("api:batch-detail", args=[result.batch.pk])).json()
@@ -266,14 +266,14 @@ def test_export_csv_and_json(api, captioned_batch):
 
 
 def test_another_users_batch_is_a_404(api, other_user):
-    result = services.batch_submit(owner=other_user, files=[upload("a.jpg", image_bytes("JPEG"))])
+    result = batch_submit(owner=other_user, files=[upload("a.jpg", image_bytes("JPEG"))])
     assert_error_format(api.get(reverse("api:batch-detail", args=[result.batch.pk])), 404)
     assert_error_format(api.get(reverse("api:batch-export", args=[result.batch.pk])), 404)
     assert api.get("/api/v1/images/", {"batch": result.batch.pk}).json()["count"] == 0
 
 
 def test_batch_reads_need_authentication(anon, user):
-    result = services.batch_submit(owner=user, files=[upload("a.jpg", image_bytes("JPEG"))])
+    result = batch_submit(owner=user, files=[upload("a.jpg", image_bytes("JPEG"))])
     assert_error_format(anon.get(reverse("api:batch-detail", args=[result.batch.pk])), 401)
     assert_error_format(anon.get(reverse("api:batch-export", args=[result.batch.pk])), 401)
 

@@ -10,8 +10,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from captions import services
 from captions.models import Batch, Caption, Image
+from captions.services.submission import image_submit
 from tests.api.conftest import assert_error_format, run_worker_once
 from tests.captions.test_upload import BAD_FILES, stored_files
 from tests.images import image_bytes, upload
@@ -30,7 +30,7 @@ def detail_url(image) -> str:
 
 
 def submit(owner, *files, params=None) -> list[Image]:
-    return services.image_submit(owner=owner, files=list(files), params=params).accepted
+    return image_submit(owner=owner, files=list(files), params=params).accepted
 
 
 # --- Upload ------------------------------------------------------------------------------------------

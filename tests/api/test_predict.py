@@ -12,8 +12,9 @@ from django_q.tasks import async_task
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from captions import services
 from captions.models import Caption, Image
+from captions.services.queue import image_delete
+from captions.services.submission import image_submit
 from tests.api.conftest import assert_error_format, run_worker_once, start_in_a_fresh_window, worker_in_background
 from tests.captions.test_upload import BAD_FILES, stored_files
 from tests.images import image_bytes, upload
@@ -203,7 +204,7 @@ def test_demo_can_be_switched_off(settings):
 
 @pytest.mark.django_db
 def test_demo_poll_only_knows_demo_uploads(user):
-    image = services.image_submit(owner=user, files=[upload("mine.jpg", image_bytes("JPEG"))]).accepted[0]
+    image = image_submit(owner=user, files=[upload("mine.jpg", image_bytes("JPEG"))]).accepted[0]
     assert_error_format(APIClient().get(reverse("api:demo-caption-poll", args=[image.public_id])), 404)
 
 
@@ -217,7 +218,7 @@ def test_uncollected_demo_uploads_are_purged_on_schedule(user, settings, django_
     post_file(APIClient(), path=DEMO, data=image_bytes("PNG"))
     old, fresh = Image.objects.order_by("id")
     Image.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(minutes=11))
-    mine = services.image_submit(owner=user, files=[upload("mine.jpg", image_bytes("JPEG"))]).accepted[0]
+    mine = image_submit(owner=user, files=[upload("mine.jpg", image_bytes("JPEG"))]).accepted[0]
     Image.objects.filter(pk=mine.pk).update(created_at=timezone.now() - timedelta(days=1))
     old_file = Path(settings.MEDIA_ROOT) / old.file.name
 
@@ -242,7 +243,7 @@ def test_an_image_deleted_while_predict_waits_answers_404_in_the_error_format(ap
             while time.monotonic() < deadline:
                 image = Image.objects.first()
                 if image is not None:
-                    services.image_delete(image=image)
+                    image_delete(image=image)
                     return
                 time.sleep(0.05)
         finally:

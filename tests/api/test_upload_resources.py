@@ -16,8 +16,8 @@ from django.core.management import call_command
 from django.db import transaction
 from django_q.tasks import async_task
 
-from captions import services
 from captions.models import Image
+from captions.services.submission import image_submit
 from tests.images import image_bytes, upload
 from tests.processes import database_url_of_this_test
 
@@ -157,7 +157,7 @@ def test_a_failing_file_and_a_failing_request_leave_no_file(user, settings):
     media = Path(settings.MEDIA_ROOT)
     settings.UPLOAD_IMAGE_VALIDATORS = ["tests.captions.upload_hooks.explode_on_boom"]
     with pytest.raises(RuntimeError), transaction.atomic():
-        result = services.image_submit(owner=user, files=[upload("boom.jpg", image_bytes("JPEG")), upload("b.png", image_bytes("PNG"))])
+        result = image_submit(owner=user, files=[upload("boom.jpg", image_bytes("JPEG")), upload("b.png", image_bytes("PNG"))])
         assert [r.filename for r in result.refused] == ["boom.jpg"]
         assert len(files_under(media / "images")) == 1 and not files_under(media / ".staging")
         raise RuntimeError("the caller's own transaction fails after the upload")

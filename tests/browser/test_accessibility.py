@@ -26,14 +26,14 @@ def fill_gallery(owner):
 
     from django.utils import timezone
 
-    from captions import services
     from captions.models import Caption, Image
+    from captions.services.submission import image_submit
     from tests.images import upload
 
     def fill():
         files = [upload(f"photo-{i}.jpg", image_bytes("JPEG", size=(64, 48), color=(40 * i, 200 - 30 * i, 90)))
                  for i in range(5)]
-        images = services.image_submit(owner=owner, files=files).accepted
+        images = image_submit(owner=owner, files=files).accepted
         for image, text, confidence in ((images[0], "a red bus parked on a wide city street near tall buildings", 0.91),
                                         (images[1], "a dog", 0.12)):
             Caption.objects.create(image=image, text=text + " (first try)", raw_text=text, confidence=0.05,

@@ -41,8 +41,8 @@ def visit(page, path: str, problems: list[str]) -> None:
 
 
 def make_staff():
-    from captions import services
     from captions.models import Caption, Image
+    from captions.services.submission import image_submit
     from tests.images import upload
 
     def make():
@@ -51,7 +51,7 @@ def make_staff():
         user = User(email="csp-staff@example.com", is_staff=True, is_superuser=True)
         user.set_unusable_password()
         user.save()
-        images = services.image_submit(owner=user, files=[
+        images = image_submit(owner=user, files=[
             upload(f"p{i}.jpg", image_bytes("JPEG", size=(64, 48), color=(60 * i, 90, 120))) for i in range(2)
         ]).accepted
         caption = Caption.objects.create(image=images[0], text="a dog on grass", raw_text="a dog on grass",

@@ -28,14 +28,14 @@ def fill(owner, n=6):
     the rest queued."""
     from django.utils import timezone
 
-    from captions import services
     from captions.models import Caption, Image
+    from captions.services.submission import batch_submit
     from tests.images import upload
 
     def run():
         files = [upload(f"cat-{i}.jpg", image_bytes("JPEG", size=(48, 36), color=(30 * i, 120, 200 - 20 * i)))
                  for i in range(n)]
-        result = services.batch_submit(owner=owner, files=files, name="Garden photos")
+        result = batch_submit(owner=owner, files=files, name="Garden photos")
         for i, image in enumerate(result.accepted[:4]):
             caption = Caption.objects.create(image=image, text=f"a grey cat sitting in the garden number {i}",
                                              raw_text="x", confidence=0.2, model_id="tiny/blip", needs_review=True)

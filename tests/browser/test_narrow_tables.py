@@ -59,8 +59,8 @@ def make_everything():
 
     from accounts.models import ApiKey, User
     from accounts.services import api_key_create
-    from captions import services
     from captions.models import Caption, Image
+    from captions.services.submission import image_submit
     from feedback.models import TrainingRun
     from monitoring.models import EvaluationRun
 
@@ -68,7 +68,7 @@ def make_everything():
     user.set_unusable_password()
     user.save()
     files = [upload(f"holiday-photo-{i}.jpg", image_bytes("JPEG", size=(64, 48), color=(30 * i, 90, 120))) for i in range(3)]
-    images = services.image_submit(owner=user, files=files).accepted
+    images = image_submit(owner=user, files=files).accepted
     for image in images:
         Caption.objects.create(image=image, text="a bus (first try)", raw_text="a bus", confidence=0.2, model_id="tiny/blip")
         caption = Caption.objects.create(image=image, text=LONG_ALT, raw_text=LONG_ALT, confidence=0.87,

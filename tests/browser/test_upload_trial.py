@@ -74,11 +74,11 @@ def test_a_failed_card_has_a_retry_button(page, live_server):
     owner = make_user("newcomer@example.com")
 
     def failed_image():
-        from captions import services
         from captions.models import Image
+        from captions.services.submission import image_submit
         from tests.images import upload
 
-        image = services.image_submit(owner=owner, files=[upload("broken.jpg", image_bytes("JPEG"))]).accepted[0]
+        image = image_submit(owner=owner, files=[upload("broken.jpg", image_bytes("JPEG"))]).accepted[0]
         Image.objects.filter(pk=image.pk).update(status=Image.Status.FAILED, attempts=1,
                                                     error_kind=Image.FailureKind.MODEL_UNAVAILABLE,
                                                     error="model folder '/models/x' does not exist: check CAPTION_MODEL")

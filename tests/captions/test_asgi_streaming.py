@@ -11,7 +11,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from captions import services
+from captions.services.submission import image_submit
 from tests.images import image_bytes, upload
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the ASGI handler's threads use their own connections
@@ -74,7 +74,7 @@ def session_of(user):
 
 def test_an_image_file_and_an_export_download_stream_without_the_warning(user, session_of):
     data = image_bytes("PNG", size=(300, 200))
-    result = services.image_submit(owner=user, files=[upload("a.png", data, "image/png")])
+    result = image_submit(owner=user, files=[upload("a.png", data, "image/png")])
     image = result.accepted[0]
     status, headers, body, caught = asgi_get(reverse("captions:image_original", args=[image.public_id]), session_of)
     assert status == 200 and body == data and headers["content-type"] == "image/png"
@@ -84,7 +84,7 @@ def test_an_image_file_and_an_export_download_stream_without_the_warning(user, s
     assert streaming_warnings(caught) == []
     export = reverse("captions:batch_export", args=[result.batch.pk]) if result.batch else None
     if export is None:  # one file makes no batch: export a batch of two
-        two = services.image_submit(owner=user, files=[upload("b.png", data, "image/png"), upload("c.png", data, "image/png")])
+        two = image_submit(owner=user, files=[upload("b.png", data, "image/png"), upload("c.png", data, "image/png")])
         export = reverse("captions:batch_export", args=[two.batch.pk])
     status, headers, body, caught = asgi_get(export + "?format=csv", session_of)
     assert status == 200 and "attachment" in headers["content-disposition"] and b"b.png" in body

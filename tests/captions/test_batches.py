@@ -11,15 +11,15 @@ import yaml
 from django.urls import reverse
 from django.utils import timezone
 
-from captions import services
 from captions.models import Caption, Image
+from captions.services.submission import batch_submit
 from tests.api.conftest import bearer
 from tests.images import image_bytes, upload
 
 
 def _batch(user, n=3, name="Holiday"):
     files = [upload(f"img-{i}.jpg", image_bytes("JPEG", size=(16, 12), color=(40 * i, 90, 30))) for i in range(n)]
-    result = services.batch_submit(owner=user, files=files, name=name)
+    result = batch_submit(owner=user, files=files, name=name)
     return result.batch, result.accepted
 
 

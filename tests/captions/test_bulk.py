@@ -11,15 +11,15 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 from django.utils import timezone
 
-from captions import services
 from captions.models import Caption, Image
+from captions.services.submission import image_submit
 from feedback.models import ReviewAction
 from tests.images import image_bytes, upload
 
 
 def _images(user, n, prefix="photo"):
     files = [upload(f"{prefix}-{i}.jpg", image_bytes("JPEG", size=(16, 12), color=(20 * i % 255, 60, 90))) for i in range(n)]
-    return services.image_submit(owner=user, files=files).accepted
+    return image_submit(owner=user, files=files).accepted
 
 
 def _caption(image, text, *, confidence=0.2, needs_review=True):

@@ -8,15 +8,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
-from captions import services
 from captions.models import Caption, Image
+from captions.services.submission import image_submit
 from tests.images import image_bytes, upload
 
 pytestmark = pytest.mark.django_db
 
 
 def make_image(owner, name="a.jpg", **changes) -> Image:
-    image = services.image_submit(owner=owner, files=[upload(name, image_bytes("JPEG"))]).accepted[0]
+    image = image_submit(owner=owner, files=[upload(name, image_bytes("JPEG"))]).accepted[0]
     if changes:
         Image.objects.filter(pk=image.pk).update(**changes)
         image.refresh_from_db()

@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 from django_q.tasks import async_task
 
-from captions import services
 from captions.models import Image
+from captions.services.submission import image_submit
 from tests.images import image_bytes, upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_two_images_of_one_batch_show_their_per_image_time(logged_in_client, user, tiny_model):
     files = [upload(f"{i}.png", image_bytes("PNG", color=(i * 90, 40, 200))) for i in range(2)]
-    images = services.image_submit(owner=user, files=files).accepted
+    images = image_submit(owner=user, files=files).accepted
     started = time.perf_counter()
     async_task("captions.tasks.caption_pending", sync=True)
     wall_ms = (time.perf_counter() - started) * 1000

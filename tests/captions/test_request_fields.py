@@ -49,7 +49,7 @@ def files(n=1):
 
 def deleted_style() -> str:
     """A custom style that existed when the page was shown and is deleted before the upload."""
-    from captions.services import caption_style_delete, caption_style_save
+    from captions.services.styles import caption_style_delete, caption_style_save
 
     definition = caption_style_save(name="keywords", prompt="Keywords in {language}:", kind="tags")
     caption_style_delete(definition=definition)
@@ -165,9 +165,9 @@ def test_a_site_model_that_writes_everything_labels_no_style(signed_in, settings
 def _captioned(user, model_id="tiny/blip"):
     from django.utils import timezone
 
-    from captions import services
+    from captions.services.submission import image_submit
 
-    image = services.image_submit(owner=user, files=files()).accepted[0]
+    image = image_submit(owner=user, files=files()).accepted[0]
     caption = Caption.objects.create(image=image, text="a cat", raw_text="a cat", confidence=0.1, model_id=model_id,
                                      needs_review=True, params={"num_beams": 3})
     Image.objects.filter(pk=image.pk).update(status=Image.Status.DONE, current_caption=caption,

@@ -7,8 +7,9 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from captions import services
 from captions.models import Caption, Image
+from captions.services.queue import image_delete
+from captions.services.submission import image_submit
 from tests.api.conftest import bearer
 from tests.images import image_bytes, upload
 
@@ -28,7 +29,7 @@ def library(user):
     notes_01.jpg (failed), zebra.jpg (a zebra, low confidence, needs review, other model)."""
     names = ["beach-day.jpg", "Café-Paris.png", "notes_01.jpg", "zebra.jpg"]
     files = [upload(n, image_bytes("JPEG", size=(32, 24), color=(30 * i, 90, 120))) for i, n in enumerate(names)]
-    images = services.image_submit(owner=user, files=files).accepted
+    images = image_submit(owner=user, files=files).accepted
     by_name = {image.original_filename: image for image in images}
     _caption(by_name["beach-day.jpg"], "a brown dog running on a sandy beach")
     _caption(by_name["Café-Paris.png"], "a red double decker bus on a street", confidence=0.5)
@@ -88,7 +89,7 @@ def test_a_correction_is_found_and_the_index_follows_every_change(client, user, 
     assert _page_names(client, q="asleep") == ["beach-day.jpg"]
     Image.objects.filter(pk=library["notes_01.jpg"].pk).update(original_filename="receipt.jpg")
     assert _page_names(client, q="receipt") == ["receipt.jpg"]
-    services.image_delete(image=library["Café-Paris.png"])
+    image_delete(image=library["Café-Paris.png"])
     assert _page_names(client, q="bus") == []
 
 
@@ -166,7 +167,7 @@ def test_the_search_lives_in_the_url(client, user, library):
     """A GET form: the pager and the bulk form keep the search, so it can be bookmarked."""
     client.force_login(user)
     for i in range(30):
-        img = services.image_submit(owner=user, files=[upload(f"dog-{i}.jpg", image_bytes("JPEG", size=(8, 8)))]).accepted[0]
+        img = image_submit(owner=user, files=[upload(f"dog-{i}.jpg", image_bytes("JPEG", size=(8, 8)))]).accepted[0]
         _caption(img, f"a dog number {i}")
     response = client.get(reverse("captions:gallery"), {"q": "dog", "sort": "name"})
     html = response.content.decode()

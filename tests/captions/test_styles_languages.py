@@ -1,5 +1,5 @@
 """Issue 12, the site's side: caption styles, languages and model choice through the API, the
-upload form, the admin and the worker, with a tiny random LLaVA (mlcore.testing_vlm) and a tiny
+upload form, the admin and the worker, with a tiny random LLaVA (benchmarks.testing_vlm) and a tiny
 BLIP (prompt-less: alt in English only)."""
 
 import csv
@@ -37,7 +37,7 @@ def keywords_style(db):
     """A custom style of the tags kind. (The built-in `tags` asks for up to 60 tokens, which a
     random tiny model fills with one comma-less run of words: no tag of at most 60 characters.)
     With max_chars 0 a 5-token answer is one short keyword phrase: a real list from a real model."""
-    from captions.services import caption_style_save
+    from captions.services.styles import caption_style_save
 
     caption_style_save(name="keywords", prompt="List keywords in {language}, comma-separated.", kind="tags")
     return "keywords"
@@ -153,7 +153,7 @@ def test_cache_key_includes_style_and_language(api, vlm_site, keywords_style):
     ]
 
     # Editing the custom style's prompt changes the key: the older caption is not reused.
-    from captions.services import caption_style_save
+    from captions.services.styles import caption_style_save
 
     definition = CaptionStyleDefinition.objects.get(name="keywords")
     caption_style_save(name="keywords", prompt="Keywords ({language}):", kind="tags", definition=definition)
@@ -313,9 +313,9 @@ def test_a_style_the_worker_finds_unsupported_fails_the_image_for_good_with_the_
     """What the web process could not check (its host lacks the model's files) the worker refuses."""
     from django.utils import timezone
 
-    from captions import services
+    from captions.services.submission import image_submit
 
-    image = services.image_submit(owner=user, files=[upload("a.png", image_bytes("PNG"))]).accepted[0]
+    image = image_submit(owner=user, files=[upload("a.png", image_bytes("PNG"))]).accepted[0]
     Image.objects.filter(pk=image.pk).update(params={**image.params, "style": "tags"}, available_at=timezone.now())
     run_worker()
     image.refresh_from_db()

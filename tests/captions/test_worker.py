@@ -12,8 +12,10 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 import mlcore
-from captions import services
 from captions.models import Caption, Image
+from captions.services.queue import image_retry, images_claim, images_requeue_stale
+from captions.services.submission import image_submit
+from captions.services.worker import images_caption
 from tests.images import image_bytes, upload
 from tests.processes import database_url_of_this_test
 
@@ -23,7 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def submit(owner, *files, params=None):
-    return services.image_submit(owner=owner, files=list(files), params=params).accepted
+    return image_submit(owner=owner, files=list(files), params=params).accepted
 
 
 def run_task_like_the_cluster(func: str = "captions.tasks.caption_pending"):
@@ -109,15 +111,15 @@ def test_a_second_run_of_the_task_changes_nothing(user, caption_calls):
 
 def test_a_result_from_a_lost_lease_is_not_recorded(user, tiny_model):
     image = submit(user, upload("a.jpg", image_bytes("JPEG")))[0]
-    stale_token, claimed = services.images_claim(worker_id="slow-worker", limit=8)
+    stale_token, claimed = images_claim(worker_id="slow-worker", limit=8)
     assert [i.pk for i in claimed] == [image.pk]
     # The slow worker's lease ran out; the sweep gave the image to another worker which finished.
     Image.objects.filter(pk=image.pk).update(claim_expires_at=timezone.now() - timedelta(seconds=1))
-    services.images_requeue_stale()
+    images_requeue_stale()
     run_task_like_the_cluster()
     assert Image.objects.get(pk=image.pk).status == Image.Status.DONE
     # Now the slow worker finishes too: its result must not become a second current caption.
-    summary = services.images_caption(images=claimed, claim_token=stale_token)
+    summary = images_caption(images=claimed, claim_token=stale_token)
     assert summary.captioned == 0
     assert Caption.objects.count() == 1
 
@@ -155,7 +157,7 @@ def test_a_model_that_failed_to_load_is_retried_after_a_pause(user, settings, tm
 
     # ...and once it is over they load the model and caption; a retry brings the failed one back.
     settings.CAPTION_MODEL_RETRY_SECONDS = 0
-    services.image_retry(image=second)
+    image_retry(image=second)
     run_task_like_the_cluster()
     second.refresh_from_db()
     assert second.status == Image.Status.DONE, second.error
@@ -198,7 +200,7 @@ def test_model_errors_are_retried_with_backoff_then_failed(user, settings, monke
     # The user retries once the problem is fixed: a fresh attempt budget and a caption.
     monkeypatch.undo()
     settings.CAPTION_MODEL = tiny_model
-    services.image_retry(image=image)
+    image_retry(image=image)
     run_task_like_the_cluster()
     image.refresh_from_db()
     assert image.status == Image.Status.DONE and image.attempts == 1
@@ -217,9 +219,9 @@ def test_missing_stored_file_fails_that_image_only(user, tiny_model):
 def test_claims_take_at_most_the_batch_size(user, settings, tiny_model):
     settings.CAPTION_BATCH_SIZE = 2
     submit(user, *[upload(f"{i}.png", image_bytes("PNG", color=(i, i, i))) for i in range(5)])
-    _, claimed = services.images_claim(worker_id="w1", limit=settings.CAPTION_BATCH_SIZE)
+    _, claimed = images_claim(worker_id="w1", limit=settings.CAPTION_BATCH_SIZE)
     assert len(claimed) == 2
-    _, other = services.images_claim(worker_id="w2", limit=settings.CAPTION_BATCH_SIZE)
+    _, other = images_claim(worker_id="w2", limit=settings.CAPTION_BATCH_SIZE)
     assert len(other) == 2 and not {i.pk for i in claimed} & {i.pk for i in other}
     for image in claimed:
         assert image.status == Image.Status.PROCESSING and image.claim_expires_at > timezone.now()
@@ -230,9 +232,9 @@ def test_sweep_fails_an_image_whose_workers_keep_dying(user, settings):
     settings.CAPTION_MAX_ATTEMPTS = 2
     image = submit(user, upload("a.jpg", image_bytes("JPEG")))[0]
     for expected in ("queued", "failed"):
-        services.images_claim(worker_id="doomed", limit=1)
+        images_claim(worker_id="doomed", limit=1)
         Image.objects.filter(pk=image.pk).update(claim_expires_at=timezone.now() - timedelta(seconds=1))
-        services.images_requeue_stale()
+        images_requeue_stale()
         image.refresh_from_db()
         assert image.status == expected
     assert "lease expired" in image.error
@@ -270,8 +272,10 @@ def test_images_of_a_worker_killed_mid_batch_are_captioned_after_the_lease_expir
 CLAIM_THEN_DIE = """
 import os, signal, django
 django.setup()
-from captions import services
-token, claimed = services.images_claim(worker_id="doomed", limit=8)
+from captions.services.queue import image_retry, images_claim, images_requeue_stale
+from captions.services.submission import image_submit
+from captions.services.worker import images_caption
+token, claimed = images_claim(worker_id="doomed", limit=8)
 assert len(claimed) == 2, claimed
 os.kill(os.getpid(), signal.SIGKILL)
 """

@@ -8,8 +8,11 @@ from PIL import Image as PILImage
 from PIL import ImageDraw
 
 import mlcore
-from captions import inference, services
+from captions import inference
 from captions.models import Image
+from captions.services.results import WorkerRunSummary
+from captions.services.submission import image_submit
+from captions.services.worker import caption_pending_run
 from mlcore.images import captioner_target_size
 from tests.images import upload
 
@@ -42,7 +45,7 @@ def reset_peak_rss() -> None:
 
 def test_the_worker_reads_a_phone_photo_at_the_models_size(user, tiny_model):
     captioner = mlcore.load_captioner(tiny_model)
-    image = services.image_submit(owner=user, files=[upload("big.jpg", large_jpeg((200, 30, 30)))]).accepted[0]
+    image = image_submit(owner=user, files=[upload("big.jpg", large_jpeg((200, 30, 30)))]).accepted[0]
 
     pixels = inference.load_image_for_model(image, captioner)
 
@@ -59,14 +62,14 @@ def test_worker_memory_stays_flat_for_large_photos(user, tiny_model):
     # warm up: the model is loaded and a batch of the same size run (kernels and buffers for its
     # shapes) before memory is measured
     warm = [upload(f"small{i}.jpg", large_jpeg((70 * i, 100, 220 - 70 * i), size=(64, 48))) for i in range(3)]
-    services.image_submit(owner=user, files=warm)
-    assert services.caption_pending_run().captioned == 3
+    image_submit(owner=user, files=warm)
+    assert caption_pending_run().captioned == 3
     files = [upload(f"phone{i}.jpg", large_jpeg((60 * i, 250 - 60 * i, 90))) for i in range(3)]
-    services.image_submit(owner=user, files=files)  # the upload check decodes in full: not measured
+    image_submit(owner=user, files=files)  # the upload check decodes in full: not measured
     before = rss_kib("VmRSS")
     reset_peak_rss()
 
-    summary = services.caption_pending_run()
+    summary = caption_pending_run()
 
     growth_mib = (rss_kib("VmHWM") - before) / 1024
     assert summary.captioned == 3, list(Image.objects.values_list("error", flat=True))
@@ -78,12 +81,12 @@ def test_worker_memory_stays_flat_for_large_photos(user, tiny_model):
 
 
 def test_run_summaries_add_their_timings_and_compare_by_counts():
-    a = services.WorkerRunSummary(captioned=1, timings_ms={"decode_ms": 2.0})
-    b = services.WorkerRunSummary(captioned=2, failed=1, timings_ms={"decode_ms": 3.0, "record_ms": 1.0})
+    a = WorkerRunSummary(captioned=1, timings_ms={"decode_ms": 2.0})
+    b = WorkerRunSummary(captioned=2, failed=1, timings_ms={"decode_ms": 3.0, "record_ms": 1.0})
 
     total = a + b
 
-    assert total == services.WorkerRunSummary(captioned=3, failed=1)
+    assert total == WorkerRunSummary(captioned=3, failed=1)
     assert total.timings_ms == {"decode_ms": 5.0, "record_ms": 1.0}
     assert a.timings_ms == {"decode_ms": 2.0}  # operands unchanged
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from django.db.models import Count
 
-from captions import services
 from captions.models import Caption, Image
+from captions.services.submission import image_submit
 from tests.images import image_bytes, upload
 from tests.processes import database_url_of_this_test
 
@@ -62,7 +62,7 @@ def _kill_mid_batch(user, settings, tiny_model, log_path) -> tuple[float, int]:
     # Long captions so a batch takes a moment (about 0.3 s for 2 images); the images differ so no
     # caption is reused.
     params = {"num_beams": 4, "max_length": 100, "min_length": 100}
-    images = services.image_submit(
+    images = image_submit(
         owner=user,
         files=[upload(f"{i}.png", image_bytes("PNG", color=(i * 9 % 256, i * 31 % 256, 40))) for i in range(8)],
         params=params,
@@ -118,7 +118,7 @@ def test_a_qcluster_killed_mid_batch_strands_nothing(user, settings, tiny_model,
 
 
 def test_runs_past_their_budget_hand_over_to_follow_up_tasks_on_the_loaded_model(user, settings, tiny_model, tmp_path):
-    images = services.image_submit(
+    images = image_submit(
         owner=user,
         files=[upload(f"{i}.png", image_bytes("PNG", color=(i * 40, 200, i * 7))) for i in range(6)],
         params={"num_beams": 2, "max_length": 30, "min_length": 20},

@@ -14,8 +14,15 @@ import pytest
 from django.utils import timezone
 
 import mlcore
-from captions import services
 from captions.models import Caption, Image
+from captions.services.queue import (
+    claim_owner,
+    images_claim,
+    images_release_dead_local_claims,
+    images_requeue_stale,
+    worker_identity,
+)
+from captions.services.worker import caption_pending_run, caption_record
 from mlcore.engines import EngineUnavailable
 from tests.captions.worker_helpers import CULPRIT, is_culprit, run_task, submit
 from tests.images import image_bytes, upload
@@ -113,11 +120,11 @@ def test_an_empty_caption_is_never_stored_as_done(user, settings, blanking_capti
 
 def test_caption_record_refuses_an_empty_result(user, tiny_model):
     image = submit(user, upload("a.png", image_bytes("PNG")))[0]
-    token, _ = services.images_claim(worker_id="w", limit=1)
+    token, _ = images_claim(worker_id="w", limit=1)
     result = mlcore.load_captioner(tiny_model).caption([mlcore.images.load_image(image_bytes("PNG"), max_pixels=10**6).image])[0]
     result.text = "  "
     with pytest.raises(ValueError):
-        services.caption_record(image=image, claim_token=token, result=result, params=mlcore.GenerationParams(), cache_key="k")
+        caption_record(image=image, claim_token=token, result=result, params=mlcore.GenerationParams(), cache_key="k")
     assert Image.objects.get(pk=image.pk).status == Image.Status.PROCESSING
 
 
@@ -169,7 +176,7 @@ def test_leases_are_short_by_default(user, tiny_model):
     assert live.CAPTION_LEASE_SECONDS <= 60
     assert live.Q_CLUSTER["timeout"] / 2 >= live.CAPTION_TASK_BUDGET_SECONDS
     submit(user, upload("a.png", image_bytes("PNG")))
-    _, claimed = services.images_claim(worker_id="w", limit=1)
+    _, claimed = images_claim(worker_id="w", limit=1)
     assert claimed[0].claim_expires_at <= timezone.now() + timedelta(seconds=61)
 
 
@@ -178,17 +185,17 @@ def test_the_lease_is_renewed_while_a_batch_is_worked_on(user, settings, tiny_mo
 
     settings.CAPTION_LEASE_SECONDS = 3
     image = submit(user, upload("a.png", image_bytes("PNG")))[0]
-    token, _ = services.images_claim(worker_id="w", limit=1)
+    token, _ = images_claim(worker_id="w", limit=1)
     first = Image.objects.get(pk=image.pk).claim_expires_at
     with lease_kept(claim_token=token):
         time.sleep(4.5)  # longer than the lease: without renewal the sweep would take it back
-        services.images_requeue_stale()
+        images_requeue_stale()
         held = Image.objects.get(pk=image.pk)
     assert held.status == Image.Status.PROCESSING and held.claim_token == token
     assert held.claim_expires_at > first
     # Once the block ends, nothing renews it any more: the lease runs out.
     time.sleep(3.2)
-    services.images_requeue_stale()
+    images_requeue_stale()
     assert Image.objects.get(pk=image.pk).status == Image.Status.QUEUED
 
 
@@ -200,7 +207,7 @@ def test_a_run_keeps_its_time_budget_and_enqueues_a_follow_up(user, settings, ti
 
     broker = get_broker()  # the ORM broker by default, Redis when REDIS_URL is set
     broker.purge_queue()  # the wake-ups of the submission
-    summary = services.caption_pending_run(budget_seconds=0.0001, max_batches=None)
+    summary = caption_pending_run(budget_seconds=0.0001, max_batches=None)
     # One batch always (a run makes progress), then the budget is spent: the rest waits for the follow-up.
     assert summary.captioned == 1
     assert Image.objects.filter(status=Image.Status.QUEUED).count() >= 2
@@ -220,7 +227,7 @@ def test_claims_of_dead_local_workers_are_released_at_once(user, settings, tiny_
     assert set(Image.objects.values_list("status", flat=True)) == {Image.Status.PROCESSING}
     # A live process's claim (this test's own) is left alone.
     mine = submit(user, upload("mine.png", image_bytes("PNG", color=(3, 3, 3))))[0]
-    services.images_claim(worker_id=services.worker_identity(), limit=1)
+    images_claim(worker_id=worker_identity(), limit=1)
 
     run_task()  # the lease (60 s) still holds, but its owner is dead: released and captioned now
     for image in Image.objects.filter(pk__in=[i.pk for i in images]):
@@ -244,7 +251,7 @@ def test_a_dead_worker_left_as_an_unreaped_zombie_counts_as_dead(user, settings,
             status=Image.Status.PROCESSING, claim_token=f"{socket.gethostname()}:{zombie.pid}:feedface",
             claimed_at=timezone.now(), claim_expires_at=timezone.now() + timedelta(seconds=60), attempts=1,
         )
-        assert services.images_release_dead_local_claims() == 1
+        assert images_release_dead_local_claims() == 1
     finally:
         zombie.wait()
     assert Image.objects.get(pk=images[0].pk).status == Image.Status.QUEUED
@@ -253,17 +260,18 @@ def test_a_dead_worker_left_as_an_unreaped_zombie_counts_as_dead(user, settings,
 CLAIM_AS_THIS_HOST_THEN_DIE = """
 import os, signal, django
 django.setup()
-from captions import services
-token, claimed = services.images_claim(worker_id=services.worker_identity(), limit=8)
+from captions.services.queue import claim_owner, images_claim, images_release_dead_local_claims, images_requeue_stale, worker_identity
+from captions.services.worker import caption_pending_run, caption_record
+token, claimed = images_claim(worker_id=worker_identity(), limit=8)
 assert len(claimed) == 2, claimed
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
 def test_claim_owner_parses_tokens():
-    assert services.claim_owner("web-1.example:4242:0123456789ab") == ("web-1.example", 4242)
-    assert services.claim_owner("doomed:0123456789ab") is None
-    assert services.claim_owner("") is None
+    assert claim_owner("web-1.example:4242:0123456789ab") == ("web-1.example", 4242)
+    assert claim_owner("doomed:0123456789ab") is None
+    assert claim_owner("") is None
 
 
 # --- stale images: retry, readiness, metrics -------------------------------------------------------
@@ -271,14 +279,14 @@ def test_claim_owner_parses_tokens():
 
 def _make_stale(image, settings):
     long_ago = timezone.now() - timedelta(seconds=settings.CAPTION_STALE_PROCESSING_SECONDS + 5)
-    services.images_claim(worker_id="gone-host:1", limit=1)
+    images_claim(worker_id="gone-host:1", limit=1)
     Image.objects.filter(pk=image.pk).update(claimed_at=long_ago)
 
 
 def test_the_owner_can_retry_a_stale_processing_image(client, user, settings, tiny_model):
     client.force_login(user)
     image = submit(user, upload("a.png", image_bytes("PNG")))[0]
-    services.images_claim(worker_id="busy-host:1", limit=1)
+    images_claim(worker_id="busy-host:1", limit=1)
     from django.urls import reverse
 
     detail = reverse("captions:image_detail", args=[image.public_id])
@@ -303,7 +311,7 @@ def test_the_api_retries_a_stale_processing_image(user, settings, tiny_model):
     api.force_authenticate(user)
     image = submit(user, upload("a.png", image_bytes("PNG")))[0]
     url = f"/api/v1/images/{image.public_id}/retry/"
-    services.images_claim(worker_id="busy-host:1", limit=1)
+    images_claim(worker_id="busy-host:1", limit=1)
     assert api.post(url).status_code == 409  # its worker is renewing the lease
     _make_stale(image, settings)  # held past CAPTION_STALE_PROCESSING_SECONDS
     response = api.post(url)

@@ -3,14 +3,14 @@
 
 from django_q.tasks import async_task
 
-from captions import services
+from captions.services.submission import image_submit
 
 CULPRIT = (255, 0, 255)  # the content a test's captioner cannot take (or leaves without words)
 
 
 def submit(owner, *files, params=None):
     """The accepted Images of one image_submit of `files`."""
-    return services.image_submit(owner=owner, files=list(files), params=params).accepted
+    return image_submit(owner=owner, files=list(files), params=params).accepted
 
 
 def run_task():

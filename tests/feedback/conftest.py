@@ -5,8 +5,8 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
-from captions import services as caption_services
 from captions.models import Caption, Image
+from captions.services.submission import image_submit
 from mlcore.params import GenerationParams
 from tests.images import image_bytes, upload
 
@@ -44,7 +44,7 @@ def captioned(db):
     """captioned(owner, text=..., confidence=...) -> the new model Caption of a new uploaded image."""
 
     def make(owner, *, text="a dog on the grass", confidence=0.2, data: bytes | None = None, **caption_args) -> Caption:
-        image = caption_services.image_submit(owner=owner, files=[upload("photo.jpg", data or _distinct_jpeg())]).accepted[0]
+        image = image_submit(owner=owner, files=[upload("photo.jpg", data or _distinct_jpeg())]).accepted[0]
         return caption_image(image, text=text, confidence=confidence, **caption_args)
 
     return make
@@ -54,7 +54,7 @@ def captioned(db):
 def captioned_batch(db):
     def make(owner, confidences: list[float], **caption_args) -> list[Caption]:
         files = [upload(f"b{i}.jpg", _distinct_jpeg()) for i in range(len(confidences))]
-        images = caption_services.image_submit(owner=owner, files=files).accepted
+        images = image_submit(owner=owner, files=files).accepted
         return [
             caption_image(image, text=f"batch caption {i}", confidence=c, **caption_args)
             for i, (image, c) in enumerate(zip(images, confidences, strict=True))

@@ -7,8 +7,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django_q.tasks import async_task
 
-from captions import services as caption_services
 from captions.models import Image
+from captions.services.submission import image_submit
 from feedback import services
 from feedback.models import TrainingRun
 from tests.images import image_bytes, upload
@@ -27,7 +27,7 @@ def run_worker():
 def corrected_images(owner, tiny_model):
     """Six images captioned by the tiny model, each corrected by a person."""
     files = [upload(f"{name}.png", image_bytes("PNG", size=(64, 64), color=rgb)) for name, rgb in COLOURS.items()]
-    images = caption_services.image_submit(owner=owner, files=files).accepted
+    images = image_submit(owner=owner, files=files).accepted
     run_worker()
     for name, image in zip(COLOURS, images, strict=True):
         model_caption = Image.objects.get(pk=image.pk).current_caption
@@ -53,7 +53,7 @@ def test_finetune_learns_from_corrections_and_new_captions_carry_the_new_model(o
     assert run.model_id and run.output_dir == str(out)
     assert "BLEU-4" in stdout.getvalue() and "CIDEr" in stdout.getvalue()
 
-    fresh = caption_services.image_submit(
+    fresh = image_submit(
         owner=owner, files=[upload("new.png", image_bytes("PNG", size=(64, 64), color=(100, 50, 150)))], model_spec=run.output_dir
     ).accepted[0]
     run_worker()

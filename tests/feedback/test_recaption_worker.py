@@ -4,9 +4,9 @@ import pytest
 from django.urls import reverse
 from django_q.tasks import async_task
 
-from captions import services as caption_services
 from captions.models import Caption, Image
 from captions.selectors import captioning_defaults
+from captions.services.submission import image_submit
 from feedback.models import ModelActivation, ReviewAction, TrainingRun
 from tests.feedback.conftest import HTMX, client_for
 from tests.images import image_bytes, upload
@@ -20,7 +20,7 @@ def run_worker():
 
 def test_rejected_caption_is_replaced_by_the_workers_new_one(client, owner, tiny_model, settings):
     settings.CAPTION_REVIEW_THRESHOLD = 1.01  # every caption of the tiny model needs review
-    image = caption_services.image_submit(owner=owner, files=[upload("a.jpg", image_bytes("JPEG"))]).accepted[0]
+    image = image_submit(owner=owner, files=[upload("a.jpg", image_bytes("JPEG"))]).accepted[0]
     run_worker()
     first = Image.objects.get(pk=image.pk).current_caption
     assert first.needs_review and first.params["num_beams"] == 3
@@ -43,13 +43,13 @@ def test_rejected_caption_is_replaced_by_the_workers_new_one(client, owner, tiny
 
 
 def test_workers_caption_with_the_activated_model_from_their_next_batch(client, owner, staff, tiny_model, tmp_path):
-    from mlcore.testing import build_tiny_blip
+    from benchmarks.testing import build_tiny_blip
 
     finetuned = str(build_tiny_blip(tmp_path / "finetuned"))
     run = TrainingRun.objects.create(
         base_model=tiny_model, output_dir=finetuned, status=TrainingRun.Status.SUCCEEDED, model_id=finetuned
     )
-    before = caption_services.image_submit(owner=owner, files=[upload("a.jpg", image_bytes("JPEG", color=(1, 2, 3)))]).accepted[0]
+    before = image_submit(owner=owner, files=[upload("a.jpg", image_bytes("JPEG", color=(1, 2, 3)))]).accepted[0]
     run_worker()
     assert Image.objects.get(pk=before.pk).current_caption.model_id.endswith(tiny_model.rstrip("/").split("/")[-1])
 
@@ -60,7 +60,7 @@ def test_workers_caption_with_the_activated_model_from_their_next_batch(client, 
     assert captioning_defaults().model_spec == finetuned
     assert finetuned.encode() in client.get(reverse("feedback:models")).content
 
-    after = caption_services.image_submit(owner=owner, files=[upload("b.jpg", image_bytes("JPEG", color=(9, 8, 7)))]).accepted[0]
+    after = image_submit(owner=owner, files=[upload("b.jpg", image_bytes("JPEG", color=(9, 8, 7)))]).accepted[0]
     run_worker()
     caption = Image.objects.get(pk=after.pk).current_caption
     assert caption.model_id == finetuned
@@ -69,7 +69,7 @@ def test_workers_caption_with_the_activated_model_from_their_next_batch(client, 
     client.post(reverse("feedback:model_activate"), {})
     assert captioning_defaults().model_spec == tiny_model
     assert ModelActivation.objects.count() == 2
-    again = caption_services.image_submit(owner=owner, files=[upload("c.jpg", image_bytes("JPEG", color=(90, 80, 70)))]).accepted[0]
+    again = image_submit(owner=owner, files=[upload("c.jpg", image_bytes("JPEG", color=(90, 80, 70)))]).accepted[0]
     run_worker()
     assert Image.objects.get(pk=again.pk).current_caption.model_id != finetuned
     assert Caption.objects.filter(model_id=finetuned).count() == 1

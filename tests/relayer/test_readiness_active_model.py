@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_activated_model_heartbeat_makes_it_ready(client, tiny_model, tmp_path):
-    from mlcore.testing import build_tiny_blip
+    from benchmarks.testing import build_tiny_blip
 
     finetuned = str(build_tiny_blip(tmp_path / "finetuned"))
     run = TrainingRun.objects.create(
@@ -45,7 +45,7 @@ def test_activated_model_heartbeat_makes_it_ready(client, tiny_model, tmp_path):
 def test_captioning_defaults_set_validates_and_keeps_the_other_value(tiny_model):
     from django.core.exceptions import ValidationError
 
-    from captions.services import captioning_defaults_set
+    from captions.services.defaults import captioning_defaults_set
 
     assert captioning_defaults().model_source == "settings"
     captioning_defaults_set(review_threshold=0.25, reason="test")

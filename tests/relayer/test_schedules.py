@@ -64,6 +64,15 @@ def test_task_paths_come_from_the_functions():
         ScheduleSpec("bad", nested, "I", minutes=1).fields()
 
 
+def test_a_task_named_by_its_path_must_name_a_function():
+    """A service names its own app's task by path (the task module imports the service)."""
+    assert task_path("captions.tasks.caption_pending") == "captions.tasks.caption_pending"
+    assert task_path("feedback.tasks.finetune_run") == "feedback.tasks.finetune_run"
+    for bad in ["captions.tasks.no_such_task", "no_such_module.task", "caption_pending", "captions.tasks.MINUTES"]:
+        with pytest.raises(ValueError):
+            task_path(bad)
+
+
 def test_enqueue_runs_the_function_by_its_path(tiny_model):
     task_id = enqueue(monitoring_tasks.worker_heartbeat, sync=True)
     assert task_id
