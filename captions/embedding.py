@@ -270,7 +270,7 @@ def _xp_comment(value, found: FoundText) -> str:
         return ""
 
 
-def _iim_caption(image, found: FoundText) -> str:
+def _read_iim_caption(image, found: FoundText) -> str:
     """IPTC-IIM Caption-Abstract (2:120), decoded by the record's coded character set (1:90):
     UTF-8 when it says so (ESC % G), else Latin-1 (what older software writes)."""
     from PIL import IptcImagePlugin
@@ -313,7 +313,7 @@ def read_found_text(handle) -> FoundText:
             described = _read_xmp(xmp, found) if xmp else ""
             candidates = [("XMP dc:description", described)]
             if image.format in {"JPEG", "TIFF"}:
-                candidates.append(("IPTC-IIM Caption-Abstract", _iim_caption(image, found)))
+                candidates.append(("IPTC-IIM Caption-Abstract", _read_iim_caption(image, found)))
             try:
                 exif = image.getexif()
             except Exception:  # a damaged EXIF block: Pillow raises several kinds

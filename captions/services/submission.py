@@ -212,6 +212,9 @@ class _Unclosable:
     def read(self, *args):
         return self._handle.read(*args)
 
+    def readline(self, *args):
+        return self._handle.readline(*args)
+
     def seek(self, *args):
         return self._handle.seek(*args)
 

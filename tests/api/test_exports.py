@@ -51,7 +51,8 @@ def test_one_image_with_its_alt_text_embedded(api, user, tmp_path):
 def test_a_selection_by_ids_or_by_filters(api, user, other_user):
     first = captioned(user, "a.jpg", "first")
     second = captioned(user, "b.png", "second", fmt="PNG")
-    captioned(user, "c.jpg", "third")
+    third = captioned(user, "c.jpg", "third")
+    Image.objects.filter(pk=third.pk).update(status=Image.Status.FAILED)
     theirs = captioned(other_user, "z.jpg", "not yours")
     url = reverse("api:images-export")
 
@@ -64,7 +65,7 @@ def test_a_selection_by_ids_or_by_filters(api, user, other_user):
     assert archive.namelist() == ["b.png"]
     assert by_filter["Content-Disposition"] == 'attachment; filename="selection-alt-text.zip"'
 
-    every = api.get(url, {"format": "csv", "search": "third"})
+    every = api.get(url, {"format": "csv", "status": "failed"})
     assert every.content.decode().count("\n") == 2  # header + one row
 
     assert_error_format(api.get(url, {"format": "pdf"}), 400, field="format")
