@@ -67,6 +67,8 @@ def test_a_selection_by_ids_or_by_filters(api, user, other_user):
 
     every = api.get(url, {"format": "csv", "status": "failed"})
     assert every.content.decode().count("\n") == 2  # header + one row
+    found = api.get(url, {"format": "json", "search": "second"}).json()
+    assert [row["filename"] for row in found] == ["b.png"]
 
     assert_error_format(api.get(url, {"format": "pdf"}), 400, field="format")
     assert_error_format(api.get(url, {"ids": "not-a-uuid"}), 400, field="ids.0")
