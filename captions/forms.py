@@ -125,6 +125,7 @@ class UploadForm(forms.Form):
                  ("compare", "Caption again and compare"), ("off", "Ignore it")],
         help_text="Alt text or a description embedded in a file (IPTC, XMP, EXIF): kept as the alt text "
         "(the model's caption becomes a suggestion), or captioned again with the file's text in the history.",
+        widget=forms.Select(attrs={"aria-describedby": "id_file_alt_text-hint"}),
     )
     # issue 12: which model, style and language. clean() checks them together against the model
     # (captions.services.caption_request_clean, the check every surface uses): a field error

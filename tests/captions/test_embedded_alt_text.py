@@ -134,6 +134,7 @@ def test_a_downloaded_image_carries_its_alt_text_in_every_language_and_nothing_e
 def test_legacy_fields_and_a_250_character_alt_text_with_emoji(web, user, tmp_path):
     image = uploaded(user, "long.jpg", original_bytes("JPEG"))
     caption = caption_in(image, "en", LONG)
+    Caption.objects.create(image=image, text="A long description: the chart's three bars …", language="en", style="extended")
     Image.objects.filter(pk=image.pk).update(current_caption=caption, status=Image.Status.DONE)
 
     response = web.get(reverse("captions:image_download", args=[image.public_id]),
@@ -146,6 +147,8 @@ def test_legacy_fields_and_a_250_character_alt_text_with_emoji(web, user, tmp_pa
     assert tags["IFD0:ImageDescription"] == LONG
     assert tags["IPTC:Caption-Abstract"] == LONG
     assert tags["IPTC:CodedCharacterSet"] == "UTF8"
+    # an extended description (style "extended") goes to Extended Description, not to the alt text
+    assert tags["XMP-iptcCore:ExtDescrAccessibility"] == "A long description: the chart's three bars …"
 
 
 @needs_exiftool
