@@ -1,6 +1,7 @@
 """Serializers and parsers shared by the captions API views."""
 
 import dataclasses
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.urls import reverse
@@ -67,7 +68,7 @@ class _GenerationParamsSerializer(StrictSerializer):
         try:
             return super().to_internal_value(data)
         except serializers.ValidationError as error:
-            if not isinstance(error.detail, dict):
+            if not isinstance(error.detail, dict) or not isinstance(data, Mapping):  # e.g. a JSON body `false`
                 raise
             detail = dict(error.detail)
         for name in PARAM_RANGES:

@@ -82,13 +82,18 @@ def images_selected_for(user, data: dict):
     )
 
 
+# Ids in a query string: 100 UUIDs make a URL of about 4,200 characters, within what servers and
+# proxies accept (8 KiB is common); larger selections go by filter (a batch, a search).
+MAX_QUERY_IDS = 100
+
+
 class SelectionExportQuerySerializer(ImageFilterSerializer, ExportQuerySerializer):
     """The image list's filters (or ids) and the export's format and options."""
 
     ids = serializers.ListField(
-        child=serializers.UUIDField(), required=False, max_length=BULK_LIMIT,
-        help_text=f"The images to export (repeat the parameter; at most {BULK_LIMIT}). Without ids: "
-                  "every image the filters find.")
+        child=serializers.UUIDField(), required=False, max_length=MAX_QUERY_IDS,
+        help_text=f"The images to export (repeat the parameter; at most {MAX_QUERY_IDS}, what a URL carries). "
+                  f"Without ids: every image the filters find (at most {BULK_LIMIT}).")
     ordering = None
     page = None
     page_size = None

@@ -77,6 +77,9 @@ def _submit_one(request, *, owner, limit_text: str | None = None, demo: bool = F
             params=generation_params_of(serializer.validated_data),
             model_spec=model_spec,
             oversize_filenames=oversize,
+            # A prediction answers with the model's caption; alt text found in the file stays in
+            # the image's history (the demo keeps nothing at all).
+            file_alt_text="off" if demo else "compare",
         )
     except UploadRejected as error:
         raise upload_rejected_error(error) from None

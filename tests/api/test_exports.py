@@ -71,6 +71,8 @@ def test_a_selection_by_ids_or_by_filters(api, user, other_user):
     assert [row["filename"] for row in found] == ["b.png"]
 
     assert_error_format(api.get(url, {"format": "pdf"}), 400, field="format")
+    many = "&".join(f"ids={first.public_id}" for _ in range(101))  # more than a URL should carry
+    assert_error_format(api.get(f"{url}?{many}"), 400, field="ids")
     assert_error_format(api.get(url, {"ids": "not-a-uuid"}), 400, field="ids.0")
 
 
