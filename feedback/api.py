@@ -236,15 +236,10 @@ class BulkActionInputSerializer(CaptionRequestFields):
         "captions and files. Exports: GET /api/v1/images/export/.")
     ids = serializers.ListField(
         child=serializers.UUIDField(), required=False, max_length=BULK_LIMIT,
-        help_text=f"The images (at most {BULK_LIMIT}); or leave out and give `filter`.")
+        help_text=f"The images (at most {BULK_LIMIT}). With `filter` too: those of them the filter finds.")
     filter = SelectionFilterSerializer(
-        required=False, help_text="Every image the image list's filters find (at most BULK_LIMIT of them).")
-
-    def validate(self, attrs):
-        attrs = super().validate(attrs)
-        if bool(attrs.get("ids")) == ("filter" in attrs):
-            raise serializers.ValidationError({"ids": ["Give either ids or filter."]})
-        return attrs
+        required=False, help_text="Every image the image list's filters find ({} or left out with no ids: all "
+        f"your images); at most {BULK_LIMIT} of them, else a 400 and nothing changes.")
 
 
 class BulkActionAnswerSerializer(serializers.Serializer):
@@ -264,13 +259,17 @@ class ImagesBulkApi(APIView):
         serializer = BulkActionInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        images = images_selected_for(request.user, {"ids": data.get("ids"), **data.get("filter", {})})
+        images = images_selected_for(request.user, data.get("filter", {}))
+        if data.get("ids"):
+            images = images.filter(public_id__in=data["ids"])
         action = data["action"]
+        if not images.exists():  # nothing selected: nothing to do (not an error of the request)
+            return Response({"action": action, "count": 0})
         if action == "approve":
             if images.count() > BULK_LIMIT:
                 raise ValidationError(f"At most {BULK_LIMIT} images can be changed at once. Narrow the filter.")
             captions = selectors.bulk_approvable_captions_for(request.user, images=images)
-            count = services.captions_bulk_approve(reviewer=request.user, captions=captions)
+            count = services.captions_bulk_approve(reviewer=request.user, captions=captions) if captions.exists() else 0
         elif action == "retry":
             count = images_bulk_retry(owner=request.user, images=images)
         elif action == "recaption":
