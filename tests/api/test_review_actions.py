@@ -105,6 +105,8 @@ def test_bulk_actions_over_ids_or_a_filter_with_the_websites_limit(api, captione
     Image.objects.filter(pk=first.image_id).update(status=Image.Status.FAILED)
     assert api.post(url, {"action": "retry", "filter": {"status": "failed"}}, format="json").json()["count"] == 1
 
+    numeric = api.post(url, {"action": "delete", "filter": {"needs_review": 0}}, format="json")
+    assert_error_format(numeric, 400, field="filter.needs_review")  # 0 is not false in JSON
     nothing = api.post(url, {"action": "delete", "filter": {"search": "no such words"}}, format="json")
     assert nothing.json() == {"action": "delete", "count": 0}
     for body in ("false", "[]", '"approve"', "3"):  # JSON that is not an object
