@@ -19,7 +19,7 @@ from core.api import (
     rate_limit,
 )
 from core.exceptions import Conflict
-from core.serializers import StrictSerializer
+from core.serializers import StrictSerializer, UUIDStringField
 from feedback import selectors, services
 from feedback.models import Feedback
 
@@ -235,7 +235,7 @@ class BulkActionInputSerializer(CaptionRequestFields):
         "recaption: its finished images, with `model` and the generation fields; delete: the images, their "
         "captions and files. Exports: GET /api/v1/images/export/.")
     ids = serializers.ListField(
-        child=serializers.UUIDField(), required=False, max_length=BULK_LIMIT,
+        child=UUIDStringField(), required=False, max_length=BULK_LIMIT,
         help_text=f"The images (at most {BULK_LIMIT}). With `filter` too: those of them the filter finds.")
     filter = SelectionFilterSerializer(
         required=False, help_text="Every image the image list's filters find ({} or left out with no ids: all "

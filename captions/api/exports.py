@@ -19,6 +19,7 @@ from captions.responses import image_with_alt_text_response
 from captions.services.bulk import BULK_LIMIT
 from core.api import error_responses
 from core.exceptions import ToolMissing
+from core.serializers import UUIDStringField
 
 
 class EmbedQuerySerializer(ExportQuerySerializer):
@@ -91,7 +92,7 @@ class SelectionExportQuerySerializer(ImageFilterSerializer, ExportQuerySerialize
     """The image list's filters (or ids) and the export's format and options."""
 
     ids = serializers.ListField(
-        child=serializers.UUIDField(), required=False, max_length=MAX_QUERY_IDS,
+        child=UUIDStringField(), required=False, max_length=MAX_QUERY_IDS,
         help_text=f"The images to export (repeat the parameter; at most {MAX_QUERY_IDS}, what a URL carries). "
                   f"Without ids: every image the filters find (at most {BULK_LIMIT}).")
     ordering = None

@@ -109,6 +109,7 @@ def test_bulk_actions_over_ids_or_a_filter_with_the_websites_limit(api, captione
     assert_error_format(numeric, 400, field="filter.needs_review")  # 0 is not false in JSON
     nothing = api.post(url, {"action": "delete", "filter": {"search": "no such words"}}, format="json")
     assert nothing.json() == {"action": "delete", "count": 0}
+    assert_error_format(api.post(url, {"action": "approve", "ids": [False]}, format="json"), 400, field="ids.0")
     for body in ("false", "[]", '"approve"', "3"):  # JSON that is not an object
         assert_error_format(api.post(url, body, content_type="application/json"), 400)
     assert_error_format(api.post(url, {"action": "fly", "ids": [str(first.image.public_id)]}, format="json"), 400, field="action")
