@@ -7,7 +7,13 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from captions.api.common import CaptionRequestFields, CaptionSerializer, ImageSerializer, generation_params_of
+from captions.api.common import (
+    CaptionRequestFields,
+    CaptionSerializer,
+    ImageSerializer,
+    generation_params_of,
+    model_spec_of,
+)
 from captions.api.exports import images_selected_for
 from captions.api.images import ImageFilterSerializer
 from captions.services.bulk import BULK_LIMIT, images_bulk_delete, images_bulk_recaption, images_bulk_retry
@@ -259,6 +265,10 @@ class ImagesBulkApi(APIView):
         serializer = BulkActionInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        request_fields = set(data) - {"action", "ids", "filter"}
+        # The caption request is checked whenever one is given, whatever the selection holds (as
+        # on upload: a bad style, language or model is a 400 naming it).
+        model_spec = model_spec_of(data) if request_fields else ""
         images = images_selected_for(request.user, data.get("filter", {}))
         if data.get("ids"):
             images = images.filter(public_id__in=data["ids"])
@@ -275,7 +285,7 @@ class ImagesBulkApi(APIView):
         elif action == "recaption":
             try:
                 count = images_bulk_recaption(owner=request.user, images=images, params=generation_params_of(data),
-                                              model_spec=(data.get("model") or "").strip())
+                                              model_spec=model_spec)
             except ValidationError as error:
                 if hasattr(error, "error_dict") and "model_spec" in error.error_dict:
                     raise ValidationError({"model": error.message_dict["model_spec"]}) from None

@@ -107,6 +107,8 @@ def test_bulk_actions_over_ids_or_a_filter_with_the_websites_limit(api, captione
 
     numeric = api.post(url, {"action": "delete", "filter": {"needs_review": 0}}, format="json")
     assert_error_format(numeric, 400, field="filter.needs_review")  # 0 is not false in JSON
+    bad_style = api.post(url, {"action": "delete", "filter": {"search": "no such words"}, "style": "AAA"}, format="json")
+    assert_error_format(bad_style, 400, field="style")  # checked even when nothing is selected
     nothing = api.post(url, {"action": "delete", "filter": {"search": "no such words"}}, format="json")
     assert nothing.json() == {"action": "delete", "count": 0}
     assert_error_format(api.post(url, {"action": "approve", "ids": [False]}, format="json"), 400, field="ids.0")
