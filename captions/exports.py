@@ -164,8 +164,13 @@ def embedded_file(item: selectors.EmbedItem, options: ExportOptions) -> tuple[by
     In-file formats get the metadata written into a copy (the stored original is not changed);
     GIF and BMP keep their bytes and get a sidecar. Without a caption the bytes are the original's.
     Raises embedding.MetadataToolMissing, OSError (the stored file is missing)."""
-    with item.image.file.open("rb") as handle:
-        data = handle.read()
+    try:
+        with item.image.file.open("rb") as handle:
+            data = handle.read()
+    except OSError:
+        raise
+    except Exception as error:  # a storage backend's own errors (a bucket that does not answer)
+        raise OSError(f"the stored file cannot be read ({type(error).__name__})") from error
     if not item.alt_text:
         return data, None
     meta = embedding.AltTextMetadata(alt_text=item.alt_text, primary=item.primary, extended=item.extended)

@@ -10,7 +10,7 @@ search = importlib.import_module("captions.migrations.0006_image_search")
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('captions', '0008_image_error_kind'),
+        ('captions', '0009_idempotent_requests'),
     ]
 
     operations = [
