@@ -5,6 +5,7 @@ templates read. A new format is one ExportFormat entry and one renderer function
 A renderer takes the images (a queryset, already limited to what the caller may see) and the
 ExportOptions and yields the file's bytes in chunks, so a large export streams."""
 
+import csv
 import io
 import json
 import posixpath
@@ -22,10 +23,16 @@ from captions.models import Image
 from core.spreadsheet import csv_text
 
 # One row per image: {"id": str uuid, "filename": str, "status": str, "caption": str (empty until
-# captioned), "confidence": float in [0, 1] rounded to 3 decimals, or None, "style": str,
-# "language": str (BCP 47), "tags": list of str (tags style) or None}. CSV writes tags as one cell,
-# "; "-separated.
-EXPORT_COLUMNS = ("id", "filename", "status", "caption", "confidence", "style", "language", "tags")
+# captioned), "confidence": float in [0, 1] rounded to 3 decimals, or None, "style": str, "language": str (BCP 47),
+# "tags": list of str (tags style) or None}. CSV writes tags as one cell, "; "-separated.
+# Alt text fit for its purpose: "purpose" (mlcore.alttext.PURPOSES), "decorative" (bool: the
+# caption is then "" on purpose, alt=""), "context", "extended_description" (complex images),
+# "source" (human-approved | human-edited | file | model | ""), "reviewed" (bool: a person wrote
+# or approved it), "warnings" (the alt-text checker's rule names, "; "-separated), "ocr_text"
+# (the text Tesseract read in the image).
+EXPORT_COLUMNS = ("id", "filename", "status", "caption", "confidence", "style", "language", "tags",
+                  "purpose", "decorative", "context", "extended_description", "source", "reviewed", "warnings",
+                  "ocr_text")
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -98,14 +105,21 @@ def relative_url(path: str) -> str:
 def rows_html(rows: list[dict]) -> str:
     """A ready-to-paste HTML list: one `<img src="FILENAME" alt="CAPTION">` line per row (src: the
     file name as a relative URL, relative_url), both attribute values HTML-escaped (quotes
-    included), so no caption or file name can break out of its attribute. An image without a caption gets alt="" (the empty alt of a decorative image is
-    never right here, so the line also says so in a comment for the person pasting it)."""
+    included), so no caption or file name can break out of its attribute. A decorative image gets
+    alt="" on purpose (marked <!-- decorative -->); an image without a caption yet gets alt="" too,
+    with a comment saying so for the person pasting it; a complex image's extended description
+    follows in a <figure> with a <details> caption."""
     lines = []
     for row in rows:
         src, alt = escape(relative_url(row.get("filename") or "")), escape(row.get("caption") or "")
         line = f'<img src="{src}" alt="{alt}">'
-        if not row.get("caption"):
+        if row.get("decorative"):
+            line += " <!-- decorative -->"
+        elif not row.get("caption"):
             line += " <!-- no caption yet -->"
+        elif row.get("extended_description"):
+            line = (f'<figure>{line}<figcaption><details><summary>Description</summary>'
+                    f'{escape(row["extended_description"])}</details></figcaption></figure>')
         lines.append(line)
     return "\n".join(lines) + ("\n" if lines else "")
 
@@ -221,6 +235,11 @@ def file_and_sidecar_zip(name: str, data: bytes, sidecar: bytes) -> Iterator[byt
     yield stream.take()
 
 
+def _render_report(images: QuerySet[Image], options: ExportOptions) -> Iterator[bytes]:
+    report = coverage_report_csv(selectors.alt_coverage(images), selectors.alt_warning_counts(images))
+    yield report.encode("utf-8")
+
+
 @dataclass(frozen=True)
 class ExportFormat:
     """One export format: name (the ?format= value), label (the link text), extension (of the
@@ -236,6 +255,7 @@ class ExportFormat:
     render: Callable[[QuerySet[Image], ExportOptions], Iterator[bytes]]
     needs_metadata_tool: bool = False
     streaming: bool = False
+    name_suffix: str = ""
 
 
 EXPORT_FORMATS: dict[str, ExportFormat] = {
@@ -249,6 +269,9 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
         ExportFormat("html", "HTML (img tags to paste)", "html", "text/html; charset=utf-8",
                      'HTML: one `<img src="FILE" alt="CAPTION">` line per image, both values HTML-escaped, '
                      "ready to paste.", _render_html),
+        ExportFormat("report", "Alt-text report (CSV)", "csv", "text/csv; charset=utf-8",
+                     "report: the alt-text coverage figures and warnings per rule as CSV (figure, count, share).",
+                     _render_report, name_suffix="-report"),
         ExportFormat("zip", "Images with alt text embedded (zip)", "zip", "application/zip",
                      "zip: every image file with its alt text embedded as IPTC Alt Text (Accessibility) XMP "
                      "(JPEG, PNG, WebP, TIFF) or beside it as an XMP sidecar `name.ext.xmp` (GIF, BMP).",
@@ -261,4 +284,21 @@ DEFAULT_EXPORT_FORMAT = "csv"
 def download_filename(stem: str, fmt: str) -> str:
     """The one name an export downloads as, on the website and through the API:
     ``<stem>-alt-text.<extension>``."""
-    return f"{stem}-alt-text.{EXPORT_FORMATS[fmt].extension}"
+    export_format = EXPORT_FORMATS[fmt]
+    return f"{stem}-alt-text{export_format.name_suffix}.{export_format.extension}"
+
+
+
+def coverage_report_csv(coverage: dict, warnings_by_rule: dict[str, int]) -> str:
+    """A batch's alt-text report (captions.selectors.alt_coverage and alt_warning_counts) as CSV:
+    one row per figure (figure, count, share of the images), then one per checker rule."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["figure", "count", "share"])
+    total = coverage.get("total") or 0
+    writer.writerow(["images", total, 1.0 if total else 0.0])
+    for name in ("with_alt_text", "reviewed", "with_warnings", "decorative"):
+        writer.writerow([name, coverage.get(name, 0), coverage.get(f"{name}_share", 0.0)])
+    for rule, count in warnings_by_rule.items():
+        writer.writerow([f"warning:{rule}", count, round(count / total, 4) if total else 0.0])
+    return buffer.getvalue()
