@@ -236,7 +236,7 @@ def test_bad_export_options_are_a_400_naming_them(web, user):
     response = web.get(reverse("captions:image_download", args=[image.public_id]), {"dc_description": "2"})
     assert response.status_code == 400 and "dc_description" in response.content.decode()
     response = web.get(reverse("captions:batch_export", args=[image.batch_id]), {"format": "xlsx"})
-    assert response.status_code == 400 and "csv, json, html, zip" in response.content.decode()
+    assert response.status_code == 400 and "csv, json, html, report, zip" in response.content.decode()
     through_api = web.get(reverse("api:batch-export", args=[image.batch_id]), {"format": "zip", "bom": "maybe"})
     assert through_api.status_code == 400 and "bom" in through_api.json()["errors"]
 
