@@ -4,6 +4,7 @@ from django import forms
 from django.conf import settings
 from django.core.validators import MinValueValidator
 
+from captions.models import MODEL_SPEC_MAX_LENGTH
 from mlcore.params import PARAM_RANGES
 from mlcore.styles import get_style
 
@@ -165,7 +166,7 @@ class UploadForm(forms.Form):
     model = forms.CharField(
         label="Model",
         required=False,
-        max_length=500,
+        max_length=MODEL_SPEC_MAX_LENGTH,
         help_text="Empty: the site's model. A name from the list, or ensemble:<a>,<b> of them.",
         widget=forms.TextInput(attrs={"list": "caption-model-choices", "autocomplete": "off"}),
     )

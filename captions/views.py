@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from captions import embedding, exports, selectors
 from captions.forms import AltSettingsForm, BulkRecaptionForm, ImageSearchForm, UploadForm
+from captions.limits import QueueLimitReached, queue_files_take
 from captions.models import Image
 from captions.responses import export_response, image_file_response, image_with_alt_text_response
 from captions.selection import search_form_for, selected_images_for
@@ -74,10 +75,12 @@ def _gallery(request: HttpRequest) -> HttpResponse:
             })
         return redirect_to_login(request.get_full_path())
     form = UploadForm(owner=request.user)
+    limited = False
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES, owner=request.user)
         if form.is_valid():
             try:
+                queue_files_take(owner=request.user, count=len(request.FILES.getlist("images")))
                 result = upload_submit(  # .zip archives: their images, as the API's batches
                     owner=request.user,
                     files=request.FILES.getlist("images"),
@@ -86,6 +89,9 @@ def _gallery(request: HttpRequest) -> HttpResponse:
                     oversize_filenames=oversize_refusals(request),
                     file_alt_text=form.cleaned_data.get("file_alt_text", ""),
                 )
+            except QueueLimitReached as error:
+                form.add_error("images", error.messages[0])
+                limited = True
             except UploadRejected as error:
                 form.add_error("images", str(error))
             except ValidationError as error:
@@ -106,9 +112,9 @@ def _gallery(request: HttpRequest) -> HttpResponse:
                       for field, field_errors in form.errors.items() for e in field_errors]
             field_errors = {field: list(field_errors) for field, field_errors in form.errors.items()
                             if field in form.fields and field != "images"}
-            return _upload_json(0, [], errors, 400, field_errors)
+            return _upload_json(0, [], errors, 429 if limited else 400, field_errors)
     # Only a POST that stored nothing comes here with errors (400): nothing to repeat on reload.
-    status = 400 if form.errors else 200
+    status = 429 if limited else 400 if form.errors else 200
     search_form = search_form_for(request.user, request.GET if request.method == "GET" else None)
     images, searching = search_results(request.user, search_form)
     if search_form.errors:
@@ -355,6 +361,8 @@ def images_bulk(request: HttpRequest) -> HttpResponse:
                 "count": count, "names": [i.original_filename for i in images[:10]], "post": request.POST,
                 "too_many": count > BULK_LIMIT, "bulk_limit": BULK_LIMIT,
             })
+        if action in ("retry", "recaption"):
+            queue_files_take(owner=request.user, count=min(count, BULK_LIMIT))
         if action == "retry":
             done = images_bulk_retry(owner=request.user, images=images)
             notice = f"{done} failed image{'s' if done != 1 else ''} queued again."

@@ -19,6 +19,9 @@ v1 = [
     path("auth/token/refresh/", accounts_api.TokenRefreshApi.as_view(), name="token-refresh"),
     path("auth/token/verify/", accounts_api.TokenVerifyApi.as_view(), name="token-verify"),
     path("auth/logout/", accounts_api.LogoutApi.as_view(), name="logout"),
+    path("auth/sign-ins/", accounts_api.SignInListApi.as_view(), name="sign-ins"),
+    path("auth/sign-ins/sessions/<int:session_id>/", accounts_api.SignInSessionEndApi.as_view(), name="sign-in-session"),
+    path("auth/sign-ins/tokens/<int:token_id>/", accounts_api.RefreshTokenRevokeApi.as_view(), name="sign-in-token"),
     path("api-keys/", route(accounts_api.ApiKeyListApi, accounts_api.ApiKeyCreateApi), name="api-keys"),
     path("api-keys/<str:prefix>/", accounts_api.ApiKeyRevokeApi.as_view(), name="api-key"),
     # Images

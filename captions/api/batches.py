@@ -19,6 +19,7 @@ from captions.api.common import (
     generation_params_of,
     idempotent_upload,
     model_spec_of,
+    queue_files_take_or_429,
 )
 from captions.api.images import ACCEPTED_EXAMPLE, UPLOAD_ERRORS
 from captions.models import Image
@@ -60,6 +61,8 @@ class BatchCreateApi(APIView):
         def submit():
             serializer = BatchCreateInputSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
+            queue_files_take_or_429(request, len(serializer.validated_data.get("files", []))
+                                    + len(oversize_refusals(request)))
             # A dropped archive is named with its own limit, not the per-image one.
             refused, oversize_images = oversize_archives_refused(oversize_refusals(request))
             return batch_submit(

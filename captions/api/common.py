@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 
 from captions.api.schema import LANGUAGE_PATTERN
-from captions.models import Caption, Image
+from captions.models import MODEL_SPEC_MAX_LENGTH, Caption, Image
 from captions.uploads import SizeLimitedUploadHandler, archive_byte_limit
 from core.serializers import OptionalBooleanField, StrictSerializer
 from mlcore.params import PARAM_RANGES, GenerationParams, check_param
@@ -154,7 +154,7 @@ class CaptionRequestFields(GenerationParamsFields):
     model = serializers.CharField(
         required=False,
         allow_blank=True,
-        max_length=500,
+        max_length=MODEL_SPEC_MAX_LENGTH,
         help_text=(
             "A model by name: a registry name (blip-base, smolvlm-256m, qwen2.5-vl-3b, ...), a spec of "
             "CAPTION_MODEL_CHOICES (openai:..., fallback:...), or ensemble:<a>,<b> of them. Default: the active model."
@@ -264,7 +264,7 @@ class CaptionSerializer(serializers.ModelSerializer):
     def get_details(self, caption) -> dict:
         details = caption.details or {}
         request = self.context.get("request")
-        if request is not None and getattr(request.user, "is_staff", False):
+        if request is not None and request.user.is_authenticated and request.user.has_perm("monitoring.view_operations"):
             return details
         return {k: details[k] for k in ("confidence_source",) if k in details}
 
@@ -385,6 +385,18 @@ def upload_rejected_error(error) -> "serializers.ValidationError":
     return serializers.ValidationError({"files": [str(error)]}, code="upload_rejected")
 
 
+def queue_files_take_or_429(request, count: int) -> None:
+    """The user's queued-files budget (captions.limits) for an API upload: counted in files; over
+    it, a 429 with the reason and Retry-After (nothing is stored)."""
+    from captions.limits import QueueLimitReached, queue_files_take
+    from core.exceptions import ThrottledWithReason
+
+    try:
+        queue_files_take(owner=request.user, count=count)
+    except QueueLimitReached as error:
+        raise ThrottledWithReason(error.messages[0], wait=error.wait) from None
+
+
 IDEMPOTENCY_PARAMETER_HELP = (
     "Idempotency-Key header (optional, up to 255 printable ASCII characters, a UUID is ideal): a "
     "retry with the same key within 24 hours returns the first answer (header Idempotent-Replayed: "
@@ -428,3 +440,4 @@ def idempotent_upload(request, *, endpoint: str, submit):
             "Another request with this Idempotency-Key was committed first; send this one again to get its answer."
         ) from None
     return Response(body, status=status_code)
+

@@ -20,6 +20,7 @@ from captions.api.common import (
     generation_params_of,
     idempotent_upload,
     model_spec_of,
+    queue_files_take_or_429,
 )
 from captions.models import Image
 from captions.search import MAX_QUERY_LENGTH
@@ -135,6 +136,8 @@ class ImageUploadApi(APIView):
         def submit():
             serializer = ImageUploadInputSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
+            queue_files_take_or_429(request, len(serializer.validated_data.get("files", []))
+                                    + len(oversize_refusals(request)))
             return image_submit(
                 owner=request.user,
                 files=serializer.validated_data.get("files", []),

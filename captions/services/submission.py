@@ -67,8 +67,10 @@ def image_submit(
     model_spec: str = "",
     oversize_filenames: list[str] | None = None,
     file_alt_text: str = "",
+    interactive: bool = False,
 ) -> SubmitResult:
     """Store every acceptable file as a queued Image and wake a worker; refuse the rest by name.
+    `interactive`: somebody waits for the answer (predict, the demo): claimed before bulk work.
 
     `files`: UploadedFiles of the request or captions.uploads.UploadSource (lazy zip members),
     processed one at a time in that order. A refused file leaves no row and no file behind; the
@@ -98,7 +100,8 @@ def image_submit(
         result.refused.append(Refusal(name, f"The file is larger than the {limit_mib:g} MiB limit."))
 
     context = _SubmitContext(owner=owner, params=clean_params, model_spec=model_spec, want_batch=total > 1,
-                             file_alt_text=file_alt_text_choice(file_alt_text))
+                             file_alt_text=file_alt_text_choice(file_alt_text),
+                             priority=Image.Priority.INTERACTIVE if interactive else Image.Priority.BULK)
     with staged_atomic() as staged:
         context.staged = staged
         for number, source in enumerate(sources, start=1):
@@ -184,6 +187,7 @@ class _SubmitContext:
     model_spec: str
     want_batch: bool
     file_alt_text: str = ""
+    priority: int = 0
     batch: Batch | None = None
     pixels: int = 0
     staged: list[StagedFile] = field(default_factory=list)
@@ -322,6 +326,7 @@ def _submit_one(source: UploadSource, *, display: str, number: int, context: _Su
             status=Image.Status.DONE if decorative else Image.Status.QUEUED,
             finished_at=timezone.now() if decorative else None,
             available_at=timezone.now(),
+            priority=context.priority,
         )
         if found is not None:
             file_captions_store(image=image, found=found, make_current=context.file_alt_text == FILE_ALT_TEXT_KEEP)

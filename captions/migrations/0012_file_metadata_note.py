@@ -10,7 +10,7 @@ search = importlib.import_module("captions.migrations.0006_image_search")
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('captions', '0010_alt_text_purpose_sources_checks_ocr'),
+        ('captions', '0011_image_claim_priority'),
     ]
 
     operations = [
