@@ -11,7 +11,7 @@ from captions.embedding import read_found_text
 from captions.imaging import ImageRejected, decode_image
 from captions.params import generation_params_parse
 from captions.selectors import captioning_defaults
-from core import csvsafe
+from core import spreadsheet
 from core.spreadsheet import safe_cell, unescape_cell
 from mlcore.alttext import check_alt_text
 
@@ -296,7 +296,7 @@ class OutputFile:
         partial = self.path.with_name(self.path.name + ".partial")
         if self.fmt == "csv":
             with partial.open("w", newline="", encoding="utf-8") as handle:
-                writer = csvsafe.DictWriter(handle, fieldnames=FIELDS)
+                writer = spreadsheet.DictWriter(handle, fieldnames=FIELDS)
                 writer.writeheader()
                 writer.writerows(_csv_safe(row) for row in self.rows)
         elif self.fmt == "jsonl":
@@ -311,7 +311,7 @@ class OutputFile:
         if self.fmt == "csv":
             new = not self.path.exists() or self.path.stat().st_size == 0
             with self.path.open("a", newline="", encoding="utf-8") as handle:
-                writer = csvsafe.DictWriter(handle, fieldnames=FIELDS)
+                writer = spreadsheet.DictWriter(handle, fieldnames=FIELDS)
                 if new:
                     writer.writeheader()
                 writer.writerows(_csv_safe(row) for row in rows)
