@@ -79,7 +79,7 @@ def model_ability_text(ability, *, owner_words: str, suggestion: str = "") -> st
     only; choose a vision-language model such as smolvlm-256m for description, tags or other
     languages." `ability`: a captions.selectors.ModelAbility; `suggestion`: a model that can write
     any style and language, named when this one cannot."""
-    from mlcore.styles import LANGUAGE_NAMES
+    from mlcore.styles import language_name
 
     who = f"{owner_words}, {ability.name},"
     if not ability.known:
@@ -89,7 +89,7 @@ def model_ability_text(ability, *, owner_words: str, suggestion: str = "") -> st
     styles = "every style" if ability.styles is None else (
         "alt text" if ability.styles == ("alt",) else f"the styles {_listed(ability.styles)}")
     languages = "any language" if ability.languages is None else (
-        _listed([LANGUAGE_NAMES.get(code, code) for code in ability.languages], "or") + " only")
+        _listed([language_name(code) for code in ability.languages], "or") + " only")
     text = f"{who} writes {styles} in {languages}"
     if suggestion:
         text += f"; choose a vision-language model such as {suggestion} for other styles or languages"
@@ -177,10 +177,11 @@ class UploadForm(forms.Form):
 
     def abilities_json(self) -> dict:
         """For upload.js (json_script): each offered model's styles and languages, the site's model."""
-        from mlcore.styles import LANGUAGE_NAMES
+        from mlcore.styles import language_name
 
+        codes = {code for ability in self.abilities.values() for code in (ability.languages or ())}
         return {
-            "language_names": LANGUAGE_NAMES,
+            "language_names": {code: language_name(code) for code in sorted(codes)},
             "site": self.model_choices[0] if self.model_choices else "",
             "suggestion": self.any_style_model,
             "models": {name: ability.as_dict() for name, ability in self.abilities.items()},

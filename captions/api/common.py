@@ -7,7 +7,6 @@ from django.urls import reverse
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 
-from captions.api.schema import LANGUAGE_PATTERN
 from captions.models import Caption, Image
 from captions.uploads import SizeLimitedUploadHandler, archive_byte_limit
 from core.serializers import OptionalBooleanField, StrictSerializer
@@ -16,22 +15,25 @@ from mlcore.params import PARAM_RANGES, GenerationParams, check_param
 # --- Input ----------------------------------------------------------------------------------------
 
 
-class LanguageTagField(serializers.RegexField):
-    """A BCP 47 tag exactly as the schema's pattern states it. A refusal says why in mlcore's words
-    ("english" -> "... ('en' for English) ..."), or the field's message for a tag mlcore would take
-    but the schema does not (surrounding spaces, "_")."""
+class LanguageTagField(serializers.CharField):
+    """A BCP 47 tag, judged by mlcore.styles.check_language (langcodes): a refusal says why in
+    mlcore's words ("english" -> "... ('en' for English) ..."). The API takes the tag as sent:
+    surrounding spaces are refused, not trimmed (the schema states the tag's shape)."""
+
+    default_error_messages = {"invalid": "Not a BCP 47 language tag: use one such as en, fr, de or pt-BR."}
 
     def run_validators(self, value):
-        try:
-            super().run_validators(value)
-        except serializers.ValidationError:
-            from mlcore.styles import InvalidLanguage, check_language
+        super().run_validators(value)
+        if not value:
+            return
+        from mlcore.styles import InvalidLanguage, check_language
 
-            try:
-                check_language(value)
-            except InvalidLanguage as error:  # mlcore's words, without its "language: " (the field is named)
-                raise serializers.ValidationError(str(error).removeprefix("language: ")) from None
-            raise  # mlcore would take it (padding, "_"): the API wants the tag exactly as the schema says
+        try:
+            check_language(value)
+        except InvalidLanguage as error:  # mlcore's words, without its "language: " (the field is named)
+            raise serializers.ValidationError(str(error).removeprefix("language: ")) from None
+        if value != value.strip():
+            self.fail("invalid")
 
 
 def _generation_param_fields() -> dict[str, serializers.Field]:
@@ -47,12 +49,10 @@ def _generation_param_fields() -> dict[str, serializers.Field]:
         fields[spec.name] = kind(required=False, help_text=help_text, **extra)
     # The API takes a language tag exactly as its schema states it (no padding, at most 35).
     fields["language"] = LanguageTagField(
-        LANGUAGE_PATTERN, max_length=35, trim_whitespace=False, required=False, allow_blank=True,
-        help_text=fields["language"].help_text,
-        error_messages={
-            "invalid": "Not a BCP 47 language tag: use one such as en, fr, de or pt-BR.",
-            "max_length": "A BCP 47 language tag has at most 35 characters.",
-        },
+        max_length=35, trim_whitespace=False, required=False, allow_blank=True,
+        help_text=fields["language"].help_text + " A BCP 47 tag (en, de, pt-BR, zh-Hans) whose subtags the IANA "
+        "language subtag registry holds.",
+        error_messages={"max_length": "A BCP 47 language tag has at most 35 characters."},
     )
     return fields
 
