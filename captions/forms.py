@@ -4,6 +4,7 @@ from django import forms
 from django.conf import settings
 from django.core.validators import MinValueValidator
 
+from captions.caption_request import MODEL_SPEC_MAX_LENGTH
 from mlcore.params import PARAM_RANGES
 from mlcore.styles import get_style
 
@@ -96,6 +97,31 @@ def model_ability_text(ability, *, owner_words: str, suggestion: str = "") -> st
     return text + "."
 
 
+def caption_request_form_check(form: forms.Form, *, owner=None, model_field: str = "model"):
+    """The one check of the caption request a form carries (captions.caption_request
+    .caption_request_check) from its cleaned fields: the CaptionRequest, or None with every field
+    at fault added to the form as a field error. The fields the form refused itself are not
+    judged again. `model_field`: the form's name for the model field; a list of the offered
+    models (a ChoiceField) has checked the model already, a text field has not."""
+    from django.core.exceptions import ValidationError
+
+    from captions.caption_request import REQUEST_FIELDS, caption_request_check
+
+    names = {name: ("model" if name == model_field else name) for name in form.fields}
+    refused = {names.get(name, name) for name in form.errors}
+    values = {names[name]: value for name, value in form.cleaned_data.items()
+              if names.get(name) in REQUEST_FIELDS and names[name] not in refused}
+    try:
+        offered = not isinstance(form.fields.get(model_field), forms.ChoiceField)
+        return caption_request_check(values, owner=owner, refused=refused, model_field=model_field,
+                                     offered_model=offered)
+    except ValidationError as error:
+        for field, messages in error.message_dict.items():
+            if field not in form.errors:
+                form.add_error(field if field in form.fields else None, messages)
+        return None
+
+
 class UploadForm(forms.Form):
     images = MultipleFileField(
         label="Images",
@@ -118,13 +144,13 @@ class UploadForm(forms.Form):
         help_text="The most word pieces (tokens, about ¾ of a word each) a caption may have, {low} to {high}. "
         "Default: {default}. " + _STYLE_BUDGETS,
     )
-    # issue 12: which model, style and language. clean() checks them together against the model
-    # (captions.services.caption_request_clean, the check every surface uses): a field error
-    # before any file is stored.
+    # Which model, style and language: clean() checks them together against the model
+    # (captions.caption_request.caption_request_check, the check every surface uses): a field
+    # error before any file is stored.
     model = forms.CharField(
         label="Model",
         required=False,
-        max_length=500,
+        max_length=MODEL_SPEC_MAX_LENGTH,
         help_text="Empty: the site's model. A name from the list, or ensemble:<a>,<b> of them.",
         widget=forms.TextInput(attrs={"list": "caption-model-choices", "autocomplete": "off"}),
     )
@@ -143,7 +169,7 @@ class UploadForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.owner = owner
-        self.request_params: dict | None = None  # the checked generation parameters once valid
+        self.caption_request = None  # the checked CaptionRequest once the form is valid
         self.model_choices = caption_model_choices()
         self.abilities = model_abilities(self.model_choices)
         site = self.abilities[self.model_choices[0]] if self.model_choices else None
@@ -192,37 +218,11 @@ class UploadForm(forms.Form):
         """The bound style, language and model fields, in the order the page shows them."""
         return [self[name] for name in REQUEST_FIELDS]
 
-    def clean_model(self) -> str:
-        from django.core.exceptions import ValidationError
-
-        from captions.services.styles import model_spec_clean
-
-        try:
-            return model_spec_clean(self.cleaned_data.get("model"))
-        except ValidationError as error:
-            raise ValidationError(error.message_dict["model"]) from None
-
     def clean(self):
-        """Style and language against the chosen model (or the site's): a field error here, so
-        that an upload that cannot be captioned as asked stores nothing."""
-        from django.core.exceptions import ValidationError
-
-        from captions.services.styles import caption_request_clean
-
+        """The one check of the caption request: an upload that cannot be captioned as asked
+        stores nothing (caption_request_form_check)."""
         data = super().clean()
-        # Every field at fault at once: what the fields refused themselves, and the service's
-        # verdict on the rest (style and language against the model only when the model is valid).
-        refused = set(self.errors)
-        try:
-            self.request_params = caption_request_clean(
-                params={k: v for k, v in self.generation_params().items() if k not in refused},
-                model_spec="" if "model" in refused else self.model_spec(), owner=self.owner,
-                model_known="model" not in refused,
-            )
-        except ValidationError as error:
-            for field, messages in error.message_dict.items():
-                if field not in refused:
-                    self.add_error(field if field in self.fields else None, messages)
+        self.caption_request = caption_request_form_check(self, owner=self.owner)
         return data
 
     def full_clean(self):
@@ -233,12 +233,6 @@ class UploadForm(forms.Form):
                     {"aria-invalid": "true", "aria-describedby": f"upload-{name}-error upload-{name}-hint"}
                 )
 
-    def generation_params(self) -> dict:
-        names = ("num_beams", "max_length", "style", "language")
-        return {k: v for k in names if (v := self.cleaned_data.get(k)) not in (None, "")}
-
-    def model_spec(self) -> str:
-        return self.cleaned_data.get("model") or ""
 
 
 class ImageSearchForm(forms.Form):
@@ -321,19 +315,22 @@ class BulkRecaptionForm(forms.Form):
                                help_text="BCP 47, e.g. en, fr, pt-BR; empty: your default.",
                                widget=forms.TextInput(attrs={"size": 6, "autocomplete": "off"}))
 
-    def __init__(self, *args, model_choices: list[str], **kwargs):
+    def __init__(self, *args, model_choices: list[str], owner=None, **kwargs):
         from captions.services.styles import style_choices
 
         super().__init__(*args, **kwargs)
+        self.owner = owner
+        self.caption_request = None  # the checked CaptionRequest once the form is valid
         self.fields["model_spec"].choices = [(m, m) for m in model_choices]
         self.fields["style"].choices = [("", "alt (default)")] + [(n, n) for n in style_choices()]
         for name, field in self.fields.items():
             if field.help_text and isinstance(self.auto_id, str):
                 field.widget.attrs["aria-describedby"] = (self.auto_id % name) + "-hint"
 
-    def generation_params(self) -> dict:
-        names = ("num_beams", "max_length", "style", "language")
-        return {k: v for k in names if (v := self.cleaned_data.get(k)) not in (None, "")}
+    def clean(self):
+        data = super().clean()
+        self.caption_request = caption_request_form_check(self, owner=self.owner, model_field="model_spec")
+        return data
 
     def error_text(self, errors: dict) -> str:
         """Errors by field as one line that names each field: "Style: blip-base cannot ..."."""

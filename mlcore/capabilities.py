@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from .params import GenerationParams
 from .styles import STYLES, UnsupportedStyle, get_style
 
-__all__ = ["Capabilities", "spec_capabilities", "check_spec_style"]
+__all__ = ["Capabilities", "spec_capabilities", "check_spec_style", "spec_refusals"]
 
 _PROMPTLESS = ("blip", "blip-2", "git", "vision-encoder-decoder")
 #: model_type of the registry's hub ids, so that names are known before their files are fetched
@@ -142,6 +142,41 @@ def _of(ms) -> Capabilities:
     return _from_model_type(_model_type_of(source) or _HUB_MODEL_TYPES.get(source))
 
 
+def spec_refusals(spec: str | None, *, style: str | None = None, language: str | None = None
+                  ) -> dict[str, UnsupportedStyle]:
+    """{"style"/"language": UnsupportedStyle} for what ``spec`` certainly cannot write of ``style``
+    and ``language`` (None: not asked), each judged on its own so that "tags in German" with BLIP
+    names both, then the pair; {} when it can (or it is not decidable offline). The values must be
+    valid ones (a registered style, a BCP 47 tag). ModelLoadError for an unusable spec."""
+    from .registry import resolve_spec
+
+    ms = resolve_spec(spec)  # ModelLoadError for an unusable spec
+    caps = _of(ms)
+    asked = {name: value for name, value in (("style", style), ("language", language)) if value}
+    found: dict[str, UnsupportedStyle] = {}
+    for name, value in asked.items():
+        params = GenerationParams(**{name: value})
+        if not caps.allows(params)[0]:
+            found[name] = _refusal(spec, ms, caps, params, name)
+    if not found and len(asked) == 2:
+        params = GenerationParams(**asked)
+        ok, name = caps.allows(params)
+        if not ok:
+            found[name] = _refusal(spec, ms, caps, params, name)
+    return found
+
+
+def _refusal(spec, ms, caps: Capabilities, params: GenerationParams, field_name: str) -> UnsupportedStyle:
+    value = params.style if field_name == "style" else params.language
+    supported = caps.styles if field_name == "style" else caps.languages
+    reason = "it takes no prompt"
+    if ms.kind == "ensemble":  # every member writes every caption: name the ones that cannot
+        refusing = [m.name for m in ms.members if not _of(m).allows(params)[0]]
+        reason = (f"its member{'s' if len(refusing) > 1 else ''} {', '.join(refusing)} cannot; "
+                  "every member of an ensemble captions every image")
+    return UnsupportedStyle(str(spec), field_name, value, supported or frozenset(), reason=reason)
+
+
 def check_spec_style(spec: str | None, params: GenerationParams) -> Capabilities:
     """Raise UnsupportedStyle when ``spec`` certainly cannot write params.style / params.language;
     return its Capabilities otherwise (``known`` False: not decidable offline, checked when captioning)."""
@@ -151,12 +186,5 @@ def check_spec_style(spec: str | None, params: GenerationParams) -> Capabilities
     caps = _of(ms)
     ok, field_name = caps.allows(params)
     if not ok:
-        value = params.style if field_name == "style" else params.language
-        supported = caps.styles if field_name == "style" else caps.languages
-        reason = "it takes no prompt"
-        if ms.kind == "ensemble":  # every member writes every caption: name the ones that cannot
-            refusing = [m.name for m in ms.members if not _of(m).allows(params)[0]]
-            reason = (f"its member{'s' if len(refusing) > 1 else ''} {', '.join(refusing)} cannot; "
-                      "every member of an ensemble captions every image")
-        raise UnsupportedStyle(str(spec), field_name, value, supported or frozenset(), reason=reason)
+        raise _refusal(spec, ms, caps, params, field_name)
     return caps

@@ -16,8 +16,6 @@ from captions.api.common import (
     BatchMultiPartParser,
     CaptionRequestFields,
     SubmitResultSerializer,
-    generation_params_of,
-    model_spec_of,
     submit_response,
     upload_rejected_error,
 )
@@ -56,7 +54,7 @@ class BatchCreateApi(APIView):
         examples=[ACCEPTED_EXAMPLE],
     )
     def post(self, request):
-        serializer = BatchCreateInputSerializer(data=request.data)
+        serializer = BatchCreateInputSerializer(data=request.data, context={"owner": request.user})
         serializer.is_valid(raise_exception=True)
         oversize = oversize_refusals(request)
         # A dropped archive is named with its own limit, not the per-image one.
@@ -65,8 +63,7 @@ class BatchCreateApi(APIView):
             result = batch_submit(
                 owner=request.user,
                 files=serializer.validated_data.get("files", []),
-                params=generation_params_of(serializer.validated_data),
-                model_spec=model_spec_of(serializer.validated_data),
+                request=serializer.validated_data["caption_request"],
                 name=serializer.validated_data.get("name", ""),
                 oversize_filenames=oversize_images,
                 refused=refused,

@@ -15,8 +15,6 @@ from captions.api.common import (
     LimitedMultiPartParser,
     RefusalSerializer,
     SubmitResultSerializer,
-    generation_params_of,
-    model_spec_of,
     submit_response,
     upload_rejected_error,
 )
@@ -131,15 +129,14 @@ class ImageUploadApi(APIView):
         examples=[ACCEPTED_EXAMPLE],
     )
     def post(self, request):
-        serializer = ImageUploadInputSerializer(data=request.data)
+        serializer = ImageUploadInputSerializer(data=request.data, context={"owner": request.user})
         serializer.is_valid(raise_exception=True)
         oversize = oversize_refusals(request)
         try:
             result = image_submit(
                 owner=request.user,
                 files=serializer.validated_data.get("files", []),
-                params=generation_params_of(serializer.validated_data),
-                model_spec=model_spec_of(serializer.validated_data),
+                request=serializer.validated_data["caption_request"],
                 oversize_filenames=oversize,
             )
         except UploadRejected as error:

@@ -8,6 +8,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import QuerySet
 
+from captions.caption_request import CaptionRequest
 from captions.models import Image
 from captions.selectors import captioning_defaults
 from captions.services.queue import image_requeue
@@ -39,27 +40,19 @@ def images_bulk_retry(*, owner, images: QuerySet[Image]) -> int:
         return sum(image_requeue(image_id=i.pk, from_status=Image.Status.FAILED) for i in chosen if i.status == Image.Status.FAILED)
 
 
-def images_bulk_recaption(*, owner, images: QuerySet[Image], params: dict | None, model_spec: str = "") -> int:
-    """Queue every finished (done or failed) image of the selection for a new caption with these
-    generation parameters, style and language included (validated as on upload, against the model:
-    captions.services.caption_request_clean) and this model (captions.services.model_spec_clean:
-    one of captions.selectors.caption_model_choices or an ensemble of them; "" = the active one).
-    ValidationError by field (model_spec, style, language, ...) before any change. The current caption stays until
-    the new one is written. Returns how many were queued; images still queued or processing are
-    left alone."""
-    from captions.services.styles import caption_request_clean, model_spec_clean
-
+def images_bulk_recaption(*, owner, images: QuerySet[Image], request: CaptionRequest) -> int:
+    """Queue every finished (done or failed) image of the selection for a new caption as `request`
+    asks (checked where it entered: captions.caption_request.caption_request_check; its model ""
+    = the active one). The current caption stays until the new one is written. Returns how many
+    were queued; images still queued or processing are left alone."""
     active = captioning_defaults().model_spec
-    try:  # the one list of models and the one style / language check, as on upload
-        spec = model_spec_clean(model_spec) or active
-    except ValidationError as error:
-        raise ValidationError({"model_spec": error.message_dict["model"]}) from None
-    clean = caption_request_clean(params=params, model_spec=spec, owner=owner)
+    spec = request.model_spec or active
     stored_spec = "" if spec == active else spec
+    params = request.params_dict()
     with transaction.atomic():
         chosen = bulk_images_checked(images, owner=owner)
         return sum(
-            image_requeue(image_id=i.pk, from_status=i.status, params=clean, model_spec=stored_spec)
+            image_requeue(image_id=i.pk, from_status=i.status, params=params, model_spec=stored_spec)
             for i in chosen if i.status in Image.FINAL_STATUSES
         )
 

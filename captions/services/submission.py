@@ -24,20 +24,18 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from PIL import Image as PILImage
 
+from captions.caption_request import CaptionRequest
 from captions.imaging import ALLOWED_FORMATS, FORMAT_EXTENSIONS, ImageRejected, decode_image, make_thumbnail
 from captions.models import Batch, Image
 from captions.services.media import StagedFile, file_stage, staged_atomic, staged_discard
 from captions.services.queue import caption_workers_wake
 from captions.services.results import Refusal, SubmitResult, UploadRejected
-from captions.services.styles import caption_request_clean
 from captions.uploads import UNNAMED_UPLOAD, SourceRefused, UploadedFileSource, UploadSource
-from mlcore.params import GenerationParams, InvalidParams
 
 logger = logging.getLogger(__name__)
 
@@ -45,28 +43,21 @@ INTERNAL_ERROR_REASON = (
     "The file could not be processed because of an error on our side (it has been logged); "
     "the other files were not affected. Try again later or send it in another format."
 )
-def generation_params_clean(raw: dict | None) -> dict:
-    """Validated generation parameters as a plain dict; raises ValidationError naming every field at fault."""
-    try:
-        return GenerationParams.from_dict(dict(raw or {})).to_dict()
-    except InvalidParams as error:  # every field at fault
-        raise ValidationError({field: [message] for field, message in error.errors.items()}) from None
-
-
 def image_submit(
     *,
     owner,
     files: list,
-    params: dict | None = None,
-    model_spec: str = "",
+    request: CaptionRequest | None = None,
     oversize_filenames: list[str] | None = None,
 ) -> SubmitResult:
     """Store every acceptable file as a queued Image and wake a worker; refuse the rest by name.
 
     `files`: UploadedFiles of the request or captions.uploads.UploadSource (lazy zip members),
-    processed one at a time in that order. A refused file leaves no row and no file behind; the
-    accepted ones of the same upload go on. Raises UploadRejected when nothing can be considered
-    (no file, more than MAX_FILES_PER_UPLOAD) and ValidationError for bad `params`.
+    processed one at a time in that order. `request`: what to caption them with, checked where
+    it entered (captions.caption_request.caption_request_check; None: the defaults and the active
+    model). A refused file leaves no row and no file behind; the accepted ones of the same upload
+    go on. Raises UploadRejected when nothing can be considered (no file, more than
+    MAX_FILES_PER_UPLOAD).
     """
     sources = [item if isinstance(item, UploadSource) else UploadedFileSource(item) for item in files]
     # An empty part without a name is a file input left empty (what browsers send), not a file.
@@ -79,15 +70,15 @@ def image_submit(
         raise UploadRejected(
             f"{total} files were sent; at most {settings.MAX_FILES_PER_UPLOAD} can be uploaded at once."
         )
-    # style / language / model checks (issue 12): captions.services.styles
-    clean_params = caption_request_clean(params=params, model_spec=model_spec, owner=owner)
+    request = request or CaptionRequest()
 
     result = SubmitResult()
     limit_mib = settings.MAX_UPLOAD_BYTES / (1024 * 1024)
     for name in oversize_filenames:
         result.refused.append(Refusal(name, f"The file is larger than the {limit_mib:g} MiB limit."))
 
-    context = _SubmitContext(owner=owner, params=clean_params, model_spec=model_spec, want_batch=total > 1)
+    context = _SubmitContext(owner=owner, params=request.params_dict(), model_spec=request.model_spec,
+                             want_batch=total > 1)
     with staged_atomic() as staged:
         context.staged = staged
         for number, source in enumerate(sources, start=1):
@@ -260,11 +251,10 @@ def batch_submit(
     *,
     owner,
     files: list,
-    params: dict | None = None,
+    request: CaptionRequest | None = None,
     name: str = "",
     oversize_filenames: list[str] | None = None,
     refused: list[Refusal] | None = None,
-    model_spec: str = "",
 ) -> SubmitResult:
     """Like image_submit, but the accepted images always form a batch (one file included),
     .zip archives among `files` are expanded into their images (captions.zipimport: unsafe or
@@ -274,20 +264,18 @@ def batch_submit(
 
     unpacked = zipimport.uploads_expand(list(files))
     try:
-        return _batch_submit(owner=owner, unpacked=unpacked, params=params, name=name,
-                             oversize_filenames=oversize_filenames, refused=refused, model_spec=model_spec)
+        return _batch_submit(owner=owner, unpacked=unpacked, request=request, name=name,
+                             oversize_filenames=oversize_filenames, refused=refused)
     finally:
         unpacked.close()
 
 
-def _batch_submit(*, owner, unpacked, params, name, oversize_filenames, refused, model_spec="") -> SubmitResult:
+def _batch_submit(*, owner, unpacked, request, name, oversize_filenames, refused) -> SubmitResult:
     files = unpacked.files
     earlier = list(refused or []) + unpacked.refused
     with staged_atomic():
         try:
-            result = image_submit(
-                owner=owner, files=files, params=params, oversize_filenames=oversize_filenames, model_spec=model_spec
-            )
+            result = image_submit(owner=owner, files=files, request=request, oversize_filenames=oversize_filenames)
         except UploadRejected:
             if files or oversize_filenames or not earlier:
                 raise
@@ -317,8 +305,7 @@ def upload_submit(
     *,
     owner,
     files: list,
-    params: dict | None = None,
-    model_spec: str = "",
+    request: CaptionRequest | None = None,
     oversize_filenames: list[str] | None = None,
 ) -> SubmitResult:
     """What the web upload form sends: images and/or .zip archives of images. Without an archive,
@@ -329,7 +316,6 @@ def upload_submit(
 
     refused, oversize_filenames = oversize_archives_refused(list(oversize_filenames or []))
     if not refused and not any(zipimport.is_zip(upload) for upload in files):
-        return image_submit(owner=owner, files=files, params=params, model_spec=model_spec,
-                            oversize_filenames=oversize_filenames)
-    return batch_submit(owner=owner, files=files, params=params, model_spec=model_spec,
-                        oversize_filenames=oversize_filenames, refused=refused)
+        return image_submit(owner=owner, files=files, request=request, oversize_filenames=oversize_filenames)
+    return batch_submit(owner=owner, files=files, request=request, oversize_filenames=oversize_filenames,
+                        refused=refused)
