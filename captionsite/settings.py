@@ -259,7 +259,7 @@ CAPTION_MODEL = env.str("CAPTION_MODEL", default="Salesforce/blip-image-captioni
 CAPTION_DEVICE = env.str("CAPTION_DEVICE", default="") or None
 # auto = bfloat16 on CUDA and on CPUs with native bf16 matrix instructions (AMX, AVX512-BF16),
 # float32 on other CPUs (mlcore.hfutils.choose_auto_dtype); float32 keeps exact fp32 captions.
-# See the README's performance section for the speed and the caption-drift check.
+# See docs/performance.md for the speed and the caption-drift check.
 # Unset, mlcore's own MLCORE_DTYPE (if any) still applies.
 CAPTION_DTYPE = env.str("CAPTION_DTYPE", default="") or env.str("MLCORE_DTYPE", default="") or "auto"
 CAPTION_BATCH_SIZE = env.int("CAPTION_BATCH_SIZE", default=8)

@@ -75,10 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     if not levels or min(levels) < 1 or args.requests < 1:
         ap.error("--levels and --requests need positive integers")
 
+    from benchmarks.testing import make_test_images
+    from benchmarks.testing_vlm import build_tiny_llava
     from mlcore import GenerationParams
     from mlcore.predictors.openai_engine import OpenAIEngine
-    from mlcore.testing import make_test_images
-    from mlcore.testing_vlm import build_tiny_llava
 
     params = GenerationParams(num_beams=1, max_length=args.max_tokens, min_length=1)
     images = make_test_images(args.requests, size=(64, 48), seed=3)

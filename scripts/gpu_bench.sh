@@ -8,13 +8,13 @@
 # Steps:
 #  1. dependencies: uses $PYTHON if it imports torch with CUDA, transformers and Django; otherwise
 #     tries `pip install -r requirements.txt` (needs PyPI; the default torch wheel on Linux is a CUDA build).
-#  2. builds the random-weight BLIP-base captioning model (mlcore.bench.save_random_blip_base; the
+#  2. builds the random-weight BLIP-base captioning model (benchmarks.bench.save_random_blip_base; the
 #     published config when /work/shared/fixtures/blip-image-captioning-base or $BLIP_CONFIG has it).
 #  3. Captioner.caption in bf16 on CUDA with batches of 64..512 over 2048 pre-sized images, greedy,
 #     20 new tokens: images/s (target >= 1,500) and where the time goes (preprocess vs generate).
 #  4. the worker path: manage.py benchmark --worker-path on 64 synthetic photos, CAPTION_BATCH_SIZE=64,
 #     with PostgreSQL when initdb/pg_ctl are installed (a throwaway cluster in a temp folder), else SQLite.
-#  5. every registry model at its published shape with random weights (python -m mlcore.bench_models
+#  5. every registry model at its published shape with random weights (python -m benchmarks.bench_models
 #     --device cuda --dtypes bfloat16): parameters, load time, s/image, tokens/s, peak VRAM
 #     (torch.cuda.max_memory_allocated) -> $OUT/models_cuda.json and models_cuda.md.
 #
@@ -43,7 +43,7 @@ fi
 
 # 5. every registry model, real shapes, random weights (run alone with GPU_BENCH_ONLY=models)
 models_bench() {
-  timeout "${MODELS_TIMEOUT:-540}" "$PY" -m mlcore.bench_models --device cuda --dtypes bfloat16 --max-weights-gib 60 \
+  timeout "${MODELS_TIMEOUT:-540}" "$PY" -m benchmarks.bench_models --device cuda --dtypes bfloat16 --max-weights-gib 60 \
       --images 4 --rounds 2 --timeout 240 --json "$OUT/models_cuda.json" --markdown "$OUT/models_cuda.md" \
     || echo "step 5 failed or ran out of time (models_cuda.json holds the rows measured so far)"
 }
@@ -55,7 +55,7 @@ BLIP_CONFIG="${BLIP_CONFIG:-}"
 [ -z "$BLIP_CONFIG" ] && [ -f /work/shared/fixtures/blip-image-captioning-base/config.json ] && BLIP_CONFIG=/work/shared/fixtures/blip-image-captioning-base
 [ -z "$BLIP_CONFIG" ] && [ -f shared/fixtures/blip-image-captioning-base/config.json ] && BLIP_CONFIG=shared/fixtures/blip-image-captioning-base
 if [ ! -f "$MODEL_DIR/config.json" ]; then
-  timeout 120 "$PY" -c "import sys; from mlcore.bench import save_random_blip_base; save_random_blip_base(sys.argv[1], sys.argv[2] or None)" "$MODEL_DIR" "$BLIP_CONFIG" \
+  timeout 120 "$PY" -c "import sys; from benchmarks.bench import save_random_blip_base; save_random_blip_base(sys.argv[1], sys.argv[2] or None)" "$MODEL_DIR" "$BLIP_CONFIG" \
     || { echo "FAILED: could not build the random BLIP-base"; exit 3; }
 fi
 echo "# model: random-weight BLIP-base in $MODEL_DIR (config: ${BLIP_CONFIG:-BlipConfig defaults})"
@@ -65,7 +65,7 @@ timeout 240 "$PY" - "$MODEL_DIR" "$OUT/caption_bf16.json" <<'PYEOF' || echo "ste
 import json, sys, time
 import torch
 import mlcore
-from mlcore.testing import make_test_images
+from benchmarks.testing import make_test_images
 
 folder, out_path = sys.argv[1], sys.argv[2]
 params = mlcore.GenerationParams(num_beams=1, max_length=20, min_length=20, num_alternatives=1)

@@ -16,7 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def tiny_blip_dir(tmp_path_factory) -> str:
     """A tiny random BLIP saved with save_pretrained: the real transformers path, no download."""
-    from mlcore.testing import build_tiny_blip
+    from benchmarks.testing import build_tiny_blip
 
     return str(build_tiny_blip(tmp_path_factory.mktemp("tiny-blip")))
 
@@ -24,7 +24,7 @@ def tiny_blip_dir(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def tiny_vlm_dir(tmp_path_factory) -> str:
     """A tiny random LLaVA (a chat VLM: every style and language) saved like a checkpoint."""
-    from mlcore.testing_vlm import build_tiny_llava
+    from benchmarks.testing_vlm import build_tiny_llava
 
     return str(build_tiny_llava(tmp_path_factory.mktemp("tiny-llava") / "llava"))
 

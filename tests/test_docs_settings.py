@@ -1,5 +1,6 @@
-"""README's configuration table and .env.example name every environment variable that
-captionsite/settings.py and mlcore/config.py read, and nothing they do not (so they cannot drift)."""
+"""The configuration reference (docs/configuration.md) and .env.example name every environment
+variable that captionsite/settings.py and mlcore/config.py read, and nothing they do not (so they
+cannot drift); the README's short table names only variables that exist."""
 
 import ast
 import re
@@ -42,14 +43,22 @@ def mlcore_names() -> set[str]:
     return names | {f"{mlcore.config._MODEL_PREFIX}<NAME>"}
 
 
-def readme_names() -> set[str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("\n## Configuration", 1)[1].split("\n## ", 1)[0]
+def _table_names(path: Path, heading: str) -> set[str]:
+    text = path.read_text(encoding="utf-8")
+    section = text.split(f"\n## {heading}", 1)[1].split("\n## ", 1)[0]
     names = set()
     for line in section.splitlines():
         if line.startswith("| `"):
             names |= set(re.findall(r"`([A-Z][A-Z0-9_]*(?:<NAME>|\*)?)`", line.split(" | ")[0]))
     return names
+
+
+def reference_names() -> set[str]:
+    return _table_names(ROOT / "docs" / "configuration.md", "Configuration")
+
+
+def readme_names() -> set[str]:
+    return _table_names(ROOT / "README.md", "Configuration")
 
 
 def env_example_names() -> set[str]:
@@ -67,10 +76,15 @@ def test_the_readers_are_found():  # the extraction itself: a regression here wo
     assert len(settings_names()) > 60
 
 
-def test_readme_configuration_table_names_every_variable_read():
-    documented = readme_names()
+def test_configuration_reference_names_every_variable_read():
+    documented = reference_names()
     missing = sorted(n for n in settings_names() | mlcore_names() if not _covered(n, documented))
-    assert missing == [], f"not in README's configuration table: {missing}"
+    assert missing == [], f"not in docs/configuration.md's table: {missing}"
+
+
+def test_readme_names_only_variables_of_the_reference():
+    assert readme_names(), "README's Configuration section has no table"
+    assert sorted(n for n in readme_names() if not _covered(n, reference_names())) == []
 
 
 def test_env_example_lists_every_variable_read():
@@ -83,5 +97,5 @@ def test_nothing_documented_is_unread():
     read = settings_names() | mlcore_names()
     # Read by other programs, not by settings.py or mlcore: gunicorn.conf.py, Hugging Face, prometheus-client.
     elsewhere = {"GUNICORN_WORKER_CLASS", "GUNICORN_CONTROL_SOCKET", "HF_HOME", "PROMETHEUS_MULTIPROC_DIR"}
-    documented = {n for n in readme_names() | env_example_names() if not n.endswith("*")}
+    documented = {n for n in reference_names() | readme_names() | env_example_names() if not n.endswith("*")}
     assert sorted(documented - read - elsewhere) == []

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture(scope="module")
 def served_folder(tmp_path_factory) -> str:
-    from mlcore.testing_vlm import build_tiny_llava
+    from benchmarks.testing_vlm import build_tiny_llava
 
     return str(build_tiny_llava(tmp_path_factory.mktemp("served") / "tiny-llava"))
 

@@ -1,4 +1,4 @@
-"""Every vision-language architecture mlcore supports (mlcore.testing_vlm.VLM_BUILDERS: LLaVA, LLaVA-NeXT,
+"""Every vision-language architecture mlcore supports (benchmarks.testing_vlm.VLM_BUILDERS: LLaVA, LLaVA-NeXT,
 Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Idefics3/SmolVLM, PaliGemma, Gemma 3, Florence-2), as a tiny random model
 saved like a checkpoint, chosen through the API and captioned by the real worker cycle (django-q2's own
 task code, in this process)."""
@@ -8,8 +8,8 @@ from django_q.tasks import async_task
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from benchmarks.testing_vlm import VLM_BUILDERS
 from captions.models import Image
-from mlcore.testing_vlm import VLM_BUILDERS
 from tests.images import image_bytes, upload
 
 pytestmark = pytest.mark.django_db(transaction=True)

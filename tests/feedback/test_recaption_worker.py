@@ -43,7 +43,7 @@ def test_rejected_caption_is_replaced_by_the_workers_new_one(client, owner, tiny
 
 
 def test_workers_caption_with_the_activated_model_from_their_next_batch(client, owner, staff, tiny_model, tmp_path):
-    from mlcore.testing import build_tiny_blip
+    from benchmarks.testing import build_tiny_blip
 
     finetuned = str(build_tiny_blip(tmp_path / "finetuned"))
     run = TrainingRun.objects.create(

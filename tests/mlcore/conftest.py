@@ -13,7 +13,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @pytest.fixture(scope="session")
 def tiny_blip_dir(tmp_path_factory) -> str:
-    from mlcore.testing import build_tiny_blip
+    from benchmarks.testing import build_tiny_blip
 
     return build_tiny_blip(tmp_path_factory.mktemp("models") / "tiny-blip")
 
@@ -38,7 +38,7 @@ def tiny_blip(tiny_blip_dir):
 
 @pytest.fixture(scope="session")
 def images():
-    from mlcore.testing import make_test_images
+    from benchmarks.testing import make_test_images
 
     return make_test_images(6)
 

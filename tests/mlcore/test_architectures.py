@@ -4,9 +4,9 @@ transformers classes: a transformers upgrade that breaks one of them fails here.
 import pytest
 import torch
 
+from benchmarks.testing import BUILDERS, build_tiny_blip_itm
 from mlcore import GenerationParams, load_captioner
 from mlcore.predictors.hf import HFCaptioner
-from mlcore.testing import BUILDERS, build_tiny_blip_itm
 
 P = GenerationParams(num_beams=2, num_alternatives=2, max_length=10, min_length=1)
 

@@ -1,7 +1,7 @@
 """The benchmark script runs end to end (on the tiny model; it is not a timed test)."""
 
+from benchmarks.bench import _fmt, naive_caption, run
 from mlcore import GenerationParams
-from mlcore.bench import _fmt, naive_caption, run
 
 
 def test_bench_runs_and_reports(tiny_blip, images):
@@ -30,7 +30,7 @@ def test_naive_path_matches_captioner(tiny_blip, images):
 def test_photos_are_read_through_the_one_loader(tiny_blip, tmp_path):
     from PIL import Image
 
-    from mlcore.bench import load_photos
+    from benchmarks.bench import load_photos
     from mlcore.images import captioner_target_size
 
     need = captioner_target_size(tiny_blip)

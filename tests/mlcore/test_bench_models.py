@@ -1,7 +1,7 @@
-"""The per-model benchmark (mlcore.bench_models) and the published shapes it builds (mlcore.bench_shapes).
+"""The per-model benchmark (benchmarks.bench_models) and the published shapes it builds (benchmarks.bench_shapes).
 
 The shape test builds every registry model on the meta device (no weights allocated) and checks its
-parameter count against the publisher's, so the README's model table cannot drift from the real
+parameter count against the publisher's, so the model table in docs/models.md cannot drift from the real
 models; the benchmark test runs the whole subprocess path on a tiny shape (not a timed test)."""
 
 import dataclasses
@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from mlcore.bench_models import bench, main, markdown
-from mlcore.bench_shapes import SHAPES, Shape, published_check
+from benchmarks.bench_models import bench, main, markdown
+from benchmarks.bench_shapes import SHAPES, Shape, published_check
 from mlcore.registry import REGISTRY
 
 

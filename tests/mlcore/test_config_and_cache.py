@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import mlcore
+from benchmarks.testing import build_tiny_blip, make_test_images
 from mlcore import MLCoreConfig, get_config, load_captioner, reload_config
 from mlcore.config import MLCoreConfigError
 from mlcore.hfutils import (
@@ -21,7 +22,6 @@ from mlcore.hfutils import (
     cpu_supports_bf16,
     resolve_dtype_with_reason,
 )
-from mlcore.testing import build_tiny_blip, make_test_images
 
 FAST = mlcore.GenerationParams(num_beams=1, max_length=5, min_length=1)
 

@@ -1,9 +1,9 @@
 import pytest
 
+from benchmarks.testing import build_tiny_blip, build_tiny_git
 from mlcore import GenerationParams, load_captioner
 from mlcore.metrics import consensus_scores
 from mlcore.predictors.ensemble import EnsembleCaptioner
-from mlcore.testing import build_tiny_blip, build_tiny_git
 
 P = GenerationParams(num_beams=2, num_alternatives=2, max_length=8, min_length=1)
 

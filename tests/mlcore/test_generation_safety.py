@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from benchmarks.testing import make_test_images
 from mlcore import CaptionFailure, CaptionResult, GenerationParams, load_captioner
 from mlcore.hfutils import NON_WORD_TOKEN_RE, non_word_token_ids
-from mlcore.testing import make_test_images
 
 GREEDY = GenerationParams(num_beams=1, max_length=6, min_length=0)
 BEAMS = GenerationParams(num_beams=3, num_alternatives=2, max_length=6, min_length=0)
@@ -18,7 +18,7 @@ UNUSED = ("[unused0]", "[unused1]")
 def _build_with_unused_tokens(builder, dest):
     """The real tiny builder, with a BERT vocabulary that has [unused0] and [unused1] (as BERT's,
     BLIP's and GIT's real vocabularies have)."""
-    import mlcore.testing as testing
+    import benchmarks.testing as testing
 
     original = testing._bert_tokenizer
 
@@ -54,7 +54,7 @@ def _force_unused0(folder: str, model_class) -> int:
 def forced_unused(request, tmp_path_factory):
     from transformers import BlipForConditionalGeneration, GitForCausalLM
 
-    from mlcore.testing import build_tiny_blip, build_tiny_git
+    from benchmarks.testing import build_tiny_blip, build_tiny_git
 
     builder, model_class = {
         "blip": (build_tiny_blip, BlipForConditionalGeneration),
@@ -89,7 +89,7 @@ def test_unused_tokens_never_reach_a_caption(forced_unused, params):
 
 
 def test_every_architecture_bans_its_markers(tmp_path):
-    from mlcore.testing import BUILDERS
+    from benchmarks.testing import BUILDERS
 
     for arch, builder in BUILDERS.items():
         cap = load_captioner(builder(tmp_path / arch), dtype="float32")

@@ -7,9 +7,9 @@ import shutil
 import pytest
 import torch
 
+from benchmarks.testing import make_test_images
 from mlcore import Candidate, CaptionResult, GenerationParams, load_captioner
 from mlcore.predictors.hf import HFCaptioner, _mean_logprobs
-from mlcore.testing import make_test_images
 
 FAST = GenerationParams(num_beams=3, max_length=12, min_length=2)
 
@@ -146,7 +146,7 @@ def test_default_params_work(tiny_blip, images):
 
 
 def test_version_is_stable_and_content_sensitive(tiny_blip_dir, tmp_path, fresh_cache):
-    from mlcore.testing import build_tiny_blip
+    from benchmarks.testing import build_tiny_blip
 
     v1 = load_captioner(tiny_blip_dir).model_version
     assert len(v1) >= 8

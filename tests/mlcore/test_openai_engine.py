@@ -11,6 +11,8 @@ import urllib.request
 
 import pytest
 
+from benchmarks.testing import make_test_images
+from benchmarks.testing_vlm import build_tiny_llava
 from mlcore import GenerationParams, ModelLoadError, load_captioner, resolve_spec
 from mlcore.config import MLCoreConfigError, reload_config
 from mlcore.engines import (
@@ -24,8 +26,6 @@ from mlcore.predictors.openai_engine import (
     image_data_url,
     parse_openai_spec,
 )
-from mlcore.testing import make_test_images
-from mlcore.testing_vlm import build_tiny_llava
 
 G = GenerationParams(num_beams=1, max_length=6, min_length=2)
 

@@ -118,8 +118,8 @@ def test_optional_grammar_correction_with_a_real_seq2seq_model(tmp_path, tiny_bl
     """Off by default; when given, a transformers text2text model rewrites the caption."""
     from transformers import BartConfig, BartForConditionalGeneration
 
+    from benchmarks.testing import _bpe_tokenizer
     from mlcore.postprocess import GrammarCorrector
-    from mlcore.testing import _bpe_tokenizer
 
     tok = _bpe_tokenizer()
     cfg = BartConfig(vocab_size=len(tok), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,

@@ -154,7 +154,7 @@ def test_loads_from_the_hf_cache_offline_with_the_commit_as_version(tiny_blip_di
     cap = load_captioner("acme/tiny-captioner")
     assert cap.model_id == "acme/tiny-captioner"
     assert cap.model_version == sha[:12]
-    from mlcore.testing import make_test_images
+    from benchmarks.testing import make_test_images
 
     assert len(cap.caption(make_test_images(2))) == 2
     # and a folder inside a snapshot gets the commit too

@@ -1,5 +1,5 @@
 """Vision-language models (mlcore.predictors.vlm.VLMCaptioner): every architecture as a tiny random
-model of that architecture (mlcore.testing_vlm), loaded through load_captioner like a checkpoint."""
+model of that architecture (benchmarks.testing_vlm), loaded through load_captioner like a checkpoint."""
 
 import importlib.util
 import os
@@ -7,12 +7,12 @@ import re
 
 import pytest
 
+from benchmarks.testing import make_test_images
+from benchmarks.testing_vlm import VLM_BUILDERS
 from mlcore import GenerationParams, ModelLoadError, clear_cache, load_captioner, register_model
 from mlcore.config import reload_config
 from mlcore.predictors.vlm import VLMCaptioner
 from mlcore.styles import UnsupportedStyle, register_style, unregister_style
-from mlcore.testing import make_test_images
-from mlcore.testing_vlm import VLM_BUILDERS
 
 P = GenerationParams(num_beams=2, num_alternatives=2, max_length=8, min_length=1)
 G = GenerationParams(num_beams=1, max_length=6, min_length=2)

@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from accounts.models import User
+from benchmarks.bench import make_photos
 from captions.models import Caption, Image
-from mlcore.bench import make_photos
 from monitoring.models import WorkerHeartbeat
 from tests.images import image_bytes
 

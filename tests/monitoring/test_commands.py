@@ -224,7 +224,7 @@ def test_benchmark_runs_mlcore_bench():
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert "-m mlcore.bench --help" in result.stderr
+    assert "-m benchmarks.bench --help" in result.stderr
     assert "--batch-sizes" in result.stdout
 
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_activated_model_heartbeat_makes_it_ready(client, tiny_model, tmp_path):
-    from mlcore.testing import build_tiny_blip
+    from benchmarks.testing import build_tiny_blip
 
     finetuned = str(build_tiny_blip(tmp_path / "finetuned"))
     run = TrainingRun.objects.create(

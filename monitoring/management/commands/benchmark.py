@@ -14,9 +14,9 @@ from captions.selectors import captioning_defaults
 
 class Command(BaseCommand):
     help = (
-        "Benchmark a caption model on this machine with mlcore's benchmark (python -m mlcore.bench): "
+        "Benchmark a caption model on this machine with the workbench's benchmark (python -m benchmarks.bench): "
         "images per second of the naive one-by-one path and of the batched path, peak memory. "
-        "Options after `--` go to mlcore.bench unchanged (see --help-bench). "
+        "Options after `--` go to benchmarks.bench unchanged (see --help-bench). "
         "With --worker-path: plain transformers against submit + the worker's caption_pending_run, "
         "in this process, on the same photos (see docs/mlcore-performance.md)."
     )
@@ -24,7 +24,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--model", help="registry name, folder or hub id (default: the active model, else CAPTION_MODEL)")
         parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CAPTION_DEVICE, else automatic)")
-        parser.add_argument("--help-bench", action="store_true", help="show mlcore.bench's own options")
+        parser.add_argument("--help-bench", action="store_true", help="show benchmarks.bench's own options")
         worker = parser.add_argument_group("worker path (--worker-path)")
         worker.add_argument(
             "--worker-path", nargs="?", const="", default=None, metavar="PHOTO_DIR",
@@ -42,14 +42,14 @@ class Command(BaseCommand):
             "(Salesforce/blip-image-captioning-base's); default: the same shapes from BlipConfig",
         )
         worker.add_argument("--json", default=None, help="also write the figures to this file")
-        parser.add_argument("bench_args", nargs=argparse.REMAINDER, help="-- then options for mlcore.bench")
+        parser.add_argument("bench_args", nargs=argparse.REMAINDER, help="-- then options for benchmarks.bench")
 
     def handle(self, *args, model=None, device=None, help_bench=False, bench_args=(), **options):
         if options.get("worker_path") is not None:
             self._worker_path(model=model, **options)
             return
-        if importlib.util.find_spec("mlcore.bench") is None:
-            raise CommandError("mlcore.bench is not part of this installation of mlcore; update mlcore.")
+        if importlib.util.find_spec("benchmarks.bench") is None:
+            raise CommandError("The benchmarks package is not part of this installation (it ships with the repository).")
         passed = [arg for arg in bench_args or [] if arg != "--"]
         if help_bench:
             command = ["--help"]
@@ -58,18 +58,18 @@ class Command(BaseCommand):
             if device or settings.CAPTION_DEVICE:
                 command += ["--device", device or settings.CAPTION_DEVICE]
             command += passed
-        command = [sys.executable, "-m", "mlcore.bench", *command]
+        command = [sys.executable, "-m", "benchmarks.bench", *command]
         self.stderr.write("$ " + " ".join(command))
         self.stdout.flush()
-        completed = subprocess.run(command, check=False)
+        completed = subprocess.run(command, check=False, cwd=settings.BASE_DIR)
         if completed.returncode != 0:
-            raise CommandError(f"mlcore.bench exited with status {completed.returncode}.")
+            raise CommandError(f"benchmarks.bench exited with status {completed.returncode}.")
 
     def _worker_path(
         self, *, model, worker_path, photos, beams, max_length, repeats, blip_config, json, **_
     ):
-        from mlcore.bench import make_photos, save_random_blip_base
-        from monitoring import worker_benchmark
+        from benchmarks import worker_path as worker_benchmark
+        from benchmarks.bench import make_photos, save_random_blip_base
 
         try:
             beam_counts = [int(b) for b in beams.split(",") if b.strip()]

@@ -1,12 +1,12 @@
 """Memory and speed of every registry model at its PUBLISHED shape with RANDOM weights.
 
-    python -m mlcore.bench_models                                  # every registry model, CPU, fp32 + bf16
-    python -m mlcore.bench_models --models blip-base,smolvlm-256m --dtypes bfloat16
-    python -m mlcore.bench_models --device cuda --dtypes bfloat16 --max-weights-gib 100   # a GPU host
-    python -m mlcore.bench_models --json out.json --markdown out.md
+    python -m benchmarks.bench_models                                  # every registry model, CPU, fp32 + bf16
+    python -m benchmarks.bench_models --models blip-base,smolvlm-256m --dtypes bfloat16
+    python -m benchmarks.bench_models --device cuda --dtypes bfloat16 --max-weights-gib 100   # a GPU host
+    python -m benchmarks.bench_models --json out.json --markdown out.md
 
 Each (model, dtype) runs in its own subprocess (one at a time): the model is built from
-mlcore.bench_shapes (real parameter count, real activation memory, real compute per token; captions
+benchmarks.bench_shapes (real parameter count, real activation memory, real compute per token; captions
 are meaningless), then captions ``--images`` photo-like 640x480 images through the Captioner the
 registry would load, greedy (and beam 3 for models under ``--beam-max-params``), with exactly
 ``--max-length`` new tokens (min_length = max_length). Reported: parameters, load (build) time,
@@ -28,7 +28,9 @@ import sys
 import time
 from typing import Any
 
-from .config import child_environment
+from mlcore.config import child_environment
+
+from . import ROOT
 
 __all__ = ["measure", "bench", "markdown", "main"]
 
@@ -48,9 +50,10 @@ def measure(shape, device: str = "cpu", dtype: str = "float32", n_images: int = 
     time its captions. Meant for a fresh subprocess (the peak RSS is the process's)."""
     import torch
 
+    from mlcore.params import GenerationParams
+
     from .bench import peak_mib, peak_reset, peak_rss_mib
     from .bench_shapes import build_captioner
-    from .params import GenerationParams
     from .testing import make_test_images
 
     if threads:
@@ -129,7 +132,7 @@ def bench(shapes: list, device: str = "cpu", dtypes: tuple[str, ...] = ("float32
             else:
                 beams = (1, 3) if params <= beam_max_params else (1,)
                 arg = json.dumps(dataclasses.asdict(shape))
-                cmd = [sys.executable, "-m", "mlcore.bench_models", "--child", arg, "--device", device,
+                cmd = [sys.executable, "-m", "benchmarks.bench_models", "--child", arg, "--device", device,
                        "--dtypes", dtype, "--images", str(n_images), "--rounds", str(rounds),
                        "--max-length", str(max_length), "--beams", ",".join(map(str, beams))]
                 env = child_environment(TOKENIZERS_PARALLELISM="false")
@@ -138,7 +141,7 @@ def bench(shapes: list, device: str = "cpu", dtypes: tuple[str, ...] = ("float32
                     env["OMP_NUM_THREADS"] = str(threads)
                 try:
                     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
-                                          env=env)
+                                          env=env, cwd=ROOT)
                     last = (proc.stdout.strip().splitlines() or [""])[-1]
                     if proc.returncode == 0 and last.startswith("{"):
                         row.update(json.loads(last))
@@ -193,7 +196,7 @@ def markdown(rows: list[dict[str, Any]], device: str = "cpu") -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .registry import REGISTRY
+    from mlcore.registry import REGISTRY
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default=None, help="comma-separated registry names (default: every registry model)")
@@ -235,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in SHAPES]
     if unknown:
         ap.error(f"no published shape for {unknown}; known: {', '.join(SHAPES)}")
-    print(f"# mlcore.bench_models on {_machine(device)} ({args.threads or 'default'} torch threads, load average "
+    print(f"# benchmarks.bench_models on {_machine(device)} ({args.threads or 'default'} torch threads, load average "
           f"{_loadavg()}): random weights at the published shapes; {args.images} image(s) 640x480, {args.max_length} new tokens, best of {args.rounds}", flush=True)
     meta = {"machine": _machine(device), "device": device, "threads": args.threads,
             "loadavg_1m_at_start": _loadavg(), "images": args.images, "rounds": args.rounds, "max_length": args.max_length, "weights": "random, at the published shapes", "rows": []}

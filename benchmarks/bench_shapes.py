@@ -1,5 +1,5 @@
 """The published shapes of every registry model (mlcore.registry.REGISTRY), for memory and speed
-measurements with random weights (``python -m mlcore.bench_models``).
+measurements with random weights (``python -m benchmarks.bench_models``).
 
 Each entry of ``SHAPES`` holds the shape-determining values of the model's published
 ``config.json`` (hidden sizes, layers, heads, kv heads, intermediate sizes, vocabulary, image size,
@@ -224,7 +224,7 @@ def needs_missing_package(name: str) -> str | None:
 
 
 # -- builders: (model class, config, processor parts) per model_type ----------------------------------------
-# Token ids come from small synthetic tokenizers (mlcore.testing / mlcore.testing_vlm); the model's
+# Token ids come from small synthetic tokenizers (benchmarks.testing / benchmarks.testing_vlm); the model's
 # vocabulary size stays the published one (speed and memory depend on it, not on the words).
 
 
@@ -373,7 +373,7 @@ def _qwen_vl(shape: Shape):
         from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
         from transformers.utils import is_torchvision_available
 
-        from .predictors.vlm import _image_only
+        from mlcore.predictors.vlm import _image_only
 
         p = shape.processor
         ip = Qwen2VLImageProcessorPil(size={"shortest_edge": p["min_pixels"], "longest_edge": p["max_pixels"]},
@@ -489,7 +489,7 @@ def build_config(name: str | Shape):
     The processor parts: a processor, an (image processor, tokenizer) pair (VisionEncoderDecoder), or
     a function that builds the processor (Qwen-VL: it imports torchvision)."""
     shape = _shape(name)
-    from .hfutils import quiet_transformers
+    from mlcore.hfutils import quiet_transformers
 
     with quiet_transformers():
         return _BUILDERS[shape.model_type](shape)
@@ -500,7 +500,7 @@ def count_parameters(name: str | Shape, tied_twice: bool = False) -> int:
     ``tied_twice``: count a tied output head again (as a checkpoint that stores it does)."""
     import torch
 
-    from .hfutils import quiet_transformers
+    from mlcore.hfutils import quiet_transformers
 
     model_cls, cfg, _ = build_config(name)
     with torch.device("meta"), quiet_transformers():
@@ -522,7 +522,7 @@ def build_captioner(name: str | Shape, device: str = "cpu", dtype: str = "float3
     of the right kind at the published resolution, as the Captioner the registry would load."""
     import torch
 
-    from .hfutils import quiet_transformers, torch_dtype
+    from mlcore.hfutils import quiet_transformers, torch_dtype
 
     shape = _shape(name)
     missing = needs_missing_package(shape.name) if shape.name in SHAPES else None
@@ -540,7 +540,7 @@ def build_captioner(name: str | Shape, device: str = "cpu", dtype: str = "float3
     model.to(device)
     model_id, version = f"random:{shape.name}", "random-weights"
     if shape.model_type in _HF_ARCH:
-        from .predictors.hf import HFCaptioner
+        from mlcore.predictors.hf import HFCaptioner
 
         if isinstance(parts, tuple):
             image_processor, tokenizer, processor = parts[0], parts[1], None
@@ -552,7 +552,7 @@ def build_captioner(name: str | Shape, device: str = "cpu", dtype: str = "float3
             model.generation_config.eos_token_id = cfg.eos_token_id
         return HFCaptioner(model, image_processor, tokenizer, processor=processor, arch=_HF_ARCH[shape.model_type],
                            model_id=model_id, model_version=version, device=device, dtype=dtype, **options)
-    from .predictors.vlm import VLMCaptioner
+    from mlcore.predictors.vlm import VLMCaptioner
 
     processor = parts() if isinstance(parts, FunctionType) else parts
     return VLMCaptioner(model, processor, model_type=shape.model_type, model_id=model_id, model_version=version,

@@ -2,7 +2,7 @@
 submit + captions.services.worker.caption_pending_run, in one process, on the same photos and params.
 
 (a) plain: for each photo, PIL open + convert("RGB") at full size, then the processor + generate of
-    a float32 copy of the model on the worker's device, one image per call (mlcore.bench.naive_caption);
+    a float32 copy of the model on the worker's device, one image per call (benchmarks.bench.naive_caption);
 (b) worker: image_submit of the photo files (real rows, real storage in a temporary MEDIA_ROOT,
     owned by a throwaway user) then caption_pending_run with the site's settings (CAPTION_DTYPE,
     CAPTION_BATCH_SIZE), which reads each stored file, decodes it at the model's size, captions
@@ -55,7 +55,7 @@ def photo_paths(folder: str) -> list[str]:
 def _plain(captioner, paths: list[str], params) -> PathFigures:
     from PIL import Image as PILImage
 
-    from mlcore.bench import naive_caption, peak_mib, peak_reset
+    from benchmarks.bench import naive_caption, peak_mib, peak_reset
 
     peak_reset()
     started = time.perf_counter()
@@ -70,11 +70,11 @@ def _worker(owner, paths: list[str], params: dict, spec: str) -> PathFigures:
     from django.conf import settings
     from django.core.files.uploadedfile import SimpleUploadedFile
 
+    from benchmarks.bench import peak_mib, peak_reset
     from captions.caption_request import caption_request_check
     from captions.models import Image
     from captions.services.submission import image_submit
     from captions.services.worker import caption_pending_run
-    from mlcore.bench import peak_mib, peak_reset
 
     Image.objects.filter(owner=owner).delete()  # the previous round's rows (and their captions)
     peak_reset()

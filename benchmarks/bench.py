@@ -1,9 +1,9 @@
 """Speed benchmark: the naive path vs the project's path, same images, same generation params.
 
-    python -m mlcore.bench                      # random-weight BLIP-base architecture (no download)
-    python -m mlcore.bench --model blip-base    # a real model (registry name, hub id or folder)
-    python -m mlcore.bench --batch-sizes 1,4,16 --beams 1,3 --images 16 --int8 --json out.json
-    python -m mlcore.bench --photos DIR         # real photos, decoded by mlcore.images.load_image
+    python -m benchmarks.bench                      # random-weight BLIP-base architecture (no download)
+    python -m benchmarks.bench --model blip-base    # a real model (registry name, hub id or folder)
+    python -m benchmarks.bench --batch-sizes 1,4,16 --beams 1,3 --images 16 --int8 --json out.json
+    python -m benchmarks.bench --photos DIR         # real photos, decoded by mlcore.images.load_image
 
 (a) naive: one image per call, fp32, processor + generate per image (what the seed report did);
 (b) ours: HFCaptioner.caption on the whole list, batched (max_batch_size = the batch size),
@@ -43,8 +43,8 @@ def random_blip_base(device: str = "cpu", dtype: str = "float32"):
     from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration
     from transformers.models.blip.image_processing_pil_blip import BlipImageProcessorPil
 
-    from .hfutils import quiet_transformers, torch_dtype
-    from .predictors.hf import HFCaptioner
+    from mlcore.hfutils import quiet_transformers, torch_dtype
+    from mlcore.predictors.hf import HFCaptioner
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     vocab = {t: i for i, t in enumerate(specials + [f"w{i}" for i in range(30522 - len(specials))])}
@@ -86,7 +86,7 @@ def save_random_blip_base(dest: str, config_dir: str | None = None, seed: int = 
     from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipProcessor
     from transformers.models.blip.image_processing_pil_blip import BlipImageProcessorPil
 
-    from .hfutils import quiet_transformers
+    from mlcore.hfutils import quiet_transformers
 
     tok = BertTokenizer(vocab=_wordpiece_vocab())
     tok.add_special_tokens({"bos_token": "[DEC]"})
@@ -150,7 +150,7 @@ def load_photos(folder: str, captioner=None, limit: int | None = None) -> list:
     """The image files of ``folder`` (sorted by name, at most ``limit``) as the RGB PIL images the
     worker would give ``captioner``: mlcore.images.load_image at the captioner's target size. Files
     that are not accepted images are skipped."""
-    from .images import (
+    from mlcore.images import (
         DEFAULT_MAX_PIXELS,
         ImageLoadError,
         captioner_target_size,
@@ -253,7 +253,8 @@ def run(
 ) -> dict[str, Any]:
     import torch
 
-    from .params import GenerationParams
+    from mlcore.params import GenerationParams
+
     from .testing import make_test_images
 
     device = captioner.device
@@ -263,7 +264,7 @@ def run(
     rows: list[dict[str, Any]] = []
     extras: list[tuple[str, Any]] = []  # (label, captioner) compared with fp32 captions
     if device == "cpu":
-        from .predictors.hf import HFCaptioner, quantize_dynamic_int8
+        from mlcore.predictors.hf import HFCaptioner, quantize_dynamic_int8
 
         def variant(model, dtype):
             return HFCaptioner(model, captioner.image_processor, captioner.tokenizer, arch=captioner.arch,
@@ -369,7 +370,7 @@ def _machine(device: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m mlcore.bench", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=None, help="spec to load (default: random BLIP-base architecture)")
     ap.add_argument("--device", default=None)
     ap.add_argument("--dtype", default=None, help="dtype of our path (default: best for the device)")
@@ -385,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--photos", default=None, help="a folder of photos to use instead of synthetic 640x480 images")
     args = ap.parse_args(argv)
 
-    from .hfutils import resolve_device, resolve_dtype
+    from mlcore.hfutils import resolve_device, resolve_dtype
 
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
@@ -394,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         batch_sizes = [1, 4, 16, 64, 256] if device.startswith("cuda") else [1, 4, 16]
     if args.model:
-        from .predictors.hf import HFCaptioner
+        from mlcore.predictors.hf import HFCaptioner
 
         ours = HFCaptioner.from_pretrained(args.model, device=device, dtype=dtype)
         naive = HFCaptioner.from_pretrained(args.model, device=device, dtype="float32") if dtype != "float32" else ours
@@ -406,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"No accepted image files in {args.photos}", file=sys.stderr)
         return 2
     shown = f"{len(photos)} photos from {args.photos}" if photos else f"{args.images} images 640x480"
-    print(f"# mlcore.bench: {ours.model_id} on {_machine(device)}; {shown}, "
+    print(f"# benchmarks.bench: {ours.model_id} on {_machine(device)}; {shown}, "
           f"max_length={args.max_length} (= min_length), ours: {dtype}", flush=True)
     out = run(ours, naive, images=photos, batch_sizes=batch_sizes, beams=[int(b) for b in args.beams.split(",")],
               max_length=args.max_length, n_images=args.images, n_naive=args.naive_images, int8=args.int8,

@@ -45,7 +45,7 @@ def _seeded(seed: int):
 
 
 def _quiet():
-    from .hfutils import quiet_transformers
+    from mlcore.hfutils import quiet_transformers
 
     return quiet_transformers()
 
