@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 
-from mlcore.params import GenerationParams, InvalidParams
+from mlcore.params import CROSS_FIELD_RULES, GenerationParams, InvalidParams
 
 #: The longest model spec a request may name: the length of Image.model_spec's column (a test
 #: holds them equal; captions.models does not import this module, which imports the services).
@@ -108,7 +108,9 @@ def caption_request_check(
     try:
         generation = GenerationParams.from_dict(raw)
     except InvalidParams as error:  # every field at fault
-        errors.update({name: [message] for name, message in error.errors.items() if name not in errors})
+        for name, message in error.errors.items():
+            if not CROSS_FIELD_RULES.get(name, frozenset()) & refused:  # a rule against a refused value
+                errors.setdefault(name, [message])
 
     default_language = "" if "language" in values and values["language"] not in (None, "") else _owner_language(owner)
     if model_known:

@@ -150,3 +150,15 @@ def test_the_command_line_request_is_checked_once(calls, site, tmp_path):
                      "--params", "num_beams=0", verbosity=0)
     assert "--params: num_beams" in str(refused.value)
     assert calls == {"request": 1, "style": 1}
+
+
+def test_a_cross_field_rule_is_not_judged_against_a_value_the_field_refused(api, site):
+    """num_beams=abc is refused by its field: num_alternatives=5 is not also called "more than
+    num_beams (3)", a value the caller never sent; with num_beams valid the rule holds."""
+    response = api.post("/api/v1/images/", {"files": jpeg(), "num_beams": "abc", "num_alternatives": 5},
+                        format="multipart")
+    assert response.status_code == 400 and set(response.json()["errors"]) == {"num_beams"}
+    response = api.post("/api/v1/images/", {"files": jpeg(), "num_beams": 2, "num_alternatives": 5},
+                        format="multipart")
+    assert response.status_code == 400 and set(response.json()["errors"]) == {"num_alternatives"}
+    assert "must not exceed num_beams (2)" in response.json()["errors"]["num_alternatives"][0]
