@@ -10,9 +10,9 @@ import time
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from captions import metrics
 from captions.imaging import decode_image
 from captions.models import Image
-from core import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -72,13 +72,16 @@ def load_image_for_model(image: Image, captioner=None, *, timings: dict[str, flo
     (mlcore.images.captioner_target_size); raises ImageRejected with the reason otherwise.
     With ``timings``, adds the milliseconds spent reading the file ("read_ms") and decoding it
     ("decode_ms") to that dict."""
-    from mlcore.images import captioner_target_size
+    from mlcore.images import arrange_for_captioner, captioner_target_size
 
     started = time.perf_counter()
     with default_storage.open(image.file.name, "rb") as handle:
-        data = handle.read()
-    read = time.perf_counter()
-    pixels = _decode_stored(data, target_size=captioner_target_size(captioner))
+        # Read in place (a big file is not copied into memory whole; decode_image may stream it
+        # to a child process): reading and decoding are one step, counted as decoding.
+        read = time.perf_counter()
+        pixels = _decode_stored(handle, target_size=captioner_target_size(captioner))
+    if captioner is not None:
+        pixels = arrange_for_captioner(pixels, captioner)  # panoramas tiled for fixed-shape processors
     if timings is not None:
         timings["read_ms"] = timings.get("read_ms", 0.0) + (read - started) * 1000
         timings["decode_ms"] = timings.get("decode_ms", 0.0) + (time.perf_counter() - read) * 1000
@@ -90,9 +93,8 @@ def stored_image_load(name: str, *, target_size: int | None = None):
     MAX_IMAGE_PIXELS, JPEGs at reduced scale near ``target_size`` px (captions.imaging.decode_image);
     raises ImageRejected with the reason."""
     with default_storage.open(name, "rb") as handle:
-        data = handle.read()
-    return _decode_stored(data, target_size=target_size)
+        return _decode_stored(handle, target_size=target_size)
 
 
-def _decode_stored(data: bytes, *, target_size: int | None):
+def _decode_stored(data, *, target_size: int | None):
     return decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS, target_size=target_size).image

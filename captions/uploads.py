@@ -75,13 +75,15 @@ _EMPTY_FILENAME = re.compile(rb'(;\s*filename\s*=\s*)""', re.IGNORECASE)
 
 def _header_line_utf8(line: bytes) -> bytes:
     """A part header line as UTF-8: browsers send UTF-8 (WHATWG HTML, multipart/form-data); older
-    clients send ISO-8859-1, HTTP's historic header charset (RFC 9110 section 5.5), which Django
-    cannot decode and drops the whole part for (the file vanished without a word)."""
+    clients send the machine's code page (Shift_JIS, GBK, Windows-1251...) or ISO-8859-1, HTTP's
+    historic header charset (RFC 9110 section 5.5), which Django cannot decode and drops the whole
+    part for (the file vanished without a word). Those are decoded as zip member names are
+    (:func:`legacy_encoding`)."""
     try:
         line.decode("utf-8")
         return line
     except UnicodeDecodeError:
-        return line.decode("latin-1").encode("utf-8")
+        return legacy_names_decode([line])[0].encode("utf-8")
 
 
 def _rewrite_part_header(header: bytes) -> bytes:
@@ -118,6 +120,171 @@ def multipart_file_names_install() -> None:
     multipartparser.parse_boundary_stream = _parse_boundary_stream
 
 
+# --- Names in legacy encodings (zip members written without the UTF-8 flag, raw multipart names) ---
+
+# Code pages a legacy name may be in, most likely first (ties go to the earlier): the DOS/OEM pages
+# Windows' own zip writes (Western, Cyrillic, Central European, Greek, Hebrew) and the Windows
+# ANSI pages other archivers and old browsers use, the East Asian ones included (Shift_JIS, GBK,
+# Big5, Korean).
+DEFAULT_LEGACY_NAME_ENCODINGS = (
+    "cp437", "cp850", "cp1252", "cp866", "cp1251", "cp932", "gbk", "cp949", "big5", "cp852",
+    "cp1253", "cp737", "cp1255", "cp862",
+)
+# Letters of the alphabets a legacy name may be in, most frequent first (mis-decoded bytes give
+# letters of some alphabet too, but rarely the frequent ones).
+_LETTERS_BY_FREQUENCY = (
+    "оеаинтсрвлкмдпуяыьгзбчйхжшюцщэфъё",
+    "αοειτνσςρηπκμλυωγδθχφβξζψ",
+    "יוהלארתבמשנדעכקחפםןצגסזטךףץ",
+    "éàèçóíáäöüñúâêôßøåæœãõ",
+)
+_LETTER_WEIGHT = {
+    ch: (1.2 if rank < 5 else 1.0 if rank < 10 else 0.6 if rank < 15 else 0.3)
+    for letters in _LETTERS_BY_FREQUENCY for rank, ch in enumerate(letters)
+}
+_WORD_BREAKS = set(" ._-/\\()[]{}0123456789")
+
+
+def _script(ch: str) -> str:
+    import unicodedata
+
+    name = unicodedata.name(ch, "")
+    if name.startswith(("CJK", "HIRAGANA", "KATAKANA")) and not name.startswith("HALFWIDTH"):
+        return "cjk"
+    return name.split(" ", 1)[0].lower()
+
+
+def _common_han(ch: str) -> bool:
+    """A Han character of the common sets: GB2312 level 1, Big5's frequent block, JIS level 1."""
+    for codec, low, high in (("gb2312", 0xB0A1, 0xD7FE), ("big5", 0xA440, 0xC67E), ("shift_jis", 0x889F, 0x9872)):
+        try:
+            code = int.from_bytes(ch.encode(codec), "big")
+        except UnicodeEncodeError:
+            continue
+        if low <= code <= high:
+            return True
+    return False
+
+
+def _plausibility(text: str) -> float:
+    """How much ``text`` reads like a name a person typed (higher is better): letters of one
+    alphabet per word, frequent letters, common Han and Hangul characters, words in one case
+    (lower, upper or capitalised), accented Latin letters beside plain ones; symbols, controls,
+    box drawing and half-width katakana count against."""
+    import unicodedata
+
+    score = 0.0
+    word: list[str] = []
+    for ch in text + " ":
+        if ch in _WORD_BREAKS or (ch.isascii() and not ch.isalpha()):
+            score += _word_plausibility(word, unicodedata)
+            word = []
+        else:
+            word.append(ch)
+    return score
+
+
+def _word_plausibility(word: list[str], unicodedata) -> float:
+    if not word or all(ch.isascii() for ch in word):
+        return 0.0
+    score = 0.0
+    scripts = set()
+    letters = [ch for ch in word if ch.isalpha()]
+    ascii_letters = sum(ch.isascii() for ch in letters)
+    for ch in word:
+        if ch.isascii():
+            continue
+        category = unicodedata.category(ch)
+        script = _script(ch)
+        if category[0] in "CZ" or script in ("box", "halfwidth", "private"):
+            score -= 2
+            continue
+        if category[0] != "L":
+            score -= 1
+            continue
+        scripts.add(script)
+        if script == "cjk":
+            score += 1 if (not unicodedata.name(ch, "").startswith("CJK") or _common_han(ch)) else -0.5
+        elif script == "hangul":
+            try:
+                ch.encode("euc_kr")
+                score += 1.3
+            except UnicodeEncodeError:
+                score -= 0.5
+        elif script == "latin" and not ascii_letters and len(letters) > 1:
+            score -= 0.5  # accented letters without a plain one: another alphabet mis-read
+        else:
+            score += _letter_weight(ch, unicodedata)
+    if ascii_letters:
+        scripts.add("latin")
+    score -= 1.5 * (len(scripts) - 1) if scripts else 0
+    cased = "".join(ch for ch in letters if ch.lower() != ch.upper())
+    if cased and not (cased.islower() or cased.isupper() or (cased[0].isupper() and cased[1:].islower())):
+        score -= len(cased)
+    return score
+
+
+def _letter_weight(ch: str, unicodedata) -> float:
+    lower = ch.lower()
+    if lower in _LETTER_WEIGHT:
+        return _LETTER_WEIGHT[lower]
+    parts = unicodedata.normalize("NFD", lower)
+    if len(parts) == 2 and parts[1] == "\u0301":  # Greek tonos, Latin acute: the base letter's weight
+        return _LETTER_WEIGHT.get(parts[0], 0.3)
+    return 0.3
+
+
+def legacy_encoding(raw_names: list[bytes], candidates=None) -> str:
+    """The encoding of names sent as bytes without a declared charset, judged on all of them
+    together: ``ascii``, ``utf-8`` when they are valid UTF-8 (macOS, Linux and 7-Zip write UTF-8
+    without saying so), else the candidate code page (DEFAULT_LEGACY_NAME_ENCODINGS, or the
+    ZIP_LEGACY_NAME_ENCODINGS setting) that decodes them all into the most plausible text."""
+    joined = b"\n".join(raw_names)
+    if joined.isascii():
+        return "ascii"
+    try:
+        joined.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if candidates is None:
+        candidates = getattr(settings, "ZIP_LEGACY_NAME_ENCODINGS", None) or DEFAULT_LEGACY_NAME_ENCODINGS
+    best, best_score = "cp437", float("-inf")
+    for encoding in candidates:
+        try:
+            text = joined.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        score = _plausibility(text)
+        if score > best_score:
+            best, best_score = encoding, score
+    return best
+
+
+def legacy_names_decode(raw_names: list[bytes]) -> list[str]:
+    """``raw_names`` decoded with their :func:`legacy_encoding` (cp437 for a name it cannot decode)."""
+    encoding = legacy_encoding(raw_names)
+    names = []
+    for raw in raw_names:
+        try:
+            names.append(raw.decode(encoding))
+        except UnicodeDecodeError:
+            names.append(raw.decode("cp437"))
+    return names
+
+
+# WHATWG HTML's multipart/form-data encoding (Chromium, Safari) writes a file name's '"', CR and LF
+# as %22, %0D and %0A; undone in the name a file keeps.
+_BROWSER_ESCAPES = {"%22": '"', "%0D": " ", "%0A": " ", "%0d": " ", "%0a": " "}
+
+
+def browser_escapes_undo(name: str) -> str:
+    """``name`` with the escapes browsers put in multipart file names undone (``%22`` -> ``"``)."""
+    for escaped, plain in _BROWSER_ESCAPES.items():
+        name = name.replace(escaped, plain)
+    return name
+
+
 # --- What image_submit reads: one file at a time ---------------------------------------------------
 
 
@@ -151,7 +318,7 @@ class UploadedFileSource(UploadSource):
     """An UploadedFile from the request (in memory or in FILE_UPLOAD_TEMP_DIR) as an UploadSource."""
 
     def __init__(self, upload):
-        name = upload.name or ""
+        name = browser_escapes_undo(upload.name or "")
         super().__init__(name, size=upload.size)
         self.upload = upload
 

@@ -10,45 +10,48 @@ Refused from the central directory, before anything is decompressed:
 
 - the archive as a whole: more than MAX_FILES_PER_UPLOAD x MAX_ENTRIES_FACTOR entries, or members
   that declare more than MAX_UPLOAD_BYTES x MAX_FILES_PER_UPLOAD bytes in all;
-- a member, by name: declared larger than MAX_UPLOAD_BYTES; a compression ratio above
-  MAX_ZIP_MEMBER_RATIO (for members over 64 KiB: a zip bomb, real photos compress about 1:1);
-  a name that leaves the archive (``../``, absolute paths, drive letters), links, encryption.
+- a member, by name: declared larger than MAX_UPLOAD_BYTES; a name that leaves the archive (``../``, absolute paths, drive letters), links, encryption.
 
 Enforced again while reading, because the directory can lie: a member that unpacks to more than
 it declared (or than MAX_UPLOAD_BYTES) is refused as soon as it does, and once the archive's
 members have unpacked to the total limit, the rest are refused.
 
-Member names: with the UTF-8 flag (bit 11) they are UTF-8. Without it, Windows' built-in zip and
-older tools write the OEM code page of the machine (cp437, cp850, cp866 for Cyrillic, cp852...):
-names that are valid UTF-8 are read as UTF-8, the others are decoded with the code page that
-charset-normalizer finds for all of the archive's names together, among
-ZIP_LEGACY_NAME_ENCODINGS (cp437, the zip specification's default, when it finds none). Very short
-names (a few letters) can still be misread: the detector needs text to work on.
+Member names: with the UTF-8 flag (bit 11) they are UTF-8. Without it, an Info-ZIP Unicode Path
+extra field (0x7075) whose checksum matches the raw name gives the UTF-8 name (Info-ZIP, WinZip,
+7-Zip and others write it). Otherwise Windows' built-in zip and older tools write the machine's
+code page (OEM: cp437, cp850, cp866, cp852, cp737, cp862, cp932, GBK, cp949, Big5; ANSI:
+cp1252, cp1251, cp1253, cp1255): names that are valid UTF-8 are read as UTF-8, the others with the
+code page that decodes all of the archive's legacy names together into the most plausible text
+(captions.uploads.legacy_encoding, the same decoder as raw multipart file names), among
+ZIP_LEGACY_NAME_ENCODINGS. Very short names (a word of two or three letters) can still be
+misread: there is little text to judge.
+
+Members are judged by what they expand to, against MAX_UPLOAD_BYTES and the archive's total, not
+by their compression ratio: an uncompressed document scan or a flat image compresses 100:1 or more
+and is as welcome inside an archive as alone; a zip bomb's members declare (or, lying, unpack
+to) more than the limits and are refused, from the central directory or as soon as they do.
 """
 
 import contextlib
 import os
 import posixpath
 import stat
+import struct
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 
-from charset_normalizer import from_bytes
 from django.conf import settings
 
 from captions.services.results import Refusal
-from captions.uploads import SourceRefused, UploadedFileSource, UploadSource
+from captions.uploads import SourceRefused, UploadedFileSource, UploadSource, legacy_encoding
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 # Entries (directories included) read from one archive's directory before giving up.
 MAX_ENTRIES_FACTOR = 4
-# Members up to this size are never refused for their compression ratio (a small flat image).
-RATIO_FREE_BYTES = 64 * 1024
 UTF8_FLAG = 0x800
-# The DOS/Windows OEM code pages a legacy zip's names are tried in (settings.ZIP_LEGACY_NAME_ENCODINGS
-# overrides): US/Western Europe, Western Europe with more accents, Cyrillic, Central Europe.
-DEFAULT_LEGACY_NAME_ENCODINGS = ("cp437", "cp850", "cp866", "cp852")
+UNICODE_PATH_EXTRA = 0x7075
 _CHUNK = 64 * 1024
 # Files that archivers add beside the content; skipped without a word.
 _ARCHIVER_NOISE = ("__MACOSX/", ".DS_Store", "Thumbs.db", "desktop.ini")
@@ -143,26 +146,24 @@ class ZipMemberSource(UploadSource):
             raise SourceRefused(f"The archive member is damaged or cannot be unpacked ({error}).") from None
 
 
-def _legacy_encoding(raw_names: list[bytes]) -> str:
-    """The code page of an archive's names written without the UTF-8 flag (see module docstring)."""
-    joined = b"\n".join(raw_names)
-    if joined.isascii():
-        return "ascii"
-    try:
-        joined.decode("utf-8")
-        return "utf-8"  # macOS, 7-Zip on Linux and others write UTF-8 without setting the flag
-    except UnicodeDecodeError:
-        pass
-    candidates = list(getattr(settings, "ZIP_LEGACY_NAME_ENCODINGS", None) or DEFAULT_LEGACY_NAME_ENCODINGS)
-    matches = list(from_bytes(joined, cp_isolation=candidates))
-    if not matches:
-        return "cp437"
-    # File names are too short for the detector to separate close code pages (it reports ties):
-    # among the best, the reading whose non-ASCII characters are letters (not box-drawing or
-    # currency signs) is the one the author typed.
-    best = min((match.chaos, -match.coherence) for match in matches)
-    tied = [match for match in matches if (match.chaos, -match.coherence) == best]
-    return max(tied, key=lambda match: sum(ch.isalpha() for ch in str(match) if not ch.isascii())).encoding
+def _unicode_path(entry: zipfile.ZipInfo, raw: bytes) -> str | None:
+    """The name in the entry's Info-ZIP Unicode Path extra field (0x7075), when it is there, of
+    version 1, and its CRC-32 matches the raw name (else the name was changed after it was written)."""
+    extra = entry.extra or b""
+    position = 0
+    while position + 4 <= len(extra):
+        tag, size = struct.unpack_from("<HH", extra, position)
+        data = extra[position + 4: position + 4 + size]
+        position += 4 + size
+        if tag != UNICODE_PATH_EXTRA or len(data) < 5 or data[0] != 1:
+            continue
+        if struct.unpack_from("<I", data, 1)[0] != zlib.crc32(raw) & 0xFFFFFFFF:
+            continue
+        try:
+            return data[5:].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return None
 
 
 def _entry_names(entries: list[zipfile.ZipInfo]) -> dict[int, str]:
@@ -174,10 +175,18 @@ def _entry_names(entries: list[zipfile.ZipInfo]) -> dict[int, str]:
     raws = {}
     for index, entry in legacy:
         try:
-            raws[index] = entry.orig_filename.encode("cp437")  # zipfile decoded the raw bytes as cp437
+            raw = entry.orig_filename.encode("cp437")  # zipfile decoded the raw bytes as cp437
         except UnicodeEncodeError:
             continue  # zipfile was given another metadata_encoding: keep its reading
-    encoding = _legacy_encoding(list(raws.values()))
+        unicode_name = _unicode_path(entry, raw)
+        if unicode_name:
+            names[index] = unicode_name
+        else:
+            raws[index] = raw
+    if not raws:
+        return names
+    candidates = getattr(settings, "ZIP_LEGACY_NAME_ENCODINGS", None) or None
+    encoding = legacy_encoding(list(raws.values()), candidates)
     for index, raw in raws.items():
         try:
             names[index] = raw.decode(encoding)
@@ -194,7 +203,6 @@ def zip_unpack(upload) -> Unpacked:
     archive_name = os.path.basename(upload.name or "") or "archive.zip"
     member_limit = settings.MAX_UPLOAD_BYTES
     total_limit = settings.MAX_UPLOAD_BYTES * settings.MAX_FILES_PER_UPLOAD
-    ratio_limit = settings.MAX_ZIP_MEMBER_RATIO
     result = Unpacked()
     upload.seek(0)
     try:
@@ -223,16 +231,11 @@ def zip_unpack(upload) -> Unpacked:
         if entry.file_size > member_limit:
             result.refused.append(Refusal(display, _too_large(member_limit)))
             continue
-        if entry.file_size > RATIO_FREE_BYTES and entry.file_size > ratio_limit * max(entry.compress_size, 1):
-            ratio = entry.file_size / max(entry.compress_size, 1)
-            result.refused.append(Refusal(
-                display,
-                f"The archive member is compressed {ratio:,.0f}:1 (the limit is {ratio_limit}:1): "
-                "it looks like a zip bomb, not an image; refused without unpacking it.",
-            ))
-            continue
         declared_total += entry.file_size
         result.files.append(ZipMemberSource(archive, entry, name=name, display_name=display, budget=budget))
+    if not result.files and not result.refused:
+        archive.close()
+        raise ArchiveRejected(f"{archive_name}: the archive holds no files (it is empty or only has folders).")
     if declared_total > total_limit:
         archive.close()
         raise ArchiveRejected(

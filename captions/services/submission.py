@@ -5,8 +5,9 @@ validated and stored as queued Images; the workers are woken once committed.
 Memory: the files of a request are handled one at a time, and each is dropped before the next:
 read from its (spooled) upload file, its header checked against the request's pixel budget
 (MAX_PIXELS_PER_REQUEST), decoded once by mlcore.images.load_image with target_size=THUMBNAIL_SIZE
-(JPEG draft decoding, then Image.reduce: one full-size copy at most, for formats without a
-draft mode such as PNG), thumbnailed, hashed in chunks, and copied to the staging area
+(JPEG draft decoding, then Image.reduce; an image over DECODE_IN_PROCESS_MAX_PIXELS that has
+no reduced decoding, such as a big PNG, is decoded in a child process that sends back only the
+reduced image), thumbnailed, hashed in chunks, and copied to the staging area
 (captions.services.media) in chunks. The web process so holds one decoded image at a time,
 whatever the number of files; the worker decodes the original again for the model.
 
@@ -205,7 +206,8 @@ def _submit_one(source: UploadSource, *, display: str, number: int, context: _Su
                     "was not processed. Send it again in another request."
                 )
             context.pixels += pixels or 0
-            loaded = decode_image(_Unclosable(handle), max_pixels=settings.MAX_IMAGE_PIXELS, target_size=settings.THUMBNAIL_SIZE)
+            loaded = decode_image(_Unclosable(handle), max_pixels=settings.MAX_IMAGE_PIXELS,
+                                  target_size=settings.THUMBNAIL_SIZE, fit=2 * settings.THUMBNAIL_SIZE)
             for check in _validators():
                 check(loaded, display)
             thumbnail = make_thumbnail(loaded.image, size=settings.THUMBNAIL_SIZE)

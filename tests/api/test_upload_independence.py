@@ -4,7 +4,9 @@ in zip archives."""
 
 import io
 import logging
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -108,7 +110,14 @@ def test_a_validator_refusal_gives_its_own_reason(api, settings):
     [
         (b"caf\xe9.png", "café.png"),  # Latin-1, as old clients send it
         ("café.png".encode(), "café.png"),  # UTF-8, as browsers send it
-        (b"\xc5\xbd\xe9\xe8.png", "Å½éè.png"),  # not UTF-8: read as Latin-1, never dropped
+        (b"\xc5\xbd\xe9\xe8.png", "Ε½ιθ.png"),  # no language's name: still kept, never dropped
+        ("Größe & Maße.png".encode("cp1252"), "Größe & Maße.png"),
+        ("写真 旅行.png".encode("cp932"), "写真 旅行.png"),  # raw Shift_JIS, as old Japanese clients send
+        ("猫咪照片.png".encode("gbk"), "猫咪照片.png"),
+        ("кошка на диване.png".encode("cp1251"), "кошка на диване.png"),
+        ("Φωτογραφία.png".encode("cp1253"), "Φωτογραφία.png"),
+        ("תמונה משפחתית.png".encode("cp1255"), "תמונה משפחתית.png"),
+        (b"say %22cheese%22.png", 'say "cheese".png'),  # Chromium escapes '"' as %22
     ],
 )
 def test_legacy_and_utf8_file_names_are_kept_in_the_api(api, raw_name, stored):
@@ -219,6 +228,20 @@ def _rename(data: bytes, old: bytes, new: bytes) -> bytes:
         (["café crème.jpg", "déjà vu.jpg"], "cp850"),  # Western European Windows
         (["Łódź zima.jpg", "Kraków rynek.jpg"], "cp852"),  # Central European Windows
         (["año nuevo.jpg"], "utf-8"),  # macOS/Linux tools: UTF-8 without the flag
+        (["写真/旅行の思い出.jpg", "猫の写真.jpg"], "cp932"),  # Japanese Windows
+        (["スクリーンショット 2024-05-01.jpg"], "cp932"),
+        (["照片/我的旅行.jpg", "猫咪照片.jpg"], "gbk"),  # Simplified Chinese Windows
+        (["屏幕截图 2024.jpg"], "gbk"),
+        (["照片/我的旅行.jpg", "貓咪照片.jpg"], "big5"),  # Traditional Chinese Windows
+        (["螢幕擷取畫面.jpg"], "big5"),
+        (["사진/여행 추억.jpg", "고양이 사진.jpg"], "cp949"),  # Korean Windows
+        (["스크린샷 2024.jpg"], "cp949"),
+        (["Фотографии/отпуск летом.jpg", "Снимок экрана.jpg"], "cp1251"),  # ANSI Cyrillic (7-Zip, WinRAR)
+        (["Größe.jpg", "Résumé 2024.jpg", "Ærø.jpg"], "cp1252"),  # ANSI Western
+        (["Φωτογραφίες/διακοπές.jpg", "Στιγμιότυπο οθόνης.jpg"], "cp1253"),  # Greek
+        (["Φωτογραφίες/διακοπές.jpg", "γάτα.jpg"], "cp737"),  # Greek OEM
+        (["תמונות/חופשה בקיץ.jpg", "ירושלים שלום.jpg"], "cp1255"),  # Hebrew
+        (["תמונות/חופשה בקיץ.jpg", "חתול.jpg"], "cp862"),  # Hebrew OEM
     ],
 )
 def test_zip_member_names_in_legacy_code_pages_are_decoded(api, names, encoding):
@@ -226,6 +249,47 @@ def test_zip_member_names_in_legacy_code_pages_are_decoded(api, names, encoding)
     response = api.post("/api/v1/batches/", {"files": [upload("photos.zip", archive, "application/zip")]}, format="multipart")
     assert response.status_code == 202, response.content
     assert sorted(Image.objects.values_list("original_filename", flat=True)) == sorted(names)
+
+
+def unicode_path_zip(entries: list[tuple[bytes, str, bool]]) -> bytes:
+    """A zip as WinZip and Info-ZIP write it: the name in the local code page (here '?' for the
+    letters it lacks) and the UTF-8 name in an Info-ZIP Unicode Path extra field (0x7075), whose
+    CRC-32 is that of the raw name (``good_crc`` False: a name changed after the field was written)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for index, (raw, utf8_name, good_crc) in enumerate(entries):
+            info = zipfile.ZipInfo(raw.decode("ascii"))
+            crc = zlib.crc32(raw) if good_crc else zlib.crc32(raw + b"x")
+            field = b"\x01" + struct.pack("<I", crc) + utf8_name.encode()
+            info.extra = struct.pack("<HH", 0x7075, len(field)) + field
+            archive.writestr(info, image_bytes("JPEG", color=(index * 60 % 256, 90, 30)))
+    return buffer.getvalue()
+
+
+def test_the_unicode_path_extra_field_gives_the_name(api):
+    archive = unicode_path_zip([
+        (b"??????.jpg", "東京タワー.jpg", True),
+        (b"Fotos/??.jpg", "Fotos/Кот.jpg", True),
+        (b"renamed.jpg", "old name.jpg", False),  # the field no longer matches: the raw name is kept
+    ])
+    response = api.post("/api/v1/batches/", {"files": [upload("u.zip", archive, "application/zip")]}, format="multipart")
+    assert response.status_code == 202, response.content
+    assert sorted(Image.objects.values_list("original_filename", flat=True)) == sorted(
+        ["東京タワー.jpg", "Fotos/Кот.jpg", "renamed.jpg"])
+
+
+def test_an_empty_zip_is_named_in_the_answer(api):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("empty folder/"), b"")
+    empty = io.BytesIO()
+    zipfile.ZipFile(empty, "w").close()
+    for name, data in (("folders.zip", buffer.getvalue()), ("nothing.zip", empty.getvalue())):
+        response = api.post("/api/v1/batches/", {"files": [upload(name, data, "application/zip"),
+                                                           upload("a.jpg", image_bytes("JPEG"))]}, format="multipart")
+        assert response.status_code == 202, response.content
+        refused = response.json()["refused"]
+        assert [r["filename"] for r in refused] == [name] and "holds no files" in refused[0]["reason"]
 
 
 def test_zip_member_refusals_use_the_decoded_name(api):

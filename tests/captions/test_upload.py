@@ -97,7 +97,7 @@ BAD_FILES = [
     ("cut.jpg", truncated_jpeg, "damaged or truncated"),
     ("bomb.png", lambda: png_bomb(20000, 20000), "megapixels"),
     ("empty.jpg", lambda: b"", "empty"),
-    ("icon.ico", ico_bytes, "Not a supported image"),
+    ("icon.ico", ico_bytes, "is an icon (ICO), which is not accepted"),
     ("archive.gz", gzip_bytes, "Not a supported image"),
 ]
 

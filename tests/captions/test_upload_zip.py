@@ -55,7 +55,7 @@ def test_a_zip_through_the_json_path_lists_member_refusals(logged_in_client):
 def test_a_zip_with_nothing_usable_is_a_400_naming_each_member(logged_in_client):
     response = post(logged_in_client, upload("bad.zip", archive(**{"x.txt": b"text"}), "application/zip"), headers=JSON)
     assert response.status_code == 400
-    assert response.json()["errors"] == ["x.txt: Not a supported image: accepted formats are JPEG, PNG, WebP, GIF, BMP and TIFF."]
+    assert response.json()["errors"] == ["x.txt: Not a supported image: accepted formats are JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF and HEIC/HEIF."]
     damaged = post(logged_in_client, upload("damaged.zip", b"PK\x03\x04 not really", "application/zip"))
     assert damaged.status_code == 400 and "damaged.zip" in damaged.content.decode()
     assert not Image.objects.exists()
