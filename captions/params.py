@@ -8,7 +8,7 @@ import json
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
-from captions.caption_request import CaptionRequest, caption_request_check
+from captions import caption_request
 from mlcore.params import GenerationParams, InvalidParams
 
 
@@ -51,13 +51,13 @@ def generation_params_parse(values: list[str] | None) -> GenerationParams:
 
 
 def caption_request_parse(values: list[str] | None, *, model: str | None = None, style: str | None = None,
-                          language: str | None = None) -> CaptionRequest:
+                          language: str | None = None) -> caption_request.CaptionRequest:
     """--params, --model, --style and --language (those two over --params) as one checked
     CaptionRequest. CommandError naming every option at fault ("--style: ...; --params: num_beams: ...")."""
     raw = params_values_parse(values)
     raw.update({name: value for name, value in (("style", style), ("language", language)) if value})
     try:
-        return caption_request_check({"model": model or "", **raw}, offered_model=False)
+        return caption_request.caption_request_check({"model": model or "", **raw}, offered_model=False)
     except ValidationError as error:
         options = {"model": "--model", "style": "--style" if style else "--params: style",
                    "language": "--language" if language else "--params: language"}
