@@ -37,6 +37,9 @@ class CaptionRequest:
 
     model_spec: str = ""
     params: GenerationParams = field(default_factory=GenerationParams)
+    #: the generation parameters the request named itself (the others are defaults): a
+    #: re-caption keeps an image's own values of the others (its purpose, its context)
+    named: frozenset[str] = frozenset()
 
     @property
     def style(self) -> str:
@@ -128,7 +131,7 @@ def caption_request_check(
         raise ValidationError(errors)
     if default_language:
         generation = generation.replace(language=default_language)
-    return CaptionRequest(model_spec=spec, params=generation)
+    return CaptionRequest(model_spec=spec, params=generation, named=frozenset(raw))
 
 
 def _owner_language(owner) -> str:

@@ -50,18 +50,18 @@ def generation_params_parse(values: list[str] | None) -> GenerationParams:
         raise CommandError(f"--params: {error}") from None
 
 
-def caption_request_parse(values: list[str] | None, *, model: str | None = None, style: str | None = None,
-                          language: str | None = None) -> caption_request.CaptionRequest:
-    """--params, --model, --style and --language (those two over --params) as one checked
-    CaptionRequest. CommandError naming every option at fault ("--style: ...; --params: num_beams: ...")."""
+def caption_request_parse(values: list[str] | None, *, model: str | None = None,
+                          **options: str | None) -> caption_request.CaptionRequest:
+    """--params, --model and the options of single fields (--style, --language, --purpose,
+    --context, --action: over --params) as one checked CaptionRequest. CommandError naming every
+    option at fault ("--style: ...; --params: num_beams: ...")."""
     raw = params_values_parse(values)
-    raw.update({name: value for name, value in (("style", style), ("language", language)) if value})
+    raw.update({name: value for name, value in options.items() if value})
     try:
         return caption_request.caption_request_check({"model": model or "", **raw}, offered_model=False)
     except ValidationError as error:
-        options = {"model": "--model", "style": "--style" if style else "--params: style",
-                   "language": "--language" if language else "--params: language"}
+        named = {"model": "--model", **{name: f"--{name}" for name, value in options.items() if value}}
         raise CommandError("; ".join(
-            f"{options.get(field, '--params: ' + field)}: {' '.join(messages)}"
+            f"{named.get(field, '--params: ' + field)}: {' '.join(messages)}"
             for field, messages in error.message_dict.items()
         )) from None

@@ -22,7 +22,7 @@ from .params import GenerationParams
 from .registry import resolve_spec
 from .styles import UnsupportedStyle
 
-__all__ = ["Capabilities", "spec_capabilities", "check_spec_style", "spec_refusals"]
+__all__ = ["Capabilities", "spec_capabilities", "check_spec_style", "spec_refusals", "spec_uses_context"]
 
 
 def spec_capabilities(spec: str | None) -> Capabilities:
@@ -74,3 +74,19 @@ def check_spec_style(spec: str | None, params: GenerationParams) -> Capabilities
     if caps.refusal(params) is not None:
         raise _refusal(spec, ms, caps, params)
     return caps
+
+
+def spec_uses_context(spec: str | None) -> bool | None:
+    """Whether ``spec`` writes from a free prompt, and so follows a request's context and purpose
+    (mlcore.alttext): True for vision-language models and OpenAI-compatible engines, False for
+    prompt-less captioners (BLIP, GIT, ViT-GPT2, the in-house model, Florence-2's task tokens),
+    None when not decidable offline. The one place this question is answered."""
+    from .errors import MLCoreError
+
+    try:
+        caps = spec_capabilities(spec)
+    except MLCoreError:
+        return None
+    if not caps.known:
+        return None
+    return caps.styles is None

@@ -15,14 +15,13 @@ from captions.api.common import (
     LimitedMultiPartParser,
     RefusalSerializer,
     SubmitResultSerializer,
-    submit_response,
-    upload_rejected_error,
+    alt_request_fields,
+    idempotent_upload,
 )
 from captions.models import Image
 from captions.search import MAX_QUERY_LENGTH
 from captions.selectors import IMAGE_ORDERINGS
 from captions.services.queue import image_delete, image_retry
-from captions.services.results import UploadRejected
 from captions.services.submission import image_submit
 from captions.uploads import oversize_refusals
 from core.api import (
@@ -129,19 +128,17 @@ class ImageUploadApi(APIView):
         examples=[ACCEPTED_EXAMPLE],
     )
     def post(self, request):
-        serializer = ImageUploadInputSerializer(data=request.data, context={"owner": request.user})
-        serializer.is_valid(raise_exception=True)
-        oversize = oversize_refusals(request)
-        try:
-            result = image_submit(
+        def submit():
+            serializer = ImageUploadInputSerializer(data=request.data, context={"owner": request.user})
+            serializer.is_valid(raise_exception=True)
+            return image_submit(
                 owner=request.user,
                 files=serializer.validated_data.get("files", []),
                 request=serializer.validated_data["caption_request"],
-                oversize_filenames=oversize,
+                oversize_filenames=oversize_refusals(request),
             )
-        except UploadRejected as error:
-            raise upload_rejected_error(error) from None
-        return submit_response(request, result, oversize=oversize)
+
+        return idempotent_upload(request, endpoint="images_upload", submit=submit)
 
 
 class ImageFilterSerializer(StrictSerializer):
@@ -160,6 +157,9 @@ class ImageFilterSerializer(StrictSerializer):
     )
     status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
     needs_review = OptionalBooleanField(required=False, help_text="Only images whose caption needs review (or not).")
+    has_warnings = OptionalBooleanField(required=False, help_text="Only images whose alt text has checker warnings (or none).")
+    reviewed = OptionalBooleanField(required=False, help_text="Only images whose alt text a person wrote or approved (or not).")
+    decorative = OptionalBooleanField(required=False, help_text="Only decorative images (or only the others).")
     batch = serializers.IntegerField(
         required=False, min_value=1, max_value=MAX_DB_INT, help_text="Only the images of this batch."
     )
@@ -204,6 +204,9 @@ class ImageListApi(APIView):
             selectors.ImageFilters(
                 status=data.get("status"),
                 needs_review=data.get("needs_review"),
+                has_warnings=data.get("has_warnings"),
+                reviewed=data.get("reviewed"),
+                decorative=data.get("decorative"),
                 batch_id=data.get("batch"),
                 model_id=data.get("model") or None,
                 rating=data.get("rating"),
@@ -268,3 +271,67 @@ class ImageCaptionsApi(APIView):
     def get(self, request, public_id):
         image = selectors.image_for(request.user, public_id)
         return paginated_response(request, self, selectors.caption_history_for(image), CaptionSerializer)
+
+
+class ImageRecaptionInputSerializer(CaptionRequestFields):
+    replace_human = OptionalBooleanField(
+        required=False, help_text="Replace text a person wrote or approved too (needs replace_human_confirm). "
+        "Without it such an image keeps its text and gets the new caption as a suggestion.")
+    replace_human_confirm = OptionalBooleanField(required=False, help_text="Confirms replace_human.")
+
+
+class ImageRecaptionApi(APIView):
+    """Queue a finished image for a new caption (other settings, model, purpose or context).
+    A person's text stays current unless replace_human and replace_human_confirm are both true;
+    the new caption is then a suggestion (alt.suggestions). 409 while it is queued or processing."""
+
+    @extend_schema(
+        operation_id="images_recaption",
+        tags=["images"],
+        request=ImageRecaptionInputSerializer,
+        responses={202: ImageSerializer, **error_responses(400, 401, 404, 409)},
+    )
+    def post(self, request, public_id):
+        from captions.services.alttext import replace_human_clean
+        from captions.services.bulk import images_bulk_recaption
+
+        image = selectors.image_for(request.user, public_id)
+        serializer = ImageRecaptionInputSerializer(data=request.data, context={"owner": request.user})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        replace = replace_human_clean(data.get("replace_human"), data.get("replace_human_confirm"))
+        done = images_bulk_recaption(
+            owner=request.user, images=Image.objects.filter(pk=image.pk),
+            request=data["caption_request"], replace_human=replace,
+        )
+        if not done:
+            raise Conflict("This image is already waiting for a caption; re-caption it once it is done.")
+        image = selectors.image_for(request.user, public_id)
+        return Response(ImageSerializer(image, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+
+ImageAltSettingsInputSerializer = type(
+    "ImageAltSettingsInputSerializer", (StrictSerializer,),
+    {"__module__": __name__, "__doc__": "An image's purpose, context and link action.", **alt_request_fields()},
+)
+
+
+class ImageAltSettingsApi(APIView):
+    """Change an image's purpose, context or link action. Decorative: done at once, alt text "".
+    Another change queues a new caption (a person's text stays current; the new one is a suggestion)."""
+
+    @extend_schema(
+        operation_id="images_alt_settings",
+        tags=["images"],
+        request=ImageAltSettingsInputSerializer,
+        responses={200: ImageSerializer, **error_responses(400, 401, 404)},
+    )
+    def post(self, request, public_id):
+        from captions.services.alttext import image_alt_request_set
+
+        image = selectors.image_for(request.user, public_id)
+        serializer = ImageAltSettingsInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        image_alt_request_set(image=image, **serializer.validated_data)
+        image = selectors.image_for(request.user, public_id)
+        return Response(ImageSerializer(image, context={"request": request}).data)

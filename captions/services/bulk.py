@@ -4,13 +4,13 @@ transaction and refuses more than BULK_LIMIT images (a ValidationError, before a
 Approving many captions is the feedback app's (feedback.services.captions_bulk_approve)."""
 
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import QuerySet
 
 from captions.caption_request import CaptionRequest
 from captions.models import Image
 from captions.selectors import captioning_defaults
+from captions.services.media import media_files_delete
 from captions.services.queue import image_requeue
 
 BULK_LIMIT = 1000
@@ -40,19 +40,28 @@ def images_bulk_retry(*, owner, images: QuerySet[Image]) -> int:
         return sum(image_requeue(image_id=i.pk, from_status=Image.Status.FAILED) for i in chosen if i.status == Image.Status.FAILED)
 
 
-def images_bulk_recaption(*, owner, images: QuerySet[Image], request: CaptionRequest) -> int:
+def images_bulk_recaption(*, owner, images: QuerySet[Image], request: CaptionRequest, replace_human: bool = False) -> int:
     """Queue every finished (done or failed) image of the selection for a new caption as `request`
     asks (checked where it entered: captions.caption_request.caption_request_check; its model ""
     = the active one). The current caption stays until the new one is written. Returns how many
-    were queued; images still queued or processing are left alone."""
+    were queued; images still queued or processing are left alone. Each image keeps its own
+    purpose and context unless the request names them; an image whose current text came from a
+    person gets the new caption as a suggestion unless `replace_human` (confirmed by the caller)
+    says to replace it (captions.services.alttext)."""
+    from captions.services.alttext import image_recaption_queue, recaption_params
+
     active = captioning_defaults().model_spec
     spec = request.model_spec or active
     stored_spec = "" if spec == active else spec
-    params = request.params_dict()
+    clean = request.params_dict()
+    given = set(request.named)
     with transaction.atomic():
         chosen = bulk_images_checked(images, owner=owner)
         return sum(
-            image_requeue(image_id=i.pk, from_status=i.status, params=params, model_spec=stored_spec)
+            image_recaption_queue(
+                image=i, from_status=i.status, params=recaption_params(image=i, clean=clean, given=given),
+                model_spec=stored_spec, replace_human=replace_human,
+            )
             for i in chosen if i.status in Image.FINAL_STATUSES
         )
 
@@ -64,7 +73,7 @@ def images_bulk_delete(*, owner, images: QuerySet[Image]) -> int:
         chosen = bulk_images_checked(images, owner=owner)
         paths = [p for i in chosen for p in (i.file.name, i.thumbnail.name) if p]
         Image.objects.filter(pk__in=[i.pk for i in chosen]).delete()
-        transaction.on_commit(lambda: [default_storage.delete(p) for p in paths])
+        transaction.on_commit(lambda: media_files_delete(paths))
     return len(chosen)
 
 
@@ -82,7 +91,7 @@ def images_delete_all_of(*, owner) -> int:
                 break
             paths = [p for i in chunk for p in (i.file.name, i.thumbnail.name) if p]
             Image.objects.filter(pk__in=[i.pk for i in chunk]).delete()
-            transaction.on_commit(lambda paths=paths: [default_storage.delete(p) for p in paths])
+            transaction.on_commit(lambda paths=paths: media_files_delete(paths))
         total += len(chunk)
     Batch.objects.filter(owner=owner).delete()
     return total

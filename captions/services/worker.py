@@ -11,6 +11,7 @@ never stored as done."""
 import contextlib
 import hashlib
 import logging
+import os
 import threading
 import time
 
@@ -18,19 +19,29 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from captions import metrics
+from captions import metrics, signals
+from captions.alttext import caption_takes_over
 from captions.models import Caption, Image
 from captions.selectors import captioning_defaults
+from captions.services.alttext import (
+    alt_with_ocr,
+    caption_checks,
+    checks_need_review,
+    decorative_finish,
+    image_ocr_run,
+)
 from captions.services.queue import (
     caption_workers_wake,
     image_attempt_failed,
     images_claim,
     images_lease_renew,
+    images_leases_expired_release,
     images_release_dead_local_claims,
     worker_identity,
 )
 from captions.services.results import WorkerRunSummary
 from captions.services.styles import custom_styles_sync
+from core.exceptions import StorageUnavailable
 from mlcore.errors import FailureKind, failure_kind_of
 from mlcore.params import GenerationParams, InvalidParams
 from mlcore.predictors.base import failure_reason
@@ -39,7 +50,69 @@ from mlcore.results import CaptionFailure, CaptionOutcome, CaptionResult
 logger = logging.getLogger(__name__)
 
 
+# When this process started its current captioning run (None: idle). Read by the watch thread.
+_busy_since: float | None = None
+# The last model this process loaded for captioning: {"model_spec", "model_id", "model_info"}.
+_model_loaded: dict | None = None
+_watch_started = threading.Lock()
+_watch_thread: threading.Thread | None = None
+
+
+def worker_busy_since() -> float | None:
+    """time.time() at which this worker process started captioning, None when it is idle."""
+    return _busy_since
+
+
+def worker_watch_start(*, interval_seconds: float | None = None) -> threading.Thread:
+    """Start (once per process) the worker's watch thread: every CAPTION_WATCH_SECONDS, whatever
+    the process is doing (a captioning task can run for minutes), it reports this worker alive
+    and whether it is busy (captions.signals.worker_active, busy=...) and releases the images
+    whose lease expired (a dead host's), waking the workers for them. So a dead host's images are
+    taken again within CAPTION_LEASE_SECONDS + CAPTION_WATCH_SECONDS, and a busy worker is never
+    shown as missing. Uses its own database connection."""
+    global _watch_thread
+    with _watch_started:
+        if _watch_thread is not None and _watch_thread.is_alive():
+            return _watch_thread
+        interval = interval_seconds or settings.CAPTION_WATCH_SECONDS
+        worker_id = worker_identity()
+
+        parent = os.getppid()
+
+        def watch() -> None:
+            while os.getppid() == parent:  # an orphan (its qcluster died) does not claim to be alive
+                try:
+                    signals.worker_active.send(
+                        sender=None, worker_id=worker_id, busy_since=_busy_since, model_loaded=_model_loaded
+                    )
+                    requeued, failed = images_leases_expired_release()
+                    if requeued:
+                        logger.warning("Queued again %d image(s) whose worker lease expired.", requeued)
+                        caption_workers_wake()
+                    if failed:
+                        logger.warning("Failed %d image(s) whose workers stopped on them too often.", failed)
+                except Exception as error:  # the database away: try again at the next tick
+                    logger.warning("Worker watch: %s: %s", type(error).__name__, error)
+                    connection.close()
+                time.sleep(interval)
+
+        _watch_thread = threading.Thread(target=watch, name="caption-worker-watch", daemon=True)
+        _watch_thread.start()
+        return _watch_thread
+
+
 def caption_pending_run(
+    *, worker_id: str | None = None, max_batches: int | None = None, budget_seconds: float | None = None
+) -> WorkerRunSummary:
+    global _busy_since
+    _busy_since = time.time()
+    try:
+        return _caption_pending_run(worker_id=worker_id, max_batches=max_batches, budget_seconds=budget_seconds)
+    finally:
+        _busy_since = None
+
+
+def _caption_pending_run(
     *, worker_id: str | None = None, max_batches: int | None = None, budget_seconds: float | None = None
 ) -> WorkerRunSummary:
     """Claim and caption queued images batch after batch until none is left, `max_batches`
@@ -122,11 +195,18 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
                 permanent=True,
             )
             continue
+        if params.purpose == "decorative":  # done with an empty alt text, no model call
+            decorative_finish(image_id=image.pk, claim_token=claim_token)
+            continue
         groups.setdefault((image.model_spec or default_spec, params), []).append(image)
 
     for (spec, params), group in groups.items():
         try:
             captioner = inference.captioner_for(spec)
+            if spec == default_spec:
+                global _model_loaded
+                info = captioner.info() if hasattr(captioner, "info") else {}
+                _model_loaded = {"model_spec": spec, "model_id": captioner.model_id, "model_info": info}
         except inference.ModelUnavailable as error:
             # inference.captioner_for logged the reason once per load attempt (not once per image)
             for image in group:
@@ -199,6 +279,15 @@ def _caption_with_model(
             # decoded at the model's input size (JPEG draft mode), never the full photo
             pixels.append(inference.load_image_for_model(same_images[0], captioner, timings=timings))
             keys.append(key)
+        except StorageUnavailable:  # the storage, not the file: retried with back-off
+            for image in same_images:
+                summary += image_attempt_failed(
+                    image=image,
+                    claim_token=claim_token,
+                    reason="The media storage could not be reached to read the image; it will be tried again.",
+                    kind=Image.FailureKind.IMAGE_UNREADABLE,
+                    permanent=False,
+                )
         except Exception as error:  # a missing or damaged stored file fails those images only
             for image in same_images:
                 summary += image_attempt_failed(
@@ -213,8 +302,14 @@ def _caption_with_model(
         return summary
     metrics.observe_batch(len(pixels))
     outcomes = _caption_each(captioner, pixels, params)
+    descriptions = _extended_descriptions(captioner, pixels, params, outcomes)
+    # the text in each image (Tesseract, bounded in time), where asked: into the alt text
+    ocr_results = [
+        image_ocr_run(to_compute[key][0]) if isinstance(outcome, CaptionResult) and outcome.ok else None
+        for key, outcome in zip(keys, outcomes, strict=True)
+    ]
     recording = time.perf_counter()
-    for key, outcome in zip(keys, outcomes, strict=True):
+    for key, outcome, description, ocr in zip(keys, outcomes, descriptions, ocr_results, strict=True):
         first, *duplicates = to_compute[key]
         if not isinstance(outcome, CaptionResult) or not outcome.ok:
             # A CaptionFailure (its reason never empty) or a result with no words: this image's
@@ -236,6 +331,8 @@ def _caption_with_model(
             params=params,
             cache_key=key,
             review_threshold=review_threshold,
+            extended_description=description,
+            ocr=ocr,
         )
         if caption is None:
             continue
@@ -249,6 +346,28 @@ def _caption_with_model(
     }
     model_ms["record_ms"] = (time.perf_counter() - recording) * 1000
     return summary + WorkerRunSummary(timings_ms=model_ms)
+
+
+def _extended_descriptions(captioner, pixels: list, params: GenerationParams, outcomes: list) -> list[str]:
+    """For purpose ``complex``: a second generation in the ``description`` style (with the same
+    purpose and context) for each image whose short alt text was written; "" otherwise, or when
+    this model cannot write that style (the owner writes the description on the image page)."""
+    if params.purpose != "complex":
+        return [""] * len(pixels)
+    wanted = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, CaptionResult) and outcome.ok]
+    description_params = params.replace(style="description", num_alternatives=1)
+    if not wanted:
+        return [""] * len(pixels)
+    try:
+        captioner.check_style(description_params)  # mlcore's model catalogue answers
+    except InvalidParams:
+        return [""] * len(pixels)
+    found = _caption_each(captioner, [pixels[i] for i in wanted], description_params)
+    texts = [""] * len(pixels)
+    for index, outcome in zip(wanted, found, strict=True):
+        if isinstance(outcome, CaptionResult) and outcome.ok:
+            texts[index] = outcome.text
+    return texts
 
 
 def _caption_each(captioner, pixels: list, params: GenerationParams) -> list[CaptionOutcome]:
@@ -362,15 +481,24 @@ def _caption_store(*, image: Image, claim_token: str, **fields) -> Caption | Non
         held = (
             Image.objects.select_for_update()
             .filter(pk=image.pk, claim_token=claim_token, status=Image.Status.PROCESSING)
-            .exists()
+            .first()
         )
-        if not held:
+        if held is None:
             return None
+        current = Caption.objects.filter(pk=held.current_caption_id).first() if held.current_caption_id else None
+        # the alt-text checks; a rule of ALT_CHECK_REVIEW_RULES sends the caption to review
+        checks = caption_checks(text=fields["text"], image=held)
+        fields["checks"] = checks
+        fields["needs_review"] = fields.get("needs_review", False) or checks_need_review(checks)
         caption = Caption.objects.create(image=image, **fields)
+        # A person's (or a file's) text stays current unless this re-caption asked to replace it:
+        # the model caption is then a suggestion in the history (captions.services.alttext).
+        takes_over = caption_takes_over(current=current, replace_human=held.replace_human)
         now = timezone.now()
         Image.objects.filter(pk=image.pk).update(
             status=Image.Status.DONE,
-            current_caption=caption,
+            current_caption=caption if takes_over else current,
+            replace_human=False,
             error="",
             finished_at=now,
             claim_expires_at=None,
@@ -387,15 +515,19 @@ def caption_record(
     params: GenerationParams,
     cache_key: str,
     review_threshold: float | None = None,
+    extended_description: str = "",
+    ocr=None,
 ) -> Caption | None:
     """Record a model's caption for a claimed image (None when the claim was lost).
     Raises ValueError for a result with no words (``result.ok`` False): never stored as done."""
     if not result.ok:
         raise ValueError("An empty caption is never recorded; record a failed attempt instead.")
+    text, extended_description = alt_with_ocr(
+        text=result.text, description=extended_description, params=params.to_dict(), ocr=ocr)
     caption = _caption_store(
         image=image,
         claim_token=claim_token,
-        text=result.text,
+        text=text,
         raw_text=result.raw_text,
         confidence=result.confidence,
         candidates=[{"text": c.text, "score": c.score} for c in result.candidates],
@@ -409,6 +541,7 @@ def caption_record(
             result.confidence, review_threshold, (result.details or {}).get("confidence_source", "")
         ),
         cache_key=cache_key,
+        extended_description=extended_description,
         **_caption_metadata(result),
     )
     if caption is not None:
@@ -436,6 +569,7 @@ def caption_record_reused(*, image: Image, claim_token: str, original: Caption) 
         needs_review=original.needs_review,
         cache_key=original.cache_key,
         reused_from=original,
+        extended_description=original.extended_description,
         style=original.style,
         language=original.language,
         prompt=original.prompt,
