@@ -25,7 +25,6 @@ from captions.services.bulk import BULK_LIMIT, images_bulk_delete, images_bulk_r
 from captions.services.results import UploadRejected
 from captions.services.submission import upload_submit
 from captions.uploads import archive_upload_handlers_install, oversize_refusals
-from core.forms import add_service_errors
 from core.views import safe_next
 
 GALLERY_PAGE_SIZE = 24
@@ -84,8 +83,7 @@ def _gallery(request: HttpRequest) -> HttpResponse:
                 result = upload_submit(  # .zip archives: their images, as the API's batches
                     owner=request.user,
                     files=request.FILES.getlist("images"),
-                    params=form.generation_params(),
-                    model_spec=form.model_spec(),
+                    request=form.caption_request,
                     oversize_filenames=oversize_refusals(request),
                     file_alt_text=form.cleaned_data.get("file_alt_text", ""),
                 )
@@ -94,8 +92,6 @@ def _gallery(request: HttpRequest) -> HttpResponse:
                 limited = True
             except UploadRejected as error:
                 form.add_error("images", str(error))
-            except ValidationError as error:
-                add_service_errors(form, error)
             else:
                 refused = [{"filename": r.filename, "reason": r.reason} for r in result.refused]
                 if result.accepted:
@@ -367,18 +363,11 @@ def images_bulk(request: HttpRequest) -> HttpResponse:
             done = images_bulk_retry(owner=request.user, images=images)
             notice = f"{done} failed image{'s' if done != 1 else ''} queued again."
         elif action == "recaption":
-            form = BulkRecaptionForm(request.POST, model_choices=selectors.caption_model_choices())
+            form = BulkRecaptionForm(request.POST, model_choices=selectors.caption_model_choices(), owner=request.user)
             if not form.is_valid():
                 raise ValidationError("Nothing was queued. " + form.error_text(form.errors))
-            try:
-                done = images_bulk_recaption(
-                    owner=request.user, images=images, params=form.generation_params(),
-                    model_spec=form.cleaned_data["model_spec"], replace_human=form.cleaned_data["replace_human"],
-                )
-            except ValidationError as error:
-                if not hasattr(error, "error_dict"):
-                    raise
-                raise ValidationError("Nothing was queued. " + form.error_text(error.message_dict)) from None
+            done = images_bulk_recaption(owner=request.user, images=images, request=form.caption_request,
+                                         replace_human=form.cleaned_data["replace_human"])
             notice = f"{done} image{'s' if done != 1 else ''} queued for a new caption."
         else:
             done = images_bulk_delete(owner=request.user, images=images)

@@ -92,8 +92,11 @@ def auth_headers(user) -> dict:
 def _rule_beyond_json_schema(case) -> bool:
     """Input that JSON Schema cannot call invalid but the server rightly refuses with a 400 (the
     field descriptions state each rule): an API key expiring in the past, a window whose start is
-    after its end, a minimum caption length above the maximum, more alternatives than beams."""
+    after its end, a minimum caption length above the maximum, more alternatives than beams, a
+    language tag of the right shape with subtags the IANA registry does not hold."""
     from datetime import datetime
+
+    import langcodes
 
     def moment(text):
         try:
@@ -104,6 +107,9 @@ def _rule_beyond_json_schema(case) -> bool:
 
     body = case.body if isinstance(case.body, dict) else {}
     query = case.query or {}
+    language = body.get("language")
+    if isinstance(language, str) and language and not langcodes.tag_is_valid(language.replace("_", "-")):
+        return True
     expires = moment(body.get("expires_at")) if body.get("expires_at") else None
     if expires and expires <= datetime.now(UTC):
         return True
