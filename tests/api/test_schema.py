@@ -128,7 +128,7 @@ def _rule_beyond_json_schema(case) -> bool:
 def _refused_per_file(response) -> bool:
     """An upload of several files answers for each file: the good ones are stored (202) and each
     bad one is listed in `refused` with its reason, so a request with one bad file is not refused
-    as a whole (issue 10, item 6)."""
+    as a whole."""
     try:
         return response.status_code == 202 and bool(response.json().get("refused"))
     except ValueError:
@@ -137,7 +137,7 @@ def _refused_per_file(response) -> bool:
 
 def _empty_file_among_others(case) -> bool:
     """A list of files with an empty one among them: an empty file is refused by name while the
-    others are stored (issue 10, item 6), and an empty part may not even reach the server (the
+    others are stored, and an empty part may not even reach the server (the
     multipart encoder drops it), so such a request is not refused as a whole."""
     body = case.body if isinstance(case.body, dict) else {}
     files = body.get("files")

@@ -1,4 +1,4 @@
-"""Style, language and model on every surface (issue 12, the new-user trial): the upload form shows a
+"""Style, language and model on every surface: the upload form shows a
 request the model cannot caption as FIELD errors (with and without JavaScript, nothing stored), says
 up front what the site's model writes, and the review queue, the gallery's bulk re-caption and the
 API take model, style and language through the same checks, naming the field (and an ensemble's
