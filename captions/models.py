@@ -78,6 +78,9 @@ class Image(models.Model):
     claim_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     claim_token = models.CharField(max_length=64, blank=True, db_index=True)
     error = models.TextField(blank=True)
+    # Metadata of the uploaded file that could not be read (damaged, too large, refused XML) and
+    # was ignored: said on the image's page, never a failure of the upload.
+    file_metadata_note = models.TextField(blank=True)
     # What kind of failure `error` describes (set by the worker when it records the failure), so
     # the owner is told the right thing without guessing from the words (captions_tags.plain_failure).
     error_kind = models.CharField(max_length=24, choices=FailureKind.choices, blank=True)

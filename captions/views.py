@@ -14,18 +14,17 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
-from captions import exports, selectors
+from captions import embedding, exports, selectors
 from captions.forms import AltSettingsForm, BulkRecaptionForm, ImageSearchForm, UploadForm
 from captions.limits import QueueLimitReached, queue_files_take
 from captions.models import Image
-from captions.responses import image_file_response
+from captions.responses import export_response, image_file_response, image_with_alt_text_response
 from captions.selection import search_form_for, selected_images_for
 from captions.services import queue
 from captions.services.bulk import BULK_LIMIT, images_bulk_delete, images_bulk_recaption, images_bulk_retry
 from captions.services.results import UploadRejected
 from captions.services.submission import upload_submit
 from captions.uploads import archive_upload_handlers_install, oversize_refusals
-from core.forms import add_service_errors
 from core.views import safe_next
 from mlcore.errors import ModelLoadError
 
@@ -85,17 +84,15 @@ def _gallery(request: HttpRequest) -> HttpResponse:
                 result = upload_submit(  # .zip archives: their images, as the API's batches
                     owner=request.user,
                     files=request.FILES.getlist("images"),
-                    params=form.generation_params(),
-                    model_spec=form.model_spec(),
+                    request=form.caption_request,
                     oversize_filenames=oversize_refusals(request),
+                    file_alt_text=form.cleaned_data.get("file_alt_text", ""),
                 )
             except QueueLimitReached as error:
                 form.add_error("images", error.messages[0])
                 limited = True
             except UploadRejected as error:
                 form.add_error("images", str(error))
-            except ValidationError as error:
-                add_service_errors(form, error)
             else:
                 refused = [{"filename": r.filename, "reason": r.reason} for r in result.refused]
                 if result.accepted:
@@ -318,19 +315,23 @@ def image_file(request: HttpRequest, public_id, variant: str) -> FileResponse:
 
 
 BULK_ACTIONS = ("retry", "recaption", "delete", "export")
-EXPORT_FORMATS = ("csv", "json", "html")
 
 
-def export_response(rows: list[dict], fmt: str, stem: str) -> HttpResponse:
-    """The alt-text rows as a download: CSV, JSON or a ready-to-paste HTML list of <img> tags."""
-    if fmt == "json":
-        response = JsonResponse(exports.batch_rows_json(rows), safe=False, json_dumps_params={"ensure_ascii": False})
-    elif fmt == "html":
-        response = HttpResponse(exports.rows_html(rows), content_type="text/plain; charset=utf-8")
-    else:
-        response = HttpResponse(exports.batch_rows_csv(rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{exports.download_filename(stem, fmt)}"'
-    return response
+def _export_download(images, query, stem: str) -> HttpResponse:
+    """The export a query asks for (format: a key of exports.EXPORT_FORMATS, and the
+    ExportOptions parameters): 400 with the reason for a bad value, 503 naming the tool when
+    the format needs one that is not installed."""
+    fmt = query.get("format") or exports.DEFAULT_EXPORT_FORMAT
+    if fmt not in exports.EXPORT_FORMATS:
+        names = ", ".join(exports.EXPORT_FORMATS)
+        return HttpResponse(f"format must be one of {names}.", status=400, content_type="text/plain")
+    try:
+        options = exports.ExportOptions.from_query(query)
+        return export_response(images, fmt, stem, options)
+    except ValueError as error:
+        return HttpResponse(str(error), status=400, content_type="text/plain")
+    except embedding.MetadataToolMissing as error:
+        return HttpResponse(str(error), status=503, content_type="text/plain")
 
 
 def _back_to_gallery(request: HttpRequest) -> HttpResponse:
@@ -353,12 +354,11 @@ def images_bulk(request: HttpRequest) -> HttpResponse:
         images = selected_images_for(request.user, request.POST)
         count = images.count()
         if action == "export":
-            fmt = request.POST.get("format", "csv")
-            if fmt not in EXPORT_FORMATS:
-                raise ValidationError("Export as CSV, JSON or HTML.")
+            if request.POST.get("format", exports.DEFAULT_EXPORT_FORMAT) not in exports.EXPORT_FORMATS:
+                raise ValidationError("Export as " + ", ".join(f.label for f in exports.EXPORT_FORMATS.values()) + ".")
             if count > BULK_LIMIT:
                 raise ValidationError(f"{count} images are selected; at most {BULK_LIMIT} can be exported at once.")
-            return export_response(selectors.images_export_rows(images), fmt, "selection")
+            return _export_download(images, request.POST, "selection")
         if action == "delete" and request.POST.get("confirm") != "1":
             if count == 0:
                 raise ValidationError("Select at least one image.")
@@ -372,18 +372,11 @@ def images_bulk(request: HttpRequest) -> HttpResponse:
             done = images_bulk_retry(owner=request.user, images=images)
             notice = f"{done} failed image{'s' if done != 1 else ''} queued again."
         elif action == "recaption":
-            form = BulkRecaptionForm(request.POST, model_choices=selectors.caption_model_choices())
+            form = BulkRecaptionForm(request.POST, model_choices=selectors.caption_model_choices(), owner=request.user)
             if not form.is_valid():
                 raise ValidationError("Nothing was queued. " + form.error_text(form.errors))
-            try:
-                done = images_bulk_recaption(
-                    owner=request.user, images=images, params=form.generation_params(),
-                    model_spec=form.cleaned_data["model_spec"], replace_human=form.cleaned_data["replace_human"],
-                )
-            except ValidationError as error:
-                if not hasattr(error, "error_dict"):
-                    raise
-                raise ValidationError("Nothing was queued. " + form.error_text(error.message_dict)) from None
+            done = images_bulk_recaption(owner=request.user, images=images, request=form.caption_request,
+                                         replace_human=form.cleaned_data["replace_human"])
             notice = f"{done} image{'s' if done != 1 else ''} queued for a new caption."
         else:
             done = images_bulk_delete(owner=request.user, images=images)
@@ -419,16 +412,20 @@ def batch_detail(request: HttpRequest, batch_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def batch_export(request: HttpRequest, batch_id: int) -> HttpResponse:
-    """The batch's alt text as ?format=csv (default), json or html (a list of <img src alt>)."""
+    """The batch's alt text in a format of exports.EXPORT_FORMATS (?format=, csv by default)."""
     batch = selectors.batch_for(request.user, batch_id)
-    fmt = request.GET.get("format", "csv")
-    if fmt == "report":  # the alt-text coverage figures and warnings per rule
-        images = batch.images.all()
-        response = HttpResponse(exports.coverage_report_csv(selectors.alt_coverage(images),
-                                                            selectors.alt_warning_counts(images)),
-                                content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-alt-text-report.csv"'
-        return response
-    if fmt not in EXPORT_FORMATS:
-        return HttpResponse("format must be csv, json, html or report.", status=400, content_type="text/plain")
-    return export_response(selectors.batch_export_rows(batch), fmt, f"batch-{batch.pk}")
+    return _export_download(batch.images.all(), request.GET, f"batch-{batch.pk}")
+
+
+@login_required
+@require_GET
+def image_download(request: HttpRequest, public_id) -> HttpResponse:
+    """The image's file with its alt text embedded (a GIF or BMP: a zip with its XMP sidecar);
+    the stored original is not changed. 503 naming the tool when it is not installed."""
+    image = selectors.image_for(request.user, public_id)
+    try:
+        return image_with_alt_text_response(image, exports.ExportOptions.from_query(request.GET))
+    except ValueError as error:
+        return HttpResponse(str(error), status=400, content_type="text/plain")
+    except embedding.MetadataToolMissing as error:
+        return HttpResponse(str(error), status=503, content_type="text/plain")

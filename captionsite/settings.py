@@ -81,7 +81,6 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "django_ratelimit",
     "axes",
 ]
 
@@ -485,21 +484,17 @@ SPECTACULAR_SETTINGS = {
         "core.schema.document_refusals",
     ],
 }
-# Requests per user (per client IP for the demo and the token endpoints), django-ratelimit syntax.
+# Requests per user (per client IP for the demo and the token endpoints): N/s, N/m, N/h, N/d
+# (or N/5m), counted by DRF's throttles (core.api.RateLimit) over a sliding window.
 API_RATE_PREDICT = env.str("API_RATE_PREDICT", default="10/m")
 API_RATE_UPLOAD = env.str("API_RATE_UPLOAD", default="30/m")
 API_RATE_BATCH = env.str("API_RATE_BATCH", default="10/m")
 API_RATE_DEMO = env.str("API_RATE_DEMO", default="5/h")
 API_RATE_TOKEN = env.str("API_RATE_TOKEN", default="20/m")
 # The counters live in the default cache (Redis with REDIS_URL; otherwise per process).
-RATELIMIT_USE_CACHE = "default"
 # Behind a proxy: the header with the client address, e.g. HTTP_X_REAL_IP (default REMOTE_ADDR).
 RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
 SILENCED_SYSTEM_CHECKS = [
-    # Django's own Redis backend increments atomically; django-ratelimit only lists django-redis.
-    "django_ratelimit.W001",
-    # Without REDIS_URL the local-memory cache counts per process (docs/security.md says so).
-    *([] if REDIS_URL else ["django_ratelimit.E003"]),
     # The sign-in views answer a lockout themselves (the form's message, 429, Retry-After), on
     # the sign-in page, the admin and the token endpoint alike, instead of AxesMiddleware.
     "axes.W002",
@@ -512,6 +507,15 @@ DEMO_ENABLED = env.bool("DEMO_ENABLED", default=True)
 DEMO_MAX_UPLOAD_BYTES = env.int("DEMO_MAX_UPLOAD_BYTES", default=2 * 1024 * 1024)
 DEMO_RETENTION_MINUTES = env.int("DEMO_RETENTION_MINUTES", default=10)
 DEMO_USER_EMAIL = env.str("DEMO_USER_EMAIL", default="demo@captionsite.invalid")
+# Downloads with alt text embedded in the files: also write dc:description (what most DAMs and
+# photo managers show), and IPTC-IIM Caption-Abstract + EXIF ImageDescription (older readers).
+# A download's own ?dc_description= / ?legacy_fields= overrides them.
+ALT_TEXT_EMBED_DC_DESCRIPTION = env.bool("ALT_TEXT_EMBED_DC_DESCRIPTION", default=True)
+ALT_TEXT_EMBED_LEGACY_FIELDS = env.bool("ALT_TEXT_EMBED_LEGACY_FIELDS", default=False)
+# Alt text already embedded in an uploaded file: keep (it becomes the alt text; the model's caption
+# is a suggestion), compare (the model's caption becomes the alt text; the file's is in the
+# history), off (not read). An upload's own file_alt_text overrides it.
+ALT_TEXT_FROM_FILE = env.str("ALT_TEXT_FROM_FILE", default="keep")
 # A batch may be sent as .zip files of up to this size (members obey MAX_UPLOAD_BYTES each).
 BATCH_MAX_ZIP_BYTES = env.int("BATCH_MAX_ZIP_BYTES", default=100 * 1024 * 1024)
 # /health/ready/ wants a worker heartbeat (sent every minute) younger than this.

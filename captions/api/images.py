@@ -11,14 +11,13 @@ from captions.api.common import (
     AnyFileField,
     CaptionRequestFields,
     CaptionSerializer,
+    FileAltTextField,
     ImageSerializer,
     LimitedMultiPartParser,
     RefusalSerializer,
     SubmitResultSerializer,
     alt_request_fields,
-    generation_params_of,
     idempotent_upload,
-    model_spec_of,
     queue_files_take_or_429,
 )
 from captions.models import Image
@@ -116,6 +115,7 @@ class ImageUploadInputSerializer(CaptionRequestFields):
     files = serializers.ListField(
         child=AnyFileField(), required=False, help_text="One or more images (repeat the field)."
     )
+    file_alt_text = FileAltTextField()
 
 
 class ImageUploadApi(APIView):
@@ -133,15 +133,15 @@ class ImageUploadApi(APIView):
     )
     def post(self, request):
         def submit():
-            serializer = ImageUploadInputSerializer(data=request.data)
+            serializer = ImageUploadInputSerializer(data=request.data, context={"owner": request.user})
             serializer.is_valid(raise_exception=True)
             queue_files_take_or_429(request, len(serializer.validated_data.get("files", []))
                                     + len(oversize_refusals(request)))
             return image_submit(
                 owner=request.user,
                 files=serializer.validated_data.get("files", []),
-                params=generation_params_of(serializer.validated_data),
-                model_spec=model_spec_of(serializer.validated_data),
+                request=serializer.validated_data["caption_request"],
+                file_alt_text=serializer.validated_data.get("file_alt_text", ""),
                 oversize_filenames=oversize_refusals(request),
             )
 
@@ -326,13 +326,13 @@ class ImageRecaptionApi(APIView):
         from captions.services.bulk import images_bulk_recaption
 
         image = selectors.image_for(request.user, public_id)
-        serializer = ImageRecaptionInputSerializer(data=request.data)
+        serializer = ImageRecaptionInputSerializer(data=request.data, context={"owner": request.user})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         replace = replace_human_clean(data.get("replace_human"), data.get("replace_human_confirm"))
         done = images_bulk_recaption(
             owner=request.user, images=Image.objects.filter(pk=image.pk),
-            params=generation_params_of(data), model_spec=(data.get("model") or "").strip(), replace_human=replace,
+            request=data["caption_request"], replace_human=replace,
         )
         if not done:
             raise Conflict("This image is already waiting for a caption; re-caption it once it is done.")

@@ -64,3 +64,12 @@ def plain_failure(image) -> str:
     if not reason or kind in _OPERATOR_REASONS:
         return f"{headline} {hint}"
     return f"{headline} {hint} Reason: {reason}"
+
+
+@register.simple_tag
+def export_formats():
+    """The export formats (captions.exports.EXPORT_FORMATS), in the table's order, for the
+    templates' download links and format menus."""
+    from captions.exports import EXPORT_FORMATS
+
+    return list(EXPORT_FORMATS.values())

@@ -7,15 +7,18 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from captions.embedding import read_found_text
 from captions.imaging import ImageRejected, decode_image
-from captions.params import generation_params_parse
+from captions.params import caption_request_parse
 from captions.selectors import captioning_defaults
-from core import csvsafe
+from core import spreadsheet
+from core.spreadsheet import safe_cell, unescape_cell
 from mlcore.alttext import check_alt_text
 
 FIELDS = [
     "file", "status", "caption", "confidence", "model_id", "model_version", "inference_ms", "reason",
-    "style", "language", "tags", "purpose", "extended_description", "warnings",
+    "style", "language", "tags", "purpose", "extended_description", "warnings", "file_alt_text",
+    "file_alt_text_field",
 ]
 FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
 
@@ -61,9 +64,11 @@ class Command(BaseCommand):
         batch_size = batch_size or settings.CAPTION_BATCH_SIZE
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
-        generation = generation_params_parse(params)
-        generation = _with_style(generation, style=style, language=language, purpose=purpose, context=context,
-                                 action=action)
+        # The request, checked once before minutes of model loading (the style and language
+        # against the model too, without loading it).
+        caption_request = caption_request_parse(params, model=model, style=style, language=language,
+                                                purpose=purpose, context=context, action=action)
+        generation = caption_request.params
         output = OutputFile(out_path, fmt)
         done = output.load()
 
@@ -81,15 +86,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"{len(rows)} decorative (empty alt text) -> {out_path}"))
             return
 
-        spec = model or captioning_defaults().model_spec
-        try:
-            from mlcore.capabilities import check_spec_style
-
-            check_spec_style(spec, generation)  # before minutes of model loading
-        except mlcore.InvalidParams as error:
-            raise CommandError("; ".join(f"--{field}: {message}" for field, message in error.errors.items())) from None
-        except mlcore.ModelLoadError as error:
-            raise CommandError(str(error)) from None
+        spec = caption_request.model_spec or captioning_defaults().model_spec
         try:
             captioner = mlcore.load_captioner(spec, device=settings.CAPTION_DEVICE, dtype=settings.CAPTION_DTYPE)
         except mlcore.ModelLoadError as error:
@@ -101,12 +98,13 @@ class Command(BaseCommand):
         try:
             for start in range(0, len(todo), batch_size):
                 chunk = todo[start : start + batch_size]
-                rows, names, images = [], [], []
+                rows, names, images, found = [], [], [], {}
                 for path in chunk:
                     name = _relative(path, root)
                     try:
                         images.append(decode_image(path.read_bytes(), max_pixels=settings.MAX_IMAGE_PIXELS, target_size=target).image)
                         names.append(name)
+                        found[name] = _file_alt_text(path)
                     except (ImageRejected, OSError) as error:
                         rows.append(_row(name, status="skipped", reason=str(error)))
                         progress.write(f"skipped {name}: {error}")
@@ -122,7 +120,7 @@ class Command(BaseCommand):
                         for name, result, description in zip(names, results, descriptions, strict=True):
                             if not result.ok:  # no words (e.g. a tags answer with nothing usable)
                                 reason = _empty_reason(result)
-                                rows.append(_row(name, status="failed", reason=reason, model_id=result.model_id,
+                                rows.append(_row(name, status="failed", reason=reason, model_id=result.model_id, **found[name],
                                                  model_version=result.model_version, style=result.style,
                                                  language=result.language))
                                 progress.write(f"failed {name}: {reason}")
@@ -143,6 +141,7 @@ class Command(BaseCommand):
                                     extended_description=description,
                                     warnings="; ".join(f.rule for f in check_alt_text(
                                         result.text, purpose=generation.purpose, filename=name)),
+                                    **found[name],
                                 )
                             )
                 output.append(rows)
@@ -198,28 +197,26 @@ def _descriptions(captioner, images, generation, results) -> list[str]:
     return texts
 
 
-def _with_style(generation, *, style: str | None, language: str | None, purpose: str | None = None,
-                context: str | None = None, action: str | None = None):
-    """--style / --language / --purpose / --context / --action over --params (custom styles of
-    the admin registered first)."""
-    from captions.services.styles import custom_styles_sync
-    from mlcore.params import InvalidParams
-
-    changes = {k: v for k, v in (("style", style), ("language", language), ("purpose", purpose),
-                                  ("context", context), ("action", action)) if v}
-    if not changes:
-        return generation
-    custom_styles_sync()
-    try:
-        return generation.replace(**changes)
-    except InvalidParams as error:
-        raise CommandError("; ".join(f"--{field}: {message}" for field, message in error.errors.items())) from None
-
-
 def _tags_value(tags, fmt: str):
     if tags is None:
         return ""
     return "; ".join(tags) if fmt == "csv" else list(tags)
+
+
+def _csv_safe(row: dict) -> dict:
+    """Cells a spreadsheet would run as a formula (file names and captions are text from outside)
+    escaped as every CSV of the site is (core.spreadsheet)."""
+    return {key: safe_cell(row.get(key)) for key in FIELDS}
+
+
+def _file_alt_text(path: Path) -> dict:
+    """The alt text (or description) embedded in the file, and the field it came from."""
+    with path.open("rb") as handle:
+        found = read_found_text(handle)
+    alt_text = found.alt_text.get("x-default") or next(iter(found.alt_text.values()), "")
+    if alt_text:
+        return {"file_alt_text": alt_text, "file_alt_text_field": "IPTC Alt Text (Accessibility)"}
+    return {"file_alt_text": found.description, "file_alt_text_field": found.description_field}
 
 
 def _row(name: str, **values) -> dict:
@@ -251,7 +248,8 @@ class OutputFile:
                         raise CommandError(
                             f"{self.path} has other columns than this command writes; choose another --out."
                         )
-                    self.rows = [row for row in reader if row.get("status")]
+                    self.rows = [{key: unescape_cell(value) for key, value in row.items()}
+                                 for row in reader if row.get("status")]
             elif self.fmt == "jsonl":
                 self._trim_partial_line()
                 with self.path.open(encoding="utf-8") as handle:
@@ -274,9 +272,9 @@ class OutputFile:
         partial = self.path.with_name(self.path.name + ".partial")
         if self.fmt == "csv":
             with partial.open("w", newline="", encoding="utf-8") as handle:
-                writer = csvsafe.DictWriter(handle, fieldnames=FIELDS)
+                writer = spreadsheet.DictWriter(handle, fieldnames=FIELDS)
                 writer.writeheader()
-                writer.writerows(self.rows)
+                writer.writerows(_csv_safe(row) for row in self.rows)
         elif self.fmt == "jsonl":
             partial.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in self.rows), encoding="utf-8")
         else:
@@ -289,10 +287,10 @@ class OutputFile:
         if self.fmt == "csv":
             new = not self.path.exists() or self.path.stat().st_size == 0
             with self.path.open("a", newline="", encoding="utf-8") as handle:
-                writer = csvsafe.DictWriter(handle, fieldnames=FIELDS)
+                writer = spreadsheet.DictWriter(handle, fieldnames=FIELDS)
                 if new:
                     writer.writeheader()
-                writer.writerows(rows)
+                writer.writerows(_csv_safe(row) for row in rows)
         elif self.fmt == "jsonl":
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
