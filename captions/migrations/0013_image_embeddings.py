@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('captions', '0011_image_claim_priority'),
+        ('captions', '0012_file_metadata_note'),
     ]
 
     operations = [
