@@ -40,9 +40,10 @@ def selected_images_for(user, data) -> QuerySet[Image]:
         if not form.is_valid():
             raise ValidationError("The search of this selection is not valid any more; search again.")
         try:
-            return selectors.images_search_for(
+            found = selectors.images_search_for(
                 user, form.cleaned_data.get("q", ""), form.filters(), mode=form.cleaned_data.get("mode") or ""
             )
+            return selectors.images_bounded(found, BULK_LIMIT)
         except (selectors.SemanticSearchUnavailable, ModelLoadError) as error:
             raise ValidationError("Semantic search is unavailable now; search with the keyword mode.") from error
     raw_ids = data.getlist("ids")

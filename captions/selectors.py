@@ -279,6 +279,15 @@ def _full_text_match(images: QuerySet[Image], terms: list[str]) -> QuerySet[Imag
     return images.annotate(search_rank=Value(0.0, output_field=FloatField()))
 
 
+def images_bounded(images: QuerySet[Image], limit: int) -> QuerySet[Image]:
+    """A search result as a plain query over at most `limit` + 1 of its images, oldest first: what
+    a selection ("all N matching") acts on. Plain, because the SQLite full-text join names its
+    table in raw SQL, which Django cannot rename when the query becomes a subquery or an UPDATE;
+    one more than `limit`, so that a caller's "at most `limit`" check still sees an oversized one."""
+    ids = list(images.values_list("pk", flat=True)[: limit + 1])
+    return Image.objects.filter(pk__in=ids).order_by("created_at", "id")
+
+
 SEARCH_MODES = {
     "keyword": "Keyword (every word must appear)",
     "semantic": "Semantic (similar meaning)",

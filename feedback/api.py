@@ -233,6 +233,7 @@ class SelectionFilterSerializer(ImageFilterSerializer):
 
 
 class BulkActionInputSerializer(CaptionRequestFields):
+    not_request_fields = ("action",)
     action = serializers.ChoiceField(
         choices=["approve", "retry", "recaption", "delete"],
         help_text="approve: the selection's current model captions that need review; retry: its failed images; "

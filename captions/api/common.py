@@ -92,10 +92,16 @@ class _GenerationParamsSerializer(StrictSerializer):
     CaptionRequest is validated_data["caption_request"]; the request's owner comes from the
     serializer's context ("owner": the owner's default language)."""
 
+    # Fields of a subclass that reuse a request field's name for something else (the bulk API's
+    # `action` is the operation, not a functional image's link text): not part of the request.
+    not_request_fields: tuple[str, ...] = ()
+
     def to_internal_value(self, data):
         from django.core.exceptions import ValidationError as DjangoValidationError
 
         from captions.caption_request import REQUEST_FIELDS, caption_request_check
+
+        request_fields = [name for name in REQUEST_FIELDS if name not in self.not_request_fields]
 
         detail: dict = {}
         try:
@@ -105,14 +111,14 @@ class _GenerationParamsSerializer(StrictSerializer):
                 raise
             detail = dict(error.detail)
             values = {}
-            for name in REQUEST_FIELDS:  # the request fields that did parse, for the one check
+            for name in request_fields:  # the request fields that did parse, for the one check
                 if name in detail or name not in data or name not in self.fields:
                     continue
                 try:
                     values[name] = self.fields[name].run_validation(data.get(name))
                 except serializers.ValidationError:
                     continue
-        asked = {name: values[name] for name in REQUEST_FIELDS if name in values}
+        asked = {name: values[name] for name in request_fields if name in values}
         try:
             request = caption_request_check(asked, owner=self.context.get("owner"), offered_model=True,
                                             refused=detail.keys())
@@ -120,7 +126,7 @@ class _GenerationParamsSerializer(StrictSerializer):
             detail.update({name: messages for name, messages in error.message_dict.items() if name not in detail})
         if detail:
             raise serializers.ValidationError(detail)
-        values = {name: value for name, value in values.items() if name not in REQUEST_FIELDS}
+        values = {name: value for name, value in values.items() if name not in request_fields}
         values["caption_request"] = request
         return values
 

@@ -67,7 +67,7 @@ def images_selected_for(user, data: dict):
     created_before) find, oldest first."""
     if data.get("ids"):
         return selectors.images_by_public_id_for(user, data["ids"])
-    return selectors.images_search_for(
+    found = selectors.images_search_for(
         user,
         data.get("search", ""),
         selectors.ImageFilters(
@@ -81,6 +81,7 @@ def images_selected_for(user, data: dict):
         ),
         "oldest",
     )
+    return selectors.images_bounded(found, BULK_LIMIT)
 
 
 # Ids in a query string: 100 UUIDs make a URL of about 4,200 characters, within what servers and
