@@ -4,10 +4,9 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
@@ -15,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from captions import exports, selectors
+from captions.api.common import submit_answer
 from captions.forms import BulkRecaptionForm, ImageSearchForm, UploadForm
 from captions.models import Image
 from captions.responses import image_file_response
@@ -24,6 +24,7 @@ from captions.services.bulk import BULK_LIMIT, images_bulk_delete, images_bulk_r
 from captions.services.results import UploadRejected
 from captions.services.submission import upload_submit
 from captions.uploads import archive_upload_handlers_install, oversize_refusals
+from core.exceptions import error_body
 from core.forms import add_service_errors
 from core.views import safe_next
 
@@ -36,89 +37,61 @@ def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _upload_json(
-    accepted: int, refused: list[dict], errors: list[str], status: int, field_errors: dict | None = None
-) -> JsonResponse:
-    return JsonResponse(
-        {"accepted": accepted, "refused": refused, "errors": errors, "field_errors": field_errors or {}},
-        status=status,
-    )
+def _form_error_json(form: UploadForm) -> JsonResponse:
+    """The API's error format for a form that stored nothing: `errors` keyed by the form's field
+    names ("images" for the files), `detail` the first message."""
+    errors = {("images" if field == "__all__" else field): list(messages) for field, messages in form.errors.items()}
+    first = next(iter(errors.items()), ("images", ["Nothing was stored."]))
+    detail = first[1][0] if first[0] == "images" else f"{first[0]}: {first[1][0]}"
+    code = "files_refused" if set(errors) == {"images"} else "invalid"
+    return JsonResponse(error_body(detail, code, errors), status=400)
 
 
 def _queued_notice(count: int) -> str:
     return f"{count} image{'s' if count != 1 else ''} queued for captioning."
 
 
-@csrf_exempt  # checked by _gallery: the CSRF check reads the body, after which its upload handlers are set
+def _upload_limits() -> dict:
+    return {
+        "max_files": settings.MAX_FILES_PER_UPLOAD,
+        "max_bytes": settings.MAX_UPLOAD_BYTES,
+        "max_zip_bytes": settings.BATCH_MAX_ZIP_BYTES,
+    }
+
+
+@require_GET
 def gallery(request: HttpRequest) -> HttpResponse:
-    """The home page; an upload's .zip archives may be as large as BATCH_MAX_ZIP_BYTES."""
-    if request.method == "POST":
-        archive_upload_handlers_install(request)
-    return _gallery(request)
-
-
-@csrf_protect
-def _gallery(request: HttpRequest) -> HttpResponse:
-    """A visitor's GET: the landing page (what the site does, and the public demo); any other
-    visitor's request goes to the login page. Signed in, GET: the upload form and the user's images. POST: an upload, answered with a redirect
-    (post/redirect/get: a reload never stores the files twice), or 400 with the form's errors when
-    nothing was stored; JSON ({"accepted": int, "refused": [{"filename", "reason"}], "errors": [str],
-    "field_errors": {field: [str]}}) for the page's upload script. A style, language or model the
-    request cannot have (or a bad generation setting) is a field error of the form (400, nothing
-    stored): in `field_errors` under the field's name, and in `errors` as "field: message"."""
+    """The home page: a visitor's is the landing page (what the site does, and the public demo);
+    a signed-in user's, the gallery (search, filters, cards; the upload form, folded away once the
+    user has images)."""
     if not request.user.is_authenticated:
-        if request.method == "GET":
-            return render(request, "captions/landing.html", {
-                "demo_enabled": settings.DEMO_ENABLED,
-                "demo_max_mib": settings.DEMO_MAX_UPLOAD_BYTES / (1024 * 1024),
-            })
-        return redirect_to_login(request.get_full_path())
-    form = UploadForm(owner=request.user)
-    if request.method == "POST":
-        form = UploadForm(request.POST, request.FILES, owner=request.user)
-        if form.is_valid():
-            try:
-                result = upload_submit(  # .zip archives: their images, as the API's batches
-                    owner=request.user,
-                    files=request.FILES.getlist("images"),
-                    params=form.generation_params(),
-                    model_spec=form.model_spec(),
-                    oversize_filenames=oversize_refusals(request),
-                )
-            except UploadRejected as error:
-                form.add_error("images", str(error))
-            except ValidationError as error:
-                add_service_errors(form, error)
-            else:
-                refused = [{"filename": r.filename, "reason": r.reason} for r in result.refused]
-                if result.accepted:
-                    messages.success(request, _queued_notice(len(result.accepted)))
-                    for refusal in refused:
-                        messages.error(request, f"{refusal['filename']} was not stored: {refusal['reason']}")
-                    if _wants_json(request):
-                        return _upload_json(len(result.accepted), refused, [], 201)
-                    return redirect("captions:gallery")
-                for refusal in refused:
-                    form.add_error("images", f"{refusal['filename']}: {refusal['reason']}")
-        if _wants_json(request):
-            errors = [f"{field}: {e}" if field != "images" and field != "__all__" else str(e)
-                      for field, field_errors in form.errors.items() for e in field_errors]
-            field_errors = {field: list(field_errors) for field, field_errors in form.errors.items()
-                            if field in form.fields and field != "images"}
-            return _upload_json(0, [], errors, 400, field_errors)
-    # Only a POST that stored nothing comes here with errors (400): nothing to repeat on reload.
-    status = 400 if form.errors else 200
-    search_form = search_form_for(request.user, request.GET if request.method == "GET" else None)
+        return landing(request)
+    return gallery_page(request, UploadForm(owner=request.user))
+
+
+def landing(request: HttpRequest) -> HttpResponse:
+    return render(request, "captions/landing.html", {
+        "demo_enabled": settings.DEMO_ENABLED,
+        "demo_max_mib": settings.DEMO_MAX_UPLOAD_BYTES / (1024 * 1024),
+    })
+
+
+def gallery_page(request: HttpRequest, form: UploadForm, status: int = 200) -> HttpResponse:
+    """The signed-in user's images: the search form, a page of cards, the bulk bar."""
+    search_form = search_form_for(request.user, request.GET)
     images, searching = search_results(request.user, search_form)
     if search_form.errors:
         status = 400
     page = Paginator(images, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
     watch = _watch_value([image for image in page if not image.is_final])
+    has_images = searching or page.paginator.count > 0
     return render(
         request,
         "captions/gallery.html",
         {
             "form": form,
+            "has_images": has_images,
+            "images_heading": "h1" if has_images else "h2",
             "search_form": search_form,
             "searching": searching,
             "query_string": search_query_string(search_form),
@@ -128,12 +101,66 @@ def _gallery(request: HttpRequest) -> HttpResponse:
             "page": page,
             "watch": watch,
             "progress": selectors.unfinished_work_for(request.user) if watch else None,
-            "max_files": settings.MAX_FILES_PER_UPLOAD,
-            "max_bytes": settings.MAX_UPLOAD_BYTES,
-            "max_zip_bytes": settings.BATCH_MAX_ZIP_BYTES,
+            **_upload_limits(),
         },
         status=status,
     )
+
+
+@csrf_exempt  # checked by _upload: the CSRF check reads the body, after which its upload handlers are set
+def upload(request: HttpRequest) -> HttpResponse:
+    """The upload form on its own page (GET) and its POST; an upload's .zip archives may be as
+    large as BATCH_MAX_ZIP_BYTES."""
+    if request.method == "POST":
+        archive_upload_handlers_install(request)
+    return _upload(request)
+
+
+@csrf_protect
+@login_required
+def _upload(request: HttpRequest) -> HttpResponse:
+    """POST: an upload, answered with a redirect to the gallery (post/redirect/get: a reload never
+    stores the files twice), or 400 with the form's errors when nothing was stored. The page's
+    upload script asks for JSON and gets the API's answer to an upload (POST /api/v1/images/):
+    202 {"batch", "images": [...], "refused": [{"filename", "reason"}]}, or 400/413 in the error
+    format ({"detail", "code", "errors": {field: [messages]}}, refusals listed in "refused"). A
+    style, language or model the request cannot have (or a bad generation setting) is a field
+    error (400, nothing stored): in `errors` under the form field's name."""
+    if request.method not in ("GET", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+    form = UploadForm(owner=request.user)
+    if request.method == "POST":
+        form = UploadForm(request.POST, request.FILES, owner=request.user)
+        if form.is_valid():
+            oversize = oversize_refusals(request)
+            try:
+                result = upload_submit(  # .zip archives: their images, as the API's batches
+                    owner=request.user,
+                    files=request.FILES.getlist("images"),
+                    params=form.generation_params(),
+                    model_spec=form.model_spec(),
+                    oversize_filenames=oversize,
+                )
+            except UploadRejected as error:
+                form.add_error("images", str(error))
+            except ValidationError as error:
+                add_service_errors(form, error)
+            else:
+                if result.accepted:
+                    messages.success(request, _queued_notice(len(result.accepted)))
+                    for refusal in result.refused:
+                        messages.error(request, f"{refusal.filename} was not stored: {refusal.reason}")
+                if _wants_json(request):
+                    body, status_code = submit_answer(request, result, oversize=oversize)
+                    return JsonResponse(body, status=status_code)
+                if result.accepted:
+                    return redirect("captions:gallery")
+                for refusal in result.refused:
+                    form.add_error("images", f"{refusal.filename}: {refusal.reason}")
+        if _wants_json(request):
+            return _form_error_json(form)
+    # Only a POST that stored nothing comes here with errors (400): nothing to repeat on reload.
+    return render(request, "captions/upload.html", {"form": form, **_upload_limits()}, status=400 if form.errors else 200)
 
 
 def search_results(user, search_form: ImageSearchForm):

@@ -106,6 +106,7 @@ def test_gallery_requires_login_and_visitors_get_the_landing_page(client):
     html = landing.content.decode()
     assert "Try it with one image" in html and reverse("api:demo-caption") in html and reverse("accounts:signup") in html
     assert "Upload images" not in html
-    response = client.post(reverse("captions:gallery"), {})
+    assert client.post(reverse("captions:gallery"), {}).status_code == 405  # the upload has its own address
+    response = client.post(reverse("captions:upload"), {})
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("accounts:login"))
