@@ -165,6 +165,7 @@ def test_signed_in_pages_empty_and_full(page, live_server, tmp_path):
     expect(page.locator("#review-caption")).to_have_text("a dog")
     check_page(page, "review-item")
     assert assert_focus_visible(page) >= 10
+    page.locator("#review-panel button.approve").focus()  # single keys act only in the review panel
     page.keyboard.press("e")
     expect(page.locator("#edit-text")).to_be_focused()
     check_page(page, "review-editing")

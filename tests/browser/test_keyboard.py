@@ -74,11 +74,18 @@ def test_upload_review_and_export_with_the_keyboard_only(page, caption_worker, t
     remaining = page.locator("#review-remaining")
     expect(remaining).to_have_text("3")
 
-    page.keyboard.press("a")  # the shortcut
+    page.keyboard.press("a")  # the focus is not in the review panel: a single key does nothing
+    page.wait_for_timeout(500)
+    expect(remaining).to_have_text("3")
+    tab_to(page, "#review-panel button.approve")
+    page.keyboard.press("a")  # the shortcut, from inside the panel
     expect(remaining).to_have_text("2")
-    tab_to(page, "#review-panel button.approve")  # the button itself
-    page.keyboard.press("Enter")
+    approve = page.locator("#review-panel button.approve")
+    expect(approve).to_be_focused()  # the next item's first action, not <body>
+    page.keyboard.press("Enter")  # the button itself
     expect(remaining).to_have_text("1")
+    expect(approve).to_be_focused()
+    expect(page.locator("#review-live")).to_contain_text("1 left to review.")
     tab_to(page, "#review-panel a[data-key=e]")
     page.keyboard.press("Enter")
     editor = page.locator("#edit-text")
@@ -89,9 +96,11 @@ def test_upload_review_and_export_with_the_keyboard_only(page, caption_worker, t
     expect(remaining).to_have_text("0")
 
     # Export the upload's alt text from an image's page.
+    expect(page.locator("#review-panel")).to_be_focused()  # the queue is empty: the panel says so
     tab_to(page, "a[href='/']", backwards=True)
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Upload images")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your images")).to_be_visible()
+    expect(page.locator("#upload-disclosure")).not_to_have_attribute("open", "")  # folded away once there are images
     tab_to(page, ".image-card a[href*='/images/']")
     page.keyboard.press("Enter")
     page.wait_for_url("**/images/*/")
