@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from captions import exports, selectors
 from captions.api.common import submit_answer
-from captions.forms import BulkRecaptionForm, ImageSearchForm, UploadForm
+from captions.forms import PAGE_SIZES, BulkRecaptionForm, ImageSearchForm, UploadForm
 from captions.models import Image
 from captions.responses import image_file_response
 from captions.selection import search_form_for, selected_images_for
@@ -28,7 +28,8 @@ from core.exceptions import error_body
 from core.forms import add_service_errors
 from core.views import safe_next
 
-GALLERY_PAGE_SIZE = 24
+GALLERY_PAGE_SIZE = PAGE_SIZES[0]
+PAGE_SIZE_SESSION_KEY = "gallery_page_size"
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -66,6 +67,10 @@ def gallery(request: HttpRequest) -> HttpResponse:
     user has images)."""
     if not request.user.is_authenticated:
         return landing(request)
+    if any(value == "" for _, values in request.GET.lists() for value in values):
+        # A search form sent without script carries every empty field: the same search, shorter.
+        kept = [(key, value) for key, values in request.GET.lists() for value in values if value != ""]
+        return redirect(f"{request.path}?{urlencode(kept)}" if kept else request.path)
     return gallery_page(request, UploadForm(owner=request.user))
 
 
@@ -82,7 +87,7 @@ def gallery_page(request: HttpRequest, form: UploadForm, status: int = 200) -> H
     images, searching = search_results(request.user, search_form)
     if search_form.errors:
         status = 400
-    page = Paginator(images, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(images, _page_size(request, search_form)).get_page(request.GET.get("page"))
     watch = _watch_value([image for image in page if not image.is_final])
     has_images = searching or page.paginator.count > 0
     return render(
@@ -95,6 +100,7 @@ def gallery_page(request: HttpRequest, form: UploadForm, status: int = 200) -> H
             "search_form": search_form,
             "searching": searching,
             "query_string": search_query_string(search_form),
+            "search_q": search_form.cleaned_data.get("q", "") if search_form.is_bound and search_form.is_valid() else "",
             "search_keys": list(search_form.fields),
             "bulk_limit": BULK_LIMIT,
             "recaption_form": BulkRecaptionForm(model_choices=selectors.caption_model_choices(), auto_id="bulk-%s"),
@@ -163,6 +169,16 @@ def _upload(request: HttpRequest) -> HttpResponse:
     return render(request, "captions/upload.html", {"form": form, **_upload_limits()}, status=400 if form.errors else 200)
 
 
+def _page_size(request: HttpRequest, search_form: ImageSearchForm) -> int:
+    """The page size asked for (then remembered in the session), else the remembered one."""
+    asked = search_form.cleaned_data.get("size") if search_form.is_bound and search_form.is_valid() else None
+    if asked in PAGE_SIZES:
+        request.session[PAGE_SIZE_SESSION_KEY] = asked
+        return asked
+    remembered = request.session.get(PAGE_SIZE_SESSION_KEY)
+    return remembered if remembered in PAGE_SIZES else GALLERY_PAGE_SIZE
+
+
 def search_results(user, search_form: ImageSearchForm):
     """(images, searching): the search's images (all of the user's when the form is unbound or
     invalid; the page shows the form's errors then) and whether anything narrows them."""
@@ -180,7 +196,7 @@ def search_query_string(search_form: ImageSearchForm) -> str:
     return urlencode([(k, v) for k, v in search_form.data.items() if k in search_form.fields and v])
 
 
-MAX_WATCHED = GALLERY_PAGE_SIZE
+MAX_WATCHED = max(PAGE_SIZES)  # every unfinished card of the largest page
 
 
 def _watch_value(images) -> str:
@@ -229,6 +245,7 @@ def gallery_poll(request: HttpRequest) -> HttpResponse:
         "captions/_gallery_poll.html",
         {
             "changed": changed,
+            "search_q": "",  # a card that changed state is shown without search marks
             "watch": watch,
             "progress": selectors.unfinished_work_for(request.user, since=since),
         },
@@ -239,7 +256,7 @@ def gallery_poll(request: HttpRequest) -> HttpResponse:
 @require_GET
 def image_card(request: HttpRequest, public_id) -> HttpResponse:
     image = selectors.image_for(request.user, public_id)
-    return render(request, "captions/_image_card.html", {"image": image})
+    return render(request, "captions/_image_card.html", {"image": image, "search_q": ""})
 
 
 @login_required

@@ -1,0 +1,72 @@
+"""The gallery at volume: the upload form folded away once there are images (and on its own
+page), filters in the URL only when set, a remembered page size, one control per card for the
+alt text (the rating is on the image page and in the review queue), each card's confidence,
+source and needs-review, and the words a search matched marked."""
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from captions.models import Caption
+from tests.captions.test_gallery import finish_with_caption, make_image
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_upload_form_is_open_for_a_new_user_and_folded_away_after(logged_in_client, user):
+    page = logged_in_client.get(reverse("captions:gallery")).content.decode()
+    assert '<h1 id="upload-heading">Upload images</h1>' in page and "upload-disclosure" not in page
+    make_image(user, "first.jpg")
+    page = logged_in_client.get(reverse("captions:gallery")).content.decode()
+    disclosure = re.search(r'<details class="card upload-disclosure" id="upload-disclosure"([^>]*)>', page)
+    assert disclosure and "open" not in disclosure.group(1)
+    assert '<h1 id="images-heading">' in page and 'id="upload-form"' in page
+    own = logged_in_client.get(reverse("captions:upload"))
+    assert own.status_code == 200 and 'id="upload-form"' in own.content.decode()
+    assert 'data-done="/"' in own.content.decode()  # the script goes to the gallery after sending
+
+
+def test_empty_fields_leave_the_url(logged_in_client, user):
+    make_image(user)
+    response = logged_in_client.get(reverse("captions:gallery"), {"q": "dog", "status": "", "review": "", "sort": ""})
+    assert response.status_code == 302 and response["Location"] == "/?q=dog"
+    response = logged_in_client.get(reverse("captions:gallery"), {"q": "", "status": ""})
+    assert response.status_code == 302 and response["Location"] == "/"
+    page = logged_in_client.get("/?q=dog").content.decode()
+    assert re.search(r'<form [^>]*id="search-form"[^>]*data-autosubmit data-drop-empty', page)
+
+
+def test_the_page_size_is_remembered_and_a_bad_one_refused(logged_in_client, user):
+    for i in range(50):
+        make_image(user, f"img-{i:02}.jpg")
+    cards = lambda response: response.content.decode().count('class="image-card ')  # noqa: E731
+    assert cards(logged_in_client.get("/")) == 24
+    assert cards(logged_in_client.get("/?size=48")) == 48
+    assert cards(logged_in_client.get("/")) == 48  # remembered
+    second = logged_in_client.get("/?page=2")
+    assert cards(second) == 2
+    bad = logged_in_client.get("/?size=1000")
+    assert bad.status_code == 400 and "Select a valid choice" in bad.content.decode()
+    assert cards(logged_in_client.get("/")) == 48
+
+
+def test_a_card_shows_confidence_source_and_review_and_one_alt_text_control(logged_in_client, user):
+    image = make_image(user, "dog.jpg")
+    caption = finish_with_caption(image, "A dog on a beach.")
+    Caption.objects.filter(pk=caption.pk).update(needs_review=True, confidence=0.31)
+    page = logged_in_client.get("/").content.decode()
+    card = re.search(r'<li class="image-card.*?</li>', page, re.S).group(0)
+    assert "confidence 0.31" in card and "Model" in card and "needs review" in card
+    assert card.count('name="text"') == 1  # the one way to change the alt text: edit in place
+    assert "rating" not in card.lower() and "Better caption" not in card
+    detail = logged_in_client.get(reverse("captions:image_detail", args=[image.public_id])).content.decode()
+    assert "Save rating" in detail  # the rating lives on the image page (and in the review queue)
+
+
+def test_matched_words_are_marked(logged_in_client, user):
+    finish_with_caption(make_image(user, "beach-day.jpg"), "A dog on a <b>beach</b>.")
+    page = logged_in_client.get("/?q=bea").content.decode()
+    assert "A dog on a &lt;b&gt;<mark>beach</mark>&lt;/b&gt;." in page
+    assert "<mark>beach</mark>-day.jpg" in page
+    assert "<mark>" not in logged_in_client.get("/").content.decode()
