@@ -262,9 +262,40 @@ def image_card(request: HttpRequest, public_id) -> HttpResponse:
 @login_required
 @require_GET
 def image_detail(request: HttpRequest, public_id) -> HttpResponse:
+    """One image; its query string is the gallery search it was opened from (search, filters,
+    sort, page size), which gives previous / next within that list and a way back to its page."""
     image = selectors.image_for(request.user, public_id)
     history = selectors.caption_history_for(image)
-    return render(request, "captions/image_detail.html", {"image": image, "caption": image.current_caption, "history": history})
+    return render(request, "captions/image_detail.html", {
+        "image": image, "caption": image.current_caption, "history": history, "walk": _walk(request, image),
+    })
+
+
+WALK_LIMIT = 10_000  # the longest list walked image by image (ids only)
+
+
+def _walk(request: HttpRequest, image: Image) -> dict:
+    """back_url, and where the list has the image: position, total, prev_url, next_url."""
+    search_form = search_form_for(request.user, request.GET)
+    images, _ = search_results(request.user, search_form)
+    query = search_query_string(search_form) if search_form.is_valid() else ""
+    gallery_url = reverse("captions:gallery")
+    walk = {"back_url": f"{gallery_url}?{query}" if query else gallery_url, "query": query}
+    ids = list(images.values_list("public_id", flat=True)[:WALK_LIMIT])
+    if image.public_id not in ids:
+        return walk
+    at = ids.index(image.public_id)
+    page = at // _page_size(request, search_form) + 1
+    suffix = f"?{query}" if query else ""
+    if page > 1:
+        walk["back_url"] = f"{gallery_url}?{query + '&' if query else ''}page={page}"
+    walk["back_url"] += f"#image-{image.public_id}"
+    walk.update(position=at + 1, total=len(ids))
+    if at > 0:
+        walk["prev_url"] = reverse("captions:image_detail", args=[ids[at - 1]]) + suffix
+    if at + 1 < len(ids):
+        walk["next_url"] = reverse("captions:image_detail", args=[ids[at + 1]]) + suffix
+    return walk
 
 
 @login_required

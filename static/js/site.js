@@ -57,4 +57,18 @@
     emptied.forEach((field) => { field.disabled = true; });
     setTimeout(() => emptied.forEach((field) => { field.disabled = false; }), 0); // back as they were for a return visit
   });
+
+  // The image page's previous / next within the list it came from: the user's review keys (the
+  // same setting turns them off), while the focus is not in a field.
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.key.length !== 1) return;
+    const walk = document.querySelector('nav.walk[data-shortcuts="on"]');
+    if (!walk) return;
+    if (event.target.closest && event.target.closest("input, textarea, select, [contenteditable]")) return;
+    const link = Array.from(walk.querySelectorAll("a[data-walk-key]")).find((a) => a.dataset.walkKey === event.key);
+    if (link) {
+      event.preventDefault();
+      window.location.assign(link.href);
+    }
+  });
 })();

@@ -70,3 +70,35 @@ def test_matched_words_are_marked(logged_in_client, user):
     assert "A dog on a &lt;b&gt;<mark>beach</mark>&lt;/b&gt;." in page
     assert "<mark>beach</mark>-day.jpg" in page
     assert "<mark>" not in logged_in_client.get("/").content.decode()
+
+
+def test_the_image_page_walks_the_list_it_came_from(logged_in_client, user, settings):
+    names = [f"dog-{i:02}.jpg" for i in range(30)]
+    images = {name: make_image(user, name) for name in names}
+    make_image(user, "cat.jpg")
+    gallery = logged_in_client.get("/?q=dog&sort=name").content.decode()
+    link = re.search(r'<a href="(/images/[^"]+\?q=dog&amp;sort=name)">', gallery).group(1).replace("&amp;", "&")
+    assert link.startswith(f"/images/{images['dog-00.jpg'].public_id}/")
+
+    def walk(name):
+        page = logged_in_client.get(f"/images/{images[name].public_id}/?q=dog&sort=name").content.decode()
+        found = lambda key: (m.group(1).replace("&amp;", "&") if (m := re.search(rf'id="walk-{key}"[^>]*', page) and  # noqa: E731
+                             re.search(rf'href="([^"]+)"[^>]*id="walk-{key}"', page)) else None)
+        return page, found("prev"), found("next"), found("back")
+
+    page, prev, nxt, back = walk("dog-00.jpg")
+    assert prev is None and nxt == f"/images/{images['dog-01.jpg'].public_id}/?q=dog&sort=name"
+    assert "Image 1 of 30" in page and back == f"/?q=dog&sort=name#image-{images['dog-00.jpg'].public_id}"
+    page, prev, nxt, back = walk("dog-25.jpg")  # on the second page of 24
+    assert prev.startswith(f"/images/{images['dog-24.jpg'].public_id}/")
+    assert nxt.startswith(f"/images/{images['dog-26.jpg'].public_id}/")
+    assert back == f"/?q=dog&sort=name&page=2#image-{images['dog-25.jpg'].public_id}"
+    assert 'data-walk-key="j"' in page and "<kbd>j</kbd>" in page
+    page, prev, nxt, back = walk("dog-29.jpg")
+    assert nxt is None and "Image 30 of 30" in page
+
+    # Opened without a list (a bookmark): the whole gallery, newest first; a bad search is no 500.
+    plain = logged_in_client.get(f"/images/{images['dog-00.jpg'].public_id}/")
+    assert plain.status_code == 200 and "Image 31 of 31" in plain.content.decode()  # the oldest
+    odd = logged_in_client.get(f"/images/{images['dog-00.jpg'].public_id}/?sort=random&size=7")
+    assert odd.status_code == 200 and 'id="walk-back"' in odd.content.decode()
