@@ -1,7 +1,7 @@
-"""The published shapes of every registry model (mlcore.registry.REGISTRY), for memory and speed
+"""The published shapes of every registry model (the model catalogue, mlcore.catalog), for memory and speed
 measurements with random weights (``python -m benchmarks.bench_models``).
 
-Each entry of ``SHAPES`` holds the shape-determining values of the model's published
+Each entry of ``SHAPES`` (built from the catalogue entries' ``PublishedShape``) holds the shape-determining values of the model's published
 ``config.json`` (hidden sizes, layers, heads, kv heads, intermediate sizes, vocabulary, image size,
 patch size, ...), the image-processor resolution of its published ``preprocessor_config.json``, the
 parameter count the publisher states (model card / the hub's safetensors total) and where the
@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from types import FunctionType
 from typing import Any
 
+from mlcore.catalog import MODELS, model_types
+
 __all__ = ["SHAPES", "Shape", "build_config", "build_captioner", "count_parameters", "needs_missing_package",
            "published_check"]
 
@@ -28,7 +30,7 @@ __all__ = ["SHAPES", "Shape", "build_config", "build_captioner", "count_paramete
 @dataclass(frozen=True)
 class Shape:
     name: str  #: registry short name
-    hub_id: str
+    hub_id: str | None
     model_type: str  #: config.model_type (selects the builder)
     published_params: int  #: the publisher's stated total (model card / hub safetensors metadata)
     config: dict[str, Any]  #: the shape-determining part of the published config.json
@@ -38,181 +40,14 @@ class Shape:
     published_counts_tied: bool = False
 
 
-_CLIP_L336 = dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                  image_size=336, patch_size=14, projection_dim=768)
-_SIGLIP_SO400M = dict(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16,
-                      patch_size=14)
-_BERT_BASE_TEXT = dict(vocab_size=30524, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                       intermediate_size=3072, max_position_embeddings=512)
+def _of_entry(entry) -> Shape:
+    shape = entry.shape
+    return Shape(entry.name, entry.hub_id, entry.model_type, shape.published_params, shape.config, shape.processor,
+                 shape.source, shape.published_counts_tied)
 
-SHAPES: dict[str, Shape] = {s.name: s for s in [
-    Shape("blip-base", "Salesforce/blip-image-captioning-base", "blip", 247_000_000,
-          dict(vision_config=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                                  num_attention_heads=12, image_size=384, patch_size=16),
-               text_config=dict(_BERT_BASE_TEXT, encoder_hidden_size=768)),
-          dict(image_size=384),
-          "config.json of Salesforce/blip-image-captioning-base (/work/shared/fixtures/blip-image-captioning-base)",
-          published_counts_tied=True),
-    Shape("blip-large", "Salesforce/blip-image-captioning-large", "blip", 470_000_000,
-          dict(vision_config=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
-                                  num_attention_heads=16, image_size=384, patch_size=16),
-               text_config=dict(_BERT_BASE_TEXT, encoder_hidden_size=1024)),
-          dict(image_size=384),
-          "config.json of Salesforce/blip-image-captioning-large (ViT-L/16 at 384 px + BERT-base decoder)",
-          published_counts_tied=True),
-    Shape("blip2-opt-2.7b", "Salesforce/blip2-opt-2.7b", "blip-2", 3_870_000_000,
-          dict(vision_config=dict(hidden_size=1408, intermediate_size=6144, num_hidden_layers=39,
-                                  num_attention_heads=16, image_size=224, patch_size=14),
-               qformer_config=dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                                   intermediate_size=3072, cross_attention_frequency=2, encoder_hidden_size=1408),
-               text_config=dict(model_type="opt", vocab_size=50272, hidden_size=2560, num_hidden_layers=32,
-                                num_attention_heads=32, ffn_dim=10240, max_position_embeddings=2048,
-                                word_embed_proj_dim=2560),
-               num_query_tokens=32),
-          dict(image_size=224),
-          "config.json of Salesforce/blip2-opt-2.7b (EVA ViT-g/14 at 224 px, Q-Former, OPT-2.7B)",
-          published_counts_tied=True),
-    Shape("git-base-coco", "microsoft/git-base-coco", "git", 177_000_000,
-          dict(vision_config=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                                  num_attention_heads=12, image_size=224, patch_size=16),
-               vocab_size=30522, hidden_size=768, num_hidden_layers=6, num_attention_heads=12,
-               intermediate_size=3072, max_position_embeddings=1024),
-          dict(image_size=224),
-          "config.json of microsoft/git-base-coco (CLIP ViT-B/16 at 224 px + 6-layer decoder)"),
-    Shape("git-large-coco", "microsoft/git-large-coco", "git", 394_000_000,
-          dict(vision_config=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
-                                  num_attention_heads=16, image_size=224, patch_size=14),
-               vocab_size=30522, hidden_size=768, num_hidden_layers=6, num_attention_heads=12,
-               intermediate_size=3072, max_position_embeddings=1024),
-          dict(image_size=224),
-          "config.json of microsoft/git-large-coco (CLIP ViT-L/14 at 224 px + 6-layer decoder)"),
-    Shape("vit-gpt2", "nlpconnect/vit-gpt2-image-captioning", "vision-encoder-decoder", 239_000_000,
-          dict(encoder=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-                            image_size=224, patch_size=16),
-               decoder=dict(vocab_size=50257, n_embd=768, n_layer=12, n_head=12, n_positions=1024)),
-          dict(image_size=224),
-          "config.json of nlpconnect/vit-gpt2-image-captioning (ViT-B/16-in21k + GPT-2 with cross-attention)"),
-    Shape("smolvlm-256m", "HuggingFaceTB/SmolVLM-256M-Instruct", "idefics3", 256_000_000,
-          dict(vision_config=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                                  num_attention_heads=12, image_size=512, patch_size=16),
-               text_config=dict(vocab_size=49280, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
-                                num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=8192,
-                                rope_theta=100000.0, tie_word_embeddings=False),
-               scale_factor=4, tie_word_embeddings=False),
-          dict(longest_edge=2048, tile=512, image_seq_len=64),
-          "config.json / preprocessor_config.json of HuggingFaceTB/SmolVLM-256M-Instruct (SigLIP-B/16 512 px, "
-          "SmolLM2-135M; images resized to 2048 px longest edge and split into 512 px tiles + a global view)"),
-    Shape("smolvlm-500m", "HuggingFaceTB/SmolVLM-500M-Instruct", "idefics3", 507_000_000,
-          dict(vision_config=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                                  num_attention_heads=12, image_size=512, patch_size=16),
-               text_config=dict(vocab_size=49280, hidden_size=960, intermediate_size=2560, num_hidden_layers=32,
-                                num_attention_heads=15, num_key_value_heads=5, max_position_embeddings=8192,
-                                rope_theta=100000.0, tie_word_embeddings=False),
-               scale_factor=4, tie_word_embeddings=False),
-          dict(longest_edge=2048, tile=512, image_seq_len=64),
-          "config.json / preprocessor_config.json of HuggingFaceTB/SmolVLM-500M-Instruct (SigLIP-B/16 512 px, "
-          "SmolLM2-360M)"),
-    Shape("florence-2-base", "florence-community/Florence-2-base", "florence2", 230_000_000,
-          dict(vision_config=dict(depths=[1, 1, 9, 1], embed_dim=[128, 256, 512, 1024], num_heads=[4, 8, 16, 32],
-                                  num_groups=[4, 8, 16, 32], window_size=12, projection_dim=768,
-                                  patch_size=[7, 3, 3, 3], patch_stride=[4, 2, 2, 2], patch_padding=[3, 1, 1, 1],
-                                  patch_prenorm=[False, True, True, True], max_position_embeddings=50),
-               text_config=dict(vocab_size=51289, d_model=768, encoder_layers=6, decoder_layers=6,
-                                encoder_attention_heads=12, decoder_attention_heads=12, encoder_ffn_dim=3072,
-                                decoder_ffn_dim=3072, max_position_embeddings=1024)),
-          dict(image_size=768, image_seq_len=577),
-          "config.json of florence-community/Florence-2-base (DaViT 768 px + BART-base-sized encoder-decoder; "
-          "microsoft/Florence-2-base states 0.23B)"),
-    Shape("florence-2-large", "florence-community/Florence-2-large", "florence2", 771_000_000,
-          dict(vision_config=dict(depths=[1, 1, 9, 1], embed_dim=[256, 512, 1024, 2048],
-                                  num_heads=[8, 16, 32, 64], num_groups=[8, 16, 32, 64], window_size=12,
-                                  projection_dim=1024, patch_size=[7, 3, 3, 3], patch_stride=[4, 2, 2, 2],
-                                  patch_padding=[3, 1, 1, 1], patch_prenorm=[False, True, True, True],
-                                  max_position_embeddings=50),
-               text_config=dict(vocab_size=51289, d_model=1024, encoder_layers=12, decoder_layers=12,
-                                encoder_attention_heads=16, decoder_attention_heads=16, encoder_ffn_dim=4096,
-                                decoder_ffn_dim=4096, max_position_embeddings=1024)),
-          dict(image_size=768, image_seq_len=577),
-          "config.json of florence-community/Florence-2-large (microsoft/Florence-2-large states 0.77B)"),
-    Shape("qwen2-vl-2b", "Qwen/Qwen2-VL-2B-Instruct", "qwen2_vl", 2_210_000_000,
-          dict(vision_config=dict(depth=32, embed_dim=1280, hidden_size=1536, num_heads=16, mlp_ratio=4,
-                                  patch_size=14, spatial_merge_size=2, temporal_patch_size=2),
-               text_config=dict(vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
-                                num_attention_heads=12, num_key_value_heads=2, max_position_embeddings=32768,
-                                rope_parameters={"rope_type": "default", "rope_theta": 1000000.0,
-                                                 "mrope_section": [16, 24, 24]}, tie_word_embeddings=True),
-               tie_word_embeddings=True),
-          dict(patch_size=14, merge_size=2, min_pixels=56 * 56, max_pixels=28 * 28 * 1280),
-          "config.json / preprocessor_config.json of Qwen/Qwen2-VL-2B-Instruct"),
-    Shape("qwen2.5-vl-3b", "Qwen/Qwen2.5-VL-3B-Instruct", "qwen2_5_vl", 3_750_000_000,
-          dict(vision_config=dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16,
-                                  out_hidden_size=2048, patch_size=14, spatial_merge_size=2, temporal_patch_size=2,
-                                  window_size=112, fullatt_block_indexes=[7, 15, 23, 31]),
-               text_config=dict(vocab_size=151936, hidden_size=2048, intermediate_size=11008, num_hidden_layers=36,
-                                num_attention_heads=16, num_key_value_heads=2, max_position_embeddings=128000,
-                                rope_parameters={"rope_type": "default", "rope_theta": 1000000.0,
-                                                 "mrope_section": [16, 24, 24]}, tie_word_embeddings=True),
-               tie_word_embeddings=True),
-          dict(patch_size=14, merge_size=2, min_pixels=56 * 56, max_pixels=28 * 28 * 1280),
-          "config.json / preprocessor_config.json of Qwen/Qwen2.5-VL-3B-Instruct"),
-    Shape("qwen2.5-vl-7b", "Qwen/Qwen2.5-VL-7B-Instruct", "qwen2_5_vl", 8_290_000_000,
-          dict(vision_config=dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16,
-                                  out_hidden_size=3584, patch_size=14, spatial_merge_size=2, temporal_patch_size=2,
-                                  window_size=112, fullatt_block_indexes=[7, 15, 23, 31]),
-               text_config=dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
-                                num_attention_heads=28, num_key_value_heads=4, max_position_embeddings=128000,
-                                rope_parameters={"rope_type": "default", "rope_theta": 1000000.0,
-                                                 "mrope_section": [16, 24, 24]}, tie_word_embeddings=False),
-               tie_word_embeddings=False),
-          dict(patch_size=14, merge_size=2, min_pixels=56 * 56, max_pixels=28 * 28 * 1280),
-          "config.json / preprocessor_config.json of Qwen/Qwen2.5-VL-7B-Instruct"),
-    Shape("qwen3-vl-2b", "Qwen/Qwen3-VL-2B-Instruct", "qwen3_vl", 2_130_000_000,
-          dict(vision_config=dict(depth=24, hidden_size=1024, intermediate_size=4096, num_heads=16,
-                                  out_hidden_size=2048, patch_size=16, spatial_merge_size=2, temporal_patch_size=2,
-                                  num_position_embeddings=2304, deepstack_visual_indexes=[5, 11, 17]),
-               text_config=dict(vocab_size=151936, hidden_size=2048, intermediate_size=6144, num_hidden_layers=28,
-                                num_attention_heads=16, num_key_value_heads=8, head_dim=128,
-                                max_position_embeddings=262144,
-                                rope_parameters={"rope_type": "default", "rope_theta": 5000000.0,
-                                                 "mrope_section": [24, 20, 20], "mrope_interleaved": True},
-                                tie_word_embeddings=True),
-               tie_word_embeddings=True),
-          dict(patch_size=16, merge_size=2, min_pixels=64 * 64, max_pixels=32 * 32 * 1280),
-          "config.json / preprocessor_config.json of Qwen/Qwen3-VL-2B-Instruct"),
-    Shape("llava-1.5-7b", "llava-hf/llava-1.5-7b-hf", "llava", 7_060_000_000,
-          dict(vision_config=dict(_CLIP_L336),
-               text_config=dict(model_type="llama", vocab_size=32064, hidden_size=4096, intermediate_size=11008,
-                                num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32,
-                                max_position_embeddings=4096),
-               vision_feature_layer=-2),
-          dict(image_size=336, patch_size=14),
-          "config.json of llava-hf/llava-1.5-7b-hf (CLIP ViT-L/14-336 + Vicuna-7B)"),
-    Shape("llava-next-7b", "llava-hf/llava-v1.6-mistral-7b-hf", "llava_next", 7_570_000_000,
-          dict(vision_config=dict(_CLIP_L336),
-               text_config=dict(model_type="mistral", vocab_size=32064, hidden_size=4096, intermediate_size=14336,
-                                num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
-                                max_position_embeddings=32768, rope_theta=1000000.0),
-               vision_feature_layer=-2,
-               image_grid_pinpoints=[[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]),
-          dict(image_size=336, patch_size=14),
-          "config.json of llava-hf/llava-v1.6-mistral-7b-hf (CLIP ViT-L/14-336 any-resolution + Mistral-7B)"),
-    Shape("paligemma-3b", "google/paligemma-3b-mix-224", "paligemma", 2_920_000_000,
-          dict(vision_config=dict(_SIGLIP_SO400M, image_size=224, projection_dim=2048),
-               text_config=dict(model_type="gemma", vocab_size=257216, hidden_size=2048, intermediate_size=16384,
-                                num_hidden_layers=18, num_attention_heads=8, num_key_value_heads=1, head_dim=256,
-                                max_position_embeddings=8192),
-               projection_dim=2048, hidden_size=2048),
-          dict(image_size=224, image_seq_len=256),
-          "config.json of google/paligemma-3b-mix-224 (SigLIP-So400m/14 at 224 px + Gemma-2B)"),
-    Shape("gemma-3-4b", "google/gemma-3-4b-it", "gemma3", 4_300_000_000,
-          dict(vision_config=dict(_SIGLIP_SO400M, image_size=896),
-               text_config=dict(vocab_size=262208, hidden_size=2560, intermediate_size=10240, num_hidden_layers=34,
-                                num_attention_heads=8, num_key_value_heads=4, head_dim=256,
-                                max_position_embeddings=131072, sliding_window=1024),
-               mm_tokens_per_image=256),
-          dict(image_size=896, image_seq_len=256),
-          "config.json of google/gemma-3-4b-it (SigLIP-So400m/14 at 896 px + Gemma-3-4B)"),
-]}
+
+#: registry name -> Shape, read from the model catalogue (mlcore.catalog: the shape lives in the entry)
+SHAPES: dict[str, Shape] = {e.name: _of_entry(e) for e in MODELS.values() if e.shape is not None}
 
 
 def needs_missing_package(name: str) -> str | None:
@@ -472,8 +307,8 @@ _BUILDERS = {
     "florence2": _florence2, "qwen2_vl": _qwen_vl, "qwen2_5_vl": _qwen_vl, "qwen3_vl": _qwen_vl, "llava": _llava,
     "llava_next": _llava, "paligemma": _paligemma, "gemma3": _gemma3,
 }
-#: image-to-text architectures (HFCaptioner); the rest are VLMCaptioner models
-_HF_ARCH = {"blip": "blip", "blip-2": "blip2", "git": "git", "vision-encoder-decoder": "vision-encoder-decoder"}
+#: image-to-text model types (HFCaptioner) -> their catalogue family; the rest are VLMCaptioner models
+_HF_ARCH = {model_type: family.name for model_type, family in model_types("hf").items()}
 
 
 def _shape(name_or_shape: str | Shape) -> Shape:

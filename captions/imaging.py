@@ -13,6 +13,7 @@ from django.conf import settings
 from PIL import Image as PILImage
 
 from mlcore import images as mlimages
+from mlcore.errors import FailureKind, MLCoreError
 from mlcore.images import (
     ALLOWED_FORMATS,
     FORMAT_EXTENSIONS,
@@ -26,8 +27,11 @@ from mlcore.images import (
 __all__ = ["ALLOWED_FORMATS", "FORMAT_EXTENSIONS", "DecodedImage", "ImageRejected", "decode_image", "make_thumbnail"]
 
 
-class ImageRejected(Exception):
-    """The bytes are not an image we accept; the message says why, for the person who sent it."""
+class ImageRejected(MLCoreError):
+    """The bytes are not an image we accept; the message says why, for the person who sent it.
+    Its ``kind`` is mlcore's FailureKind.IMAGE_UNREADABLE."""
+
+    kind = FailureKind.IMAGE_UNREADABLE
 
 
 @dataclass(frozen=True)

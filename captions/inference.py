@@ -10,9 +10,9 @@ import time
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from captions import metrics
 from captions.imaging import decode_image
 from captions.models import Image
-from core import metrics
 
 logger = logging.getLogger(__name__)
 

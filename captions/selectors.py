@@ -50,16 +50,18 @@ def captioning_defaults() -> CaptioningDefaultsNow:
 def caption_model_choices() -> list[str]:
     """Models a request may name (upload form, API `model`, re-caption): the active one first,
     CAPTION_MODEL, the specs of CAPTION_MODEL_CHOICES (openai:/fallback:/ensemble: specs, folders),
-    then every name of mlcore's registry (VLMs and image-to-text models). Names only: whether a
-    model's files are present is the worker's concern (a clear failure reason on the image)."""
-    from mlcore.registry import REGISTRY, VLM_REGISTRY
+    then every name mlcore's model catalogue offers (VLMs first, then the others; a local-only model
+    such as ``inhouse`` only where its trained checkpoint exists). Names only: whether a hub model's
+    files are present is the worker's concern (a clear failure reason on the image)."""
+    from mlcore.registry import VLM_REGISTRY, offered_models
 
+    offered = offered_models()
     choices = [
         captioning_defaults().model_spec,
         settings.CAPTION_MODEL,
         *settings.CAPTION_MODEL_CHOICES,
-        *VLM_REGISTRY,
-        *sorted(REGISTRY),
+        *(name for name in VLM_REGISTRY if name in offered),
+        *sorted(offered),
     ]
     return list(dict.fromkeys(c for c in choices if c))
 

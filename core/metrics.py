@@ -1,81 +1,54 @@
-"""Metrics hooks: the captioning and feedback code reports events here, and whoever collects
-metrics (monitoring, at app ready) registers an observer. Lower layers never import the
-collector, and with no observer registered every hook does nothing.
+"""Prometheus metrics: the one way the layers report.
 
-An observer is any object with some of the methods of `MetricsObserver`; a missing method is
-skipped. Hooks never raise: a metrics problem must not fail a caption or a request.
+Each layer defines its Prometheus collectors where it uses them and records into them directly
+(core: HTTP requests, here; captions.metrics: captions, failures, inference, batches, model loads;
+feedback.metrics: ratings; mlcore.engines: inference engine events). They all live in
+prometheus_client's default registry, which monitoring exposes at /metrics (adding up every
+process's values in multiprocess mode). There are no observers to register.
+
+Recording never raises: a metrics problem must not fail a caption or a request (``recording``).
 """
 
+import contextlib
 import logging
-from typing import Protocol
+import os
+
+from prometheus_client import Counter, Histogram
 
 logger = logging.getLogger(__name__)
 
+MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if MULTIPROC_DIR:
+    # The value files are created as soon as a metric exists; the folder has to be there first.
+    os.makedirs(MULTIPROC_DIR, exist_ok=True)
 
-class MetricsObserver(Protocol):
-    def observe_http(self, *, view: str, method: str, status: int, seconds: float) -> None: ...
-
-    def observe_caption(self, model_id: str, seconds: float | None, confidence: float | None, reused: bool) -> None: ...
-
-    def observe_failure(self, model_id: str, final: bool = False) -> None: ...
-
-    def observe_batch(self, size: int) -> None: ...
-
-    def observe_model_load(self, seconds: float, model_id: str = "") -> None: ...
-
-    def observe_rating(self, rating: int) -> None: ...
+SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
-_observers: list = []
+@contextlib.contextmanager
+def recording(what: str, log: logging.Logger = logger):
+    """Run the body; an exception is logged ("Could not record the <what>") and swallowed."""
+    try:
+        yield
+    except Exception:
+        log.exception("Could not record the %s", what)
 
 
-def observer_register(observer) -> None:
-    """Add an observer (once: registering the same object again does nothing)."""
-    if not any(existing is observer for existing in _observers):
-        _observers.append(observer)
+def model_label(model_id) -> str:
+    return str(model_id or "unknown")[:200]
 
 
-def observer_unregister(observer) -> None:
-    _observers[:] = [existing for existing in _observers if existing is not observer]
-
-
-def _notify(name: str, *args, **kwargs) -> None:
-    for observer in list(_observers):
-        method = getattr(observer, name, None)
-        if method is None:
-            continue
-        try:
-            method(*args, **kwargs)
-        except Exception:
-            logger.exception("The metrics observer %r failed on %s", observer, name)
+HTTP_REQUESTS = Counter(
+    "captionsite_http_requests", "HTTP requests by view, method and status code.", ["view", "method", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "captionsite_http_request_duration_seconds", "Time to answer an HTTP request, by view.", ["view"],
+    buckets=SECONDS_BUCKETS,
+)
 
 
 def observe_http(*, view: str, method: str, status: int, seconds: float) -> None:
     """One HTTP request answered: its view name, method, status code and latency in seconds."""
-    _notify("observe_http", view=view, method=method, status=status, seconds=seconds)
-
-
-def observe_caption(model_id: str, seconds: float | None, confidence: float | None, reused: bool) -> None:
-    """One caption written: computed by the model (reused=False, `seconds` of inference) or
-    copied from the cache (reused=True)."""
-    _notify("observe_caption", model_id, seconds, confidence, reused)
-
-
-def observe_failure(model_id: str, final: bool = False) -> None:
-    """One failed captioning attempt with `model_id` (final: the image failed for good)."""
-    _notify("observe_failure", model_id, final=final)
-
-
-def observe_batch(size: int) -> None:
-    """One batched model call over `size` images."""
-    _notify("observe_batch", size)
-
-
-def observe_model_load(seconds: float, model_id: str = "") -> None:
-    """A caption model loaded into a worker in `seconds`."""
-    _notify("observe_model_load", seconds, model_id)
-
-
-def observe_rating(rating: int) -> None:
-    """One feedback rating (1-5 stars) given."""
-    _notify("observe_rating", rating)
+    with recording("HTTP metrics"):
+        HTTP_REQUESTS.labels(view=view, method=method, status=str(status)).inc()
+        HTTP_LATENCY.labels(view=view).observe(seconds)

@@ -15,8 +15,8 @@ from captions.services.defaults import captioning_defaults_set
 from captions.services.editing import caption_human_set, caption_text_unchanged, captions_review_clear
 from captions.services.queue import image_requeue
 from captions.services.styles import caption_request_clean, model_spec_clean
-from core import metrics
 from core.tasks import enqueue
+from feedback import metrics
 from feedback.models import (
     ConfidenceCalibration,
     Feedback,

@@ -15,10 +15,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .catalog import Capabilities, ModelEntry, add_model
 from .confidence import ConfidenceConfig, calibrate
 from .config import MLCoreConfig, get_config, reload_config
 from .engines import EngineUnavailable, add_engine_listener, remove_engine_listener
-from .errors import InvalidParams, MLCoreError, ModelLoadError
+from .errors import FailureKind, InvalidParams, MLCoreError, ModelLoadError
 from .images import (
     ImageLoadError,
     LoadedImage,
@@ -37,7 +38,7 @@ from .registry import (
     register_model,
     resolve_spec,
 )
-from .results import Candidate, CaptionFailure, CaptionResult
+from .results import Candidate, CaptionFailure, CaptionOutcome, CaptionResult
 from .styles import (
     CaptionStyle,
     InvalidLanguage,
@@ -93,6 +94,11 @@ __all__ = [
     "register_model",
     "clear_cache",
     "REGISTRY",
+    "Capabilities",
+    "ModelEntry",
+    "add_model",
+    "FailureKind",
+    "CaptionOutcome",
     "DEFAULT_MODEL",
     "PARAM_RANGES",
     "load_image",

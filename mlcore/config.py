@@ -17,6 +17,7 @@ Bad values raise ``MLCoreConfigError`` (a ValueError) naming the variable, when 
 | ``MLCORE_MODELS_DIR`` | ``models_dir`` | None |
 | ``MLCORE_MODEL_<NAME>`` | ``model_overrides`` | {} (e.g. ``MLCORE_MODEL_BLIP_BASE=/models/blip``) |
 | ``MLCORE_ITM_MODEL`` | ``itm_model`` | None: no image-text matching term |
+| ``MLCORE_GRAMMAR_MODEL`` | ``grammar_model`` | None: no grammar correction (a text2text model, e.g. a T5 corrector) |
 | ``MLCORE_DEVICE`` | ``device`` | None: "auto" (CUDA when available, else CPU) |
 | ``MLCORE_DTYPE`` | ``dtype`` | None: "auto" (see ``hfutils.resolve_dtype``) |
 | ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` | ``offline`` | False |
@@ -61,6 +62,8 @@ class MLCoreConfig:
     hf_cache: str | None = None
     models_dir: str | None = None
     itm_model: str | None = None
+    #: a text2text (seq2seq) model that rewrites each caption (mlcore.postprocess.GrammarCorrector)
+    grammar_model: str | None = None
     device: str | None = None
     dtype: str | None = None
     offline: bool = False
@@ -125,6 +128,7 @@ class MLCoreConfig:
             hf_cache=text("MLCORE_HF_CACHE"),
             models_dir=text("MLCORE_MODELS_DIR"),
             itm_model=text("MLCORE_ITM_MODEL"),
+            grammar_model=text("MLCORE_GRAMMAR_MODEL"),
             device=text("MLCORE_DEVICE"),
             dtype=text("MLCORE_DTYPE"),
             offline=flag("HF_HUB_OFFLINE") or flag("TRANSFORMERS_OFFLINE"),

@@ -80,7 +80,7 @@ def choose_auto_dtype(device: str, *, cuda_bf16: bool = False, cpu_flag_set: set
 
     - CUDA: bfloat16 when the GPU supports it, else float16.
     - CPU with native bf16 matrix instructions (``amx_bf16`` or ``avx512_bf16``): bfloat16, about
-      2x faster than float32 there (issue 13: BLIP-base 0.81 -> 1.65 img/s on a 2-core AVX512-BF16
+      2x faster than float32 there (BLIP-base 0.81 -> 1.65 img/s on a 2-core AVX512-BF16
       CPU); captions can drift slightly from float32 (check with an evaluation both ways).
     - any other CPU (or another device): float32, since emulated bf16 is slower than float32.
     """

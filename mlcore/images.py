@@ -46,7 +46,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from PIL import features as _pil_features
 
 from . import colour
-from .errors import MLCoreError
+from .errors import FailureKind, MLCoreError
 
 __all__ = [
     "ALLOWED_FORMATS",
@@ -139,6 +139,8 @@ class ImageLoadError(MLCoreError, ValueError):
     """The input is not an image we accept. ``str(err)`` (and ``err.reason``) is one sentence for
     the person who sent the file; ``err.code`` is a stable machine name: ``empty``,
     ``unidentified``, ``format``, ``too-many-pixels``, ``aspect``, ``damaged``."""
+
+    kind = FailureKind.IMAGE_UNREADABLE
 
     def __init__(self, reason: str, code: str = "invalid"):
         self.reason = reason

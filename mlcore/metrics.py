@@ -3,8 +3,11 @@
 * ``score_captions`` / ``evaluate``: BLEU-1..4, METEOR, ROUGE-L, CIDEr (CIDEr-D as in coco-caption)
   through pycocoevalcap, with its standard PTB tokenisation (Stanford CoreNLP jar; METEOR's jar;
   both run on the machine's Java). SPICE is optional and skipped when it cannot run.
-* Pure-Python similarities for the hot path (ensemble consensus): ``sentence_bleu``,
-  ``cider_d`` (same formula as pycocoevalcap's CIDEr), ``consensus_scores`` (minimum Bayes risk).
+* Similarities for the hot path (ensemble consensus, fine-tuning validation), without Java:
+  ``sentence_bleu`` (pycocoevalcap's BLEU n-gram counts with add-one smoothing), ``cider_d``
+  (pycocoevalcap's CiderScorer), ``consensus_scores`` (minimum Bayes risk). Their tokeniser is
+  ``simple_tokenize`` (lower case, punctuation dropped): pycocoevalcap's PTB tokeniser runs
+  Stanford CoreNLP on Java, too slow and too heavy for a per-batch call.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import os
 import re
 import shutil
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,84 +41,45 @@ def simple_tokenize(text: str) -> str:
     return " ".join(_WORD_RE.findall((text or "").lower()))
 
 
-def _ngrams(words: Sequence[str], n: int) -> Counter:
-    return Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
-
-
 def sentence_bleu(hyp: str, refs: Sequence[str], n: int = 4) -> float:
-    """Smoothed sentence BLEU-n (add-one on n>1 precisions, Lin & Och 2004), in [0, 1]."""
-    h = simple_tokenize(hyp).split()
-    rs = [simple_tokenize(r).split() for r in refs]
+    """Smoothed sentence BLEU-n (add-one on n>1 precisions, Lin & Och 2004), in [0, 1].
+
+    The n-gram counts, clipping and closest reference length are pycocoevalcap's (``cook_refs`` /
+    ``cook_test`` of its BLEU scorer); only the smoothing is added here: pycocoevalcap's per-sentence
+    BLEU is unsmoothed, which gives ~0 to any short caption without a shared 4-gram (useless for
+    comparing candidates of one image)."""
+    from pycocoevalcap.bleu.bleu_scorer import cook_refs, cook_test
+
+    h = simple_tokenize(hyp)
+    rs = [simple_tokenize(r) for r in refs]
     if not h or not any(rs):
         return 0.0
+    comps = cook_test(h, cook_refs(rs, n=n), eff="closest", n=n)
+    if comps["correct"][0] == 0:
+        return 0.0
     log_p = 0.0
-    for k in range(1, n + 1):
-        hc = _ngrams(h, k)
-        maxref: Counter = Counter()
-        for r in rs:
-            for g, c in _ngrams(r, k).items():
-                maxref[g] = max(maxref[g], c)
-        match = sum(min(c, maxref[g]) for g, c in hc.items())
-        total = max(len(h) - k + 1, 0)
-        if k == 1:
-            if match == 0:
-                return 0.0
-            p = match / total
-        else:
-            p = (match + 1) / (total + 1)
+    for k in range(n):
+        match, total = comps["correct"][k], comps["guess"][k]
+        p = match / total if k == 0 else (match + 1) / (total + 1)
         log_p += math.log(p) / n
-    ref_len = min((len(r) for r in rs), key=lambda L: (abs(L - len(h)), L))
-    bp = 1.0 if len(h) > ref_len else math.exp(1 - ref_len / max(len(h), 1))
+    length, ref_len = comps["testlen"], comps["reflen"]
+    bp = 1.0 if length > ref_len else math.exp(1 - ref_len / max(length, 1))
     return float(bp * math.exp(log_p))
 
 
 def cider_d(hyps: Sequence[str], refs: Sequence[Sequence[str]], n: int = 4, sigma: float = 6.0) -> list[float]:
-    """CIDEr-D per item, the formula of pycocoevalcap's Cider (document frequency over the
-    items' reference sets; needs at least two items for non-zero idf). Inputs are tokenised with
-    ``simple_tokenize``."""
+    """CIDEr-D per item: pycocoevalcap's CiderScorer (document frequency over the items' reference
+    sets; needs at least two items for non-zero idf). Inputs are tokenised with ``simple_tokenize``
+    (pycocoevalcap's PTB tokeniser needs Java; this is the hot path of ensemble consensus)."""
+    from pycocoevalcap.cider.cider_scorer import CiderScorer
 
-    def counts(s: str) -> Counter:
-        w = simple_tokenize(s).split()
-        c: Counter = Counter()
-        for k in range(1, n + 1):
-            c.update(_ngrams(w, k))
-        return c
-
-    crefs = [[counts(r) for r in rs] for rs in refs]
-    ctest = [counts(h) for h in hyps]
-    df: dict[tuple, float] = defaultdict(float)
-    for rs in crefs:
-        for g in {g for r in rs for g in r}:
-            df[g] += 1
-    ref_len = math.log(float(len(crefs))) if crefs else 0.0
-
-    def vec(cnts: Counter):
-        v = [dict() for _ in range(n)]
-        norm = [0.0] * n
-        length = 0
-        for g, tf in cnts.items():
-            k = len(g) - 1
-            w = float(tf) * (ref_len - math.log(max(1.0, df[g])))
-            v[k][g] = w
-            norm[k] += w * w
-            if k == 1:  # (sic) coco-caption counts bigrams as the length
-                length += tf
-        return v, [math.sqrt(x) for x in norm], length
-
-    scores = []
-    for test, rs in zip(ctest, crefs, strict=False):
-        vh, nh, lh = vec(test)
-        total = [0.0] * n
-        for r in rs:
-            vr, nr, lr = vec(r)
-            delta = float(lh - lr)
-            for k in range(n):
-                val = sum(min(w, vr[k].get(g, 0.0)) * vr[k].get(g, 0.0) for g, w in vh[k].items())
-                if nh[k] != 0 and nr[k] != 0:
-                    val /= nh[k] * nr[k]
-                total[k] += val * math.exp(-(delta**2) / (2 * sigma**2))
-        scores.append(10.0 * (sum(total) / n) / max(len(rs), 1))
-    return scores
+    if not hyps:
+        return []
+    scorer = CiderScorer(n=n, sigma=sigma)
+    for hyp, rs in zip(hyps, refs, strict=True):
+        scorer += (simple_tokenize(hyp), [simple_tokenize(r) for r in rs])
+    _, scores = scorer.compute_score()
+    return [float(x) for x in scores]
 
 
 def consensus_scores(candidates: Sequence[str], method: str = "bleu", context: Sequence[Sequence[str]] = ()) -> list[float]:

@@ -16,8 +16,10 @@ import re
 import sys
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
+from . import catalog
 from .config import get_config
 from .errors import ModelLoadError
 from .params import ModelSpec
@@ -35,37 +37,44 @@ __all__ = [
     "clear_cache",
     "loaded_captioners",
     "INHOUSE_MARKER",
+    "offered_models",
 ]
 
-#: short name -> hub id. Each can be overridden by a local folder (see ``_override``).
-REGISTRY: dict[str, str] = {
-    "blip-base": "Salesforce/blip-image-captioning-base",
-    "blip-large": "Salesforce/blip-image-captioning-large",
-    "blip2-opt-2.7b": "Salesforce/blip2-opt-2.7b",
-    "git-base-coco": "microsoft/git-base-coco",
-    "git-large-coco": "microsoft/git-large-coco",
-    "vit-gpt2": "nlpconnect/vit-gpt2-image-captioning",
-}
+class _HubIds(Mapping):
+    """registry name -> hub id, read live from the model catalogue (mlcore.catalog.MODELS);
+    ``vlm_only``: the vision-language models (mlcore.predictors.vlm.VLMCaptioner)."""
+
+    def __init__(self, vlm_only: bool = False):
+        self._vlm_only = vlm_only
+
+    def _names(self) -> list[str]:
+        return [n for n, e in catalog.MODELS.items()
+                if e.hub_id and (not self._vlm_only or e.family.predictor == "vlm")]
+
+    def __getitem__(self, name: str) -> str:
+        if name not in self._names():
+            raise KeyError(name)
+        return catalog.MODELS[name].hub_id  # type: ignore[return-value]
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+#: short name -> hub id (a live view of the catalogue). Each can be overridden by a local folder
+#: (see ``_override``).
+REGISTRY: Mapping[str, str] = _HubIds()
 #: vision-language models (mlcore.predictors.vlm.VLMCaptioner): short name -> hub id
-VLM_REGISTRY: dict[str, str] = {
-    "smolvlm-256m": "HuggingFaceTB/SmolVLM-256M-Instruct",
-    "smolvlm-500m": "HuggingFaceTB/SmolVLM-500M-Instruct",
-    "florence-2-base": "florence-community/Florence-2-base",
-    "florence-2-large": "florence-community/Florence-2-large",
-    "qwen2-vl-2b": "Qwen/Qwen2-VL-2B-Instruct",
-    "qwen2.5-vl-3b": "Qwen/Qwen2.5-VL-3B-Instruct",
-    "qwen2.5-vl-7b": "Qwen/Qwen2.5-VL-7B-Instruct",
-    "qwen3-vl-2b": "Qwen/Qwen3-VL-2B-Instruct",
-    "llava-1.5-7b": "llava-hf/llava-1.5-7b-hf",
-    "llava-next-7b": "llava-hf/llava-v1.6-mistral-7b-hf",
-    "paligemma-3b": "google/paligemma-3b-mix-224",
-    "gemma-3-4b": "google/gemma-3-4b-it",
-}
-REGISTRY.update(VLM_REGISTRY)
-DEFAULT_MODEL = "blip-base"
+VLM_REGISTRY: Mapping[str, str] = _HubIds(vlm_only=True)
+DEFAULT_MODEL = catalog.DEFAULT_MODEL
 DEFAULT_ITM_MODEL = "Salesforce/blip-itm-base-coco"
 #: file that marks a folder as an in-house (ResNet-50 + Transformer decoder) checkpoint
-INHOUSE_MARKER = "mlcore_inhouse.json"
+INHOUSE_MARKER = catalog.INHOUSE_MARKER
 
 _LOCAL_OVERRIDES: dict[str, str] = {}
 _COMPOSITE = ("ensemble", "fallback")  # kinds whose members load their own ITM / grammar models
@@ -107,7 +116,21 @@ def _is_inhouse_dir(path: str) -> bool:
 
 
 def _known() -> str:
-    return ", ".join(sorted(set(REGISTRY) | set(_LOCAL_OVERRIDES)))
+    return ", ".join(sorted(set(catalog.MODELS) | set(_LOCAL_OVERRIDES)))
+
+
+def offered_models() -> list[str]:
+    """Registry names a person may pick: every catalogue entry with a hub id, and each local-only
+    entry (``inhouse``) whose checkpoint folder exists ($MLCORE_MODEL_<NAME> or $MLCORE_MODELS_DIR/<name>)."""
+    out = []
+    for name, entry in catalog.MODELS.items():
+        if entry.hub_id:
+            out.append(name)
+            continue
+        folder = _override(name)
+        if folder and os.path.isdir(folder) and (entry.family.predictor != "inhouse" or _is_inhouse_dir(folder)):
+            out.append(name)
+    return out
 
 
 def resolve_spec(spec: str | None) -> ModelSpec:
@@ -164,12 +187,23 @@ def resolve_spec(spec: str | None) -> ModelSpec:
         path = os.path.abspath(os.path.expanduser(spec[len("inhouse:") :].strip()))
         return ModelSpec(name=original, model_id=path, kind="inhouse", path=path)
 
-    if spec in REGISTRY or spec in _LOCAL_OVERRIDES:
+    if spec in catalog.MODELS or spec in _LOCAL_OVERRIDES:
         override = _override(spec)
         if override:
             sub = resolve_spec(override)
             return ModelSpec(name=spec, model_id=sub.model_id, kind=sub.kind, path=sub.path)
-        return ModelSpec(name=spec, model_id=REGISTRY[spec], kind="hf")
+        entry = catalog.MODELS[spec]
+        if not entry.hub_id:
+            from .config import model_env_name
+
+            raise ModelLoadError(
+                f"{spec!r} has no checkpoint here: point ${model_env_name(spec)} at its folder, or put it in "
+                f"$MLCORE_MODELS_DIR/{spec}" + (" (train one with mlcore.training.train_inhouse)"
+                                                if entry.family.predictor == "inhouse" else ""),
+                original,
+            )
+        return ModelSpec(name=spec, model_id=entry.hub_id, kind=entry.family.predictor if
+                         entry.family.predictor in ("inhouse", "openai") else "hf")
 
     expanded = os.path.expanduser(spec)
     if os.path.isdir(expanded):
@@ -216,8 +250,9 @@ def _build(ms: ModelSpec, device: str | None, dtype: str | None, options: dict[s
     if ms.kind == "fallback":
         from .predictors.fallback import FallbackCaptioner
 
-        return FallbackCaptioner([m.name for m in ms.members], device=device, dtype=dtype, load_options=options,
-                                 spec=ms.name, loader=load_captioner)
+        return FallbackCaptioner([m.name for m in ms.members], loader=load_captioner, device=device, dtype=dtype,
+                                 load_options=options, spec=ms.name,
+                                 capabilities=[catalog.spec_capabilities_of(m) for m in ms.members])
     raise ModelLoadError(f"unknown model kind {ms.kind!r}", ms.name)
 
 
@@ -238,7 +273,7 @@ def load_captioner(
     on the captioner: ``captioner.dtype_name``, ``captioner.dtype_reason``, ``captioner.info()``.
     ``options`` go to the predictor: ``itm`` (an ITM model spec, or True for the default
     Salesforce/blip-itm-base-coco), ``confidence_config``, ``max_batch_size``, ``rules``,
-    ``grammar`` (a text2text model spec or a GrammarCorrector; off by default).
+    ``grammar`` (a text2text model spec or a GrammarCorrector; default ``MLCORE_GRAMMAR_MODEL``, else off).
     Raises ModelLoadError (``.reason`` and ``.spec``; no host-specific advice) when the model
     cannot be loaded.
     """
@@ -260,6 +295,8 @@ def _load(spec, device, dtype, options: dict[str, Any], protect: set[tuple]):
     options = dict(options)
     if options.get("itm") is None and cfg.itm_model:
         options["itm"] = cfg.itm_model
+    if options.get("grammar") is None and cfg.grammar_model:
+        options["grammar"] = cfg.grammar_model
     key = (ms.key, dev, dt, tuple(sorted((k, repr(v)) for k, v in options.items())))
     with _LOCK:
         hit = _CACHE.get(key)

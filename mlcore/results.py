@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Candidate", "CaptionResult", "CaptionFailure"]
+from .errors import FailureKind
+
+__all__ = ["Candidate", "CaptionResult", "CaptionFailure", "CaptionOutcome", "FailureKind"]
 
 
 @dataclass(frozen=True)
@@ -80,16 +82,23 @@ class CaptionFailure:
 
     ``reason``: never empty, e.g. "MemoryError: out of memory while captioning this image" or
     "the model produced no words for this image"; ``error_type``: the exception class name, or
-    "EmptyCaption"; ``model_id``: the captioner's.
+    "EmptyCaption" (for people and logs); ``kind``: the typed FailureKind a host matches on;
+    ``model_id``: the captioner's.
     """
 
     reason: str
     error_type: str
     model_id: str = ""
+    kind: FailureKind = FailureKind.MODEL_ERROR
 
     @property
     def ok(self) -> bool:
         return False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"reason": self.reason, "error_type": self.error_type, "model_id": self.model_id}
+        return {"reason": self.reason, "error_type": self.error_type, "model_id": self.model_id,
+                "kind": self.kind.value}
+
+
+#: one image's outcome of Captioner.caption_isolated: a caption (``ok`` True) or a failure
+CaptionOutcome = CaptionResult | CaptionFailure

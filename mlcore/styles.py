@@ -31,7 +31,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-from .errors import InvalidParams, MLCoreError
+from .errors import FailureKind, InvalidParams, MLCoreError
 
 __all__ = [
     "CaptionStyle",
@@ -68,6 +68,8 @@ class UnknownStyle(InvalidParams):
 
 class UnsupportedStyle(InvalidParams):
     """The captioner cannot produce this style or language (e.g. BLIP asked for ``tags``)."""
+
+    kind = FailureKind.UNSUPPORTED_STYLE
 
     def __init__(self, model_id: str, field_name: str, value: str, supported: set[str] | frozenset[str],
                  reason: str = "it takes no prompt"):

@@ -7,15 +7,9 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Monitoring"
 
     def ready(self) -> None:
-        # The Prometheus collectors observe what the lower layers report through core.metrics.
         from captions import signals
-        from core import metrics as hooks
-        from monitoring import metrics, services
+        from monitoring import services
 
-        hooks.observer_register(metrics)
-        # Inference engines (openai: specs, fallback chains) report per-engine events to mlcore's hook.
-        import mlcore
-
-        mlcore.add_engine_listener(metrics.observe_engine_event)
+        # Metrics need no wiring: every layer records into its own Prometheus collectors (core.metrics).
         # A captioning worker at work is a live worker: its heartbeat is written here.
         signals.worker_active.connect(services.worker_heartbeat_on_activity, dispatch_uid="monitoring.worker_heartbeat")

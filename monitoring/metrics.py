@@ -1,148 +1,30 @@
-"""Prometheus metrics of captionsite, and the hooks the captioning path calls to record them.
+"""/metrics: the Prometheus exposition of every collector the layers define where they use them
+(core.metrics: HTTP; captions.metrics: captions, failures, inference, batches, model loads;
+feedback.metrics: ratings; mlcore.engines: inference engine events), plus the queue gauges read
+from the database at scrape time (here).
 
 Multiprocess mode: when PROMETHEUS_MULTIPROC_DIR is set (gunicorn and qcluster in production),
 every process writes its values to files in that folder and `/metrics` adds them all up, so
 the gunicorn workers and the qcluster workers all count. Without it (development, tests), the
 values live in this process only.
-
-The hooks never raise: a metrics problem must not fail a caption or a request.
 """
 
 import logging
-import os
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+
+import mlcore.engines
+from captions import metrics as caption_metrics
+from core.metrics import MULTIPROC_DIR
+from feedback import metrics as feedback_metrics
 
 logger = logging.getLogger(__name__)
 
-MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
-if MULTIPROC_DIR:
-    # The value files are created as soon as a metric exists; the folder has to be there first.
-    os.makedirs(MULTIPROC_DIR, exist_ok=True)
+__all__ = ["MULTIPROC_DIR", "QueueDepthCollector", "exposition", "process_values_registry"]
 
-_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-_INFERENCE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60, 120)
-_LOAD_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
-_CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
-
-HTTP_REQUESTS = Counter(
-    "captionsite_http_requests", "HTTP requests by view, method and status code.", ["view", "method", "status"]
-)
-HTTP_LATENCY = Histogram(
-    "captionsite_http_request_duration_seconds", "Time to answer an HTTP request, by view.", ["view"],
-    buckets=_SECONDS_BUCKETS,
-)
-CAPTIONS = Counter(
-    "captionsite_captions", "Captions written, by model and source (model: computed, cache: reused).",
-    ["model", "source"],
-)
-CAPTION_FAILURES = Counter(
-    "captionsite_caption_failures", "Failed captioning attempts, by model and whether final.",
-    ["model", "final"],
-)
-INFERENCE_SECONDS = Histogram(
-    "captionsite_inference_seconds", "Model inference time per image.", ["model"], buckets=_INFERENCE_BUCKETS
-)
-CONFIDENCE = Histogram(
-    "captionsite_caption_confidence", "Confidence of computed captions.", ["model"], buckets=_CONFIDENCE_BUCKETS
-)
-BATCH_SIZE = Histogram("captionsite_batch_size", "Images per batched model call.", buckets=_BATCH_BUCKETS)
-CACHE_LOOKUPS = Counter(
-    "captionsite_caption_cache_lookups", "Caption cache lookups by result (hit: reused, miss: computed).",
-    ["result"],
-)
-MODEL_LOAD_SECONDS = Histogram(
-    "captionsite_model_load_seconds", "Time to load a caption model into a worker.", ["model"],
-    buckets=_LOAD_BUCKETS,
-)
-FEEDBACK_RATINGS = Counter("captionsite_feedback_ratings", "Feedback ratings given, by stars.", ["rating"])
-ENGINE_EVENTS = Counter(
-    "captionsite_engine_events",
-    "Inference engine events (mlcore.engines): request_ok, request_retry, request_failed, engine_failed, "
-    "fallback_used, by engine spec.",
-    ["engine", "event"],
-)
-ENGINE_IMAGES = Counter(
-    "captionsite_engine_images",
-    "Images an engine could not caption (engine_failed) or captioned as a fallback (fallback_used), by engine.",
-    ["engine", "event"],
-)
-
-
-def _engine_label(engine) -> str:
-    """The engine spec without credentials a URL might carry (user:password@)."""
-    import re
-
-    return re.sub(r"//[^/@#]*@", "//", str(engine or "unknown"))[:200]
-
-
-def observe_engine_event(event: str, engine: str, info: dict) -> None:
-    """An mlcore engine listener (mlcore.add_engine_listener, registered by monitoring at ready):
-    one event of an OpenAI-compatible engine or a fallback chain (see mlcore.engines)."""
-    label = _engine_label(engine)
-    ENGINE_EVENTS.labels(engine=label, event=event).inc()
-    images = info.get("images")
-    if event in ("engine_failed", "fallback_used") and images:
-        count = len(images) if isinstance(images, (list, tuple, set)) else int(images)
-        ENGINE_IMAGES.labels(engine=label, event=event).inc(count)
-
-
-def _model_label(model_id) -> str:
-    return str(model_id or "unknown")[:200]
-
-
-def observe_http(*, view: str, method: str, status: int, seconds: float) -> None:
-    try:
-        HTTP_REQUESTS.labels(view=view, method=method, status=str(status)).inc()
-        HTTP_LATENCY.labels(view=view).observe(seconds)
-    except Exception:
-        logger.exception("Could not record the HTTP metrics")
-
-
-def observe_caption(model_id: str, seconds: float | None, confidence: float | None, reused: bool) -> None:
-    """One caption written: computed by the model (reused=False) or copied from the cache."""
-    try:
-        model = _model_label(model_id)
-        CAPTIONS.labels(model=model, source="cache" if reused else "model").inc()
-        CACHE_LOOKUPS.labels(result="hit" if reused else "miss").inc()
-        if reused:
-            return
-        if seconds is not None:
-            INFERENCE_SECONDS.labels(model=model).observe(max(float(seconds), 0.0))
-        if confidence is not None:
-            CONFIDENCE.labels(model=model).observe(float(confidence))
-    except Exception:
-        logger.exception("Could not record the caption metrics")
-
-
-def observe_failure(model_id: str, final: bool = False) -> None:
-    try:
-        CAPTION_FAILURES.labels(model=_model_label(model_id), final="true" if final else "false").inc()
-    except Exception:
-        logger.exception("Could not record the failure metric")
-
-
-def observe_batch(size: int) -> None:
-    try:
-        BATCH_SIZE.observe(size)
-    except Exception:
-        logger.exception("Could not record the batch size metric")
-
-
-def observe_model_load(seconds: float, model_id: str = "") -> None:
-    try:
-        MODEL_LOAD_SECONDS.labels(model=_model_label(model_id)).observe(max(float(seconds), 0.0))
-    except Exception:
-        logger.exception("Could not record the model load metric")
-
-
-def observe_rating(rating: int) -> None:
-    try:
-        FEEDBACK_RATINGS.labels(rating=str(int(rating))).inc()
-    except Exception:
-        logger.exception("Could not record the rating metric")
+# every collector exists (and has its value file in multiprocess mode) before the first scrape
+_DEFINED_WHERE_USED = (caption_metrics, feedback_metrics, mlcore.engines.engine_collectors())
 
 
 class QueueDepthCollector:

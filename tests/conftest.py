@@ -124,3 +124,15 @@ def schedules(db):
 
     call_command("setup_schedules", verbosity=0)
     return Schedule.objects.all()
+
+
+@pytest.fixture(scope="session")
+def tiny_inhouse_dir(tmp_path_factory) -> str:
+    """A tiny in-house (ResNet + Transformer decoder) checkpoint with random weights, saved as
+    mlcore.training.train_inhouse saves a trained one."""
+    from mlcore.predictors.custom import WordVocab, build_model, save_checkpoint, tiny_inhouse_config
+
+    config = tiny_inhouse_config()
+    vocab = WordVocab.build(["a dog on the grass", "a red car on a street", "two cats on a sofa"])
+    folder = tmp_path_factory.mktemp("tiny-inhouse") / "inhouse"
+    return save_checkpoint(str(folder), build_model(config, len(vocab), load_pretrained=False), config, vocab)

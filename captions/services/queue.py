@@ -15,10 +15,10 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from captions import metrics
 from captions.models import Image
 from captions.selectors import captioning_defaults
 from captions.services.results import SweepSummary, WorkerRunSummary
-from core import metrics
 from core.tasks import enqueue
 
 logger = logging.getLogger(__name__)

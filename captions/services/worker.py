@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from captions import metrics
 from captions.models import Caption, Image
 from captions.selectors import captioning_defaults
 from captions.services.queue import (
@@ -30,9 +31,10 @@ from captions.services.queue import (
 )
 from captions.services.results import WorkerRunSummary
 from captions.services.styles import custom_styles_sync
-from core import metrics
+from mlcore.errors import FailureKind, failure_kind_of
 from mlcore.params import GenerationParams, InvalidParams
 from mlcore.predictors.base import failure_reason
+from mlcore.results import CaptionFailure, CaptionOutcome, CaptionResult
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +108,7 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
     defaults = captioning_defaults()
     default_spec = defaults.model_spec
     review_threshold = defaults.review_threshold
-    custom_styles_sync()  # issue 12: a style staff defined since the last batch reaches this worker
+    custom_styles_sync()  # a style staff defined since the last batch reaches this worker
     groups: dict[tuple[str, GenerationParams], list[Image]] = {}
     for image in images:
         try:
@@ -137,15 +139,17 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
                 )
             continue
 
-        # issue 12: a style / language this model cannot write (the web process could not tell,
-        # e.g. its host lacks the model's config) fails those images for good, with the reason.
-        refusal = _style_refusal(captioner, params)
-        if refusal:
+        # A style / language this model cannot write (the web process could not tell, e.g. its host
+        # lacks the model's config) fails those images for good, with the reason. The captioner
+        # answers from mlcore's model catalogue (an ensemble or fallback chain from its members).
+        try:
+            captioner.check_style(params)
+        except InvalidParams as error:
             for image in group:
                 summary += image_attempt_failed(
                     image=image,
                     claim_token=claim_token,
-                    reason=refusal,
+                    reason=f"{error.message}.",
                     kind=Image.FailureKind.UNSUPPORTED_STYLE,
                     permanent=True,
                 )
@@ -212,7 +216,7 @@ def _caption_with_model(
     recording = time.perf_counter()
     for key, outcome in zip(keys, outcomes, strict=True):
         first, *duplicates = to_compute[key]
-        if not getattr(outcome, "ok", False):
+        if not isinstance(outcome, CaptionResult) or not outcome.ok:
             # A CaptionFailure (its reason never empty) or a result with no words: this image's
             # attempt failed; its neighbours are recorded as usual. A transient failure (an engine
             # that did not answer, an error) is retried with back-off; no words from a model that
@@ -240,21 +244,20 @@ def _caption_with_model(
             if caption_record_reused(image=image, claim_token=claim_token, original=caption):
                 summary += WorkerRunSummary(reused=1)
     model_ms = {
-        phase: sum(((getattr(outcome, "timings", None) or {}).get(phase) or 0.0) for outcome in outcomes)
+        phase: sum((outcome.timings.get(phase) or 0.0) for outcome in outcomes if isinstance(outcome, CaptionResult))
         for phase in ("preprocess_ms", "generate_ms")
     }
     model_ms["record_ms"] = (time.perf_counter() - recording) * 1000
     return summary + WorkerRunSummary(timings_ms=model_ms)
 
 
-def _caption_each(captioner, pixels: list, params: GenerationParams) -> list:
-    """One outcome per image: a CaptionResult, a CaptionFailure, or None (failed, no reason).
+def _caption_each(captioner, pixels: list, params: GenerationParams) -> list[CaptionOutcome]:
+    """One outcome per image: a CaptionResult or a CaptionFailure (mlcore's typed outcome).
 
     ``caption_isolated`` bisects a failing batch so only the culprit fails. An engine that could
     caption only some images (mlcore.engines.EngineUnavailable) gives its partial results and a
     reason for each failed index; any other exception fails the whole batch with its message."""
     from mlcore.engines import EngineUnavailable
-    from mlcore.results import CaptionFailure
 
     try:
         return list(captioner.caption_isolated(pixels, params))
@@ -265,43 +268,34 @@ def _caption_each(captioner, pixels: list, params: GenerationParams) -> list:
         for index, result in enumerate(partial[: len(pixels)]):
             if index in error.failures or result is None:
                 reason = error.failures.get(index) or str(error)
-                outcomes.append(CaptionFailure(reason=reason, error_type="EngineUnavailable", model_id=error.engine))
+                outcomes.append(CaptionFailure(reason=reason, error_type="EngineUnavailable", model_id=error.engine,
+                                               kind=error.kind))
             else:
                 outcomes.append(result)
         return outcomes
     except Exception as error:
         logger.exception("Captioning a batch of %d images with %s failed", len(pixels), captioner.model_id)
-        return [CaptionFailure(reason=failure_reason(error), error_type=type(error).__name__) for _ in pixels]
+        return [CaptionFailure(reason=failure_reason(error), error_type=type(error).__name__,
+                               kind=failure_kind_of(error)) for _ in pixels]
 
 
-def _failure_reason(outcome) -> str:
+def _failure_reason(outcome: CaptionOutcome) -> str:
     """The non-empty reason an outcome that is not a usable caption gets recorded with."""
-    from mlcore.results import CaptionFailure
-
     if isinstance(outcome, CaptionFailure) and outcome.reason.strip():
         return f"The model could not caption this image: {outcome.reason}"
-    details = getattr(outcome, "details", None) or {}
+    details = outcome.details if isinstance(outcome, CaptionResult) else {}
     return f"The model produced no caption for this image{': ' + details['error'] if details.get('error') else ''}."
 
 
-# mlcore CaptionFailure.error_type -> Image.FailureKind (other exception names: MODEL_ERROR)
-_ERROR_TYPE_KINDS = {
-    "EmptyCaption": Image.FailureKind.NO_WORDS,
-    "EngineUnavailable": Image.FailureKind.ENGINE_UNAVAILABLE,
-    "ImageRejected": Image.FailureKind.IMAGE_UNREADABLE,
-    "UnidentifiedImageError": Image.FailureKind.IMAGE_UNREADABLE,
-    "DecompressionBombError": Image.FailureKind.IMAGE_UNREADABLE,
-    "UnsupportedStyle": Image.FailureKind.UNSUPPORTED_STYLE,
-}
+# mlcore's FailureKind -> Image.FailureKind (the same names; one table, matched on the enum)
+_FAILURE_KINDS = {kind: Image.FailureKind(kind.value) for kind in FailureKind}
 
 
-def _failure_kind(outcome) -> str:
-    """The Image.FailureKind of an outcome that is not a usable caption, from mlcore's structured
-    error_type (never from the words of the reason): a result with no words (or None) is NO_WORDS."""
-    from mlcore.results import CaptionFailure
-
+def _failure_kind(outcome: CaptionOutcome) -> str:
+    """The Image.FailureKind of an outcome that is not a usable caption, from mlcore's typed
+    FailureKind (never from class names or the words of the reason): a result with no words is NO_WORDS."""
     if isinstance(outcome, CaptionFailure):
-        return _ERROR_TYPE_KINDS.get(outcome.error_type, Image.FailureKind.MODEL_ERROR)
+        return _FAILURE_KINDS[outcome.kind]
     return Image.FailureKind.NO_WORDS
 
 
@@ -318,24 +312,7 @@ def caption_cache_key(*, image: Image, captioner, params: GenerationParams) -> s
     return hashlib.sha256("|".join(material).encode()).hexdigest()
 
 
-# --- issue 12: styles, languages, engine metadata and the unknown-confidence policy -------------
-
-
-def _style_refusal(captioner, params: GenerationParams) -> str:
-    """Why `captioner` cannot write params.style / .language ("" when it can): mlcore's
-    Captioner.check_style raises UnsupportedStyle (an InvalidParams) naming what it supports."""
-    # An ensemble's members each write every image: each must be able to (its own check_style
-    # is the prompt-less default and not what it does).
-    members = getattr(captioner, "members", None) or [captioner]
-    for member in members:
-        check = getattr(member, "check_style", None)
-        if check is None:
-            continue
-        try:
-            check(params)
-        except InvalidParams as error:
-            return f"{error.message}."
-    return ""
+# --- styles, languages, engine metadata and the unknown-confidence policy ----------------------
 
 
 def _style_material(params: GenerationParams) -> list[str]:
@@ -346,7 +323,7 @@ def _style_material(params: GenerationParams) -> list[str]:
 
 
 def _caption_metadata(result) -> dict:
-    """The Caption fields of issue 12 from an mlcore CaptionResult: style, language, the exact
+    """The Caption style fields from an mlcore CaptionResult: style, language, the exact
     prompt, tags (list, tags style only) and details (confidence_source: "logprobs"/"unknown" from
     engines, "model_scores" for local models; the fallback record: which engine answered, which failed)."""
     details = {k: v for k, v in dict(result.details or {}).items() if k in _STORED_DETAILS}
@@ -413,7 +390,7 @@ def caption_record(
 ) -> Caption | None:
     """Record a model's caption for a claimed image (None when the claim was lost).
     Raises ValueError for a result with no words (``result.ok`` False): never stored as done."""
-    if not getattr(result, "ok", bool(str(result.text).strip())):
+    if not result.ok:
         raise ValueError("An empty caption is never recorded; record a failed attempt instead.")
     caption = _caption_store(
         image=image,

@@ -12,9 +12,10 @@ from typing import Any
 
 from ..confidence import DEFAULT_CONFIDENCE, ConfidenceConfig, combine
 from ..config import get_config
+from ..errors import FailureKind, failure_kind_of
 from ..params import GenerationParams
 from ..postprocess import DEFAULT_RULES, GrammarCorrector, postprocess
-from ..results import Candidate, CaptionFailure, CaptionResult
+from ..results import Candidate, CaptionFailure, CaptionOutcome, CaptionResult
 
 __all__ = ["Captioner", "RawCandidate", "check_images", "failure_reason", "EMPTY_CAPTION_ERROR", "stamp_style"]
 
@@ -89,10 +90,8 @@ class Captioner(abc.ABC):
     #: why this dtype: "explicit", or the "auto: ..." reason of hfutils.choose_auto_dtype
     dtype_reason: str = "explicit"
     kind: str = "hf"
-    #: caption styles this captioner can write (mlcore.styles); prompt-less models: only "alt"
-    supported_styles: frozenset[str] = frozenset({"alt"})
-    #: primary language subtags it can write; None = any (prompted vision-language models)
-    supported_languages: frozenset[str] | None = frozenset({"en"})
+    #: the model family (mlcore.catalog.FAMILIES): what it can write comes from the catalogue
+    family: str = "blip"
 
     def __init__(
         self,
@@ -155,21 +154,31 @@ class Captioner(abc.ABC):
         """The exact instruction the model gets for params.style/language (None: it takes no prompt)."""
         return None
 
+    def capabilities(self):
+        """What this captioner can write (mlcore.catalog.Capabilities): its family's record in the
+        catalogue; composite captioners (ensemble, fallback) compute it from their members."""
+        from ..catalog import FAMILIES
+
+        return FAMILIES[self.family].capabilities
+
+    @property
+    def supported_styles(self) -> frozenset[str] | None:
+        """The caption styles it can write (mlcore.styles); None: every registered style."""
+        return self.capabilities().styles
+
+    @property
+    def supported_languages(self) -> frozenset[str] | None:
+        """The primary language subtags it can write; None: any."""
+        return self.capabilities().languages
+
     def check_style(self, params: GenerationParams) -> None:
         """Raise mlcore.styles.UnsupportedStyle when this captioner cannot write params.style /
-        params.language (subclasses that follow prompts widen supported_styles/_languages)."""
-        from ..styles import STYLES, UnsupportedStyle
-
-        styles = set(STYLES) if self.supported_styles is None else self.supported_styles
-        if params.style not in styles:
-            raise UnsupportedStyle(self.model_id, "style", params.style, frozenset(styles))
-        langs = self.supported_languages
-        if langs is not None and params.language.split("-")[0] not in langs:
-            raise UnsupportedStyle(self.model_id, "language", params.language, langs)
+        params.language (from ``capabilities()``, i.e. the catalogue)."""
+        self.capabilities().check(params, self.model_id)
 
     def caption_isolated(
         self, images: Sequence[Any], params: GenerationParams | None = None
-    ) -> list[CaptionResult | CaptionFailure]:
+    ) -> list[CaptionOutcome]:
         """Like ``caption`` but one image never fails another: one entry per image, in order, each
         a CaptionResult (``ok`` True) or a CaptionFailure with a non-empty ``reason``.
 
@@ -197,7 +206,7 @@ class Captioner(abc.ABC):
                 check_images([img])
             except Exception as exc:  # noqa: BLE001 - a bad input is this image's failure
                 out[i] = CaptionFailure(reason=failure_reason(exc), error_type=type(exc).__name__,
-                                        model_id=self.model_id)
+                                        model_id=self.model_id, kind=failure_kind_of(exc))
             else:
                 good.append(i)
         step = max(int(self.max_batch_size), 1)
@@ -220,7 +229,7 @@ class Captioner(abc.ABC):
                     if res is None or k in exc.failures:
                         reason = " ".join(str(exc.failures.get(k) or exc).split())[:500]
                         out[i] = CaptionFailure(reason=reason, error_type="EngineUnavailable",
-                                                model_id=exc.engine)
+                                                model_id=exc.engine, kind=exc.kind)
                     else:
                         self._keep(i, res, out)
                 return
@@ -229,7 +238,7 @@ class Captioner(abc.ABC):
             if len(idx) == 1:
                 logger.warning("Captioning one image failed with %s: %s", self.model_id, failure_reason(exc))
                 out[idx[0]] = CaptionFailure(reason=failure_reason(exc), error_type=type(exc).__name__,
-                                             model_id=self.model_id)
+                                             model_id=self.model_id, kind=failure_kind_of(exc))
                 return
             half = len(idx) // 2
             self._caption_bisect(images, idx[:half], params, out)
@@ -245,7 +254,8 @@ class Captioner(abc.ABC):
             reason = res.details.get("error") or EMPTY_CAPTION_ERROR
             if res.raw_text:
                 reason = f"{reason} (raw output {res.raw_text[:80]!r})"
-            out[i] = CaptionFailure(reason=reason, error_type="EmptyCaption", model_id=self.model_id)
+            out[i] = CaptionFailure(reason=reason, error_type="EmptyCaption", model_id=self.model_id,
+                                    kind=FailureKind.NO_WORDS)
 
     def score_text(self, raw: RawCandidate) -> tuple[str, float, dict[str, Any]]:
         text = postprocess(raw.raw_text, self.rules)

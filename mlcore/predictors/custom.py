@@ -341,6 +341,7 @@ def load_checkpoint(folder: str, device: str = "cpu"):
 
 class InHouseCaptioner(Captioner):
     kind = "inhouse"
+    family = "inhouse"
 
     def __init__(self, model, config: InHouseConfig, vocab: WordVocab, *, model_id: str, model_version: str,
                  device: str = "cpu", dtype: str = "float32", **kwargs):

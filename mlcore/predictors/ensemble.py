@@ -25,6 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
+from ..catalog import Capabilities
 from ..engines import EngineUnavailable
 from ..metrics import consensus_scores
 from ..params import GenerationParams
@@ -36,6 +37,7 @@ __all__ = ["EnsembleCaptioner"]
 
 class EnsembleCaptioner(Captioner):
     kind = "ensemble"
+    family = "ensemble"
 
     def __init__(self, members: Sequence[Captioner], pick: str = "confidence", spec=None, sim: str = "bleu"):
         if not members:
@@ -59,8 +61,23 @@ class EnsembleCaptioner(Captioner):
     def generate_raw(self, images, params):  # pragma: no cover - not used: caption() is overridden
         raise NotImplementedError
 
+    def capabilities(self) -> Capabilities:
+        """Every member captions every image: what every member can write (the intersection)."""
+        return Capabilities.all_of(m.capabilities() for m in self.members)
+
+    def check_style(self, params: GenerationParams) -> None:
+        """UnsupportedStyle naming the member(s) that cannot write params.style / params.language."""
+        caps = self.capabilities()
+        if caps.refusal(params) is None:
+            return
+        refusing = [m.model_id for m in self.members if m.capabilities().refusal(params) is not None]
+        caps.check(params, self.model_id, reason=(
+            f"its member{'s' if len(refusing) > 1 else ''} {', '.join(refusing)} cannot; "
+            "every member of an ensemble captions every image"))
+
     def caption(self, images, params: GenerationParams | None = None) -> list[CaptionResult]:
         params = params if params is not None else GenerationParams()
+        self.check_style(params)
         images = check_images(images)
         if not images:
             return []

@@ -12,6 +12,11 @@ loaded lazily, through the registry's cache; a member that failed to load is not
 ``retry_seconds`` (default 60). When no member can caption an image the call raises
 mlcore.engines.EngineUnavailable with the partial results and each image's reasons (nothing is
 silently lost). Events ``engine_failed`` / ``fallback_used`` go to mlcore.engines listeners.
+
+The chain is handed its ``loader`` (``spec -> Captioner``; the registry passes its cached
+``load_captioner``) and, optionally, what each member can write (mlcore.catalog.Capabilities, known
+without loading it): the chain can write what any member can (``Capabilities.any_of``), so a style no
+member can write is refused before any member is loaded.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..catalog import Capabilities
 from ..engines import EngineUnavailable, emit
 from ..errors import MLCoreError, ModelLoadError
 from ..params import GenerationParams
@@ -36,22 +42,24 @@ SEPARATOR = "|"
 
 class FallbackCaptioner(Captioner):
     kind = "fallback"
-    supported_styles = None
-    supported_languages = None
+    family = "fallback"
 
-    def __init__(self, specs: Sequence[str], *, device: str | None = None, dtype: str | None = None,
-                 retry_seconds: float = 60.0, load_options: dict | None = None, spec: str | None = None,
-                 loader: Callable[..., Captioner]):
+    def __init__(self, specs: Sequence[str], *, loader: Callable[..., Captioner], device: str | None = None,
+                 dtype: str | None = None, retry_seconds: float = 60.0, load_options: dict | None = None,
+                 spec: str | None = None, capabilities: Sequence[Capabilities] | None = None):
         if not specs:
             raise ValueError("a fallback chain needs at least one member")
+        if capabilities is not None and len(capabilities) != len(specs):
+            raise ValueError("one Capabilities per member")
         self.specs = list(specs)
+        self.loader = loader
+        self.member_capabilities = list(capabilities) if capabilities is not None else None
         self.model_id = spec or ("fallback:" + SEPARATOR.join(self.specs))
         self.model_version = hashlib.sha256(self.model_id.encode()).hexdigest()[:12]
         self.device = device or "auto"
         self.dtype = dtype or "auto"
         self.retry_seconds = retry_seconds
         self._load_options = dict(load_options or {})
-        self._loader = loader  # the registry's load_captioner (passed in: the registry builds this chain)
         self._loaded: dict[int, Captioner] = {}
         self._load_failed: dict[int, tuple[float, str]] = {}
         self._lock = threading.Lock()
@@ -60,6 +68,13 @@ class FallbackCaptioner(Captioner):
 
     def generate_raw(self, images, params):  # pragma: no cover - caption() is overridden
         raise NotImplementedError
+
+    def capabilities(self) -> Capabilities:
+        """Any member may caption an image: the union of what the members can write (unknown members:
+        any style, checked by the member when it runs)."""
+        if self.member_capabilities is None:
+            return Capabilities(None, None, known=False)
+        return Capabilities.any_of(self.member_capabilities)
 
     def member(self, i: int) -> Captioner:
         """Member ``i``, loaded on first use; ModelLoadError (remembered for retry_seconds) when it cannot."""
@@ -70,7 +85,7 @@ class FallbackCaptioner(Captioner):
             if failed and time.monotonic() - failed[0] < self.retry_seconds:
                 raise ModelLoadError(failed[1], self.specs[i])
         try:
-            cap = self._loader(self.specs[i], device=None if self.device == "auto" else self.device,
+            cap = self.loader(self.specs[i], device=None if self.device == "auto" else self.device,
                                  dtype=None if self.dtype == "auto" else self.dtype, **self._load_options)
         except ModelLoadError as exc:
             with self._lock:
@@ -84,6 +99,7 @@ class FallbackCaptioner(Captioner):
         params = params if params is not None else GenerationParams()
         if not isinstance(params, GenerationParams):
             raise TypeError("params must be a GenerationParams (use GenerationParams.from_dict)")
+        self.check_style(params)
         images = check_images(images)
         n = len(images)
         results: list[CaptionResult | None] = [None] * n

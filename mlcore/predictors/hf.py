@@ -11,6 +11,7 @@ import os
 import time
 from typing import Any
 
+from ..catalog import model_types
 from ..errors import ModelLoadError
 from ..hfutils import (
     folder_fingerprint,
@@ -29,12 +30,10 @@ from .base import Captioner, RawCandidate
 
 __all__ = ["HFCaptioner", "ITMScorer", "ARCHITECTURES", "load_hf_parts", "generate_scored", "inputs_to"]
 
-# config.model_type -> (model class name in transformers, short architecture name)
+# config.model_type -> (model class name in transformers, family name): the image-to-text families of
+# the model catalogue (mlcore.catalog)
 ARCHITECTURES: dict[str, tuple[str, str]] = {
-    "blip": ("BlipForConditionalGeneration", "blip"),
-    "blip-2": ("Blip2ForConditionalGeneration", "blip2"),
-    "git": ("GitForCausalLM", "git"),
-    "vision-encoder-decoder": ("VisionEncoderDecoderModel", "vision-encoder-decoder"),
+    model_type: (family.model_types[model_type], family.name) for model_type, family in model_types("hf").items()
 }
 
 
@@ -167,6 +166,7 @@ class HFCaptioner(Captioner):
         self.image_processor = image_processor
         self.tokenizer = tokenizer
         self.arch = arch
+        self.family = arch  # the catalogue family: what it can write
         self.model_id = model_id
         self.model_version = model_version
         self.device = device

@@ -14,10 +14,12 @@ Beam search and alternatives are not available through this API (one candidate p
   Qwen2.5-VL's and LLaVA-NeXT's native tiles are about this size) and sent as JPEG data URLs.
 * Concurrency: at most ``concurrency`` requests in flight per engine object (a thread pool; the
   registry keeps one engine per process, so this is per worker process).
-* Retries: 429, 500, 502, 503, 504, timeouts and connection errors are retried up to ``retries``
-  times with exponential back-off ``backoff * 2**attempt`` (capped at ``max_backoff``) plus up to
-  10 % jitter, or the server's ``Retry-After`` seconds when it sends one (capped the same way).
-  Other 4xx answers fail at once (wrong model name, bad key).
+* HTTP: one httpx client per engine (connection pooling, keep-alive; ``timeout`` for connecting,
+  reading and writing each). Retries are tenacity's: 408, 429, 500, 502, 503, 504, timeouts,
+  connection errors and undecodable answers are retried up to ``retries`` times with exponential
+  back-off ``backoff * 2**attempt`` (capped at ``max_backoff``) plus up to 10 % jitter, or the
+  server's ``Retry-After`` seconds when it sends one (capped the same way). Other 4xx answers fail at
+  once (wrong model name, bad key).
 * Confidence: when the server returns token ``logprobs``, the mean token log-probability feeds
   mlcore.confidence exactly as for local models (``details['confidence_source'] == 'logprobs'``);
   otherwise the sequence term is unknown: ``details['confidence_source'] == 'unknown'`` and the
@@ -38,14 +40,11 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import math
 import random
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -61,6 +60,14 @@ __all__ = ["OpenAIEngine", "parse_openai_spec", "engine_settings", "RETRY_STATUS
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _THINK_RE = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+
+
+class _Retryable(Exception):
+    """A retryable failure of one attempt: its HTTP status (None: no answer), reason and headers."""
+
+    def __init__(self, status: int | None, error: str, headers: dict):
+        self.status, self.error, self.headers = status, error, headers
+        super().__init__(error)
 
 
 class EngineRequestError(Exception):
@@ -123,8 +130,7 @@ class OpenAIEngine(Captioner):
     """A remote OpenAI-compatible chat-completions server behind the Captioner interface."""
 
     kind = "openai"
-    supported_styles = None  # any registered style: the server gets the style's prompt
-    supported_languages = None
+    family = "openai"  # any registered style, any language: the server gets the style's prompt
 
     def __init__(self, base_url: str, model: str, *, spec: str | None = None, api_key: str | None = None,
                  timeout: float | None = None, concurrency: int | None = None, retries: int | None = None,
@@ -151,6 +157,7 @@ class OpenAIEngine(Captioner):
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="mlcore-openai")
         self._logprobs_ok = True
         self._lock = threading.Lock()
+        self._client = None
 
     @classmethod
     def from_spec(cls, spec: str, **kwargs) -> OpenAIEngine:
@@ -159,21 +166,31 @@ class OpenAIEngine(Captioner):
 
     # -- HTTP -------------------------------------------------------------------------------------
 
+    @property
+    def client(self):
+        """The engine's httpx client (created on first use; pooled connections, one timeout)."""
+        import httpx
+
+        with self._lock:
+            if self._client is None:
+                headers = {"Accept": "application/json"}
+                if self.api_key:
+                    headers["Authorization"] = f"Bearer {self.api_key}"
+                self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=self.timeout,
+                                            limits=httpx.Limits(max_connections=self.concurrency))
+            return self._client
+
     def _post(self, payload: dict) -> tuple[int, dict, dict]:
-        data = json.dumps(payload).encode("utf-8")
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        req = urllib.request.Request(self.base_url + "/chat/completions", data=data, headers=headers, method="POST")
+        """(status, headers, decoded JSON body) of one POST; httpx.TransportError / ValueError when no
+        usable answer came (a 2xx answer that is not JSON is a ValueError)."""
+        resp = self.client.post("/chat/completions", json=payload)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - URL from config
-                return resp.status, dict(resp.headers), json.loads(resp.read().decode("utf-8") or "{}")
-        except urllib.error.HTTPError as exc:
-            try:
-                body = json.loads(exc.read().decode("utf-8", "replace") or "{}")
-            except ValueError:
-                body = {}
-            return exc.code, dict(exc.headers or {}), body if isinstance(body, dict) else {"error": body}
+            body = resp.json() if resp.content else {}
+        except ValueError:
+            if 200 <= resp.status_code < 300:
+                raise
+            body = {}
+        return resp.status_code, dict(resp.headers), body if isinstance(body, dict) else {"error": body}
 
     def _delay(self, attempt: int, headers: dict) -> float:
         retry_after = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
@@ -185,46 +202,61 @@ class OpenAIEngine(Captioner):
         base = min(self.max_backoff, self.backoff * (2 ** attempt))
         return base * (1.0 + 0.1 * random.random())
 
+    def _wait(self, retry_state) -> float:
+        """tenacity's wait: the server's Retry-After, else exponential back-off with jitter."""
+        failure = retry_state.outcome.exception()
+        return self._delay(retry_state.attempt_number - 1, getattr(failure, "headers", {}))
+
+    def _attempt(self, state: dict) -> dict:
+        """One attempt (tenacity retries it): the JSON answer, _Retryable, or EngineRequestError."""
+        import httpx
+
+        t0 = time.perf_counter()
+        attempt = state["attempt"] = state.get("attempt", 0) + 1
+        while True:
+            try:
+                status, headers, body = self._post(state["payload"])
+            except (httpx.TransportError, ValueError) as exc:
+                raise _Retryable(None, f"{type(exc).__name__}: {exc}", {}) from exc
+            if 200 <= status < 300:
+                emit("request_ok", self.model_id, status=status, seconds=time.perf_counter() - t0, attempts=attempt)
+                return body
+            msg = body.get("error")
+            if isinstance(msg, dict):
+                msg = msg.get("message")
+            msg = msg or body.get("detail") or ""
+            error = f"HTTP {status}" + (f": {str(msg)[:300]}" if msg else "")
+            if status in (400, 422) and state["payload"].get("logprobs") and "logprob" in str(msg).lower():
+                # this server rejects the field: ask without it, now and from now on (another request in
+                # flight may have learnt it first: it is asked again all the same); not a retry
+                self._logprobs_ok = False
+                state["payload"] = {k: v for k, v in state["payload"].items() if k not in ("logprobs", "top_logprobs")}
+                continue
+            if status not in RETRY_STATUSES:
+                emit("request_failed", self.model_id, status=status, attempts=attempt)
+                raise EngineRequestError(f"{self.model_id}: {error}", status)
+            raise _Retryable(status, error, headers)
+
     def request(self, payload: dict) -> dict:
         """POST one chat completion with retries; the decoded JSON answer, or EngineRequestError."""
-        attempt = 0
-        while True:
-            t0 = time.perf_counter()
-            headers: dict = {}
-            try:
-                status, headers, body = self._post(payload)
-                error = None
-            except (urllib.error.URLError, OSError, TimeoutError, ValueError) as exc:
-                status, body = None, {}
-                reason = getattr(exc, "reason", exc)
-                error = f"{type(exc).__name__}: {reason}"
-            if status is not None and 200 <= status < 300:
-                emit("request_ok", self.model_id, status=status, seconds=time.perf_counter() - t0,
-                     attempts=attempt + 1)
-                return body
-            if status is not None:
-                msg = body.get("error") if isinstance(body, dict) else None
-                if isinstance(msg, dict):
-                    msg = msg.get("message")
-                msg = msg or (body.get("detail") if isinstance(body, dict) else None) or ""
-                error = f"HTTP {status}" + (f": {str(msg)[:300]}" if msg else "")
-                if status in (400, 422) and payload.get("logprobs") and "logprob" in str(msg).lower():
-                    # this server rejects the field: ask without it, now and from now on (another
-                    # request in flight may have learnt it first: it is asked again all the same)
-                    self._logprobs_ok = False
-                    payload = {k: v for k, v in payload.items() if k not in ("logprobs", "top_logprobs")}
-                    continue
-                if status not in RETRY_STATUSES:
-                    emit("request_failed", self.model_id, status=status, attempts=attempt + 1)
-                    raise EngineRequestError(f"{self.model_id}: {error}", status)
-            if attempt >= self.retries:
-                emit("request_failed", self.model_id, status=status, error=error, attempts=attempt + 1)
-                raise EngineRequestError(
-                    f"{self.model_id} unavailable after {attempt + 1} attempt(s): {error}", status)
-            delay = self._delay(attempt, headers)
-            emit("request_retry", self.model_id, status=status, error=error, attempt=attempt + 1, delay_s=delay)
-            time.sleep(delay)
-            attempt += 1
+        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+
+        state: dict[str, Any] = {"payload": payload}
+
+        def before_sleep(retry_state) -> None:
+            failure = retry_state.outcome.exception()
+            emit("request_retry", self.model_id, status=failure.status, error=failure.error,
+                 attempt=retry_state.attempt_number, delay_s=retry_state.upcoming_sleep)
+
+        retrying = Retrying(retry=retry_if_exception_type(_Retryable), stop=stop_after_attempt(self.retries + 1),
+                            wait=self._wait, before_sleep=before_sleep, sleep=time.sleep, reraise=True)
+        try:
+            return retrying(self._attempt, state)
+        except _Retryable as failure:
+            attempts = state["attempt"]
+            emit("request_failed", self.model_id, status=failure.status, error=failure.error, attempts=attempts)
+            raise EngineRequestError(f"{self.model_id} unavailable after {attempts} attempt(s): {failure.error}",
+                                     failure.status) from None
 
     # -- captioning -------------------------------------------------------------------------------
 
@@ -325,6 +357,8 @@ class OpenAIEngine(Captioner):
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._client is not None:
+            self._client.close()
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()

@@ -9,8 +9,11 @@ style (mlcore.styles) and language:
   ``add_generation_prompt=True``;
 * PaliGemma (no chat template): its task prefixes ``caption <lang>`` (alt), ``describe <lang>``
   (description), ``answer <lang> <style prompt>`` (others);
-* Florence-2 (task tokens, English only): ``<CAPTION>`` (alt), ``<MORE_DETAILED_CAPTION>`` (description,
-  paragraph custom styles); no tags or free prompts.
+* Florence-2 (task tokens, English only): ``<CAPTION>`` (alt), ``<MORE_DETAILED_CAPTION>`` (description);
+  it follows task tokens, never a free prompt, so tags and custom styles are refused.
+
+What each family can write (styles, languages) and its batching needs (left padding, one image list
+per prompt) are read from the model catalogue (mlcore.catalog.FAMILIES).
 
 Batches: one ``generate`` per chunk, prompts padded on the LEFT for decoder-only models (a right-padded
 prompt would make every shorter row continue after pad tokens). The confidence is the same as for
@@ -28,6 +31,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..catalog import FAMILIES, model_types
 from ..errors import ModelLoadError
 from ..hfutils import quiet_transformers, resolve_device, resolve_dtype, torch_dtype
 from ..params import GenerationParams
@@ -43,29 +47,12 @@ from .hf import (
 
 __all__ = ["VLMCaptioner", "VLM_ARCHITECTURES", "is_vlm", "VLMRawCandidate", "style_score_text"]
 
-#: config.model_type -> prompt family. "chat": chat template; "paligemma": task prefixes;
-#: "florence2": task tokens. Tested with tiny random models: llava, llava_next, qwen2_vl, qwen2_5_vl,
-#: qwen3_vl, idefics3, paligemma, gemma3, florence2 (tests/mlcore/test_vlm.py, and through the worker in
-#: tests/captions/test_vlm_architectures.py).
-VLM_ARCHITECTURES: dict[str, str] = {
-    "llava": "chat",
-    "llava_next": "chat",
-    "llava_onevision": "chat",
-    "qwen2_vl": "chat",
-    "qwen2_5_vl": "chat",
-    "qwen3_vl": "chat",
-    "idefics2": "chat",
-    "idefics3": "chat",
-    "smolvlm": "chat",
-    "gemma3": "chat",
-    "mistral3": "chat",
-    "paligemma": "paligemma",
-    "florence2": "florence2",
-}
+#: config.model_type -> prompt family ("chat": chat template; "paligemma": task prefixes; "florence2":
+#: task tokens), from the vision-language families of the model catalogue (mlcore.catalog). Tested with
+#: tiny random models: llava, llava_next, qwen2_vl, qwen2_5_vl, qwen3_vl, idefics3, paligemma, gemma3,
+#: florence2 (tests/mlcore/test_vlm.py, and through the worker in tests/captions/test_vlm_architectures.py).
+VLM_ARCHITECTURES: dict[str, str] = {model_type: family.name for model_type, family in model_types("vlm").items()}
 
-# model types whose processor wants one list of images per prompt (images=[[im], [im], ...])
-_NESTED_IMAGES = {"gemma3", "idefics2", "idefics3", "smolvlm"}
-_FLORENCE_LANGS = frozenset({"en"})
 # PaliGemma / Florence-2 location and segmentation tokens (detection outputs, not words)
 _LOC_TOKEN_RE = re.compile(r"<(?:loc|seg)_?\d{1,4}>", re.IGNORECASE)
 
@@ -152,10 +139,11 @@ def is_vlm(source: str, spec: str | None = None, strict: bool = False) -> bool:
 class VLMCaptioner(Captioner):
     """An image-text-to-text model behind the Captioner interface (see the module docstring).
 
-    Styles: every registered style for chat models and PaliGemma; ``alt``, ``description`` and custom
-    ``paragraph``/``sentence`` styles for Florence-2 (mapped to its task tokens). Languages: any BCP 47
-    tag for chat models and PaliGemma (how well a model writes it depends on the model); English only
-    for Florence-2. Unsupported combinations raise mlcore.styles.UnsupportedStyle before any work.
+    Styles: every registered style for chat models and PaliGemma; for Florence-2 only ``alt`` and
+    ``description``, mapped to its task tokens (it follows task tokens, never a free prompt: tags and
+    custom styles are refused). Languages: any BCP 47 tag for chat models and PaliGemma (how well a model
+    writes it depends on the model); English only for Florence-2. All of this is the family's record in
+    mlcore.catalog; unsupported combinations raise mlcore.styles.UnsupportedStyle before any work.
     """
 
     kind = "vlm"
@@ -173,10 +161,10 @@ class VLMCaptioner(Captioner):
         self.device = device
         self.dtype = dtype
         self.is_encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
-        self.supported_styles = None  # every style; Florence-2's are checked by kind in check_style
-        self.supported_languages = _FLORENCE_LANGS if self.family == "florence2" else None
-        if not self.is_encoder_decoder and hasattr(self.tokenizer, "padding_side"):
-            self.tokenizer.padding_side = "left"
+        record = FAMILIES[self.family]
+        self.nested_images = model_type in record.nested_images
+        if (not self.is_encoder_decoder and record.padding_side and hasattr(self.tokenizer, "padding_side")):
+            self.tokenizer.padding_side = record.padding_side
         super().__init__(**kwargs)
         self._eos_ids = self._find_eos_ids()
         self._location_ids = self._find_location_ids()
@@ -213,17 +201,6 @@ class VLMCaptioner(Captioner):
                    model_version=model_version_of(source, model), device=dev, dtype=dt, **kwargs)
 
     # -- styles and prompts ---------------------------------------------------------------------
-
-    def check_style(self, params: GenerationParams) -> None:
-        super().check_style(params)
-        if self.family == "florence2":
-            style = get_style(params.style)
-            if style.kind == "tags" or (not style.builtin and style.kind != "paragraph" and style.name != "alt"):
-                from ..styles import STYLES, UnsupportedStyle
-
-                ok = sorted(n for n, s in STYLES.items() if s.kind == "paragraph" or n == "alt")
-                raise UnsupportedStyle(self.model_id, "style", params.style, frozenset(ok),
-                                       reason="Florence-2 follows task tokens, not free prompts")
 
     def prompt_for(self, params: GenerationParams) -> str:
         """The exact instruction sent for ``params.style`` / ``params.language`` (recorded on results)."""
@@ -271,7 +248,7 @@ class VLMCaptioner(Captioner):
         """The ids of the detection / segmentation tokens (PaliGemma's ``<loc0000>``..``<seg127>``,
         Florence-2's ``<loc_0>``..): a caption is words, so generation never picks them (they would only be
         stripped afterwards, and a caption of nothing but them would fail the image)."""
-        if self.family not in ("paligemma", "florence2") or not hasattr(self.tokenizer, "get_vocab"):
+        if not FAMILIES[self.family].location_tokens or not hasattr(self.tokenizer, "get_vocab"):
             return []
         return sorted(i for t, i in self.tokenizer.get_vocab().items() if _LOC_TOKEN_RE.fullmatch(t))
 
@@ -304,7 +281,7 @@ class VLMCaptioner(Captioner):
 
     def _inputs(self, images: list, prompt: str) -> dict:
         texts = self._texts(prompt, len(images))
-        imgs: list = [[im] for im in images] if self.model_type in _NESTED_IMAGES else list(images)
+        imgs: list = [[im] for im in images] if self.nested_images else list(images)
         enc = self.processor(images=imgs, text=texts, return_tensors="pt", padding=True)
         return inputs_to(enc, self.device, self.dtype)
 

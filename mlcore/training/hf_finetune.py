@@ -1,10 +1,9 @@
-"""Fine-tuning of the transformers captioners (BLIP first; GIT and ViT-GPT2 share the loop)."""
+"""Fine-tuning of the transformers captioners (BLIP, GIT, ViT-GPT2) with transformers' ``Trainer``."""
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +17,38 @@ __all__ = ["finetune_hf"]
 def _open(paths, image_processor=None):
     target = processor_target_size(image_processor)
     return [open_image(p, target_size=target) for p in paths]
+
+
+class _Collator:
+    """(image_path, caption) records -> one training batch of the architecture's inputs (images decoded at
+    the processor's input size; padding masked out of the labels)."""
+
+    def __init__(self, model, arch: str, image_processor, tokenizer, max_length: int):
+        self.arch = arch
+        self.image_processor = image_processor
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.bos = model.config.text_config.bos_token_id if arch == "blip" else None
+
+    def __call__(self, batch) -> dict:
+        images = _open([r.image_path for r in batch], self.image_processor)
+        pix = self.image_processor(images=images, return_tensors="pt")["pixel_values"]
+        texts = [r.caption for r in batch]
+        if self.arch == "vision-encoder-decoder":
+            eos = self.tokenizer.eos_token or ""
+            texts = [t + eos for t in texts]
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=self.max_length)
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        labels = ids.masked_fill(mask == 0, -100)
+        if self.arch == "vision-encoder-decoder":
+            return {"pixel_values": pix, "labels": labels}
+        if self.arch == "blip":
+            # BLIP's decoder starts from its [DEC] bos token (the tokenizer gives [CLS])
+            ids = ids.clone()
+            ids[:, 0] = self.bos
+            labels = labels.clone()
+            labels[:, 0] = -100
+        return {"pixel_values": pix, "input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
 def finetune_hf(
@@ -36,16 +67,27 @@ def finetune_hf(
     seed: int = 0,
     progress: bool = True,
     eval_params=None,
+    grad_accum: int = 1,
+    bf16: bool = False,
+    checkpoints: bool = False,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Fine-tune a transformers captioner (BLIP, GIT, VisionEncoderDecoder) on (image_path, caption)
-    records and save it with save_pretrained to ``out_dir`` (then ``load_captioner(out_dir)``).
+    records with transformers' ``Trainer`` and save it with save_pretrained to ``out_dir`` (then
+    ``load_captioner(out_dir)``).
 
-    Returns {"metrics": {...}, "losses": {"train": [...], "val": [...]}, "out_dir": out_dir}; metrics
-    include the validation loss and, when there are validation records, BLEU-4 / CIDEr-D of the
-    fine-tuned model's captions (pure-Python scorers, no Java needed).
+    The Trainer runs the loop: AdamW at a constant learning rate ``lr``, gradients clipped to norm 1,
+    ``grad_accum`` batches per optimiser step, ``bf16`` mixed precision (where the device supports it),
+    a validation loss after every epoch when there are validation records. ``checkpoints``: a
+    checkpoint per epoch in ``out_dir/checkpoints`` (the last two kept); ``resume``: continue from the
+    latest of them.
+
+    Returns {"metrics": {...}, "losses": {"train": [...], "val": [...]}, "out_dir": out_dir} (one loss per
+    epoch); metrics include the validation loss and, when there are validation records, BLEU-4 /
+    CIDEr-D of the fine-tuned model's captions (mlcore.metrics, no Java needed).
     """
     import torch
-    from tqdm.auto import tqdm
+    from transformers import Trainer, TrainingArguments
 
     from ..errors import ModelLoadError
     from ..hfutils import resolve_device
@@ -67,67 +109,44 @@ def finetune_hf(
     if not train:
         raise ValueError("no training records")
     torch.manual_seed(seed)
-    rng = random.Random(seed)
     if freeze_vision:
         vision = getattr(model, "vision_model", None) or getattr(model, "encoder", None)
         if vision is not None:
             for p in vision.parameters():
                 p.requires_grad_(False)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
-    def batch_loss(batch):
-        images = _open([r.image_path for r in batch], image_processor)
-        pix = image_processor(images=images, return_tensors="pt")["pixel_values"].to(dev)
-        texts = [r.caption for r in batch]
-        if arch == "vision-encoder-decoder":
-            eos = tokenizer.eos_token or ""
-            enc = tokenizer([t + eos for t in texts], return_tensors="pt", padding=True, truncation=True,
-                            max_length=max_length)
-        else:
-            enc = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_length)
-        ids = enc["input_ids"].to(dev)
-        mask = enc["attention_mask"].to(dev)
-        labels = ids.masked_fill(mask == 0, -100)
-        if arch == "blip":
-            # BLIP's decoder starts from its [DEC] bos token (the tokenizer gives [CLS])
-            ids = ids.clone()
-            ids[:, 0] = model.config.text_config.bos_token_id
-            labels = labels.clone()
-            labels[:, 0] = -100
-            out = model(pixel_values=pix, input_ids=ids, attention_mask=mask, labels=labels)
-        elif arch == "git":
-            out = model(pixel_values=pix, input_ids=ids, attention_mask=mask, labels=labels)
-        else:
-            out = model(pixel_values=pix, labels=labels)
-        return out.loss
-
-    history: dict[str, list[float]] = {"train": [], "val": []}
+    args = TrainingArguments(
+        output_dir=os.path.join(out_dir, "checkpoints"),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size,
+        gradient_accumulation_steps=max(1, int(grad_accum)),
+        learning_rate=lr,
+        lr_scheduler_type="constant",
+        weight_decay=weight_decay,
+        max_grad_norm=1.0,
+        bf16=bool(bf16),
+        use_cpu=str(dev) == "cpu",
+        seed=seed,
+        logging_strategy="epoch",
+        eval_strategy="epoch" if val else "no",
+        save_strategy="epoch" if checkpoints else "no",
+        save_total_limit=2 if checkpoints else None,
+        prediction_loss_only=True,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        report_to=[],
+        disable_tqdm=not progress,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=val or None,
+                      data_collator=_Collator(model, arch, image_processor, tokenizer, max_length))
     t0 = time.perf_counter()
-    for epoch in range(epochs):
-        model.train()
-        order = list(range(len(train)))
-        rng.shuffle(order)
-        total, count = 0.0, 0
-        bar = tqdm(range(0, len(order), batch_size), desc=f"finetune {epoch + 1}/{epochs}", disable=not progress,
-                   leave=False)
-        for i in bar:
-            batch = [train[j] for j in order[i : i + batch_size]]
-            loss = batch_loss(batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            total += float(loss.detach()) * len(batch)
-            count += len(batch)
-            bar.set_postfix(loss=f"{total / count:.3f}")
-        history["train"].append(total / max(count, 1))
-        if val:
-            model.eval()
-            with torch.inference_mode():
-                vt = sum(float(batch_loss(val[i : i + batch_size])) * len(val[i : i + batch_size])
-                         for i in range(0, len(val), batch_size))
-            history["val"].append(vt / len(val))
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    history: dict[str, list[float]] = {
+        "train": [float(e["loss"]) for e in trainer.state.log_history if "loss" in e],
+        "val": [float(e["eval_loss"]) for e in trainer.state.log_history if "eval_loss" in e],
+    }
+    model = trainer.model
     model.eval()
     os.makedirs(out_dir, exist_ok=True)
     model.save_pretrained(out_dir)

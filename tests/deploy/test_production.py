@@ -264,7 +264,7 @@ def test_production_setup_captions_images_uploaded_over_http(
         captioned = sum(
             value for (name, labels), value in samples.items() if name == "captionsite_captions_total"
         )
-        assert captioned == 3, "the captioning path reports to monitoring.metrics (observe_caption)"
+        assert captioned == 3, "the captioning path records captions.metrics (observe_caption)"
         computed = sum(value for (name, labels), value in samples.items()
                        if name == "captionsite_captions_total" and ("source", "model") in labels)
         timed = sum(value for (name, _), value in samples.items() if name == "captionsite_inference_seconds_count")

@@ -8,6 +8,7 @@ import torch
 
 from benchmarks.testing import make_test_images
 from mlcore import CaptionFailure, CaptionResult, GenerationParams, load_captioner
+from mlcore.errors import FailureKind
 from mlcore.hfutils import NON_WORD_TOKEN_RE, non_word_token_ids
 
 GREEDY = GenerationParams(num_beams=1, max_length=6, min_length=0)
@@ -186,7 +187,7 @@ def test_an_empty_caption_is_a_failure_not_a_success(inhouse_unk_lover, monkeypa
     results = cap.caption(make_test_images(2), GREEDY)
     assert all(not r.ok and r.text == "" and r.details["error"] for r in results)
     for failure in cap.caption_isolated(make_test_images(2), GREEDY):
-        assert isinstance(failure, CaptionFailure) and failure.reason and failure.error_type == "EmptyCaption"
+        assert isinstance(failure, CaptionFailure) and failure.reason and failure.error_type == "EmptyCaption" and failure.kind == FailureKind.NO_WORDS
 
 
 # -- per-image failure isolation ----------------------------------------------------------------
@@ -230,6 +231,7 @@ def test_one_bad_image_fails_alone(tiny_blip, culprit, monkeypatch):
     assert isinstance(failure, CaptionFailure) and not failure.ok
     assert failure.reason.startswith("MemoryError: ") and len(failure.reason) > len("MemoryError: ")
     assert failure.error_type == "MemoryError" and failure.model_id == tiny_blip.model_id
+    assert failure.kind == FailureKind.MODEL_ERROR
     good = [i for i in range(7) if i != culprit]
     assert all(isinstance(out[i], CaptionResult) and out[i].ok for i in good)
     expected = [r.text for r in tiny_blip.caption([images[i] for i in good], GREEDY)]
@@ -251,7 +253,7 @@ def test_isolation_covers_any_exception_and_bad_inputs(tiny_blip, monkeypatch):
     assert [type(r).__name__ for r in out] == ["CaptionResult", "CaptionFailure", "CaptionFailure",
                                                "CaptionResult", "CaptionResult"]
     assert out[1].reason == "RuntimeError: CUDA error: device-side assert triggered"
-    assert out[2].error_type == "TypeError" and "str" in out[2].reason
+    assert out[2].error_type == "TypeError" and "str" in out[2].reason and out[2].kind == FailureKind.MODEL_ERROR
     assert tiny_blip.caption_isolated([], GREEDY) == []
     with pytest.raises(TypeError):
         tiny_blip.caption_isolated(images, {"num_beams": 2})

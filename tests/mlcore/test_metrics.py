@@ -60,6 +60,15 @@ def test_sentence_bleu():
     assert sentence_bleu("zebra", ["a dog"]) == 0.0
     assert 0 < sentence_bleu("a dog on grass", ["a dog on the grass"]) < 1
     assert simple_tokenize("A Dog's toy, on   grass!") == "a dog's toy on grass"
+    # by hand: 1-grams 4/4; 2-grams 2/3 -> (2+1)/(3+1); 3-grams 1/2 -> 2/3; 4-grams 0/1 -> 1/2;
+    # 4 words against the closest reference of 5 -> brevity penalty exp(1 - 5/4)
+    expected = math.exp(1 - 5 / 4) * (1 * 0.75 * (2 / 3) * 0.5) ** 0.25
+    assert sentence_bleu("a dog on grass", ["a dog on the grass"]) == pytest.approx(expected, rel=1e-12)
+
+
+def test_cider_d_without_java_by_hand():
+    # the same image-2 case as below, with the Java-less tokeniser: 10 * (cosine 1/2 of unigrams) / 4
+    assert cider_d(["a blue car", "a dog"], [["a red car"], ["a dog runs"]])[0] == pytest.approx(10 * 0.5 / 4)
 
 
 @needs_java

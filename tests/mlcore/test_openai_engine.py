@@ -20,6 +20,7 @@ from mlcore.engines import (
     add_engine_listener,
     remove_engine_listener,
 )
+from mlcore.errors import FailureKind
 from mlcore.predictors.fallback import FallbackCaptioner
 from mlcore.predictors.openai_engine import (
     OpenAIEngine,
@@ -320,15 +321,18 @@ class _SpecServer:
     `logprobs`; `transformers serve` ignores the field, so this shape is checked here. With
     reject_logprobs it answers 400 "logprobs is not supported" to a request that asks for them,
     as some servers do. With refuse_image (a data URL) it answers 400 to a request with that image,
-    as a server does to an image it cannot decode. Records every request body."""
+    as a server does to an image it cannot decode. With busy=[(status, Retry-After or None), ...] it
+    answers those statuses to the first requests, one each, as a loaded server does. Records every
+    request body."""
 
-    def __init__(self, logprobs, reject_logprobs=False, refuse_image=None):
+    def __init__(self, logprobs, reject_logprobs=False, refuse_image=None, busy=()):
         import json
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         owner = self
         self.bodies = []
+        busy = list(busy)
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
@@ -338,7 +342,11 @@ class _SpecServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 owner.bodies.append(body)
                 image_url = body["messages"][0]["content"][0]["image_url"]["url"]
-                if reject_logprobs and body.get("logprobs"):
+                retry_after = None
+                if busy:
+                    status, retry_after = busy.pop(0)
+                    answer = {"error": {"message": "busy"}}
+                elif reject_logprobs and body.get("logprobs"):
                     answer, status = {"error": {"message": "logprobs is not supported"}}, 400
                 elif refuse_image is not None and image_url == refuse_image:
                     answer, status = {"error": {"message": "the image could not be decoded"}}, 400
@@ -354,6 +362,8 @@ class _SpecServer:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                if retry_after is not None:
+                    self.send_header("Retry-After", retry_after)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -385,6 +395,31 @@ def test_logprobs_from_the_server_become_a_measured_confidence(engine_env, fresh
         assert 0.0 < r.confidence <= math.exp(mean) + 1e-6
 
 
+def test_busy_answers_are_retried_after_the_servers_retry_after_else_with_back_off(engine_env, events, fresh_cache):
+    srv = _SpecServer([("A", -0.1)], busy=[(503, "0.3"), (429, None), (502, "soon")])
+    try:
+        eng = load_captioner(f"openai:{srv.url}#vendor/vlm", concurrency=1, retries=3, backoff=0.05)
+        res = eng.caption(make_test_images(1), G)
+    finally:
+        srv.close()
+    assert res[0].text == "A red bicycle." and len(srv.bodies) == 4
+    retries = [e[2] for e in events if e[0] == "request_retry"]
+    assert [r["status"] for r in retries] == [503, 429, 502] and [r["attempt"] for r in retries] == [1, 2, 3]
+    assert retries[0]["delay_s"] == pytest.approx(0.3)  # the server's Retry-After
+    assert 0.1 <= retries[1]["delay_s"] <= 0.1 * 1.1  # backoff * 2**1, up to 10 % jitter
+    assert 0.2 <= retries[2]["delay_s"] <= 0.2 * 1.1  # an unreadable Retry-After: the back-off
+    assert [e[2]["attempts"] for e in events if e[0] == "request_ok"] == [4]
+    # retries exhausted: the image fails with the last reason, nothing retried for ever
+    srv = _SpecServer([("A", -0.1)], busy=[(503, "0")] * 3)
+    try:
+        eng = load_captioner(f"openai:{srv.url}#vendor/vlm", concurrency=1, retries=1, backoff=0.01)
+        with pytest.raises(EngineUnavailable) as exc:
+            eng.caption(make_test_images(1), G)
+    finally:
+        srv.close()
+    assert "unavailable after 2 attempt(s): HTTP 503: busy" in exc.value.failures[0] and len(srv.bodies) == 2
+
+
 def test_a_server_that_rejects_logprobs_is_asked_again_without_them(engine_env, fresh_cache):
     srv = _SpecServer([("A", -0.1)], reject_logprobs=True)
     try:
@@ -413,7 +448,7 @@ def test_isolated_captioning_keeps_what_an_engine_or_ensemble_captioned(engine_e
         out = load_captioner(served).caption_isolated(images, G)
         assert len(srv.bodies) == 3  # one request per image
         assert [type(r).__name__ for r in out] == ["CaptionResult", "CaptionFailure", "CaptionResult"]
-        assert "could not be decoded" in out[1].reason and out[1].error_type == "EngineUnavailable"
+        assert "could not be decoded" in out[1].reason and out[1].error_type == "EngineUnavailable" and out[1].kind == FailureKind.ENGINE_UNAVAILABLE
 
         srv.bodies.clear()
         ens = load_captioner(f"ensemble:{down},{served}")

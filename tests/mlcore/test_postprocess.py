@@ -141,3 +141,19 @@ def test_optional_grammar_correction_with_a_real_seq2seq_model(tmp_path, tiny_bl
     assert isinstance(cap.grammar, GrammarCorrector) and load_captioner(tiny_blip_dir).grammar is None
     res = cap.caption(images[:2], GenerationParams(num_beams=2, max_length=6))
     assert len(res) == 2 and all(r.text == "" or r.text.endswith(".") for r in res)
+
+    # the setting: MLCORE_GRAMMAR_MODEL turns it on for every model the registry loads
+    import os
+
+    from mlcore.config import reload_config
+
+    os.environ["MLCORE_GRAMMAR_MODEL"] = str(tmp_path)
+    try:
+        reload_config()
+        configured = load_captioner(tiny_blip_dir, dtype="float32")
+        assert isinstance(configured.grammar, GrammarCorrector) and configured.grammar.model_id == str(tmp_path)
+        assert configured.caption(images[:1], GenerationParams(num_beams=1, max_length=6))[0].text is not None
+    finally:
+        del os.environ["MLCORE_GRAMMAR_MODEL"]
+        reload_config()
+    assert load_captioner(tiny_blip_dir, dtype="float32").grammar is None

@@ -107,3 +107,24 @@ def test_finetune_blip(tiny_blip_dir, synthetic, tmp_path, fresh_cache):
     cap = load_captioner(str(out))
     assert cap.model_version != load_captioner(tiny_blip_dir).model_version
     assert len(cap.caption([Image.open(recs[0][0])], GenerationParams(max_length=10))) == 1
+
+
+@pytest.mark.slow
+def test_finetune_checkpoints_accumulation_and_resume(tiny_blip_dir, synthetic, tmp_path, fresh_cache):
+    """The Trainer's checkpoints (one per epoch, the last two kept), gradient accumulation, and a run
+    that continues from its latest checkpoint instead of starting again."""
+    import os
+
+    _, recs = synthetic
+    out = tmp_path / "ft"
+    first = finetune_hf(tiny_blip_dir, recs, (), str(out), epochs=3, batch_size=2, grad_accum=2, lr=1e-3,
+                        progress=False, checkpoints=True)
+    assert len(first["losses"]["train"]) == 3 and first["losses"]["val"] == []
+    kept = sorted(os.listdir(out / "checkpoints"))
+    assert len(kept) == 2 and all(k.startswith("checkpoint-") for k in kept)
+    more = finetune_hf(tiny_blip_dir, recs, recs[:2], str(out), epochs=4, batch_size=2, grad_accum=2, lr=1e-3,
+                       progress=False, checkpoints=True, resume=True)
+    # epochs 1-3 come from the checkpoint; only the fourth was trained (and validated) now
+    assert more["losses"]["train"][:3] == pytest.approx(first["losses"]["train"]) and len(more["losses"]["train"]) == 4
+    assert len(more["losses"]["val"]) == 1
+    assert load_captioner(str(out)).caption([Image.open(recs[0][0])], GenerationParams(max_length=6))

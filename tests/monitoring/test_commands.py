@@ -259,7 +259,7 @@ def test_metrics_exporter_serves_a_worker_hosts_metric_files(tmp_path):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "captionsite.settings", "VAR_DIR": str(tmp_path / "var"),
            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), "METRICS_TOKEN": "tok", "METRICS_ALLOWED_IPS": ""}
     # A "worker process" records a caption into the shared folder, then exits.
-    subprocess.run([sys.executable, "-c", "import django; django.setup(); from monitoring import metrics; "
+    subprocess.run([sys.executable, "-c", "import django; django.setup(); from captions import metrics; "
                     "metrics.observe_caption('m1', 0.5, 0.9, reused=False)"],
                    cwd=repo, env=env, check=True, timeout=60)
     with socket.socket() as probe:

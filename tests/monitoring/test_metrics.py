@@ -6,7 +6,8 @@ import logging
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitoring import metrics
+from captions import metrics
+from feedback import metrics as feedback_metrics
 from tests.images import image_bytes, upload
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +84,7 @@ def test_caption_hooks_record_inference_confidence_cache_and_failures(client):
     metrics.observe_failure("tiny-model", final=True)
     metrics.observe_batch(3)
     metrics.observe_model_load(1.5, "tiny-model")
-    metrics.observe_rating(4)
+    feedback_metrics.observe_rating(4)
     after = scrape(client)
 
     def delta(name, **labels):
@@ -105,9 +106,9 @@ def test_caption_hooks_record_inference_confidence_cache_and_failures(client):
 
 
 def test_a_hook_given_nonsense_does_not_raise(caplog):
-    with caplog.at_level(logging.ERROR, logger="monitoring.metrics"):
+    with caplog.at_level(logging.ERROR):
         metrics.observe_caption("m", "not a number", None, reused=False)
-        metrics.observe_rating("five")
+        feedback_metrics.observe_rating("five")
     assert "Could not record" in caplog.text
 
 

@@ -60,7 +60,7 @@ def test_one_scrape_adds_up_every_gunicorn_worker_and_the_worker_processes(tmp_p
            "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "1", "DEBUG": "false"}
     env.pop("METRICS_ALLOWED_IPS", None)
     # A qcluster process records captions into the shared folder, then exits.
-    subprocess.run([sys.executable, "-c", "import django; django.setup(); from monitoring import metrics; "
+    subprocess.run([sys.executable, "-c", "import django; django.setup(); from captions import metrics; "
                     "[metrics.observe_caption('worker-model', 0.5, 0.9, reused=False) for _ in range(3)]"],
                    cwd=REPO, env=env, check=True, timeout=60)
     web = subprocess.Popen([sys.executable, "-m", "gunicorn", "captionsite.asgi:application", "--config", "gunicorn.conf.py",
