@@ -58,24 +58,25 @@ def relative_url(path: str) -> str:
 def rows_html(rows: list[dict]) -> str:
     """A ready-to-paste HTML list: one `<img src="FILENAME" alt="CAPTION">` line per row (src: the
     file name as a relative URL, relative_url), both attribute values HTML-escaped (quotes
-    included), so no caption or file name can break out of its attribute. An image without a caption gets alt="" (the empty alt of a decorative image is
-    never right here, so the line also says so in a comment for the person pasting it)."""
+    included), so no caption or file name can break out of its attribute. An image without a
+    caption is never written with alt="" (which says "decorative" to a screen reader): its <img>
+    line is inside an HTML comment, so nothing wrong is pasted and the gap shows."""
     lines = []
     for row in rows:
         src, alt = escape(relative_url(row.get("filename") or "")), escape(row.get("caption") or "")
-        line = f'<img src="{src}" alt="{alt}">'
-        if not row.get("caption"):
-            line += " <!-- no caption yet -->"
-        lines.append(line)
+        if row.get("caption"):
+            lines.append(f'<img src="{src}" alt="{alt}">')
+        else:  # "--" cannot end the comment early: escape() leaves it, so it is spaced out
+            lines.append(f"<!-- no caption yet: <img src=\"{src.replace('--', '- -')}\"> -->")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-EXTENSIONS = {"csv": "csv", "json": "json", "html": "html.txt"}
+EXTENSIONS = {"csv": "csv", "json": "json", "html": "html"}
 
 
 def download_filename(stem: str, fmt: str) -> str:
     """The one name an export downloads as, on the website and through the API:
-    ``<stem>-alt-text.<csv|json|html.txt>`` (the HTML list is text to paste into a page, so it is
-    served as text/plain and named .html.txt: a browser shows it instead of rendering it)."""
+    ``<stem>-alt-text.<csv|json|html>`` (every export is an attachment: the HTML list, served as
+    text/html, is saved as a file, never rendered on this site)."""
     return f"{stem}-alt-text.{EXTENSIONS.get(fmt, 'csv')}"
 

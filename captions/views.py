@@ -340,7 +340,7 @@ def export_response(rows: list[dict], fmt: str, stem: str) -> HttpResponse:
     if fmt == "json":
         response = JsonResponse(exports.batch_rows_json(rows), safe=False, json_dumps_params={"ensure_ascii": False})
     elif fmt == "html":
-        response = HttpResponse(exports.rows_html(rows), content_type="text/plain; charset=utf-8")
+        response = HttpResponse(exports.rows_html(rows), content_type="text/html; charset=utf-8")
     else:
         response = HttpResponse(exports.batch_rows_csv(rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{exports.download_filename(stem, fmt)}"'

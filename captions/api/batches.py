@@ -214,7 +214,7 @@ class BatchExportApi(APIView):
         ],
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="A CSV file with a header row."),
-            (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="format=html: the <img> lines."),
+            (200, "text/html"): OpenApiResponse(OpenApiTypes.STR, description="format=html: the <img> lines."),
             (200, "application/json"): ExportRowSerializer(many=True),
             **error_responses(400, 401, 404),
         },
@@ -237,7 +237,7 @@ class BatchExportApi(APIView):
         if fmt == "json":
             response = Response(exports.batch_rows_json(rows))
         elif fmt == "html":
-            response = HttpResponse(exports.rows_html(rows), content_type="text/plain; charset=utf-8")
+            response = HttpResponse(exports.rows_html(rows), content_type="text/html; charset=utf-8")
         else:
             response = HttpResponse(exports.batch_rows_csv(rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{exports.download_filename(f"batch-{batch.pk}", fmt)}"'
