@@ -52,6 +52,9 @@ def test_signup_answers_a_taken_address_exactly_like_a_new_one(client, make_user
     taken.refresh_from_db()
     assert taken.password == before  # nobody took the account over
     assert "_auth_user_id" not in client.session  # not signed in as ada without her password
+    landing = client.get(again["Location"]).content.decode()  # the visitor is told what to do next
+    assert "You are not signed in. If this address already has an account, sign in" in landing
+    assert reverse("accounts:login") in landing
 
 
 def test_signup_again_with_the_right_password_signs_the_owner_in(client):

@@ -130,7 +130,7 @@ def test_signed_in_pages_empty_and_full(page, live_server, tmp_path):
     ids, caption_id = fill_gallery(owner)
     page.goto("/")
     expect(page.locator(".image-card")).to_have_count(5)
-    expect(page.locator("#gallery-progress")).to_contain_text("of 5 done")
+    expect(page.locator("#gallery-progress")).to_contain_text("of 5 finished")
     check_page(page, "gallery-full")
     assert assert_focus_visible(page) >= 20
     page.goto(f"/images/{ids[0]}/")

@@ -54,7 +54,7 @@ def test_upload_review_and_export_with_the_keyboard_only(page, caption_worker, t
     expect(page.get_by_text("3 images queued for captioning.")).to_be_visible(timeout=20_000)
     # One poll for the page swaps the cards in as the worker finishes them, with a summary.
     expect(page.locator('.image-card[data-status="done"]')).to_have_count(3, timeout=90_000)
-    expect(page.locator("#gallery-progress")).to_contain_text("3 of 3 done")
+    expect(page.locator("#gallery-progress")).to_contain_text("3 of 3 finished.")
     polls = [url for url in requests if "/images/poll/" in url]
     assert not [url for url in requests if url.endswith("/card/")], "cards must not poll one by one"
     page.wait_for_timeout(3500)  # longer than the poll interval: polling has stopped

@@ -102,3 +102,12 @@ def test_the_image_page_walks_the_list_it_came_from(logged_in_client, user, sett
     assert plain.status_code == 200 and "Image 31 of 31" in plain.content.decode()  # the oldest
     odd = logged_in_client.get(f"/images/{images['dog-00.jpg'].public_id}/?sort=random&size=7")
     assert odd.status_code == 200 and 'id="walk-back"' in odd.content.decode()
+
+
+def test_the_progress_line_counts_captioned_and_failed_apart(logged_in_client, user):
+    from captions.models import Image
+
+    make_image(user, "waiting.jpg")  # the work under way counts from the oldest unfinished upload
+    make_image(user, "failed.jpg", status=Image.Status.FAILED, error="broken")
+    page = logged_in_client.get("/").content.decode()
+    assert "1 of 2 finished: 0 captioned, 1 failed." in page and "done (" not in page
