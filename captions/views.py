@@ -412,7 +412,8 @@ def images_bulk(request: HttpRequest) -> HttpResponse:
 def batch_list(request: HttpRequest) -> HttpResponse:
     """The user's uploads (batches), newest first, with counts by status and progress."""
     page = Paginator(selectors.batches_for(request.user), 25).get_page(request.GET.get("page"))
-    return render(request, "captions/batches.html", {"page": page})
+    loose = 0 if page.object_list else selectors.gallery_images_for(request.user).filter(batch__isnull=True).count()
+    return render(request, "captions/batches.html", {"page": page, "loose_images": loose})
 
 
 @login_required

@@ -111,3 +111,12 @@ def test_the_progress_line_counts_captioned_and_failed_apart(logged_in_client, u
     make_image(user, "failed.jpg", status=Image.Status.FAILED, error="broken")
     page = logged_in_client.get("/").content.decode()
     assert "1 of 2 finished: 0 captioned, 1 failed." in page and "done (" not in page
+
+
+def test_your_uploads_after_a_one_image_web_upload_points_to_the_gallery(logged_in_client, user):
+    from tests.images import image_bytes, upload
+
+    assert "No uploads yet." in logged_in_client.get(reverse("captions:batches")).content.decode()
+    logged_in_client.post(reverse("captions:upload"), {"images": [upload("one.jpg", image_bytes("JPEG"))]})
+    page = logged_in_client.get(reverse("captions:batches")).content.decode()
+    assert "No uploads yet" not in page and "Your 1 image uploaded from the gallery is in" in page
