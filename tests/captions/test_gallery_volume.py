@@ -120,3 +120,15 @@ def test_your_uploads_after_a_one_image_web_upload_points_to_the_gallery(logged_
     logged_in_client.post(reverse("captions:upload"), {"images": [upload("one.jpg", image_bytes("JPEG"))]})
     page = logged_in_client.get(reverse("captions:batches")).content.decode()
     assert "No uploads yet" not in page and "Your 1 image uploaded from the gallery is in" in page
+
+
+def test_the_admins_model_filter_names_its_empty_choice(client, make_user):
+    admin_user = make_user("root@example.com", is_staff=True, is_superuser=True)
+    finish_with_caption(make_image(admin_user, "a.jpg"), "A model's caption.")
+    human = finish_with_caption(make_image(admin_user, "b.jpg"), "A person's caption.")
+    Caption.objects.filter(pk=human.pk).update(model_id="", source=Caption.Source.HUMAN)
+    client.force_login(admin_user)
+    page = client.get("/admin/captions/caption/").content.decode()
+    links = re.findall(r"<a href=\"\?model_id=[^\"]*\">([^<]*)</a>", page)
+    assert links and all(text.strip() for text in links), links
+    assert any(text.startswith("(none: human captions)") for text in links)
