@@ -114,15 +114,23 @@ def save_random_blip_base(dest: str, config_dir: str | None = None, seed: int = 
     return dest
 
 
-def make_photos(folder: str, n: int = 16, seed: int = 0, quality: int = 90) -> list[str]:
+MIXED_SIZES = [(640, 480), (1024, 768), (1600, 1200), (2048, 1536), (3000, 2000), (4000, 3000), (1200, 1600),
+               (3024, 4032)]
+COCO_SIZES = [(640, 480), (480, 640), (640, 427), (500, 375), (640, 360), (427, 640), (612, 612), (640, 512)]
+PHONE_SIZES = [(4000, 3000), (3000, 4000), (4032, 3024), (3024, 4032)]  # 12 MP
+PHOTO_SETS = {"mixed": MIXED_SIZES, "coco": COCO_SIZES, "phone": PHONE_SIZES}
+
+
+def make_photos(folder: str, n: int = 16, seed: int = 0, quality: int = 90,
+                sizes: list[tuple[int, int]] | None = None) -> list[str]:
     """Write ``n`` photo-like JPEGs (smooth gradients, shapes and sensor-like noise, quality 90)
-    into ``folder``, sizes cycling from 640x480 to 4000x3000 (12 MP, a phone photo). Returns their
+    into ``folder``, sizes cycling through ``sizes`` (default MIXED_SIZES: 640x480 to 4000x3000, 12 MP,
+    a phone photo; COCO_SIZES: the <= 640 px of COCO val2017; PHONE_SIZES: 12 MP). Returns their
     paths, sorted. Deterministic for a seed."""
     import numpy as np
     from PIL import Image, ImageDraw, ImageFilter
 
-    sizes = [(640, 480), (1024, 768), (1600, 1200), (2048, 1536), (3000, 2000), (4000, 3000), (1200, 1600),
-             (3024, 4032)]
+    sizes = sizes or MIXED_SIZES
     rng = np.random.default_rng(seed)
     os.makedirs(folder, exist_ok=True)
     paths = []

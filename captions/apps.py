@@ -33,9 +33,13 @@ def _worker_started(sender, proc_name=None, **kwargs) -> None:
     this host (a qcluster killed with SIGKILL) and wake the workers for them, instead of waiting
     for their leases to expire."""
     import logging
+    import multiprocessing
 
     from captions.services.queue import caption_workers_wake, images_release_dead_local_claims
+    from captions.services.worker import worker_watch_start
 
+    if multiprocessing.current_process().name != "MainProcess":  # a qcluster worker, not a sync task
+        worker_watch_start()  # heartbeat and lease expiry that never wait behind a captioning task
     try:
         if images_release_dead_local_claims():
             caption_workers_wake()

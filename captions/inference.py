@@ -4,6 +4,7 @@ Only worker processes import this module's model code (mlcore.load_captioner kee
 model per process); the web process never calls it.
 """
 
+import contextlib
 import logging
 import time
 
@@ -75,7 +76,7 @@ def load_image_for_model(image: Image, captioner=None, *, timings: dict[str, flo
     from mlcore.images import arrange_for_captioner, captioner_target_size
 
     started = time.perf_counter()
-    with default_storage.open(image.file.name, "rb") as handle:
+    with stored_open(image.file.name) as handle:
         # Read in place (a big file is not copied into memory whole; decode_image may stream it
         # to a child process): reading and decoding are one step, counted as decoding.
         read = time.perf_counter()
@@ -92,8 +93,28 @@ def stored_image_load(name: str, *, target_size: int | None = None):
     """The stored file ``name`` (relative to the media storage) as an RGB PIL image, decoded under
     MAX_IMAGE_PIXELS, JPEGs at reduced scale near ``target_size`` px (captions.imaging.decode_image);
     raises ImageRejected with the reason."""
-    with default_storage.open(name, "rb") as handle:
+    with stored_open(name) as handle:
         return _decode_stored(handle, target_size=target_size)
+
+
+@contextlib.contextmanager
+def stored_open(name: str):
+    """The stored media file ``name`` (the local folder or the bucket) opened for reading. A
+    missing file raises FileNotFoundError; the storage unreachable raises
+    core.exceptions.StorageUnavailable (the caller retries later: the file itself is fine)."""
+    from captions.services.media import storage_error
+
+    try:
+        handle = default_storage.open(name, "rb")
+    except FileNotFoundError:
+        raise
+    except Exception as error:
+        code = str((getattr(error, "response", None) or {}).get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchKey", "NotFound"):
+            raise FileNotFoundError(name) from None
+        raise storage_error(error, f"read {name}") from None
+    with handle:
+        yield handle
 
 
 def _decode_stored(data, *, target_size: int | None):

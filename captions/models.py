@@ -221,3 +221,25 @@ class CaptionStyleDefinition(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class IdempotentRequest(models.Model):
+    """The first answer to an upload sent with an `Idempotency-Key` header, committed in the same
+    transaction as the images it announces: a client that retries with the same key (its
+    connection was lost after COMMIT) gets this answer again instead of storing the files twice.
+    Kept IDEMPOTENCY_KEEP (captions.services.idempotency)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    endpoint = models.CharField(max_length=100)
+    key = models.CharField(max_length=255)
+    status_code = models.PositiveSmallIntegerField()
+    body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "endpoint", "key"], name="idempotent_request_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} {self.key}"

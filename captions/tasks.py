@@ -1,5 +1,7 @@
 """django-q2 entry points: thin shells around services."""
 
+import time
+
 from captions import signals
 from captions.services import demo
 from captions.services.queue import images_requeue_stale, worker_identity
@@ -11,7 +13,7 @@ def caption_pending() -> dict:
     """Woken by a broker message: caption queued images until none is left or the run's
     CAPTION_TASK_BUDGET_SECONDS are spent (then a follow-up task is enqueued)."""
     worker_id = worker_identity()
-    signals.worker_active.send(sender=None, worker_id=worker_id)
+    signals.worker_active.send(sender=None, worker_id=worker_id, busy_since=time.time())
     return caption_pending_run(worker_id=worker_id).__dict__
 
 

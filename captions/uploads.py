@@ -10,6 +10,7 @@ import posixpath
 import re
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousMultipartForm
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import HttpRequest, multipartparser
 
@@ -19,10 +20,105 @@ def oversize_refusals(request: HttpRequest) -> list[str]:
     return list(getattr(request, "_oversize_uploads", []))
 
 
+class UploadCutOff(multipartparser.MultiPartParserError, SuspiciousMultipartForm):
+    """The multipart body cannot be trusted whole: it ended early (the client went away) or
+    without its closing boundary, or it carries file parts the parser could not read. Nothing
+    of it is stored; the request answers 400 saying why."""
+
+
+class _BodyWatch:
+    """A view of the request body stream that counts the file parts sent (their header blocks)
+    and keeps the body's length and last bytes, so that what the parser produced can be checked
+    against what was sent (SizeLimitedUploadHandler.upload_complete)."""
+
+    _FILENAME = re.compile(rb'filename\*?\s*=\s*("([^"\r\n]*)"|([^;\r\n]*))', re.IGNORECASE)
+    _MAX_HEADER = 64 * 1024
+
+    def __init__(self, stream, boundary: bytes):
+        self._stream = stream
+        self._delimiter = b"--" + boundary + b"\r\n"
+        self._closing = b"--" + boundary + b"--"
+        self._carry = b""
+        self.read_bytes = 0
+        self.tail = b""
+        self.file_parts: list[str] = []  # the raw file names of the file parts, as sent
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def read(self, *args):
+        data = self._stream.read(*args)
+        if data:
+            self.read_bytes += len(data)
+            self.tail = (self.tail + data)[-512:]
+            self._scan(data)
+        return data
+
+    def _scan(self, data: bytes) -> None:
+        buffer = self._carry + data
+        position = 0
+        while (start := buffer.find(self._delimiter, position)) != -1:
+            end = buffer.find(b"\r\n\r\n", start + len(self._delimiter))
+            if end == -1:  # the header continues in the next chunk
+                self._carry = buffer[start:][-self._MAX_HEADER:]
+                return
+            header = buffer[start + len(self._delimiter) : end]
+            found = self._FILENAME.search(header)
+            if found:
+                raw = found.group(2) if found.group(2) is not None else found.group(3)
+                self.file_parts.append(raw.decode("utf-8", "replace").strip() or "(no name)")
+            position = end
+        self._carry = buffer[-(len(self._delimiter) - 1) :]
+
+    def closed_properly(self) -> bool:
+        return self.tail.rstrip(b"\r\n").endswith(self._closing)
+
+
 class SizeLimitedUploadHandler(FileUploadHandler):
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        """Watch the body as it is read (see upload_complete); parses nothing itself."""
+        self._watch = None
+        self._files_seen = 0
+        # A chunked body (captions.middleware) has no length of its own: its end is its closing
+        # boundary, checked below.
+        chunked = "chunked" in META.get("HTTP_TRANSFER_ENCODING", "").lower()
+        self._content_length = 0 if chunked else content_length
+        stream = getattr(input_data, "_stream", None)
+        if stream is not None and boundary:
+            self._watch = input_data._stream = _BodyWatch(stream, boundary)
+        return None
+
+    def upload_complete(self):
+        """Every file part sent is a file of the request (stored or refused by name later), or
+        the whole body is refused: a body cut short (a client gone mid-upload), one without its
+        closing boundary (its last part cannot be known complete), or file parts the parser
+        dropped (a name such as "." or "..", an unknown charset): never files lost in silence."""
+        watch = getattr(self, "_watch", None)
+        if watch is None:
+            return None
+        if watch.read_bytes < (self._content_length or 0):
+            raise UploadCutOff(
+                f"The upload ended after {watch.read_bytes} of its {self._content_length} bytes (the connection "
+                "was closed); nothing of it was stored. Send it again."
+            )
+        if not watch.closed_properly():
+            raise UploadCutOff(
+                "The upload's body ended without its closing boundary, so its last file cannot be known "
+                "complete; nothing of it was stored. Send it again."
+            )
+        dropped = len(watch.file_parts) - self._files_seen
+        if dropped > 0:
+            names = ", ".join(repr(name) for name in watch.file_parts[:20])
+            raise UploadCutOff(
+                f"{dropped} file part(s) could not be read (a file name such as '.' or '..', or in an unknown "
+                f"charset); nothing of this upload was stored. Rename them and send again. Files sent: {names}"
+            )
+        return None
+
     def new_file(self, *args, **kwargs):
         super().new_file(*args, **kwargs)
         self._received = 0
+        self._files_seen = getattr(self, "_files_seen", 0) + 1
 
     def byte_limit(self, file_name: str) -> int:
         """The most bytes this file may have; views with other limits override this."""

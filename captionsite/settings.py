@@ -4,6 +4,7 @@ The defaults run on one machine with no other service: SQLite, the django-q2 ORM
 media and the local-memory cache. `DATABASE_URL` and `REDIS_URL` switch to the production setup.
 """
 
+import logging
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -214,6 +215,55 @@ STORAGES = {
         )
     },
 }
+# Media on S3-compatible object storage (AWS S3, MinIO, SeaweedFS, Cloudflare R2...) through
+# django-storages when MEDIA_S3_BUCKET is set: then web and worker hosts share no disk. Objects
+# are private; owners get them through the app or, with MEDIA_SERVE=redirect, a presigned URL
+# valid MEDIA_URL_EXPIRE_SECONDS. Credentials may also come from boto3's usual chain (instance
+# roles, AWS_* variables) when the MEDIA_S3_ keys are left empty.
+MEDIA_S3_BUCKET = env.str("MEDIA_S3_BUCKET", default="")
+MEDIA_S3_ENDPOINT_URL = env.str("MEDIA_S3_ENDPOINT_URL", default="")
+MEDIA_S3_REGION = env.str("MEDIA_S3_REGION", default="")
+MEDIA_S3_ACCESS_KEY_ID = env.str("MEDIA_S3_ACCESS_KEY_ID", default="")
+MEDIA_S3_SECRET_ACCESS_KEY = env.str("MEDIA_S3_SECRET_ACCESS_KEY", default="")
+MEDIA_S3_ADDRESSING_STYLE = env.str("MEDIA_S3_ADDRESSING_STYLE", default="path")
+MEDIA_SERVE = env.str("MEDIA_SERVE", default="app")  # app: streamed by the site; redirect: presigned URL
+MEDIA_URL_EXPIRE_SECONDS = env.int("MEDIA_URL_EXPIRE_SECONDS", default=300)
+
+
+def media_s3_storage(bucket: str, endpoint_url: str = "", region: str = "", access_key: str = "",
+                     secret_key: str = "", addressing_style: str = "path", expire: int = 300) -> dict:
+    """The STORAGES["default"] entry for a private S3-compatible bucket."""
+    from botocore.config import Config
+
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url or None,
+            "region_name": region or None,
+            "access_key": access_key or None,
+            "secret_key": secret_key or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "querystring_expire": expire,
+            "file_overwrite": False,
+            # Fail fast when the storage is down: the request answers 503 instead of hanging.
+            "client_config": Config(
+                s3={"addressing_style": addressing_style or "auto"},
+                signature_version="s3v4",
+                connect_timeout=5,
+                read_timeout=30,
+                retries={"max_attempts": 2, "mode": "standard"},
+            ),
+        },
+    }
+
+
+if MEDIA_S3_BUCKET:
+    STORAGES["default"] = media_s3_storage(
+        MEDIA_S3_BUCKET, MEDIA_S3_ENDPOINT_URL, MEDIA_S3_REGION, MEDIA_S3_ACCESS_KEY_ID,
+        MEDIA_S3_SECRET_ACCESS_KEY, MEDIA_S3_ADDRESSING_STYLE, MEDIA_URL_EXPIRE_SECONDS,
+    )
 WHITENOISE_USE_FINDERS = DEBUG
 # Files served at the site root (/favicon.ico), in every mode.
 WHITENOISE_ROOT = BASE_DIR / "static" / "root"
@@ -269,7 +319,7 @@ MEDIA_SWEEP_AFTER_MINUTES = env.int("MEDIA_SWEEP_AFTER_MINUTES", default=60)
 # (each caption records which engine answered and which failed: Caption.details["fallback"]).
 CAPTION_MODEL = env.str("CAPTION_MODEL", default="Salesforce/blip-image-captioning-base")
 CAPTION_DEVICE = env.str("CAPTION_DEVICE", default="") or None
-# auto = bfloat16 on CUDA and on CPUs with native bf16 matrix instructions (AMX, AVX512-BF16),
+# auto = bfloat16 on CUDA and on CPUs with native bf16 instructions (amx_bf16 or avx512_bf16 in /proc/cpuinfo),
 # float32 on other CPUs (mlcore.hfutils.choose_auto_dtype); float32 keeps exact fp32 captions.
 # See docs/performance.md for the speed and the caption-drift check.
 # Unset, mlcore's own MLCORE_DTYPE (if any) still applies.
@@ -282,6 +332,10 @@ CAPTION_MAX_ATTEMPTS = env.int("CAPTION_MAX_ATTEMPTS", default=3)
 # on, so a worker killed with SIGKILL strands its images for at most about a minute (and not at
 # all on the same host: a starting worker releases the claims of dead local PIDs at once).
 CAPTION_LEASE_SECONDS = env.int("CAPTION_LEASE_SECONDS", default=60)
+# Every worker process's watch thread reports it alive (busy or idle) and releases expired leases
+# this often, also while it captions: a dead host's images are taken again within
+# CAPTION_LEASE_SECONDS + this.
+CAPTION_WATCH_SECONDS = env.int("CAPTION_WATCH_SECONDS", default=5)
 # One captioning task stops claiming new batches after this many seconds and enqueues a
 # follow-up, so it always returns well before Q_TASK_TIMEOUT_SECONDS (a timeout kills the worker
 # process and its loaded model). Default: half the task timeout.
@@ -456,3 +510,24 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+
+# --- Error reports -------------------------------------------------------------------------
+# Sentry, when SENTRY_DSN is set: unhandled errors of web requests (the Django integration) and
+# anything logged at ERROR, which is how django-q2 reports a failed worker task (the logging
+# integration), with the request id of core's JSON logs as a tag. Personal data is not sent.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="production")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.django import DjangoIntegration
+    from sentry_sdk.integrations.logging import LoggingIntegration
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+        send_default_pii=False,
+        integrations=[DjangoIntegration(), LoggingIntegration(level=logging.INFO, event_level=logging.ERROR)],
+    )

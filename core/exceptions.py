@@ -7,7 +7,9 @@ ValidationError (raised by services), Http404 and rate limits all pass through
 `api_exception_handler`; the 404 and 500 handlers answer in the same shape under /api/.
 
 A service the site depends on being unreachable (the database, Redis: INFRASTRUCTURE_ERRORS) is
-a 503 with Retry-After and this body, on the API and on pages, never a 500.
+a 503 with Retry-After and this body, on the API and on pages, never a 500. The media storage
+(a disk or a bucket) that cannot be written is one of them (StorageUnavailable); a full one is a
+507 with Retry-After (StorageFull). Both are logged as one line, never a traceback.
 """
 
 import logging
@@ -34,6 +36,14 @@ from rest_framework.views import exception_handler
 NON_FIELD_ERRORS = api_settings.NON_FIELD_ERRORS_KEY
 logger = logging.getLogger(__name__)
 
+class StorageUnavailable(ConnectionError):
+    """The media storage (disk or bucket) could not be read or written; nothing was kept."""
+
+
+class StorageFull(Exception):
+    """The media storage is full (no space, over quota); nothing was kept."""
+
+
 # A dependency that does not answer: the database (Django wraps the driver's errors in these),
 # Redis (cache and broker), or a socket to either.
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
@@ -47,6 +57,10 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 # Seconds a client should wait before trying again after a 503.
 UNAVAILABLE_RETRY_AFTER = 30
 UNAVAILABLE_DETAIL = "A service this site depends on is unavailable; try again shortly."
+STORAGE_FULL_DETAIL = (
+    "The site's storage is full, so nothing from this request was kept; try again later "
+    "(the files themselves were fine)."
+)
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -65,6 +79,16 @@ class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = UNAVAILABLE_DETAIL
     default_code = "unavailable"
+
+    def __init__(self, detail=None, code=None, wait: int = UNAVAILABLE_RETRY_AFTER):
+        super().__init__(detail, code)
+        self.wait = wait  # DRF's handler writes it as Retry-After
+
+
+class InsufficientStorage(exceptions.APIException):
+    status_code = 507
+    default_detail = STORAGE_FULL_DETAIL
+    default_code = "storage_full"
 
     def __init__(self, detail=None, code=None, wait: int = UNAVAILABLE_RETRY_AFTER):
         super().__init__(detail, code)
@@ -126,6 +150,8 @@ def _as_api_exception(exc):
         return exceptions.ParseError("The request carries too many files.")
     if isinstance(exc, SuspiciousOperation):
         return exceptions.ParseError("The request could not be read.")
+    if isinstance(exc, StorageFull):
+        return InsufficientStorage()
     if is_infrastructure_error(exc):
         _log_unavailable(exc)
         return ServiceUnavailable()
@@ -165,16 +191,19 @@ def page_not_found(request: HttpRequest, exception):
     return defaults.page_not_found(request, exception)
 
 
-def service_unavailable(request: HttpRequest) -> HttpResponse:
-    """503 with Retry-After: JSON under /api/ (and for health checks), a short page elsewhere.
-    Renders no template that could need the database."""
+def service_unavailable(request: HttpRequest, *, full: bool = False) -> HttpResponse:
+    """503 with Retry-After (507 when the storage is full): JSON under /api/ (and for health
+    checks), a short page elsewhere. Renders no template that could need the database."""
+    detail, code, status_code = (
+        (STORAGE_FULL_DETAIL, "storage_full", 507) if full else (UNAVAILABLE_DETAIL, "unavailable", 503)
+    )
     if _is_api(request) or request.path.startswith("/health/"):
-        response = JsonResponse(error_body(UNAVAILABLE_DETAIL, "unavailable"), status=503)
+        response = JsonResponse(error_body(detail, code), status=status_code)
     else:
         response = HttpResponse(
             "<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1>"
-            f"<p>{UNAVAILABLE_DETAIL}</p>",
-            status=503,
+            f"<p>{detail}</p>",
+            status=status_code,
         )
     response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
     return response
@@ -183,6 +212,8 @@ def service_unavailable(request: HttpRequest) -> HttpResponse:
 def server_error(request: HttpRequest):
     # Django calls this inside its `except` block: the exception is the one being handled.
     exc = sys.exc_info()[1]
+    if isinstance(exc, StorageFull):
+        return service_unavailable(request, full=True)
     if is_infrastructure_error(exc):
         _log_unavailable(exc)
         return service_unavailable(request)

@@ -20,6 +20,7 @@ Bad values raise ``MLCoreConfigError`` (a ValueError) naming the variable, when 
 | ``MLCORE_GRAMMAR_MODEL`` | ``grammar_model`` | None: no grammar correction (a text2text model, e.g. a T5 corrector) |
 | ``MLCORE_DEVICE`` | ``device`` | None: "auto" (CUDA when available, else CPU) |
 | ``MLCORE_DTYPE`` | ``dtype`` | None: "auto" (see ``hfutils.resolve_dtype``) |
+| ``MLCORE_VISION_ENGINE`` | ``vision_engine`` | "torch"; "auto": BLIP's vision encoder on ONNX Runtime int8 where the CPU has VNNI (``predictors.onnx_vision``); "onnx-int8" |
 | ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` | ``offline`` | False |
 """
 
@@ -66,6 +67,8 @@ class MLCoreConfig:
     grammar_model: str | None = None
     device: str | None = None
     dtype: str | None = None
+    #: opt-in: the int8 encoder fails the token-agreement mark on BLIP-base shapes (docs/performance.md)
+    vision_engine: str = "torch"
     offline: bool = False
     #: the OpenAI-compatible engine (mlcore.predictors.openai_engine): key, seconds, requests in flight, px
     openai_api_key: str | None = None
@@ -119,6 +122,12 @@ class MLCoreConfig:
                 raise MLCoreConfigError(name, f"must be a number >= {lo:g}, got {raw!r}")
             return value
 
+        def engine(raw: str | None) -> str:
+            value = (raw or "torch").lower()
+            if value not in ("auto", "torch", "onnx-int8"):
+                raise MLCoreConfigError("MLCORE_VISION_ENGINE", f"must be auto, torch or onnx-int8, got {raw!r}")
+            return value
+
         overrides = {
             k: v.strip() for k, v in env.items() if k.startswith(_MODEL_PREFIX) and k != "MLCORE_MODELS_DIR" and v.strip()
         }
@@ -131,6 +140,7 @@ class MLCoreConfig:
             grammar_model=text("MLCORE_GRAMMAR_MODEL"),
             device=text("MLCORE_DEVICE"),
             dtype=text("MLCORE_DTYPE"),
+            vision_engine=engine(text("MLCORE_VISION_ENGINE")),
             offline=flag("HF_HUB_OFFLINE") or flag("TRANSFORMERS_OFFLINE"),
             openai_api_key=text("MLCORE_OPENAI_API_KEY") or text("OPENAI_API_KEY"),
             openai_timeout=number("MLCORE_OPENAI_TIMEOUT", 60.0, 0.1),

@@ -79,9 +79,11 @@ def choose_auto_dtype(device: str, *, cuda_bf16: bool = False, cpu_flag_set: set
     CPU's flags as /proc/cpuinfo lists them), so every case is testable without the hardware.
 
     - CUDA: bfloat16 when the GPU supports it, else float16.
-    - CPU with native bf16 matrix instructions (``amx_bf16`` or ``avx512_bf16``): bfloat16, about
-      2x faster than float32 there (BLIP-base 0.81 -> 1.65 img/s on a 2-core AVX512-BF16
-      CPU); captions can drift slightly from float32 (check with an evaluation both ways).
+    - CPU with native bf16 instructions (``amx_bf16`` tiles or ``avx512_bf16`` dot products, as
+      /proc/cpuinfo names them): bfloat16, about 2x faster than float32 there (BLIP-base 0.81 ->
+      1.65 img/s on a 2-core AVX512-BF16 CPU without AMX); captions can drift slightly from float32
+      (check with an evaluation both ways). The reason names the flag found and says when AMX is
+      absent, so a dashboard never claims AMX on a CPU that only has AVX512-BF16.
     - any other CPU (or another device): float32, since emulated bf16 is slower than float32.
     """
     if device.startswith("cuda"):
@@ -90,9 +92,9 @@ def choose_auto_dtype(device: str, *, cuda_bf16: bool = False, cpu_flag_set: set
         return "float16", "auto: CUDA without bf16 support"
     if device.startswith("cpu"):
         if "amx_bf16" in cpu_flag_set:
-            return "bfloat16", "auto: CPU has AMX-BF16"
+            return "bfloat16", "auto: CPU has AMX-BF16 (amx_bf16)"
         if "avx512_bf16" in cpu_flag_set:
-            return "bfloat16", "auto: CPU has AVX512-BF16"
+            return "bfloat16", "auto: CPU has AVX512-BF16 (avx512_bf16; no AMX)"
         return "float32", "auto: CPU without native bf16 instructions"
     return "float32", f"auto: float32 on {device}"
 

@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from monitoring.selectors import recent_worker_reports
 
 PAUSED_NO_WORKER = "Captioning is paused: no worker is running. Your images are kept and will be captioned when one starts."
+BUSY = "The workers are busy captioning; your images are queued and will be captioned in turn."
 PAUSED_NO_MODEL = (
     "Captioning is paused: the model is not available. Your images are kept; once it is back, "
     "press Retry on the ones that failed (or Retry failed in the gallery)."
@@ -13,7 +14,9 @@ PAUSED_NO_MODEL = (
 
 
 def captioning_status(request: HttpRequest) -> dict:
-    """{"captioning_paused": None or {"message": str for everyone, "detail": str for staff only}}.
+    """{"captioning_paused": None or {"message": str for everyone, "detail": str for staff only}}
+    or {"captioning_busy": {"message": str}} when every live worker is captioning (a busy worker
+    is alive: never "no worker").
 
     Signed-in users' whole pages only (anonymous pages and htmx fragments make no query). Reads the workers' heartbeats: paused when
     no worker was seen in the last HEALTH_WORKER_MAX_AGE_SECONDS, or when every recent worker that
@@ -31,6 +34,8 @@ def captioning_status(request: HttpRequest) -> dict:
             f"No worker heartbeat in the last {settings.HEALTH_WORKER_MAX_AGE_SECONDS} s: is `manage.py qcluster` running?"
         )}}
     checked = [beat for beat in recent if beat["model_ok"] is not None]
+    if all(beat["busy_since"] is not None for beat in recent):
+        return {"captioning_busy": {"message": BUSY}}
     if checked and not any(beat["model_ok"] for beat in checked):
         detail = "; ".join(sorted({f"{b['worker_id']} ({b['model_spec']}): {b['model_error']}" for b in checked}))
         return {"captioning_paused": {"message": PAUSED_NO_MODEL, "detail": detail}}

@@ -83,7 +83,16 @@ def _check_worker() -> dict:
             "detail": f"The last worker heartbeat is {age:.0f}s old (limit {max_age}s): are the workers running?",
             "last_seen": latest.seen_at.isoformat(),
         }
-    return {"ok": True, "detail": f"{recent} worker(s) seen in the last {max_age}s.", "last_seen": latest.seen_at.isoformat()}
+    reports = selectors.recent_worker_reports(max_age_seconds=max_age)
+    busy = sum(1 for report in reports if report["busy_since"] is not None)
+    state = "busy" if reports and busy == len(reports) else "ready"
+    return {
+        "ok": True,
+        "state": state,
+        "busy": busy,
+        "detail": f"{recent} worker(s) seen in the last {max_age}s, {busy} busy captioning.",
+        "last_seen": latest.seen_at.isoformat(),
+    }
 
 
 def _check_model() -> dict:

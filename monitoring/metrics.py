@@ -9,7 +9,10 @@ the gunicorn workers and the qcluster workers all count. Without it (development
 values live in this process only.
 """
 
+import contextlib
+import glob
 import logging
+import os
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -85,5 +88,79 @@ class _ScrapeRegistry:
 
 
 def exposition(*, with_database: bool = True) -> tuple[bytes, str]:
-    """The Prometheus text exposition and its content type."""
-    return generate_latest(_ScrapeRegistry(with_database=with_database)), CONTENT_TYPE_LATEST
+    """The Prometheus text exposition and its content type. In multiprocess mode the files of
+    dead processes are merged first (multiproc_dead_files_merge), and the files are read under a
+    shared lock so that a merge never runs in the middle of a scrape."""
+    if not MULTIPROC_DIR:
+        return generate_latest(_ScrapeRegistry(with_database=with_database)), CONTENT_TYPE_LATEST
+    multiproc_dead_files_merge()
+    with _multiproc_lock(exclusive=False):
+        return generate_latest(_ScrapeRegistry(with_database=with_database)), CONTENT_TYPE_LATEST
+
+
+# --- Files of dead processes ----------------------------------------------------------------------
+# Every process that ever recorded a value leaves "<type>_<pid>.db" in PROMETHEUS_MULTIPROC_DIR,
+# and gunicorn (max_requests) and django-q (recycle) replace their processes all the time: the
+# folder would grow by thousands of files a day, and every scrape reads them all. Counters,
+# histograms and summaries of processes that are gone are summed into one "<type>_archive.db"
+# per type (totals unchanged, as counters must be) and their files deleted; live gauges of dead
+# processes are removed by prometheus_client's mark_process_dead (gunicorn's child_exit).
+_MERGED_TYPES = ("counter", "histogram", "summary")
+
+
+@contextlib.contextmanager
+def _multiproc_lock(*, exclusive: bool, folder: str | None = None):
+    import fcntl
+
+    with open(os.path.join(folder or MULTIPROC_DIR, ".merge.lock"), "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def multiproc_dead_files_merge(folder: str | None = None) -> int:
+    """Merge the counter, histogram and summary files of processes of this host that no longer
+    run into one archive file per type, and delete them. Returns how many files were merged.
+    The folder must be this host's (pids are checked here), as it is with Compose and run.sh."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    folder = folder or MULTIPROC_DIR
+    if not folder:
+        return 0
+    merged = 0
+    with _multiproc_lock(exclusive=True, folder=folder):
+        for kind in _MERGED_TYPES:
+            dead = []
+            for path in glob.glob(os.path.join(folder, f"{kind}_*.db")):
+                pid = os.path.basename(path)[len(kind) + 1 : -3]
+                if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+                    dead.append(path)
+            if not dead:
+                continue
+            totals: dict[str, float] = {}
+            for path in dead:
+                for key, value, _timestamp, _position in MmapedDict.read_all_values_from_file(path):
+                    totals[key] = totals.get(key, 0.0) + value
+            archive = MmapedDict(os.path.join(folder, f"{kind}_archive.db"))
+            try:
+                for key, value in totals.items():
+                    before, _ = archive.read_value(key)
+                    archive.write_value(key, before + value, 0.0)
+            finally:
+                archive.close()
+            for path in dead:
+                os.unlink(path)
+            merged += len(dead)
+    return merged

@@ -44,6 +44,9 @@ class WorkerHeartbeat(models.Model):
     model_ok = models.BooleanField(null=True, help_text="None until the worker has tried to load the model.")
     model_error = models.TextField(blank=True)
     model_checked_at = models.DateTimeField(null=True, blank=True)
+    busy_since = models.DateTimeField(
+        null=True, blank=True, help_text="When its current captioning run started; empty while it is idle."
+    )
     model_info = models.JSONField(
         default=dict,
         blank=True,

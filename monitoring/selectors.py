@@ -291,10 +291,11 @@ def latest_model_report(spec: str) -> WorkerHeartbeat | None:
 
 def recent_worker_reports(*, max_age_seconds: int, limit: int = 50) -> list[dict]:
     """The heartbeats of workers seen in the last ``max_age_seconds`` (at most ``limit``), as dicts
-    with worker_id, model_spec, model_ok (None: not checked) and model_error. One query."""
+    with worker_id, model_spec, model_ok (None: not checked), model_error and busy_since (None:
+    idle). One query."""
     cutoff = timezone.now() - timedelta(seconds=max_age_seconds)
     return list(
         WorkerHeartbeat.objects.filter(seen_at__gte=cutoff)
         .order_by("-seen_at")
-        .values("worker_id", "model_spec", "model_ok", "model_error")[:limit]
+        .values("worker_id", "model_spec", "model_ok", "model_error", "busy_since")[:limit]
     )

@@ -2,7 +2,7 @@
 
 import json
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.core.files.base import ContentFile
@@ -73,14 +73,20 @@ def _is_number(value) -> bool:
 
 
 HEARTBEAT_KEEP = timedelta(days=1)
+_UNCHANGED = object()
 
 
-def worker_heartbeat_record(*, check_model: bool, worker_id: str | None = None):
+def worker_heartbeat_record(*, check_model: bool, worker_id: str | None = None, busy_since=_UNCHANGED):
     """Record that this worker process lives; with check_model, also whether it can load
     the active captioning model (captions.selectors.captioning_defaults), loading it once per
-    process as captioning does. Returns the WorkerHeartbeat row; older rows than a day go."""
+    process as captioning does; with busy_since (a time.time() or None: idle), whether it is
+    captioning. Returns the WorkerHeartbeat row; older rows than a day go."""
     now = timezone.now()
     values: dict = {"seen_at": now}
+    if busy_since is not _UNCHANGED:
+        values["busy_since"] = (
+            None if busy_since is None else datetime.fromtimestamp(busy_since, tz=UTC)
+        )
     if check_model:
         spec = captioning_defaults().model_spec
         values.update(model_spec=spec, model_checked_at=now, model_id="", model_error="", model_info={})
@@ -107,7 +113,15 @@ def _json_safe(info: dict) -> dict:
     return {str(k): v if isinstance(v, str | int | float | bool | type(None)) else str(v) for k, v in info.items()}
 
 
-def worker_heartbeat_on_activity(sender=None, *, worker_id: str, **kwargs) -> None:
-    """Receiver of captions.signals.worker_active: a captioning worker is at work, so it lives
-    (says nothing about the model)."""
-    worker_heartbeat_record(check_model=False, worker_id=worker_id)
+def worker_heartbeat_on_activity(
+    sender=None, *, worker_id: str, busy_since=_UNCHANGED, model_loaded: dict | None = None, **kwargs
+) -> None:
+    """Receiver of captions.signals.worker_active: a worker lives, busy captioning or idle; when
+    it has loaded the active model for captioning, that counts as the model check (the scheduled
+    check may wait behind a long captioning task)."""
+    heartbeat = worker_heartbeat_record(check_model=False, worker_id=worker_id, busy_since=busy_since)
+    if model_loaded and model_loaded.get("model_spec") == captioning_defaults().model_spec:
+        WorkerHeartbeat.objects.filter(pk=heartbeat.pk).update(
+            model_spec=model_loaded["model_spec"], model_id=model_loaded["model_id"], model_ok=True,
+            model_error="", model_checked_at=timezone.now(), model_info=_json_safe(model_loaded.get("model_info") or {}),
+        )

@@ -1,3 +1,4 @@
+import contextlib
 import os
 import signal
 import subprocess
@@ -75,19 +76,77 @@ def logged_in_client(client, user):
     return client
 
 
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory):
+    """A real S3-compatible server (SeaweedFS) for the whole test session."""
+    from tests.s3server import SeaweedFS
+
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def qcluster(tiny_model, settings):
-    """Start a real worker cluster on this test's database; yields a function to wait for it."""
+def s3_media(settings, seaweedfs):
+    """Media in a fresh private bucket of the SeaweedFS server, configured as an operator does
+    (the MEDIA_S3_ settings); workers started by `qcluster` get the same settings and a MEDIA_ROOT
+    of their own (no shared disk). Yields (server, bucket)."""
+    import uuid
+
+    from captionsite.settings import media_s3_storage
+    from tests.s3server import ACCESS_KEY, SECRET_KEY
+
+    bucket = f"media-{uuid.uuid4().hex[:16]}"
+    seaweedfs.client().create_bucket(Bucket=bucket)
+    settings.MEDIA_S3_BUCKET = bucket
+    settings.MEDIA_S3_ENDPOINT_URL = seaweedfs.endpoint
+    settings.MEDIA_S3_REGION = "us-east-1"
+    settings.MEDIA_S3_ACCESS_KEY_ID = ACCESS_KEY
+    settings.MEDIA_S3_SECRET_ACCESS_KEY = SECRET_KEY
+    settings.STORAGES = {**settings.STORAGES, "default": media_s3_storage(
+        bucket, seaweedfs.endpoint, "us-east-1", ACCESS_KEY, SECRET_KEY, "path", settings.MEDIA_URL_EXPIRE_SECONDS)}
+    yield seaweedfs, bucket
+    client = seaweedfs.client()  # a bucket is a collection of volumes in SeaweedFS: free them
+    try:
+        for key in seaweedfs.keys(bucket):
+            client.delete_object(Bucket=bucket, Key=key)
+        client.delete_bucket(Bucket=bucket)
+    except Exception:  # noqa: BLE001 - a test that stopped the server; the session ends it anyway
+        pass
+
+
+def s3_environment(settings) -> dict:
+    """The MEDIA_S3_ settings of this test as environment variables for a subprocess."""
+    if not getattr(settings, "MEDIA_S3_BUCKET", ""):
+        return {}
+    names = ("MEDIA_S3_BUCKET", "MEDIA_S3_ENDPOINT_URL", "MEDIA_S3_REGION", "MEDIA_S3_ACCESS_KEY_ID",
+             "MEDIA_S3_SECRET_ACCESS_KEY", "MEDIA_SERVE")
+    return {name: str(getattr(settings, name)) for name in names}
+
+
+@pytest.fixture
+def qcluster(request, tiny_model, settings):
+    """Start a real worker cluster on this test's database; yields a function to wait for it.
+    With media in a bucket (`s3_media`), the worker is another host: the bucket, and a
+    MEDIA_ROOT of its own."""
     from captions.models import Image
 
+    if "s3_media" in request.fixturenames:
+        request.getfixturevalue("s3_media")
+    media_root = settings.MEDIA_ROOT
+    s3_env = s3_environment(settings)
+    if s3_env:
+        media_root = str(Path(settings.MEDIA_ROOT).parent / "worker-host-media")
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "captionsite.test_settings",
         "DATABASE_URL": database_url_of_this_test(),
-        "MEDIA_ROOT": settings.MEDIA_ROOT,
+        "MEDIA_ROOT": media_root,
         "CAPTION_MODEL": tiny_model,
         "Q_CLUSTER_NAME": settings.Q_CLUSTER["name"],
         "HF_HUB_OFFLINE": "1",
+        **s3_env,
     }
     if settings.REDIS_URL:
         env["REDIS_URL"] = settings.REDIS_URL
@@ -109,10 +168,12 @@ def qcluster(tiny_model, settings):
 
     yield wait_until_final
     os.killpg(process.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
+    # Worker processes the cluster left behind (stopped while they were starting) go too.
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=20)
     log.close()
 
 

@@ -17,13 +17,11 @@ from captions.api.common import (
     CaptionRequestFields,
     SubmitResultSerializer,
     generation_params_of,
+    idempotent_upload,
     model_spec_of,
-    submit_response,
-    upload_rejected_error,
 )
 from captions.api.images import ACCEPTED_EXAMPLE, UPLOAD_ERRORS
 from captions.models import Image
-from captions.services.results import UploadRejected
 from captions.services.submission import batch_submit, oversize_archives_refused
 from captions.uploads import oversize_refusals
 from core.api import MAX_PAGE_NUMBER, Pagination, error_responses, paginated, paginated_response, rate_limit
@@ -56,13 +54,12 @@ class BatchCreateApi(APIView):
         examples=[ACCEPTED_EXAMPLE],
     )
     def post(self, request):
-        serializer = BatchCreateInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        oversize = oversize_refusals(request)
-        # A dropped archive is named with its own limit, not the per-image one.
-        refused, oversize_images = oversize_archives_refused(oversize)
-        try:
-            result = batch_submit(
+        def submit():
+            serializer = BatchCreateInputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            # A dropped archive is named with its own limit, not the per-image one.
+            refused, oversize_images = oversize_archives_refused(oversize_refusals(request))
+            return batch_submit(
                 owner=request.user,
                 files=serializer.validated_data.get("files", []),
                 params=generation_params_of(serializer.validated_data),
@@ -71,9 +68,8 @@ class BatchCreateApi(APIView):
                 oversize_filenames=oversize_images,
                 refused=refused,
             )
-        except UploadRejected as error:
-            raise upload_rejected_error(error) from None
-        return submit_response(request, result, oversize=oversize)
+
+        return idempotent_upload(request, endpoint="batches_create", submit=submit)
 
 
 class BatchSerializer(serializers.Serializer):

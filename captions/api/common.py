@@ -333,3 +333,48 @@ def submit_response(request, result, *, oversize: list[str] = ()):
 def upload_rejected_error(error) -> "serializers.ValidationError":
     """captions.services.results.UploadRejected (the upload as a whole) as a 400 naming `files`."""
     return serializers.ValidationError({"files": [str(error)]}, code="upload_rejected")
+
+
+IDEMPOTENCY_PARAMETER_HELP = (
+    "Idempotency-Key header (optional, up to 255 printable ASCII characters, a UUID is ideal): a "
+    "retry with the same key within 24 hours returns the first answer (header Idempotent-Replayed: "
+    "true) and stores nothing again; 409 while another request with the key is committing."
+)
+
+
+def idempotent_upload(request, *, endpoint: str, submit):
+    """Answer an upload (`submit()` -> SubmitResult, or raises UploadRejected) honouring the
+    Idempotency-Key header (captions.services.idempotency): a replay returns the first answer; the
+    first answer is committed with the images it announces."""
+    from rest_framework.response import Response
+
+    from captions.services.idempotency import (
+        IdempotencyConflict,
+        idempotency_key_clean,
+        idempotent_answer,
+        idempotent_submit,
+    )
+    from captions.services.results import UploadRejected
+    from captions.uploads import oversize_refusals
+    from core.exceptions import Conflict
+
+    key = idempotency_key_clean(request.headers.get("Idempotency-Key"))
+    replay = idempotent_answer(owner=request.user, endpoint=endpoint, key=key)
+    if replay is not None:
+        return Response(replay[1], status=replay[0], headers={"Idempotent-Replayed": "true"})
+
+    def run() -> tuple[int, dict]:
+        try:
+            result = submit()
+        except UploadRejected as error:
+            raise upload_rejected_error(error) from None
+        response = submit_response(request, result, oversize=oversize_refusals(request))
+        return response.status_code, response.data
+
+    try:
+        status_code, body = idempotent_submit(owner=request.user, endpoint=endpoint, key=key, run=run)
+    except IdempotencyConflict:
+        raise Conflict(
+            "Another request with this Idempotency-Key was committed first; send this one again to get its answer."
+        ) from None
+    return Response(body, status=status_code)

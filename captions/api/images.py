@@ -16,15 +16,13 @@ from captions.api.common import (
     RefusalSerializer,
     SubmitResultSerializer,
     generation_params_of,
+    idempotent_upload,
     model_spec_of,
-    submit_response,
-    upload_rejected_error,
 )
 from captions.models import Image
 from captions.search import MAX_QUERY_LENGTH
 from captions.selectors import IMAGE_ORDERINGS
 from captions.services.queue import image_delete, image_retry
-from captions.services.results import UploadRejected
 from captions.services.submission import image_submit
 from captions.uploads import oversize_refusals
 from core.api import (
@@ -131,20 +129,18 @@ class ImageUploadApi(APIView):
         examples=[ACCEPTED_EXAMPLE],
     )
     def post(self, request):
-        serializer = ImageUploadInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        oversize = oversize_refusals(request)
-        try:
-            result = image_submit(
+        def submit():
+            serializer = ImageUploadInputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            return image_submit(
                 owner=request.user,
                 files=serializer.validated_data.get("files", []),
                 params=generation_params_of(serializer.validated_data),
                 model_spec=model_spec_of(serializer.validated_data),
-                oversize_filenames=oversize,
+                oversize_filenames=oversize_refusals(request),
             )
-        except UploadRejected as error:
-            raise upload_rejected_error(error) from None
-        return submit_response(request, result, oversize=oversize)
+
+        return idempotent_upload(request, endpoint="images_upload", submit=submit)
 
 
 class ImageFilterSerializer(StrictSerializer):

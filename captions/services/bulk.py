@@ -4,12 +4,12 @@ transaction and refuses more than BULK_LIMIT images (a ValidationError, before a
 Approving many captions is the feedback app's (feedback.services.captions_bulk_approve)."""
 
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import QuerySet
 
 from captions.models import Image
 from captions.selectors import captioning_defaults
+from captions.services.media import media_files_delete
 from captions.services.queue import image_requeue
 
 BULK_LIMIT = 1000
@@ -71,7 +71,7 @@ def images_bulk_delete(*, owner, images: QuerySet[Image]) -> int:
         chosen = bulk_images_checked(images, owner=owner)
         paths = [p for i in chosen for p in (i.file.name, i.thumbnail.name) if p]
         Image.objects.filter(pk__in=[i.pk for i in chosen]).delete()
-        transaction.on_commit(lambda: [default_storage.delete(p) for p in paths])
+        transaction.on_commit(lambda: media_files_delete(paths))
     return len(chosen)
 
 
@@ -89,7 +89,7 @@ def images_delete_all_of(*, owner) -> int:
                 break
             paths = [p for i in chunk for p in (i.file.name, i.thumbnail.name) if p]
             Image.objects.filter(pk__in=[i.pk for i in chunk]).delete()
-            transaction.on_commit(lambda paths=paths: [default_storage.delete(p) for p in paths])
+            transaction.on_commit(lambda paths=paths: media_files_delete(paths))
         total += len(chunk)
     Batch.objects.filter(owner=owner).delete()
     return total

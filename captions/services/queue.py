@@ -10,7 +10,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -18,6 +17,7 @@ from django.utils import timezone
 from captions import metrics
 from captions.models import Image
 from captions.selectors import captioning_defaults
+from captions.services.media import media_files_delete
 from captions.services.results import SweepSummary, WorkerRunSummary
 from core.tasks import enqueue
 
@@ -77,7 +77,7 @@ def image_delete(*, image: Image) -> None:
     paths = [p for p in (image.file.name, image.thumbnail.name) if p]
     with transaction.atomic():
         image.delete()
-        transaction.on_commit(lambda: [default_storage.delete(p) for p in paths])
+        transaction.on_commit(lambda: media_files_delete(paths))
 
 
 def worker_identity() -> str:
@@ -132,7 +132,9 @@ def images_release_dead_local_claims() -> int:
     if not dead_tokens:
         return 0
     now = timezone.now()
-    released = Image.objects.filter(status=Image.Status.PROCESSING, claim_token__in=dead_tokens).update(
+    held = Image.objects.filter(status=Image.Status.PROCESSING, claim_token__in=dead_tokens)
+    failed = _attempts_spent_fail(held, now)
+    released = held.update(
         status=Image.Status.QUEUED,
         error="The worker captioning this image stopped before finishing; it was queued again.",
         error_kind=Image.FailureKind.WORKER_STOPPED,
@@ -141,9 +143,53 @@ def images_release_dead_local_claims() -> int:
         claim_expires_at=None,
         updated_at=now,
     )
-    if released:
-        logger.warning("Released %d image(s) claimed by dead worker processes on %s.", released, host)
-    return released
+    if released or failed:
+        logger.warning("Released %d image(s) claimed by dead worker processes on %s (%d failed: attempts spent).",
+                       released, host, failed)
+    return released + failed
+
+
+WORKER_STOPPED_TOO_OFTEN = (
+    "A worker stopped while captioning this image {attempts} times (killed, crashed, or past "
+    "Q_TASK_TIMEOUT_SECONDS; its lease expired or its process was gone each time), so it was not "
+    "tried again. Retry it, and check the worker logs; a very large ensemble or batch may need "
+    "a longer Q_TASK_TIMEOUT_SECONDS."
+)
+
+
+def _attempts_spent_fail(held, now) -> int:
+    """Fail, with the reason, the images of `held` (claims that ended without a result: a
+    process killed by the task timeout, one that died, a lease that expired) whose attempts are
+    spent: a claim that always ends this way must not be taken forever."""
+    return held.filter(attempts__gte=settings.CAPTION_MAX_ATTEMPTS).update(
+        status=Image.Status.FAILED,
+        error=WORKER_STOPPED_TOO_OFTEN.format(attempts=settings.CAPTION_MAX_ATTEMPTS),
+        error_kind=Image.FailureKind.WORKER_STOPPED,
+        finished_at=now,
+        claim_token="",
+        claim_expires_at=None,
+        updated_at=now,
+    )
+
+
+def images_leases_expired_release(now=None) -> tuple[int, int]:
+    """(requeued, failed): the images whose claim lease expired (their worker or host died)
+    queued again at once, or failed with the reason once their attempts are spent. Run by every
+    claim (so a live worker takes a dead host's images within one lease, whatever the sweep
+    schedule) and by the sweep."""
+    now = now or timezone.now()
+    expired = Image.objects.filter(status=Image.Status.PROCESSING, claim_expires_at__lt=now)
+    failed = _attempts_spent_fail(expired, now)
+    requeued = expired.update(
+        status=Image.Status.QUEUED,
+        error="The worker captioning this image stopped before finishing; it was queued again.",
+        error_kind=Image.FailureKind.WORKER_STOPPED,
+        available_at=now,
+        claim_token="",
+        claim_expires_at=None,
+        updated_at=now,
+    )
+    return requeued, failed
 
 
 def images_lease_renew(*, claim_token: str, lease_seconds: int | None = None) -> int:
@@ -166,6 +212,7 @@ def images_claim(*, worker_id: str, limit: int, lease_seconds: int | None = None
     lease = timedelta(seconds=lease_seconds or settings.CAPTION_LEASE_SECONDS)
     token = f"{worker_id}:{uuid.uuid4().hex[:12]}"
     now = timezone.now()
+    images_leases_expired_release(now)
     with transaction.atomic():
         candidates = Image.objects.filter(status=Image.Status.QUEUED, available_at__lte=now).order_by(
             "available_at", "id"
@@ -221,28 +268,10 @@ def image_attempt_failed(
 
 
 def images_requeue_stale() -> SweepSummary:
-    """Recover images from crashed workers and lost messages (run on a schedule)."""
+    """Recover images from crashed workers and lost messages (run on a schedule, and every few
+    seconds by each worker process's watch thread: captions.services.worker.worker_watch_start)."""
     now = timezone.now()
-    expired = Image.objects.filter(status=Image.Status.PROCESSING, claim_expires_at__lt=now)
-    failed = expired.filter(attempts__gte=settings.CAPTION_MAX_ATTEMPTS).update(
-        status=Image.Status.FAILED,
-        error=(
-            f"A worker stopped while captioning this image {settings.CAPTION_MAX_ATTEMPTS} times "
-            "(its lease expired each time). Retry it, and check the worker logs."
-        ),
-        error_kind=Image.FailureKind.WORKER_STOPPED,
-        finished_at=now,
-        claim_expires_at=None,
-        updated_at=now,
-    )
-    requeued = expired.update(
-        status=Image.Status.QUEUED,
-        error="The worker captioning this image stopped before finishing; it was queued again.",
-        error_kind=Image.FailureKind.WORKER_STOPPED,
-        available_at=now,
-        claim_expires_at=None,
-        updated_at=now,
-    )
+    requeued, failed = images_leases_expired_release(now)
     # Cheap to over-send: a worker that wakes to an empty queue returns at once.
     woke = Image.objects.filter(status=Image.Status.QUEUED, available_at__lte=now).exists()
     if woke:

@@ -13,7 +13,10 @@ whatever the number of files; the worker decodes the original again for the mode
 
 Independence: every file is processed in its own savepoint; any exception on one file (the
 expected refusals, and also any bug: it is logged with logger.exception) refuses that file with a
-reason, and the others of the request are stored. Files are published (moved from staging to
+reason, and the others of the request are stored. Except a dependency that fails (the database,
+the media storage down or full: core.exceptions' infrastructure errors): then the whole request
+fails with a retryable 503/507 and rolls back, so an answer never announces rows whose
+transaction could not commit, and the files it wrote are deleted. Files are published (moved from staging to
 their final names) when the transaction commits, so a killed request leaves no file that a row
 does not name beyond the media sweep's delay.
 """
@@ -38,6 +41,7 @@ from captions.services.queue import caption_workers_wake
 from captions.services.results import Refusal, SubmitResult, UploadRejected
 from captions.services.styles import caption_request_clean
 from captions.uploads import UNNAMED_UPLOAD, SourceRefused, UploadedFileSource, UploadSource
+from core.exceptions import StorageFull, is_infrastructure_error
 from mlcore.params import GenerationParams, InvalidParams
 
 logger = logging.getLogger(__name__)
@@ -98,6 +102,8 @@ def image_submit(
                 with transaction.atomic():  # a savepoint: one file's failure undoes only its rows
                     image = _submit_one(source, display=display, number=number, context=context, result=result)
             except Exception as error:
+                if isinstance(error, StorageFull) or is_infrastructure_error(error):
+                    raise  # the request fails whole (503/507): nothing is announced or kept
                 if context.batch is not batch_before:  # the batch made for this file was rolled back too
                     context.batch = result.batch = batch_before
                 if isinstance(error, SourceRefused):  # could not be unpacked: named with its archive's path

@@ -11,6 +11,7 @@ never stored as done."""
 import contextlib
 import hashlib
 import logging
+import os
 import threading
 import time
 
@@ -18,7 +19,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from captions import metrics
+from captions import metrics, signals
 from captions.models import Caption, Image
 from captions.selectors import captioning_defaults
 from captions.services.queue import (
@@ -26,11 +27,13 @@ from captions.services.queue import (
     image_attempt_failed,
     images_claim,
     images_lease_renew,
+    images_leases_expired_release,
     images_release_dead_local_claims,
     worker_identity,
 )
 from captions.services.results import WorkerRunSummary
 from captions.services.styles import custom_styles_sync
+from core.exceptions import StorageUnavailable
 from mlcore.errors import FailureKind, failure_kind_of
 from mlcore.params import GenerationParams, InvalidParams
 from mlcore.predictors.base import failure_reason
@@ -39,7 +42,69 @@ from mlcore.results import CaptionFailure, CaptionOutcome, CaptionResult
 logger = logging.getLogger(__name__)
 
 
+# When this process started its current captioning run (None: idle). Read by the watch thread.
+_busy_since: float | None = None
+# The last model this process loaded for captioning: {"model_spec", "model_id", "model_info"}.
+_model_loaded: dict | None = None
+_watch_started = threading.Lock()
+_watch_thread: threading.Thread | None = None
+
+
+def worker_busy_since() -> float | None:
+    """time.time() at which this worker process started captioning, None when it is idle."""
+    return _busy_since
+
+
+def worker_watch_start(*, interval_seconds: float | None = None) -> threading.Thread:
+    """Start (once per process) the worker's watch thread: every CAPTION_WATCH_SECONDS, whatever
+    the process is doing (a captioning task can run for minutes), it reports this worker alive
+    and whether it is busy (captions.signals.worker_active, busy=...) and releases the images
+    whose lease expired (a dead host's), waking the workers for them. So a dead host's images are
+    taken again within CAPTION_LEASE_SECONDS + CAPTION_WATCH_SECONDS, and a busy worker is never
+    shown as missing. Uses its own database connection."""
+    global _watch_thread
+    with _watch_started:
+        if _watch_thread is not None and _watch_thread.is_alive():
+            return _watch_thread
+        interval = interval_seconds or settings.CAPTION_WATCH_SECONDS
+        worker_id = worker_identity()
+
+        parent = os.getppid()
+
+        def watch() -> None:
+            while os.getppid() == parent:  # an orphan (its qcluster died) does not claim to be alive
+                try:
+                    signals.worker_active.send(
+                        sender=None, worker_id=worker_id, busy_since=_busy_since, model_loaded=_model_loaded
+                    )
+                    requeued, failed = images_leases_expired_release()
+                    if requeued:
+                        logger.warning("Queued again %d image(s) whose worker lease expired.", requeued)
+                        caption_workers_wake()
+                    if failed:
+                        logger.warning("Failed %d image(s) whose workers stopped on them too often.", failed)
+                except Exception as error:  # the database away: try again at the next tick
+                    logger.warning("Worker watch: %s: %s", type(error).__name__, error)
+                    connection.close()
+                time.sleep(interval)
+
+        _watch_thread = threading.Thread(target=watch, name="caption-worker-watch", daemon=True)
+        _watch_thread.start()
+        return _watch_thread
+
+
 def caption_pending_run(
+    *, worker_id: str | None = None, max_batches: int | None = None, budget_seconds: float | None = None
+) -> WorkerRunSummary:
+    global _busy_since
+    _busy_since = time.time()
+    try:
+        return _caption_pending_run(worker_id=worker_id, max_batches=max_batches, budget_seconds=budget_seconds)
+    finally:
+        _busy_since = None
+
+
+def _caption_pending_run(
     *, worker_id: str | None = None, max_batches: int | None = None, budget_seconds: float | None = None
 ) -> WorkerRunSummary:
     """Claim and caption queued images batch after batch until none is left, `max_batches`
@@ -127,6 +192,10 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
     for (spec, params), group in groups.items():
         try:
             captioner = inference.captioner_for(spec)
+            if spec == default_spec:
+                global _model_loaded
+                info = captioner.info() if hasattr(captioner, "info") else {}
+                _model_loaded = {"model_spec": spec, "model_id": captioner.model_id, "model_info": info}
         except inference.ModelUnavailable as error:
             # inference.captioner_for logged the reason once per load attempt (not once per image)
             for image in group:
@@ -199,6 +268,15 @@ def _caption_with_model(
             # decoded at the model's input size (JPEG draft mode), never the full photo
             pixels.append(inference.load_image_for_model(same_images[0], captioner, timings=timings))
             keys.append(key)
+        except StorageUnavailable:  # the storage, not the file: retried with back-off
+            for image in same_images:
+                summary += image_attempt_failed(
+                    image=image,
+                    claim_token=claim_token,
+                    reason="The media storage could not be reached to read the image; it will be tried again.",
+                    kind=Image.FailureKind.IMAGE_UNREADABLE,
+                    permanent=False,
+                )
         except Exception as error:  # a missing or damaged stored file fails those images only
             for image in same_images:
                 summary += image_attempt_failed(

@@ -144,6 +144,9 @@ class HFCaptioner(Captioner):
     """A transformers image-to-text model behind the Captioner interface."""
 
     kind = "hf"
+    #: the vision encoder's engine ("torch" or "onnx-int8", see onnx_vision) and why; "" when not chosen
+    vision_engine: str = ""
+    vision_engine_reason: str = ""
     #: BLIP's conditional-captioning prefix (stripped from the output); "" turns it off
     blip_prompt: str = "a picture of "
 
@@ -179,8 +182,11 @@ class HFCaptioner(Captioner):
 
     @classmethod
     def from_pretrained(
-        cls, source: str, *, spec: str | None = None, device: str | None = None, dtype: str | None = None, **kwargs
+        cls, source: str, *, spec: str | None = None, device: str | None = None, dtype: str | None = None,
+        vision_engine: str | None = None, **kwargs
     ) -> HFCaptioner:
+        """Load ``source``; ``vision_engine`` (auto, torch, onnx-int8; default MLCORE_VISION_ENGINE)
+        picks BLIP's vision encoder engine (onnx_vision)."""
         dev = resolve_device(device)
         dt, dt_reason = resolve_dtype_with_reason(dtype, dev)
         model, processor, image_processor, tokenizer, arch, _ = load_hf_parts(source, spec, dt, dev)
@@ -198,7 +204,18 @@ class HFCaptioner(Captioner):
             **kwargs,
         )
         captioner.dtype_reason = dt_reason
+        if arch == "blip":
+            from .onnx_vision import attach
+
+            attach(captioner, vision_engine)  # the int8 ONNX Runtime vision encoder where it pays
         return captioner
+
+    def info(self) -> dict[str, Any]:
+        """Base info plus the vision encoder's engine and why it was chosen."""
+        out = super().info()
+        if self.vision_engine:
+            out.update(vision_engine=self.vision_engine, vision_engine_reason=self.vision_engine_reason)
+        return out
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -282,9 +299,35 @@ class HFCaptioner(Captioner):
         t0 = time.perf_counter()
         inputs = self._preprocess(images)
         t1 = time.perf_counter()
-        raw, generate_s = generate_scored(self.model, self.tokenizer, inputs, self.generation_kwargs(params),
+        kw = self.generation_kwargs(params)
+        if params.num_beams > 1 and self.arch == "blip":
+            kw["past_key_values"] = beam_cache()  # one fresh cache per generate call
+        raw, generate_s = generate_scored(self.model, self.tokenizer, inputs, kw,
                                           self._eos_ids, n_images=len(images), k=params.num_candidates)
         return raw, {"preprocess_ms": (t1 - t0) * 1000, "generate_ms": generate_s * 1000}
+
+
+_BEAM_CACHE_CLASS = None
+
+
+def beam_cache():
+    """A fresh encoder-decoder cache for beam search whose cross-attention keys and values are not
+    reordered at each step. transformers reorders both caches with the chosen beams' indices, but a
+    beam only ever continues a beam of the same image, and every beam of an image holds the same
+    cross-attention keys and values (computed from the same image tokens): the reorder copies them
+    (12 layers x K and V x beams x 577 image tokens, every step) to the same values. Lossless."""
+    global _BEAM_CACHE_CLASS
+    if _BEAM_CACHE_CLASS is None:
+        from transformers.cache_utils import EncoderDecoderCache
+
+        class CrossSharedCache(EncoderDecoderCache):
+            def reorder_cache(self, beam_idx):
+                self.self_attention_cache.reorder_cache(beam_idx)
+
+        _BEAM_CACHE_CLASS = CrossSharedCache
+    from transformers.cache_utils import DynamicCache
+
+    return _BEAM_CACHE_CLASS(DynamicCache(), DynamicCache())
 
 
 def inputs_to(inputs, device: str, dtype: str) -> dict:

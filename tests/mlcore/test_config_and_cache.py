@@ -160,8 +160,8 @@ def test_concurrent_loads_share_one_object(three_models, max_two):
 @pytest.mark.parametrize("device,cuda_bf16,flags,expected,reason", [
     ("cuda", True, set(), "bfloat16", "CUDA"),
     ("cuda:1", False, set(), "float16", "without bf16"),
-    ("cpu", False, {"avx512f", "avx512_bf16"}, "bfloat16", "AVX512-BF16"),
-    ("cpu", False, {"amx_tile", "amx_bf16", "avx512_bf16"}, "bfloat16", "AMX"),
+    ("cpu", False, {"avx512f", "avx512_bf16", "avx512_vnni"}, "bfloat16", "AVX512-BF16 (avx512_bf16; no AMX)"),
+    ("cpu", False, {"amx_tile", "amx_bf16", "avx512_bf16"}, "bfloat16", "AMX-BF16 (amx_bf16)"),
     ("cpu", False, {"avx2", "avx512f"}, "float32", "without native bf16"),
     ("cpu", False, set(), "float32", "without native bf16"),
     ("mps", False, set(), "float32", "mps"),

@@ -1,5 +1,6 @@
-"""manage.py benchmark --worker-path: plain transformers against submit + caption_pending_run, in one
-process, with real rows and storage that are cleaned up afterwards."""
+"""manage.py benchmark --worker-path, the fair benchmark: a plain transformers script at the worker's
+dtype and batch against submit + caption_pending_run, in one process, with real rows and storage that
+are cleaned up afterwards."""
 
 import json
 from io import StringIO
@@ -40,21 +41,44 @@ def test_worker_path_times_both_paths_on_the_same_photos(tiny_blip_dir, tmp_path
     out_json = tmp_path / "bench.json"
 
     out = run("--worker-path", str(folder), "--model", tiny_blip_dir, "--beams", "1,2", "--max-length", "5",
-              "--repeats", "1", "--json", str(out_json))
+              "--repeats", "2", "--json", str(out_json))
 
     assert "2 photos from" in out
     for beams in (1, 2):
-        assert f"beams={beams}  plain " in out
-    assert "worker ms per image: claim" in out and "decode" in out and "generate" in out and "record" in out
+        assert f"beams={beams}  2 photos  load average " in out
+    assert "plain transformers script (same dtype, same batch): median " in out
+    assert "ratio whole path / script: x" in out and "CPU-s per image" in out
+    assert "seed baseline" not in out  # the strawman only on request
+    assert "worker ms per image: submit" in out and "decode" in out and "generate" in out and "record" in out
     figures = json.loads(out_json.read_text())
     assert [row["beams"] for row in figures["rows"]] == [1, 2]
     for row in figures["rows"]:
         assert row["images"] == 2
-        assert row["plain_img_s"] > 0 and row["worker_img_s"] > 0
-        assert row["ratio"] == pytest.approx(row["worker_img_s"] / row["plain_img_s"])
-        assert row["worker_peak_rss_mib"] > 0
+        script, worker = row["script"], row["worker"]
+        assert script["rounds"] == worker["rounds"] == 2
+        assert 0 < script["median_img_s"] <= script["best_img_s"]
+        assert 0 < worker["median_img_s"] <= worker["best_img_s"]
+        assert script["median_cpu_s_per_image"] > 0 and worker["median_cpu_s_per_image"] > 0
+        assert row["ratio_median"] == pytest.approx(worker["median_img_s"] / script["median_img_s"])
+        assert row["cpu_ratio_median"] == pytest.approx(
+            script["median_cpu_s_per_image"] / worker["median_cpu_s_per_image"])
+        assert worker["peak_rss_mib"] > 0
         assert row["worker_ms_per_image"]["generate_ms"] > 0
+        assert len(row["load_average_before"].split()) == 3
     assert figures["worker"]["dtype"] in ("float32", "bfloat16")
+    assert figures["batch"] == settings.CAPTION_BATCH_SIZE
+    nothing_left_behind(settings.MEDIA_ROOT)
+
+
+def test_the_strawman_is_a_labelled_row_never_the_ratio(tiny_blip_dir, tmp_path, settings):
+    out_json = tmp_path / "bench.json"
+    out = run("--worker-path", "--model", tiny_blip_dir, "--photos", "2", "--beams", "1", "--max-length", "5",
+              "--repeats", "1", "--strawman", "--threads", "1", "--json", str(out_json))
+
+    assert "seed baseline: fp32, one image per generate (changes dtype AND batch): median" in out
+    row = json.loads(out_json.read_text())["rows"][0]
+    assert row["strawman"]["median_img_s"] > 0
+    assert row["ratio_median"] == pytest.approx(row["worker"]["median_img_s"] / row["script"]["median_img_s"])
     nothing_left_behind(settings.MEDIA_ROOT)
 
 
@@ -62,7 +86,7 @@ def test_worker_path_makes_synthetic_photos_without_a_folder(tiny_blip_dir, sett
     out = run("--worker-path", "--model", tiny_blip_dir, "--photos", "2", "--beams", "1", "--max-length", "5",
               "--repeats", "1")
 
-    assert "2 synthetic JPEG photos" in out and "beams=1  plain " in out
+    assert "2 synthetic JPEG photos (coco: " in out and "beams=1  2 photos" in out
     nothing_left_behind(settings.MEDIA_ROOT)
 
 
@@ -77,6 +101,18 @@ def test_synthetic_photos_are_photo_sized_jpegs(tmp_path):
     assert all(PILImage.open(p).format == "JPEG" for p in paths)
 
 
+def test_the_photo_sets_are_coco_sized_and_phone_sized(tmp_path):
+    from PIL import Image as PILImage
+
+    from benchmarks.bench import COCO_SIZES, PHONE_SIZES
+
+    coco = [PILImage.open(p).size for p in make_photos(str(tmp_path / "coco"), n=4, sizes=COCO_SIZES)]
+    phone = [PILImage.open(p).size for p in make_photos(str(tmp_path / "phone"), n=2, sizes=PHONE_SIZES)]
+
+    assert all(max(size) <= 640 for size in coco)
+    assert all(w * h >= 12_000_000 for w, h in phone)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -85,6 +121,8 @@ def test_synthetic_photos_are_photo_sized_jpegs(tmp_path):
         (["--photos", "0"], "need positive values"),
         (["--max-length", "2"], "--max-length: must be between"),
         (["--beams", "1,99"], "--beams: must be between"),
+        (["--threads", "0"], "and so does --threads"),
+        (["--photo-set", "huge"], "invalid choice"),
     ],
 )
 def test_bad_options_are_clear_errors(tiny_blip_dir, args, message):
