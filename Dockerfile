@@ -25,6 +25,10 @@ ENV PATH=/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
     VAR_DIR=/data MEDIA_ROOT=/data/media HF_HOME=/data/hf-cache \
     PROMETHEUS_MULTIPROC_DIR=/run/captionsite-metrics \
     LOG_FORMAT=json PORT=8000
+# Tesseract OCR and its English, German and Japanese models (mlcore.ocr reads text in images).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-jpn \
+ && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 1000 --shell /usr/sbin/nologin captionsite \
  && mkdir -p /data/media /data/hf-cache /run/captionsite-metrics \
  && chown -R captionsite:captionsite /data /run/captionsite-metrics

@@ -9,7 +9,14 @@ from html import escape
 # One row per image: {"id": str uuid, "filename": str, "status": str, "caption": str (empty until
 # captioned), "confidence": float in [0, 1] or None, "style": str, "language": str (BCP 47),
 # "tags": list of str (tags style) or None}. CSV writes tags as one cell, "; "-separated.
-EXPORT_COLUMNS = ("id", "filename", "status", "caption", "confidence", "style", "language", "tags")
+# Alt text fit for its purpose: "purpose" (mlcore.alttext.PURPOSES), "decorative" (bool: the
+# caption is then "" on purpose, alt=""), "context", "extended_description" (complex images),
+# "source" (human-approved | human-edited | file | model | ""), "reviewed" (bool: a person wrote
+# or approved it), "warnings" (the alt-text checker's rule names, "; "-separated), "ocr_text"
+# (the text Tesseract read in the image).
+EXPORT_COLUMNS = ("id", "filename", "status", "caption", "confidence", "style", "language", "tags",
+                  "purpose", "decorative", "context", "extended_description", "source", "reviewed", "warnings",
+                  "ocr_text")
 
 
 def _csv_value(value):
@@ -58,16 +65,23 @@ def relative_url(path: str) -> str:
 def rows_html(rows: list[dict]) -> str:
     """A ready-to-paste HTML list: one `<img src="FILENAME" alt="CAPTION">` line per row (src: the
     file name as a relative URL, relative_url), both attribute values HTML-escaped (quotes
-    included), so no caption or file name can break out of its attribute. An image without a
-    caption is never written with alt="" (which says "decorative" to a screen reader): its <img>
-    line is inside an HTML comment, so nothing wrong is pasted and the gap shows."""
+    included), so no caption or file name can break out of its attribute. A decorative image gets
+    alt="" on purpose (marked <!-- decorative -->). An image without a caption yet is never
+    written with alt="" (which says "decorative" to a screen reader): its <img> line is inside an
+    HTML comment, so nothing wrong is pasted and the gap shows. A complex image's extended
+    description follows in a <figure> with a <details> caption."""
     lines = []
     for row in rows:
         src, alt = escape(relative_url(row.get("filename") or "")), escape(row.get("caption") or "")
-        if row.get("caption"):
-            lines.append(f'<img src="{src}" alt="{alt}">')
-        else:  # "--" cannot end the comment early: escape() leaves it, so it is spaced out
-            lines.append(f"<!-- no caption yet: <img src=\"{src.replace('--', '- -')}\"> -->")
+        line = f'<img src="{src}" alt="{alt}">'
+        if row.get("decorative"):
+            line += " <!-- decorative -->"
+        elif not row.get("caption"):  # "--" cannot end the comment early: escape() leaves it, so it is spaced out
+            line = f"<!-- no caption yet: <img src=\"{src.replace('--', '- -')}\"> -->"
+        elif row.get("extended_description"):
+            line = (f'<figure>{line}<figcaption><details><summary>Description</summary>'
+                    f'{escape(row["extended_description"])}</details></figcaption></figure>')
+        lines.append(line)
     return "\n".join(lines) + ("\n" if lines else "")
 
 
@@ -80,3 +94,18 @@ def download_filename(stem: str, fmt: str) -> str:
     text/html, is saved as a file, never rendered on this site)."""
     return f"{stem}-alt-text.{EXTENSIONS.get(fmt, 'csv')}"
 
+
+
+def coverage_report_csv(coverage: dict, warnings_by_rule: dict[str, int]) -> str:
+    """A batch's alt-text report (captions.selectors.alt_coverage and alt_warning_counts) as CSV:
+    one row per figure (figure, count, share of the images), then one per checker rule."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["figure", "count", "share"])
+    total = coverage.get("total") or 0
+    writer.writerow(["images", total, 1.0 if total else 0.0])
+    for name in ("with_alt_text", "reviewed", "with_warnings", "decorative"):
+        writer.writerow([name, coverage.get(name, 0), coverage.get(f"{name}_share", 0.0)])
+    for rule, count in warnings_by_rule.items():
+        writer.writerow([f"warning:{rule}", count, round(count / total, 4) if total else 0.0])
+    return buffer.getvalue()

@@ -66,7 +66,39 @@ class MultipleFileField(forms.FileField):
 
 STYLE_HELP = "alt: one sentence for screen readers; description: a detailed paragraph; tags: keywords."
 #: the upload form's fields that say what to caption with (each shown with its hint and errors)
-REQUEST_FIELDS = ("style", "language", "model")
+REQUEST_FIELDS = ("style", "language", "model", "purpose", "context", "action", "ocr")
+ALT_FIELDS = ("purpose", "context", "action", "ocr")
+
+
+def purpose_field(*, blank_label: str = "") -> forms.ChoiceField:
+    from mlcore.alttext import PURPOSES
+
+    choices = ([("", blank_label)] if blank_label else []) + list(PURPOSES.items())
+    return forms.ChoiceField(
+        label="Purpose", required=False, choices=choices,
+        help_text="What the image is for on its page (the W3C alt decision tree): decorative images get "
+        "an empty alt text and no model call.",
+    )
+
+
+def context_field(*, help_text: str = "") -> forms.CharField:
+    from mlcore.alttext import MAX_CONTEXT_CHARS
+
+    return forms.CharField(
+        label="Context", required=False, max_length=MAX_CONTEXT_CHARS, strip=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 40}),
+        help_text=help_text or "Where the image appears: page title, the paragraph around it, product name, "
+        "keywords. Models that take a prompt use it; others caption as usual.",
+    )
+
+
+def action_field() -> forms.CharField:
+    from mlcore.alttext import MAX_ACTION_CHARS
+
+    return forms.CharField(
+        label="Link target or action", required=False, max_length=MAX_ACTION_CHARS,
+        help_text="For a functional image (a link or button): what it does or where it leads.",
+    )
 
 
 def _listed(names, last_word: str = "and") -> str:
@@ -136,6 +168,12 @@ class UploadForm(forms.Form):
         help_text="BCP 47, e.g. en, fr, pt-BR; empty: your default.",
         widget=forms.TextInput(attrs={"size": 6, "autocomplete": "off"}),
     )
+    purpose = purpose_field()
+    context = context_field()
+    action = action_field()
+    ocr = forms.ChoiceField(label="Read text in images", required=False, choices=[
+        ("", "Site setting"), ("on", "Yes (OCR)"), ("off", "No")],
+        help_text="Tesseract OCR: text it reads confidently goes into the alt text, quoted. Images of text always.")
 
     def __init__(self, *args, owner=None, **kwargs):
         from captions.selectors import caption_model_choices, model_abilities
@@ -233,7 +271,7 @@ class UploadForm(forms.Form):
                 )
 
     def generation_params(self) -> dict:
-        names = ("num_beams", "max_length", "style", "language")
+        names = ("num_beams", "max_length", "style", "language", *ALT_FIELDS)
         return {k: v for k in names if (v := self.cleaned_data.get(k)) not in (None, "")}
 
     def model_spec(self) -> str:
@@ -252,6 +290,12 @@ class ImageSearchForm(forms.Form):
     status = forms.ChoiceField(required=False, label="Status", choices=[("", "Any status")])
     review = forms.ChoiceField(required=False, label="Review", choices=[
         ("", "Any"), ("yes", "Needs review"), ("no", "Does not need review")])
+    warnings = forms.ChoiceField(required=False, label="Alt-text warnings", choices=[
+        ("", "Any"), ("yes", "Has warnings"), ("no", "No warnings")])
+    reviewed = forms.ChoiceField(required=False, label="Reviewed", choices=[
+        ("", "Any"), ("no", "Not reviewed by a person"), ("yes", "Written or approved by a person")])
+    decorative = forms.ChoiceField(required=False, label="Decorative", choices=[
+        ("", "Any"), ("yes", "Decorative"), ("no", "Not decorative")])
     batch = forms.TypedChoiceField(required=False, label="Upload", coerce=int, empty_value=None, choices=[("", "Any upload")])
     model = forms.ChoiceField(required=False, label="Model", choices=[("", "Any model")])
     rating = forms.TypedChoiceField(required=False, label="Your rating", coerce=int, empty_value=None,
@@ -299,6 +343,9 @@ class ImageSearchForm(forms.Form):
         return ImageFilters(
             status=data.get("status") or None,
             needs_review={"yes": True, "no": False}.get(data.get("review") or ""),
+            has_warnings={"yes": True, "no": False}.get(data.get("warnings") or ""),
+            reviewed={"yes": True, "no": False}.get(data.get("reviewed") or ""),
+            decorative={"yes": True, "no": False}.get(data.get("decorative") or ""),
             batch_id=data.get("batch"),
             model_id=data.get("model") or None,
             rating=data.get("rating"),
@@ -324,6 +371,17 @@ class BulkRecaptionForm(forms.Form):
     language = forms.CharField(label="Language", required=False, max_length=35,
                                help_text="BCP 47, e.g. en, fr, pt-BR; empty: your default.",
                                widget=forms.TextInput(attrs={"size": 6, "autocomplete": "off"}))
+    purpose = purpose_field(blank_label="Keep each image's purpose")
+    context = context_field(help_text="Empty: keep each image's context.")
+    replace_human = forms.BooleanField(
+        label="Replace human text too", required=False,
+        help_text="Without this, an image whose alt text a person wrote or approved keeps it, and the new "
+        "caption is offered as a suggestion.",
+    )
+    replace_human_confirm = forms.BooleanField(
+        label="Yes, replace text people wrote or approved", required=False,
+        help_text="Needed with \"Replace human text too\".",
+    )
 
     def __init__(self, *args, model_choices: list[str], **kwargs):
         from captions.services.styles import style_choices
@@ -336,8 +394,21 @@ class BulkRecaptionForm(forms.Form):
                 field.widget.attrs["aria-describedby"] = (self.auto_id % name) + "-hint"
 
     def generation_params(self) -> dict:
-        names = ("num_beams", "max_length", "style", "language")
+        names = ("num_beams", "max_length", "style", "language", "purpose", "context")
         return {k: v for k in names if (v := self.cleaned_data.get(k)) not in (None, "")}
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from captions.services.alttext import replace_human_clean
+
+        data = super().clean()
+        try:
+            data["replace_human"] = replace_human_clean(data.get("replace_human"), data.get("replace_human_confirm"))
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                self.add_error(field, messages)
+        return data
 
     def error_text(self, errors: dict) -> str:
         """Errors by field as one line that names each field: "Style: blip-base cannot ..."."""
@@ -345,3 +416,11 @@ class BulkRecaptionForm(forms.Form):
             f"{self.fields[name].label}: {message}" if name in self.fields else message
             for name, messages in errors.items() for message in messages
         )
+
+
+class AltSettingsForm(forms.Form):
+    """An image's purpose, context and link action (the image page)."""
+
+    purpose = purpose_field()
+    context = context_field()
+    action = action_field()

@@ -74,6 +74,17 @@ class Image(models.Model):
     current_caption = models.ForeignKey(
         "Caption", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # The next model caption may replace text a person wrote or approved (an explicit, confirmed
+    # "replace human text too" on a re-caption); cleared when that caption is stored.
+    replace_human = models.BooleanField(default=False)
+    # Text read from the image by Tesseract (mlcore.ocr) in the worker: the confident words, their
+    # mean confidence (0..1), a guess of their language, and what happened: "" (not asked),
+    # done, failed (time limit or error: ocr_error says), unavailable (Tesseract missing).
+    ocr_text = models.TextField(blank=True)
+    ocr_confidence = models.FloatField(null=True, blank=True)
+    ocr_language = models.CharField(max_length=35, blank=True)
+    ocr_status = models.CharField(max_length=12, blank=True)
+    ocr_error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -123,7 +134,8 @@ class Caption(models.Model):
     class Source(models.TextChoices):
         MODEL = "model", "Model"
         CACHE = "cache", "Model (reused)"
-        HUMAN = "human", "Human"
+        HUMAN = "human", "Human-edited"
+        FILE = "file", "From the file's metadata"
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="captions")
     text = models.TextField()
@@ -149,6 +161,12 @@ class Caption(models.Model):
     details = models.JSONField(default=dict, blank=True)
     # sha256 of (image bytes, model id, model version, params): equal keys mean equal captions.
     cache_key = models.CharField(max_length=64, blank=True, db_index=True)
+    # Alt text fit for its purpose (captions.services.alttext): the long description of a complex
+    # image, the quality checker's findings (mlcore.alttext.check_alt_text, as dicts), and when a
+    # person approved the text as it is (an approved caption is "human-approved", the top priority).
+    extended_description = models.TextField(blank=True)
+    checks = models.JSONField(default=list, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
     reused_from = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -47,22 +47,33 @@ def captioning_defaults() -> CaptioningDefaultsNow:
 
 
 def caption_model_choices() -> list[str]:
-    """Models a request may name (upload form, API `model`, re-caption): the active one first,
-    CAPTION_MODEL, the specs of CAPTION_MODEL_CHOICES (openai:/fallback:/ensemble: specs, folders),
-    then every name mlcore's model catalogue offers (VLMs first, then the others; a local-only model
-    such as ``inhouse`` only where its trained checkpoint exists). Names only: whether a hub model's
-    files are present is the worker's concern (a clear failure reason on the image)."""
+    """Models a request may name (upload form, API `model`, re-caption, review): the active one
+    first, CAPTION_MODEL, the specs of CAPTION_MODEL_CHOICES (openai:/fallback:/ensemble: specs,
+    folders: the operator's explicit list), then the names mlcore's model catalogue offers (VLMs
+    first, then the others; a local-only model such as ``inhouse`` only where its trained
+    checkpoint exists) that are installed here (mlcore.availability: in the model cache or a models
+    folder); a registry name that is not installed is not offered (``model_not_installed_reason``
+    says why when a request names it)."""
+    from mlcore.availability import spec_installed
     from mlcore.registry import VLM_REGISTRY, offered_models
 
     offered = offered_models()
-    choices = [
-        captioning_defaults().model_spec,
-        settings.CAPTION_MODEL,
-        *settings.CAPTION_MODEL_CHOICES,
-        *(name for name in VLM_REGISTRY if name in offered),
-        *sorted(offered),
-    ]
-    return list(dict.fromkeys(c for c in choices if c))
+    configured = [captioning_defaults().model_spec, settings.CAPTION_MODEL, *settings.CAPTION_MODEL_CHOICES]
+    registry = [name for name in dict.fromkeys([*(n for n in VLM_REGISTRY if n in offered), *sorted(offered)])
+                if name not in configured and spec_installed(name)[0]]
+    return list(dict.fromkeys(c for c in [*configured, *registry] if c))
+
+
+def model_not_installed_reason(spec: str) -> str:
+    """Why a registry model a request names is not offered ("" when it is not a registry name or
+    it is installed): mlcore.availability's words, naming the model."""
+    from mlcore.availability import spec_installed
+    from mlcore.registry import REGISTRY, VLM_REGISTRY
+
+    if spec not in REGISTRY and spec not in VLM_REGISTRY:
+        return ""
+    ok, why = spec_installed(spec)
+    return "" if ok else why
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,53 @@ def caption_history_for(image: Image) -> QuerySet[Caption]:
     return image.captions.select_related("created_by").order_by("-created_at", "-id")
 
 
+def alt_text_state(image: Image) -> dict:
+    """What the image page and the API say about an image's alt text: its purpose and context,
+    whether it is decorative (alt=""), the current text's source (captions.services.alttext),
+    the checker's findings, the model suggestions kept beside a person's text, and which model
+    did not use the context (a prompt-less one: its caption has no prompt, or one without it)."""
+    from captions.alttext import (
+        SOURCE_LABELS,
+        caption_is_protected,
+        caption_source,
+        image_alt_text,
+        image_context,
+        image_purpose,
+    )
+    from mlcore.alttext import PURPOSES, prompt_guidance
+
+    caption = image.current_caption
+    purpose, context = image_purpose(image), image_context(image)
+    suggestions = []
+    if caption is not None and caption_is_protected(caption):
+        suggestions = list(
+            image.captions.filter(source__in=(Caption.Source.MODEL, Caption.Source.CACHE), created_at__gte=caption.created_at)
+            .exclude(pk=caption.pk).exclude(text="").order_by("-created_at", "-id")[:5]
+        )
+    unused_by = ""
+    wanted = [words for words in prompt_guidance(purpose, context, (image.params or {}).get("action") or "") if words]
+    if (caption is not None and caption.model_id and caption.source != Caption.Source.HUMAN and wanted
+            and purpose != "decorative" and any(words not in (caption.prompt or "") for words in wanted)):
+        unused_by = caption.model_id
+    source = caption_source(caption)
+    return {
+        "purpose": purpose,
+        "purpose_label": PURPOSES.get(purpose, purpose),
+        "context": context,
+        "action": (image.params or {}).get("action") or "",
+        "decorative": purpose == "decorative",
+        "alt_text": image_alt_text(image),
+        "extended_description": caption.extended_description if caption is not None and purpose == "complex" else "",
+        "source": source,
+        "source_label": SOURCE_LABELS.get(source, ""),
+        "checks": list(caption.checks or []) if caption is not None and purpose != "decorative" else [],
+        "suggestions": suggestions,
+        "context_unused_by": unused_by,
+        "ocr": {"status": image.ocr_status, "text": image.ocr_text, "confidence": image.ocr_confidence,
+                "language": image.ocr_language, "error": image.ocr_error},
+    }
+
+
 # --- The REST API's reads ---------------------------------------------------------------------------
 
 
@@ -137,6 +195,50 @@ class ImageFilters:
     rating: int | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    # alt text (captions.services.alttext): the current caption has checker findings (True) or
+    # none (False); a person wrote or approved it (True) or not (False); purpose decorative or not
+    has_warnings: bool | None = None
+    reviewed: bool | None = None
+    decorative: bool | None = None
+
+
+# The Q objects of the alt-text coverage figures and filters, relative to an Image.
+_DECORATIVE = Q(params__purpose="decorative")
+_HAS_WARNINGS = Q(current_caption__checks__0__isnull=False) & ~_DECORATIVE
+_REVIEWED = Q(current_caption__approved_at__isnull=False) | Q(current_caption__source=Caption.Source.HUMAN)
+_HAS_ALT = _DECORATIVE | (Q(current_caption__isnull=False) & ~Q(current_caption__text=""))
+
+
+def _toggle(images: QuerySet[Image], condition: Q, wanted: bool | None) -> QuerySet[Image]:
+    if wanted is None:
+        return images
+    return images.filter(condition) if wanted else images.exclude(condition)
+
+
+def alt_coverage(images: QuerySet[Image]) -> dict:
+    """How much of `images` has good, reviewed alt text, in one query: total, with_alt_text
+    (a caption, or decorative: an intended empty alt), reviewed (a person wrote or approved it),
+    with_warnings (checker findings on the current caption), decorative, and the share of each."""
+    counts = images.order_by().aggregate(
+        total=Count("id"),
+        with_alt_text=Count("id", filter=_HAS_ALT),
+        reviewed=Count("id", filter=_REVIEWED & ~_DECORATIVE),
+        with_warnings=Count("id", filter=_HAS_WARNINGS),
+        decorative=Count("id", filter=_DECORATIVE),
+    )
+    total = counts["total"] or 0
+    shares = {f"{name}_share": round(counts[name] / total, 4) if total else 0.0
+              for name in ("with_alt_text", "reviewed", "with_warnings", "decorative")}
+    return {**counts, **shares}
+
+
+def alt_warning_counts(images: QuerySet[Image]) -> dict[str, int]:
+    """How many of `images` have each checker rule's finding on their current caption."""
+    counts: dict[str, int] = {}
+    for checks in images.filter(_HAS_WARNINGS).values_list("current_caption__checks", flat=True):
+        for rule in {c.get("rule") for c in checks or []}:
+            counts[rule] = counts.get(rule, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 # ordering name -> (label, ORDER BY). "relevance" ranks by the full-text score (best first) and
@@ -210,6 +312,9 @@ def images_search_for(
         images = images.filter(created_at__gte=filters.created_after)
     if filters.created_before is not None:
         images = images.filter(created_at__lt=filters.created_before)
+    images = _toggle(images, _HAS_WARNINGS, filters.has_warnings)
+    images = _toggle(images, _REVIEWED, filters.reviewed)
+    images = _toggle(images, _DECORATIVE, filters.decorative)
     terms = search_terms(query)
     if terms:
         images = _full_text_match(images, terms)
@@ -253,6 +358,7 @@ def batch_progress(batch: Batch) -> dict:
         "counts": counts,
         "finished": counts[Image.Status.QUEUED] + counts[Image.Status.PROCESSING] == 0,
         "needs_review": batch.images.filter(current_caption__needs_review=True).count(),
+        "coverage": alt_coverage(batch.images.all()),
     }
 
 
@@ -265,15 +371,26 @@ def images_export_rows(images: QuerySet[Image]) -> list[dict]:
     """One row per image, in upload order: {"id": str uuid, "filename", "status", "caption"
     (the current caption's text: a human correction once there is one; "" until captioned),
     "confidence" (float or None)}."""
+    from captions.alttext import caption_source, image_alt_text, image_context, image_purpose
+
     rows = []
     for image in images.select_related("current_caption").order_by("created_at", "id"):
-        caption = image.current_caption
+        purpose = image_purpose(image)
+        caption = image.current_caption if purpose != "decorative" else None
         rows.append(
             {
                 "id": str(image.public_id),
                 "filename": image.original_filename,
                 "status": image.status,
-                "caption": caption.text if caption else "",
+                "caption": image_alt_text(image),
+                "purpose": purpose,
+                "decorative": purpose == "decorative",
+                "context": image_context(image),
+                "extended_description": caption.extended_description if caption else "",
+                "source": caption_source(caption),
+                "reviewed": bool(caption and (caption.approved_at or caption.source == Caption.Source.HUMAN)),
+                "warnings": "; ".join(c.get("rule", "") for c in (caption.checks or [])) if caption else "",
+                "ocr_text": image.ocr_text,
                 "confidence": caption.confidence if caption else None,
                 "style": caption.style if caption else (image.params or {}).get("style", "alt"),
                 "language": caption.language if caption else (image.params or {}).get("language", "en"),

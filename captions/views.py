@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from captions import exports, selectors
 from captions.api.common import submit_answer
-from captions.forms import PAGE_SIZES, BulkRecaptionForm, ImageSearchForm, UploadForm
+from captions.forms import PAGE_SIZES, AltSettingsForm, BulkRecaptionForm, ImageSearchForm, UploadForm
 from captions.models import Image
 from captions.responses import image_file_response
 from captions.selection import search_form_for, selected_images_for
@@ -266,8 +266,11 @@ def image_detail(request: HttpRequest, public_id) -> HttpResponse:
     sort, page size), which gives previous / next within that list and a way back to its page."""
     image = selectors.image_for(request.user, public_id)
     history = selectors.caption_history_for(image)
+    alt = selectors.alt_text_state(image)
+    form = AltSettingsForm(initial={"purpose": alt["purpose"], "context": alt["context"], "action": alt["action"]})
     return render(request, "captions/image_detail.html", {
-        "image": image, "caption": image.current_caption, "history": history, "walk": _walk(request, image),
+        "image": image, "caption": image.current_caption, "history": history, "alt": alt, "alt_form": form,
+        "walk": _walk(request, image),
     })
 
 
@@ -296,6 +299,48 @@ def _walk(request: HttpRequest, image: Image) -> dict:
     if at + 1 < len(ids):
         walk["next_url"] = reverse("captions:image_detail", args=[ids[at + 1]]) + suffix
     return walk
+
+
+@login_required
+@require_POST
+def image_alt_settings(request: HttpRequest, public_id) -> HttpResponse:
+    """Change the image's purpose, context and link action (the image page's form): decorative
+    is done at once; another change queues a new caption (a person's text stays current)."""
+    from captions.services.alttext import image_alt_request_set
+
+    image = selectors.image_for(request.user, public_id)
+    form = AltSettingsForm(request.POST)
+    back = redirect(reverse("captions:image_detail", args=[image.public_id]))
+    if not form.is_valid():
+        messages.error(request, "Nothing was changed. " + " ".join(
+            f"{form.fields[name].label if name in form.fields else ''}: {m}" for name, ms in form.errors.items() for m in ms))
+        return back
+    try:
+        outcome = image_alt_request_set(image=image, **{k: form.cleaned_data.get(k) or "" for k in ("purpose", "context", "action")})
+    except ValidationError as error:
+        messages.error(request, "Nothing was changed. " + " ".join(
+            f"{name}: {m}" for name, ms in error.message_dict.items() for m in ms))
+        return back
+    messages.success(request, {
+        "decorative": "Marked decorative: its alt text is empty (alt=\"\").",
+        "queued": "Saved; the image is queued for a new caption with these settings.",
+        "saved": "Saved; the caption being written uses these settings at its next attempt.",
+        "unchanged": "Nothing changed.",
+    }[outcome])
+    return back
+
+
+@login_required
+@require_POST
+def image_suggestion_use(request: HttpRequest, public_id, caption_id: int) -> HttpResponse:
+    """Make a kept model suggestion the image's alt text (the owner's explicit choice)."""
+    from captions.services.editing import caption_suggestion_use
+
+    image = selectors.image_for(request.user, public_id)
+    caption = get_object_or_404(image.captions, pk=caption_id)
+    caption_suggestion_use(image=image, caption=caption)
+    messages.success(request, "The suggestion is now the alt text.")
+    return redirect(reverse("captions:image_detail", args=[image.public_id]))
 
 
 @login_required
@@ -390,7 +435,7 @@ def images_bulk(request: HttpRequest) -> HttpResponse:
             try:
                 done = images_bulk_recaption(
                     owner=request.user, images=images, params=form.generation_params(),
-                    model_spec=form.cleaned_data["model_spec"],
+                    model_spec=form.cleaned_data["model_spec"], replace_human=form.cleaned_data["replace_human"],
                 )
             except ValidationError as error:
                 if not hasattr(error, "error_dict"):
@@ -412,8 +457,9 @@ def images_bulk(request: HttpRequest) -> HttpResponse:
 def batch_list(request: HttpRequest) -> HttpResponse:
     """The user's uploads (batches), newest first, with counts by status and progress."""
     page = Paginator(selectors.batches_for(request.user), 25).get_page(request.GET.get("page"))
+    coverage = selectors.alt_coverage(selectors.gallery_images_for(request.user))
     loose = 0 if page.object_list else selectors.gallery_images_for(request.user).filter(batch__isnull=True).count()
-    return render(request, "captions/batches.html", {"page": page, "loose_images": loose})
+    return render(request, "captions/batches.html", {"page": page, "coverage": coverage, "loose_images": loose})
 
 
 @login_required
@@ -424,7 +470,8 @@ def batch_detail(request: HttpRequest, batch_id: int) -> HttpResponse:
     progress = selectors.batch_progress(batch)
     page = Paginator(selectors.images_search_for(request.user, "", selectors.ImageFilters(batch_id=batch.pk), "oldest"),
                      GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "captions/batch_detail.html", {"batch": batch, "progress": progress, "page": page})
+    return render(request, "captions/batch_detail.html", {"batch": batch, "progress": progress, "page": page,
+                                                          "coverage_query": f"batch={batch.pk}"})
 
 
 @login_required
@@ -433,6 +480,13 @@ def batch_export(request: HttpRequest, batch_id: int) -> HttpResponse:
     """The batch's alt text as ?format=csv (default), json or html (a list of <img src alt>)."""
     batch = selectors.batch_for(request.user, batch_id)
     fmt = request.GET.get("format", "csv")
+    if fmt == "report":  # the alt-text coverage figures and warnings per rule
+        images = batch.images.all()
+        response = HttpResponse(exports.coverage_report_csv(selectors.alt_coverage(images),
+                                                            selectors.alt_warning_counts(images)),
+                                content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-alt-text-report.csv"'
+        return response
     if fmt not in EXPORT_FORMATS:
-        return HttpResponse("format must be csv, json or html.", status=400, content_type="text/plain")
+        return HttpResponse("format must be csv, json, html or report.", status=400, content_type="text/plain")
     return export_response(selectors.batch_export_rows(batch), fmt, f"batch-{batch.pk}")

@@ -25,11 +25,14 @@ v1 = [
     path("images/", route(images.ImageListApi, images.ImageUploadApi), name="images"),
     path("images/<uuid:public_id>/", route(images.ImageDetailApi, images.ImageDeleteApi), name="image-detail"),
     path("images/<uuid:public_id>/retry/", images.ImageRetryApi.as_view(), name="image-retry"),
+    path("images/<uuid:public_id>/recaption/", images.ImageRecaptionApi.as_view(), name="image-recaption"),
+    path("images/<uuid:public_id>/alt/", images.ImageAltSettingsApi.as_view(), name="image-alt"),
     path("images/<uuid:public_id>/captions/", images.ImageCaptionsApi.as_view(), name="image-captions"),
     path("predict/", predict.PredictApi.as_view(), name="predict"),
     # Batches
     path("batches/", route(batches.BatchListApi, batches.BatchCreateApi), name="batches"),
     path("batches/<id:batch_id>/", batches.BatchDetailApi.as_view(), name="batch-detail"),
+    path("coverage/", batches.CoverageApi.as_view(), name="coverage"),
     # With or without the trailing slash: `export?format=csv` is how people type it.
     re_path(r"^batches/(?P<batch_id>[0-9]{1,18})/export/?$", batches.BatchExportApi.as_view(), name="batch-export"),
     # The anonymous demo

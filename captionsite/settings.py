@@ -352,6 +352,17 @@ CAPTION_REVIEW_THRESHOLD = env.float("CAPTION_REVIEW_THRESHOLD", default=0.5)
 # False: it is judged by CAPTION_REVIEW_THRESHOLD like the others (its confidence lacks the
 # sequence term, so it is usually low).
 CAPTION_UNKNOWN_CONFIDENCE_REVIEW = env.bool("CAPTION_UNKNOWN_CONFIDENCE_REVIEW", default=True)
+# Alt-text checker rules (mlcore.alttext.RULES) whose finding sends a caption to review.
+# Text in images (Tesseract OCR, in the worker): on for every image, or only where asked
+# (per request, and purpose text); the Tesseract languages; the time limit per image.
+OCR_ENABLED = env.bool("OCR_ENABLED", default=True)
+OCR_LANGUAGES = env.str("OCR_LANGUAGES", default="eng+deu+jpn")
+OCR_TIMEOUT_SECONDS = env.float("OCR_TIMEOUT_SECONDS", default=20.0)
+OCR_TESSERACT_CMD = env.str("OCR_TESSERACT_CMD", default="tesseract")
+ALT_CHECK_REVIEW_RULES = env.list(
+    "ALT_CHECK_REVIEW_RULES",
+    default=["over_iptc_max", "file_name", "empty_informative", "missing_ocr_text", "placeholder", "emoji_only"],
+)
 
 # --- Review and fine-tuning -----------------------------------------------------------------
 # Models a reviewer may re-caption with, besides CAPTION_MODEL and the active fine-tuned model;

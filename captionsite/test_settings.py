@@ -20,3 +20,7 @@ else:
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# OCR (Tesseract, seconds per image on a shared CPU) only where a test asks for it: OCR_ENABLED
+# in the test, a request's ocr=on, or purpose text; a worker subprocess reads it from here too.
+OCR_ENABLED = env.bool("OCR_ENABLED", default=False)  # noqa: F405

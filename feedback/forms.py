@@ -14,6 +14,9 @@ class CaptionEditForm(forms.Form):
         strip=False,
         widget=forms.TextInput(attrs={"autocomplete": "off", "maxlength": Feedback.MAX_CORRECTION_LENGTH}),
     )
+    # a complex image's long description (left out: kept as it is)
+    extended_description = forms.CharField(label="Extended description", required=False, max_length=5000,
+                                           widget=forms.Textarea)
 
 
 class PickForm(forms.Form):

@@ -10,10 +10,15 @@ from django.utils import timezone
 
 from captions.models import Caption, Image
 from captions.selectors import captioning_defaults
+from captions.services.alttext import image_recaption_queue, recaption_params
 from captions.services.bulk import BULK_LIMIT
 from captions.services.defaults import captioning_defaults_set
-from captions.services.editing import caption_human_set, caption_text_unchanged, captions_review_clear
-from captions.services.queue import image_requeue
+from captions.services.editing import (
+    caption_approve_mark,
+    caption_human_set,
+    caption_text_unchanged,
+    captions_review_clear,
+)
 from captions.services.styles import caption_request_clean, model_spec_clean
 from core.tasks import enqueue
 from feedback import metrics
@@ -81,20 +86,23 @@ def caption_approve(*, caption: Caption, reviewer) -> ReviewAction:
     """The caption is right as it is: it leaves the queue and counts as a good example."""
     with transaction.atomic():
         _current_image_locked(caption)
-        captions_review_clear(caption_ids=[caption.pk])
-        caption.needs_review = False
+        caption_approve_mark(caption=caption)
         return _action_record(caption=caption, reviewer=reviewer, action=ReviewAction.Kind.APPROVE, text_after=caption.text)
 
 
-def _human_caption_replace(*, caption: Caption, reviewer, text: str, action: str, details: dict) -> Caption:
+def _human_caption_replace(*, caption: Caption, reviewer, text: str, action: str, details: dict,
+                           extended_description: str | None = None) -> Caption:
     """The new current caption; for an edit, `caption` itself (nothing written, no review action)
-    when `text` is what it already says: saving an unchanged caption is a no-op."""
+    when `text` (and the extended description, when given) is what it already says: saving an
+    unchanged caption is a no-op."""
     with transaction.atomic():
         image = _current_image_locked(caption)
-        if action == ReviewAction.Kind.EDIT and caption_text_unchanged(current=caption, text=text):
+        if (action == ReviewAction.Kind.EDIT and caption_text_unchanged(current=caption, text=text)
+                and extended_description in (None, caption.extended_description)):
             return caption
         human = caption_human_set(
-            image=image, text=text, created_by=reviewer, based_on=caption, keep_model=action == ReviewAction.Kind.PICK
+            image=image, text=text, created_by=reviewer, based_on=caption, keep_model=action == ReviewAction.Kind.PICK,
+            extended_description=extended_description,
         )
         _action_record(
             caption=caption, reviewer=reviewer, action=action, text_after=text, result_caption=human, details=details
@@ -102,11 +110,13 @@ def _human_caption_replace(*, caption: Caption, reviewer, text: str, action: str
     return human
 
 
-def caption_edit(*, caption: Caption, reviewer, text: str) -> Caption:
+def caption_edit(*, caption: Caption, reviewer, text: str, extended_description: str | None = None) -> Caption:
     """A person's caption replaces the current one; the model's caption stays in the history.
-    The same text again changes nothing and returns `caption` (the caller says "No change")."""
+    The same text again changes nothing and returns `caption` (the caller says "No change").
+    `extended_description` (a complex image's long description; None: kept) is edited with it."""
     cleaned = caption_text_clean(text)
-    return _human_caption_replace(caption=caption, reviewer=reviewer, text=cleaned, action=ReviewAction.Kind.EDIT, details={})
+    return _human_caption_replace(caption=caption, reviewer=reviewer, text=cleaned, action=ReviewAction.Kind.EDIT,
+                                  details={}, extended_description=extended_description)
 
 
 def caption_pick(*, caption: Caption, reviewer, index: int) -> Caption:
@@ -133,7 +143,9 @@ def _model_id_of(spec: str) -> str | None:
         return None
 
 
-def image_recaption(*, caption: Caption, reviewer, params: dict | None, model_spec: str = "", reject: bool) -> ReviewAction:
+def image_recaption(
+    *, caption: Caption, reviewer, params: dict | None, model_spec: str = "", reject: bool, replace_human: bool = False
+) -> ReviewAction:
     """Queue the image for a new caption with other generation parameters or another model.
 
     The worker picks it up as it does an upload (status queued, a fresh attempt budget, a wake-up
@@ -148,6 +160,8 @@ def image_recaption(*, caption: Caption, reviewer, params: dict | None, model_sp
     except ValidationError as error:
         raise ValidationError({"model_spec": error.message_dict["model"]}) from None
     clean_params = caption_request_clean(params=params, model_spec=spec)
+    given = {name for name, value in (params or {}).items() if value not in (None, "")}
+    clean_params = recaption_params(image=caption.image, clean=clean_params, given=given)
     if clean_params == caption.params and _model_id_of(spec) == caption.model_id:
         raise ValidationError(
             "These are the settings that made this caption, so they would give the same caption again. "
@@ -158,7 +172,8 @@ def image_recaption(*, caption: Caption, reviewer, params: dict | None, model_sp
         image = _current_image_locked(caption)
         if image.status != Image.Status.DONE:
             raise ValidationError("This image is already waiting for a new caption.")
-        image_requeue(image_id=image.pk, from_status=Image.Status.DONE, params=clean_params, model_spec=stored_spec)
+        image_recaption_queue(image=image, from_status=Image.Status.DONE, params=clean_params,
+                              model_spec=stored_spec, replace_human=replace_human)
         captions_review_clear(caption_ids=[caption.pk])
         action = _action_record(
             caption=caption,

@@ -155,7 +155,11 @@ def caption_edit(request: HttpRequest, caption_id: int) -> HttpResponse:
     back = safe_next(request)  # an edit from the image's page goes back there
     if form.is_valid():
         try:
-            human = services.caption_edit(caption=caption, reviewer=request.user, text=form.cleaned_data["text"])
+            human = services.caption_edit(
+                caption=caption, reviewer=request.user, text=form.cleaned_data["text"],
+                extended_description=(" ".join(form.cleaned_data["extended_description"].split())
+                                      if "extended_description" in request.POST else None),
+            )
         except ValidationError as error:
             add_service_errors(form, error)
         else:

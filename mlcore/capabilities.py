@@ -21,7 +21,7 @@ from .catalog import Capabilities, spec_capabilities_of
 from .params import GenerationParams
 from .registry import resolve_spec
 
-__all__ = ["Capabilities", "spec_capabilities", "check_spec_style"]
+__all__ = ["Capabilities", "spec_capabilities", "check_spec_style", "spec_uses_context"]
 
 
 def spec_capabilities(spec: str | None) -> Capabilities:
@@ -43,3 +43,19 @@ def check_spec_style(spec: str | None, params: GenerationParams) -> Capabilities
                   "every member of an ensemble captions every image")
     caps.check(params, str(spec), reason=reason)
     return caps
+
+
+def spec_uses_context(spec: str | None) -> bool | None:
+    """Whether ``spec`` writes from a free prompt, and so follows a request's context and purpose
+    (mlcore.alttext): True for vision-language models and OpenAI-compatible engines, False for
+    prompt-less captioners (BLIP, GIT, ViT-GPT2, the in-house model, Florence-2's task tokens),
+    None when not decidable offline. The one place this question is answered."""
+    from .errors import MLCoreError
+
+    try:
+        caps = spec_capabilities(spec)
+    except MLCoreError:
+        return None
+    if not caps.known:
+        return None
+    return caps.styles is None

@@ -127,16 +127,34 @@ class GenerationParams:
     style: str = "alt"
     #: BCP 47 language tag the caption is written in (canonicalised: 'pt-br' -> 'pt-BR')
     language: str = "en"
+    #: what the image is for (mlcore.alttext.PURPOSES: informative | decorative | functional |
+    #: complex | text), where it appears (free text), and what a functional image's link or
+    #: button does; validated by mlcore.alttext.check_alt_request
+    purpose: str = "informative"
+    context: str = ""
+    action: str = ""
+    #: read the text in the image (OCR): "" = the site's setting, "on", "off" (purpose text: always)
+    ocr: str = ""
 
     def __post_init__(self) -> None:
+        from .alttext import check_alt_request
         from .styles import check_language, get_style
 
         errors: dict[str, str] = {}
+        try:
+            cleaned = check_alt_request(self.purpose, self.context, self.action)
+        except InvalidParams as error:
+            errors.update(error.errors)
+        else:
+            for name, value in zip(("purpose", "context", "action"), cleaned, strict=True):
+                object.__setattr__(self, name, value)
         for name, check in (("style", lambda v: get_style(v).name), ("language", check_language)):
             try:
                 object.__setattr__(self, name, check(getattr(self, name)))  # UnknownStyle, InvalidLanguage
             except InvalidParams as error:
                 errors[error.field] = error.message
+        if self.ocr not in ("", "on", "off"):
+            errors["ocr"] = f"must be on, off or empty (the site's setting), got {self.ocr!r}"
         for name in PARAM_RANGES:
             value, message = check_param(name, getattr(self, name))
             if message is None:
@@ -179,7 +197,12 @@ class GenerationParams:
 
     def cache_key(self) -> str:
         """A stable string: equal params -> equal key, across processes and versions of Python."""
-        return _CACHE_KEY_VERSION + ":" + json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        d = self.to_dict()
+        # the alt-text request fields only when set, so keys of requests without them stay as they were
+        for name, default in (("purpose", "informative"), ("context", ""), ("action", ""), ("ocr", "")):
+            if d[name] == default:
+                del d[name]
+        return _CACHE_KEY_VERSION + ":" + json.dumps(d, sort_keys=True, separators=(",", ":"))
 
     def replace(self, **changes: Any) -> GenerationParams:
         d = self.to_dict()

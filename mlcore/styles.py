@@ -355,10 +355,11 @@ class CaptionStyle:
         if len(self.prompt) > 2000:
             raise InvalidStyle(f"style {self.name!r}: the prompt is longer than 2000 characters")
         try:
-            self.prompt.format(language="English")
+            self.prompt.format(language="English", context="", purpose="")
         except (KeyError, IndexError, ValueError) as exc:
             raise InvalidStyle(
-                f"style {self.name!r}: the prompt may use only the placeholder {{language}} "
+                f"style {self.name!r}: the prompt may use only the placeholders {{language}}, {{context}} "
+                f"and {{purpose}} "
                 f"(write {{{{ and }}}} for braces): {exc}"
             ) from None
         if self.kind not in _KINDS:
@@ -371,9 +372,26 @@ class CaptionStyle:
             raise InvalidStyle(f"style {self.name!r}: token_budget must be 0..1024, got {self.token_budget!r}")
         object.__setattr__(self, "banned_openings", tuple(self.banned_openings))
 
-    def prompt_for(self, language: str = DEFAULT_LANGUAGE) -> str:
-        """The exact prompt for ``language`` (a BCP 47 tag; InvalidLanguage when malformed)."""
-        return self.prompt.format(language=language_name(language))
+    def prompt_for(self, language: str = DEFAULT_LANGUAGE, *, purpose: str = "informative", context: str = "",
+                   action: str = "") -> str:
+        """The exact prompt for ``language`` (a BCP 47 tag; InvalidLanguage when malformed) and the
+        request's purpose and context (mlcore.alttext): the template's ``{context}`` and
+        ``{purpose}`` become sentences a model can follow ("" for no context / informative); a
+        template without those placeholders gets the sentences appended, so every style carries
+        them and a request without them sends the template's words unchanged."""
+        from .alttext import prompt_guidance
+
+        context_words, purpose_words = prompt_guidance(purpose, context, action)
+        text = self.prompt.format(language=language_name(language), context=context_words, purpose=purpose_words)
+        extra = [w for w, slot in ((purpose_words, "{purpose}"), (context_words, "{context}"))
+                 if w and slot not in self.prompt]
+        if not extra and "{context}" not in self.prompt and "{purpose}" not in self.prompt:
+            return text
+        return " ".join(" ".join([text, *extra]).split())
+
+    def prompt_for_params(self, params) -> str:
+        """prompt_for with a GenerationParams' language, purpose, context and action."""
+        return self.prompt_for(params.language, purpose=params.purpose, context=params.context, action=params.action)
 
     def max_new_tokens(self, params_max_length: int) -> int:
         return max(int(params_max_length), self.token_budget)

@@ -4,6 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Tesseract reads the text in images (OCR); without it the site captions without OCR and says so.
+if ! command -v tesseract >/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-eng \
+      tesseract-ocr-deu tesseract-ocr-jpn >/dev/null || echo "Could not install Tesseract: captions go on without OCR." >&2
+  else
+    echo "Tesseract is not installed (apt-get install tesseract-ocr tesseract-ocr-eng): captions go on without OCR." >&2
+  fi
+fi
+
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv

@@ -72,6 +72,20 @@ class BatchCreateApi(APIView):
         return idempotent_upload(request, endpoint="batches_create", submit=submit)
 
 
+class CoverageSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    with_alt_text = serializers.IntegerField(help_text="A caption, or decorative (an intended empty alt).")
+    reviewed = serializers.IntegerField(help_text="A person wrote or approved the alt text.")
+    with_warnings = serializers.IntegerField(help_text="The alt-text checker found something.")
+    decorative = serializers.IntegerField()
+    with_alt_text_share = serializers.FloatField()
+    reviewed_share = serializers.FloatField()
+    with_warnings_share = serializers.FloatField()
+    decorative_share = serializers.FloatField()
+    warnings_by_rule = serializers.DictField(child=serializers.IntegerField(), required=False,
+                                             help_text="Images per checker rule.")
+
+
 class BatchSerializer(serializers.Serializer):
     class CountsSerializer(serializers.Serializer):
         queued = serializers.IntegerField()
@@ -86,6 +100,7 @@ class BatchSerializer(serializers.Serializer):
     counts = CountsSerializer(help_text="Images per status.")
     finished = serializers.BooleanField(help_text="No image is queued or processing any more.")
     needs_review = serializers.IntegerField(help_text="Captions below the review threshold.")
+    coverage = CoverageSerializer(help_text="How much of the batch has good, reviewed alt text.")
     images_url = serializers.SerializerMethodField()
     export_url = serializers.SerializerMethodField()
 
@@ -166,7 +181,20 @@ class BatchDetailApi(APIView):
     def get(self, request, batch_id: int):
         batch = selectors.batch_for(request.user, batch_id)
         progress = {"batch": batch, **selectors.batch_progress(batch)}
+        progress["coverage"]["warnings_by_rule"] = selectors.alt_warning_counts(batch.images.all())
         return Response(BatchSerializer(progress, context={"request": request}).data)
+
+
+class CoverageApi(APIView):
+    """The alt-text coverage of all the caller's images: with alt text, reviewed, with warnings,
+    decorative (counts and shares), and images per checker rule."""
+
+    @extend_schema(operation_id="coverage_retrieve", tags=["batches"], responses={200: CoverageSerializer,
+                                                                                 **error_responses(401)})
+    def get(self, request):
+        images = selectors.gallery_images_for(request.user)
+        return Response(CoverageSerializer(
+            {**selectors.alt_coverage(images), "warnings_by_rule": selectors.alt_warning_counts(images)}).data)
 
 
 class ExportRowSerializer(serializers.Serializer):
@@ -178,11 +206,19 @@ class ExportRowSerializer(serializers.Serializer):
     style = serializers.CharField()
     language = serializers.CharField()
     tags = serializers.ListField(child=serializers.CharField(), allow_null=True, help_text="Tags style only.")
+    purpose = serializers.CharField()
+    decorative = serializers.BooleanField(help_text="True: the caption is empty on purpose (alt=\"\").")
+    context = serializers.CharField()
+    extended_description = serializers.CharField(help_text="Complex images' long description.")
+    source = serializers.CharField(help_text="human-approved | human-edited | file | model (\"\" without caption).")
+    reviewed = serializers.BooleanField()
+    warnings = serializers.CharField(help_text="The checker's rule names, \"; \"-separated.")
+    ocr_text = serializers.CharField(help_text="The text read in the image (Tesseract OCR).")
 
 
 class ExportQuerySerializer(StrictSerializer):
     reject_blank = True
-    format = serializers.ChoiceField(choices=["csv", "json", "html"], default="csv")
+    format = serializers.ChoiceField(choices=["csv", "json", "html", "report"], default="csv")
 
 
 class FirstRenderer(BaseContentNegotiation):
@@ -204,9 +240,10 @@ class BatchExportApi(APIView):
         operation_id="batches_export",
         tags=["batches"],
         parameters=[
-            OpenApiParameter("format", str, enum=["csv", "json", "html"], default="csv",
+            OpenApiParameter("format", str, enum=["csv", "json", "html", "report"], default="csv",
                              description="CSV (default), JSON, or html: one `<img src=\"FILE\" alt=\"CAPTION\">` line "
-                             "per image, both values HTML-escaped, ready to paste.")
+                             "per image, both values HTML-escaped, ready to paste; report: the batch's alt-text "
+                             "coverage figures and warnings per rule as CSV (figure, count, share).")
         ],
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="A CSV file with a header row."),
@@ -234,6 +271,10 @@ class BatchExportApi(APIView):
             response = Response(exports.batch_rows_json(rows))
         elif fmt == "html":
             response = HttpResponse(exports.rows_html(rows), content_type="text/html; charset=utf-8")
+        elif fmt == "report":
+            images = batch.images.all()
+            response = HttpResponse(exports.coverage_report_csv(
+                selectors.alt_coverage(images), selectors.alt_warning_counts(images)), content_type="text/csv; charset=utf-8")
         else:
             response = HttpResponse(exports.batch_rows_csv(rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{exports.download_filename(f"batch-{batch.pk}", fmt)}"'

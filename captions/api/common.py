@@ -54,6 +54,32 @@ def _generation_param_fields() -> dict[str, serializers.Field]:
             "max_length": "A BCP 47 language tag has at most 35 characters.",
         },
     )
+    fields.update(alt_request_fields())
+    return fields
+
+
+def alt_request_fields() -> dict[str, serializers.Field]:
+    """purpose, context and action: mlcore.alttext.check_alt_request is the rule; the schema
+    states it, so every schema-valid value is accepted."""
+    from mlcore.alttext import MAX_ACTION_CHARS, MAX_CONTEXT_CHARS, PLAIN_TEXT_PATTERN, PURPOSES
+
+    fields = {}
+    fields["purpose"] = serializers.ChoiceField(
+        choices=list(PURPOSES), required=False, allow_blank=True,
+        help_text="What the image is for: " + "; ".join(PURPOSES.values()) + ". Default informative.")
+    fields["context"] = serializers.RegexField(
+        PLAIN_TEXT_PATTERN, max_length=MAX_CONTEXT_CHARS, required=False, allow_blank=True, trim_whitespace=False,
+        help_text="Where the image appears (page title, surrounding text, product name, keywords): plain text, "
+        f"at most {MAX_CONTEXT_CHARS} characters, no control characters. Models that take a prompt use it.",
+        error_messages={"invalid": "Write the context as plain text, without control characters."})
+    fields["action"] = serializers.RegexField(
+        PLAIN_TEXT_PATTERN, max_length=MAX_ACTION_CHARS, required=False, allow_blank=True,
+        help_text="For purpose functional (a link or button): what it does or where it leads.",
+        error_messages={"invalid": "Write the action as plain text, without control characters."})
+    fields["ocr"] = serializers.ChoiceField(
+        choices=["on", "off"], required=False, allow_blank=True,
+        help_text="Read the text in the image (Tesseract OCR): on, off, or empty for the site's setting "
+        "(OCR_ENABLED). Purpose text always reads it.")
     return fields
 
 
@@ -248,6 +274,9 @@ class CaptionSerializer(serializers.ModelSerializer):
             "params",
             "inference_ms",
             "timings",
+            "extended_description",
+            "checks",
+            "approved_at",
             "created_at",
         ]
         read_only_fields = fields
@@ -285,8 +314,23 @@ class ImageSerializer(ImageSummarySerializer):
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
 
+    alt = serializers.SerializerMethodField(help_text=(
+        "The alt text fit for its purpose: purpose, context, action, decorative (alt_text is then \"\" on "
+        "purpose), alt_text, extended_description (complex), source (human-approved | human-edited | file | "
+        "model), checks (the alt-text checker's findings), suggestions (model captions kept beside a "
+        "person's text: id, text, model_id), context_unused_by (a model that takes no prompt)."
+    ))
+
     def get_needs_review(self, image) -> bool:
         return bool(image.current_caption and image.current_caption.needs_review)
+
+    def get_alt(self, image) -> dict:
+        from captions.selectors import alt_text_state
+
+        state = alt_text_state(image)
+        state.pop("purpose_label", None)
+        state["suggestions"] = [{"id": c.pk, "text": c.text, "model_id": c.model_id} for c in state["suggestions"]]
+        return state
 
 
 class RefusalSerializer(serializers.Serializer):

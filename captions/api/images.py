@@ -15,6 +15,7 @@ from captions.api.common import (
     LimitedMultiPartParser,
     RefusalSerializer,
     SubmitResultSerializer,
+    alt_request_fields,
     generation_params_of,
     idempotent_upload,
     model_spec_of,
@@ -159,6 +160,9 @@ class ImageFilterSerializer(StrictSerializer):
     )
     status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
     needs_review = OptionalBooleanField(required=False, help_text="Only images whose caption needs review (or not).")
+    has_warnings = OptionalBooleanField(required=False, help_text="Only images whose alt text has checker warnings (or none).")
+    reviewed = OptionalBooleanField(required=False, help_text="Only images whose alt text a person wrote or approved (or not).")
+    decorative = OptionalBooleanField(required=False, help_text="Only decorative images (or only the others).")
     batch = serializers.IntegerField(
         required=False, min_value=1, max_value=MAX_DB_INT, help_text="Only the images of this batch."
     )
@@ -203,6 +207,9 @@ class ImageListApi(APIView):
             selectors.ImageFilters(
                 status=data.get("status"),
                 needs_review=data.get("needs_review"),
+                has_warnings=data.get("has_warnings"),
+                reviewed=data.get("reviewed"),
+                decorative=data.get("decorative"),
                 batch_id=data.get("batch"),
                 model_id=data.get("model") or None,
                 rating=data.get("rating"),
@@ -267,3 +274,67 @@ class ImageCaptionsApi(APIView):
     def get(self, request, public_id):
         image = selectors.image_for(request.user, public_id)
         return paginated_response(request, self, selectors.caption_history_for(image), CaptionSerializer)
+
+
+class ImageRecaptionInputSerializer(CaptionRequestFields):
+    replace_human = OptionalBooleanField(
+        required=False, help_text="Replace text a person wrote or approved too (needs replace_human_confirm). "
+        "Without it such an image keeps its text and gets the new caption as a suggestion.")
+    replace_human_confirm = OptionalBooleanField(required=False, help_text="Confirms replace_human.")
+
+
+class ImageRecaptionApi(APIView):
+    """Queue a finished image for a new caption (other settings, model, purpose or context).
+    A person's text stays current unless replace_human and replace_human_confirm are both true;
+    the new caption is then a suggestion (alt.suggestions). 409 while it is queued or processing."""
+
+    @extend_schema(
+        operation_id="images_recaption",
+        tags=["images"],
+        request=ImageRecaptionInputSerializer,
+        responses={202: ImageSerializer, **error_responses(400, 401, 404, 409)},
+    )
+    def post(self, request, public_id):
+        from captions.services.alttext import replace_human_clean
+        from captions.services.bulk import images_bulk_recaption
+
+        image = selectors.image_for(request.user, public_id)
+        serializer = ImageRecaptionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        replace = replace_human_clean(data.get("replace_human"), data.get("replace_human_confirm"))
+        done = images_bulk_recaption(
+            owner=request.user, images=Image.objects.filter(pk=image.pk),
+            params=generation_params_of(data), model_spec=(data.get("model") or "").strip(), replace_human=replace,
+        )
+        if not done:
+            raise Conflict("This image is already waiting for a caption; re-caption it once it is done.")
+        image = selectors.image_for(request.user, public_id)
+        return Response(ImageSerializer(image, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+
+ImageAltSettingsInputSerializer = type(
+    "ImageAltSettingsInputSerializer", (StrictSerializer,),
+    {"__module__": __name__, "__doc__": "An image's purpose, context and link action.", **alt_request_fields()},
+)
+
+
+class ImageAltSettingsApi(APIView):
+    """Change an image's purpose, context or link action. Decorative: done at once, alt text "".
+    Another change queues a new caption (a person's text stays current; the new one is a suggestion)."""
+
+    @extend_schema(
+        operation_id="images_alt_settings",
+        tags=["images"],
+        request=ImageAltSettingsInputSerializer,
+        responses={200: ImageSerializer, **error_responses(400, 401, 404)},
+    )
+    def post(self, request, public_id):
+        from captions.services.alttext import image_alt_request_set
+
+        image = selectors.image_for(request.user, public_id)
+        serializer = ImageAltSettingsInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        image_alt_request_set(image=image, **serializer.validated_data)
+        image = selectors.image_for(request.user, public_id)
+        return Response(ImageSerializer(image, context={"request": request}).data)

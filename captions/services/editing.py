@@ -9,7 +9,8 @@ from captions.models import Caption, Image
 
 
 def caption_human_set(
-    *, image: Image, text: str, created_by, based_on: Caption | None = None, keep_model: bool = False
+    *, image: Image, text: str, created_by, based_on: Caption | None = None, keep_model: bool = False,
+    extended_description: str | None = None,
 ) -> Caption:
     """Record `text` (already cleaned by the caller) as a human caption of `image` and make it the
     current caption, the image's alt text from then on (gallery, detail page, Copy alt text,
@@ -20,8 +21,13 @@ def caption_human_set(
     Saving the text the current caption already has is a no-op: no new history row; the current
     caption is returned as it is (``caption_text_unchanged`` tells the caller beforehand). A picked
     alternative (keep_model) is always recorded: it is the reviewer's choice of a model candidate."""
+    from captions.services.alttext import caption_checks
+
     current = Caption.objects.filter(pk=image.current_caption_id).first() if image.current_caption_id else None
-    if not keep_model and caption_text_unchanged(current=current, text=text):
+    if extended_description is None:  # kept from the caption it replaces
+        extended_description = current.extended_description if current is not None else ""
+    if (not keep_model and caption_text_unchanged(current=current, text=text)
+            and extended_description == current.extended_description):
         return current
     with transaction.atomic():
         human = Caption.objects.create(
@@ -31,6 +37,8 @@ def caption_human_set(
             source=Caption.Source.HUMAN,
             created_by=created_by,
             needs_review=False,
+            extended_description=extended_description,
+            checks=caption_checks(text=text, image=image),
             params=based_on.params if (keep_model and based_on) else {},
             model_id=based_on.model_id if (keep_model and based_on) else "",
             model_version=based_on.model_version if (keep_model and based_on) else "",
@@ -50,3 +58,23 @@ def caption_text_unchanged(*, current: Caption | None, text: str) -> bool:
 def captions_review_clear(*, caption_ids) -> int:
     """These captions leave the review queue (needs_review False). Returns how many changed."""
     return Caption.objects.filter(pk__in=list(caption_ids), needs_review=True).update(needs_review=False)
+
+
+def caption_approve_mark(*, caption: Caption) -> None:
+    """A person approved `caption` as it is: it becomes human-approved (the top source priority,
+    captions.services.alttext) and leaves the review queue."""
+    now = timezone.now()
+    Caption.objects.filter(pk=caption.pk).update(needs_review=False, approved_at=now)
+    caption.needs_review, caption.approved_at = False, now
+
+
+def caption_suggestion_use(*, image: Image, caption: Caption) -> Caption:
+    """The owner chose a kept model suggestion (a caption of `image` that did not replace a
+    person's text) as the alt text: it becomes current, approved by that choice."""
+    if caption.image_id != image.pk:
+        raise ValueError("The caption is not one of this image's.")
+    with transaction.atomic():
+        caption_approve_mark(caption=caption)
+        Image.objects.filter(pk=image.pk).update(current_caption=caption, updated_at=timezone.now())
+        image.current_caption = caption
+    return caption

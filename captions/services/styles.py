@@ -143,6 +143,11 @@ def model_spec_clean(spec: str | None) -> str:
     choices = caption_model_choices()
     members = spec[len("ensemble:"):].split(",") if spec.startswith("ensemble:") else [spec]
     unknown = [m for m in members if m.strip() not in choices]
+    from captions.selectors import model_not_installed_reason
+
+    missing = [why for m in unknown if (why := model_not_installed_reason(m.strip()))]
+    if missing:  # a registry model whose files are not here: refused before anything is stored
+        raise ValidationError({"model": [f"{missing[0]}. Choose one of: {', '.join(choices)}."]})
     if unknown or not all(m.strip() for m in members):
         raise ValidationError(
             {"model": [f"Unknown model {unknown[0] if unknown else spec!r}. Choose one of: {', '.join(choices)} "

@@ -239,6 +239,7 @@ def _submit_one(source: UploadSource, *, display: str, number: int, context: _Su
         filename = source.stored_name
         if not filename or source.name == UNNAMED_UPLOAD:
             filename = f"unnamed-{number}.{FORMAT_EXTENSIONS[fmt]}"
+        decorative = (context.params or {}).get("purpose") == "decorative"
         if context.want_batch and context.batch is None:
             context.batch = result.batch = Batch.objects.create(owner=context.owner)
         image = Image.objects.create(
@@ -254,7 +255,9 @@ def _submit_one(source: UploadSource, *, display: str, number: int, context: _Su
             byte_size=byte_size,
             params=context.params,
             model_spec=context.model_spec,
-            status=Image.Status.QUEUED,
+            # a decorative image is done at once: its alt text is empty, no model call
+            status=Image.Status.DONE if decorative else Image.Status.QUEUED,
+            finished_at=timezone.now() if decorative else None,
             available_at=timezone.now(),
         )
     except BaseException:

@@ -20,8 +20,16 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from captions import metrics, signals
+from captions.alttext import caption_takes_over
 from captions.models import Caption, Image
 from captions.selectors import captioning_defaults
+from captions.services.alttext import (
+    alt_with_ocr,
+    caption_checks,
+    checks_need_review,
+    decorative_finish,
+    image_ocr_run,
+)
 from captions.services.queue import (
     caption_workers_wake,
     image_attempt_failed,
@@ -187,6 +195,9 @@ def images_caption(*, images: list[Image], claim_token: str) -> WorkerRunSummary
                 permanent=True,
             )
             continue
+        if params.purpose == "decorative":  # done with an empty alt text, no model call
+            decorative_finish(image_id=image.pk, claim_token=claim_token)
+            continue
         groups.setdefault((image.model_spec or default_spec, params), []).append(image)
 
     for (spec, params), group in groups.items():
@@ -291,8 +302,14 @@ def _caption_with_model(
         return summary
     metrics.observe_batch(len(pixels))
     outcomes = _caption_each(captioner, pixels, params)
+    descriptions = _extended_descriptions(captioner, pixels, params, outcomes)
+    # the text in each image (Tesseract, bounded in time), where asked: into the alt text
+    ocr_results = [
+        image_ocr_run(to_compute[key][0]) if isinstance(outcome, CaptionResult) and outcome.ok else None
+        for key, outcome in zip(keys, outcomes, strict=True)
+    ]
     recording = time.perf_counter()
-    for key, outcome in zip(keys, outcomes, strict=True):
+    for key, outcome, description, ocr in zip(keys, outcomes, descriptions, ocr_results, strict=True):
         first, *duplicates = to_compute[key]
         if not isinstance(outcome, CaptionResult) or not outcome.ok:
             # A CaptionFailure (its reason never empty) or a result with no words: this image's
@@ -314,6 +331,8 @@ def _caption_with_model(
             params=params,
             cache_key=key,
             review_threshold=review_threshold,
+            extended_description=description,
+            ocr=ocr,
         )
         if caption is None:
             continue
@@ -327,6 +346,28 @@ def _caption_with_model(
     }
     model_ms["record_ms"] = (time.perf_counter() - recording) * 1000
     return summary + WorkerRunSummary(timings_ms=model_ms)
+
+
+def _extended_descriptions(captioner, pixels: list, params: GenerationParams, outcomes: list) -> list[str]:
+    """For purpose ``complex``: a second generation in the ``description`` style (with the same
+    purpose and context) for each image whose short alt text was written; "" otherwise, or when
+    this model cannot write that style (the owner writes the description on the image page)."""
+    if params.purpose != "complex":
+        return [""] * len(pixels)
+    wanted = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, CaptionResult) and outcome.ok]
+    description_params = params.replace(style="description", num_alternatives=1)
+    if not wanted:
+        return [""] * len(pixels)
+    try:
+        captioner.check_style(description_params)  # mlcore's model catalogue answers
+    except InvalidParams:
+        return [""] * len(pixels)
+    found = _caption_each(captioner, [pixels[i] for i in wanted], description_params)
+    texts = [""] * len(pixels)
+    for index, outcome in zip(wanted, found, strict=True):
+        if isinstance(outcome, CaptionResult) and outcome.ok:
+            texts[index] = outcome.text
+    return texts
 
 
 def _caption_each(captioner, pixels: list, params: GenerationParams) -> list[CaptionOutcome]:
@@ -440,15 +481,24 @@ def _caption_store(*, image: Image, claim_token: str, **fields) -> Caption | Non
         held = (
             Image.objects.select_for_update()
             .filter(pk=image.pk, claim_token=claim_token, status=Image.Status.PROCESSING)
-            .exists()
+            .first()
         )
-        if not held:
+        if held is None:
             return None
+        current = Caption.objects.filter(pk=held.current_caption_id).first() if held.current_caption_id else None
+        # the alt-text checks; a rule of ALT_CHECK_REVIEW_RULES sends the caption to review
+        checks = caption_checks(text=fields["text"], image=held)
+        fields["checks"] = checks
+        fields["needs_review"] = fields.get("needs_review", False) or checks_need_review(checks)
         caption = Caption.objects.create(image=image, **fields)
+        # A person's (or a file's) text stays current unless this re-caption asked to replace it:
+        # the model caption is then a suggestion in the history (captions.services.alttext).
+        takes_over = caption_takes_over(current=current, replace_human=held.replace_human)
         now = timezone.now()
         Image.objects.filter(pk=image.pk).update(
             status=Image.Status.DONE,
-            current_caption=caption,
+            current_caption=caption if takes_over else current,
+            replace_human=False,
             error="",
             finished_at=now,
             claim_expires_at=None,
@@ -465,15 +515,19 @@ def caption_record(
     params: GenerationParams,
     cache_key: str,
     review_threshold: float | None = None,
+    extended_description: str = "",
+    ocr=None,
 ) -> Caption | None:
     """Record a model's caption for a claimed image (None when the claim was lost).
     Raises ValueError for a result with no words (``result.ok`` False): never stored as done."""
     if not result.ok:
         raise ValueError("An empty caption is never recorded; record a failed attempt instead.")
+    text, extended_description = alt_with_ocr(
+        text=result.text, description=extended_description, params=params.to_dict(), ocr=ocr)
     caption = _caption_store(
         image=image,
         claim_token=claim_token,
-        text=result.text,
+        text=text,
         raw_text=result.raw_text,
         confidence=result.confidence,
         candidates=[{"text": c.text, "score": c.score} for c in result.candidates],
@@ -487,6 +541,7 @@ def caption_record(
             result.confidence, review_threshold, (result.details or {}).get("confidence_source", "")
         ),
         cache_key=cache_key,
+        extended_description=extended_description,
         **_caption_metadata(result),
     )
     if caption is not None:
@@ -514,6 +569,7 @@ def caption_record_reused(*, image: Image, claim_token: str, original: Caption) 
         needs_review=original.needs_review,
         cache_key=original.cache_key,
         reused_from=original,
+        extended_description=original.extended_description,
         style=original.style,
         language=original.language,
         prompt=original.prompt,

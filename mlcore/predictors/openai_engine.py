@@ -266,7 +266,7 @@ class OpenAIEngine(Captioner):
             "model": self.model,
             "messages": [{"role": "user", "content": [
                 {"type": "image_url", "image_url": {"url": image_data_url(image, self.max_side)}},
-                {"type": "text", "text": style.prompt_for(params.language)},
+                {"type": "text", "text": style.prompt_for_params(params)},
             ]}],
             "max_tokens": style.max_new_tokens(params.max_length),
             "stream": False,
@@ -280,7 +280,7 @@ class OpenAIEngine(Captioner):
         return body
 
     def caption_prompt(self, params: GenerationParams) -> str | None:
-        return get_style(params.style).prompt_for(params.language)
+        return get_style(params.style).prompt_for_params(params)
 
     def _one(self, image, params: GenerationParams) -> tuple[RawCandidate, dict]:
         from .vlm import VLMRawCandidate

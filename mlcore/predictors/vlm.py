@@ -213,8 +213,8 @@ class VLMCaptioner(Captioner):
                 return f"caption {lang}"
             if style.name == "description":
                 return f"describe {lang}"
-            return f"answer {lang} {style.prompt_for(params.language)}"
-        return style.prompt_for(params.language)
+            return f"answer {lang} {style.prompt_for_params(params)}"
+        return style.prompt_for_params(params)
 
     def _texts(self, prompt: str, n: int) -> list[str]:
         if self.family == "paligemma":

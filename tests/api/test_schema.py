@@ -164,6 +164,7 @@ def _model_cannot_do_it(response) -> bool:
         and bool(errors)
         and set(errors) <= {"style", "language", "model"}
         and any(("cannot write" in str(m)) or ("Unknown model" in str(m)) or ("not one of" in str(m))
+                or ("is not installed" in str(m))
                 for m in errors.values())
     )
 

@@ -54,10 +54,12 @@ def test_the_page_size_is_remembered_and_a_bad_one_refused(logged_in_client, use
 def test_a_card_shows_confidence_source_and_review_and_one_alt_text_control(logged_in_client, user):
     image = make_image(user, "dog.jpg")
     caption = finish_with_caption(image, "A dog on a beach.")
-    Caption.objects.filter(pk=caption.pk).update(needs_review=True, confidence=0.31)
+    Caption.objects.filter(pk=caption.pk).update(needs_review=True, confidence=0.31, checks=[
+        {"rule": "starts-with-image-of", "severity": "warning", "message": "Starts with “image of”.", "link": "#"}])
     page = logged_in_client.get("/").content.decode()
     card = re.search(r'<li class="image-card.*?</li>', page, re.S).group(0)
     assert "confidence 0.31" in card and "Model" in card and "needs review" in card
+    assert "1 warning: Starts with “image of”." in card
     assert card.count('name="text"') == 1  # the one way to change the alt text: edit in place
     assert "rating" not in card.lower() and "Better caption" not in card
     detail = logged_in_client.get(reverse("captions:image_detail", args=[image.public_id])).content.decode()

@@ -217,7 +217,8 @@ def test_reject_queues_the_image_with_other_settings(client, owner, captioned, s
 
     offered = [value for value, _ in page.context["recaption_form"].fields["model_spec"].choices]
     assert offered == caption_model_choices()
-    assert offered[:2] == ["test/model-a", "test/model-b"] and "smolvlm-256m" in offered and "blip-base" in offered
+    # registry names are offered only where installed (captions.selectors.caption_model_choices)
+    assert offered[:2] == ["test/model-a", "test/model-b"]
 
     form = {"model_spec": "test/model-b", "num_beams": 4, "max_length": 30, "num_alternatives": 3, "decision": "reject"}
     response = client.post(reverse("feedback:recaption", args=[caption.pk]), form, **HTMX)

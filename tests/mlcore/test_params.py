@@ -98,7 +98,14 @@ def test_cache_key_stable_and_sensitive():
     assert a.cache_key() != GenerationParams(repetition_penalty=1.3).cache_key()
     # a fixed, documented form: version prefix + canonical JSON
     prefix, _, body = a.cache_key().partition(":")
-    assert prefix == "gp1" and json.loads(body) == a.to_dict()
+    # the alt-text request fields appear only when set, so keys of requests without them stay as before
+    unset = {"purpose": "informative", "context": "", "action": "", "ocr": ""}
+    assert prefix == "gp1" and json.loads(body) == {k: v for k, v in a.to_dict().items() if k not in unset}
+    assert a.cache_key() != GenerationParams(context="A shop's product page").cache_key()
+    assert a.cache_key() != GenerationParams(purpose="functional").cache_key()
+    assert (GenerationParams(purpose="functional", action="Open the cart").cache_key()
+            != GenerationParams(purpose="functional").cache_key())
+    assert a.cache_key() != GenerationParams(ocr="on").cache_key()
 
 
 def test_to_dict_is_json_and_replace_validates():

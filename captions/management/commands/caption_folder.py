@@ -10,10 +10,11 @@ from django.core.management.base import BaseCommand, CommandError
 from captions.imaging import ImageRejected, decode_image
 from captions.params import generation_params_parse
 from captions.selectors import captioning_defaults
+from mlcore.alttext import check_alt_text
 
 FIELDS = [
     "file", "status", "caption", "confidence", "model_id", "model_version", "inference_ms", "reason",
-    "style", "language", "tags",
+    "style", "language", "tags", "purpose", "extended_description", "warnings",
 ]
 FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
 
@@ -33,12 +34,17 @@ class Command(BaseCommand):
         parser.add_argument("--params", action="append", help='generation parameters: JSON or key=value[,key=value]')
         parser.add_argument("--style", help="caption style: alt (default), description, tags or a custom style")
         parser.add_argument("--language", help="BCP 47 language of the captions (e.g. fr, pt-BR); default en")
+        parser.add_argument("--purpose", help="what the images are for: informative (default), decorative (no model "
+                            "call, empty alt text), functional, complex (adds an extended description) or text")
+        parser.add_argument("--context", help="where the images appear (page title, paragraph, product, keywords); "
+                            "models that take a prompt use it")
+        parser.add_argument("--action", help="for --purpose functional: what the link or button does")
         parser.add_argument("--batch-size", type=int, help="images per model call (default: CAPTION_BATCH_SIZE)")
         parser.add_argument("--no-recursive", action="store_true", help="only the folder itself, not subfolders")
 
     def handle(
         self, *args, folder, out, model=None, params=None, batch_size=None, no_recursive=False,
-        style=None, language=None, **options,
+        style=None, language=None, purpose=None, context=None, action=None, **options,
     ):
         from tqdm import tqdm
 
@@ -55,7 +61,8 @@ class Command(BaseCommand):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
         generation = generation_params_parse(params)
-        generation = _with_style(generation, style=style, language=language)
+        generation = _with_style(generation, style=style, language=language, purpose=purpose, context=context,
+                                 action=action)
         output = OutputFile(out_path, fmt)
         done = output.load()
 
@@ -65,6 +72,12 @@ class Command(BaseCommand):
             self.stdout.write(f"Resuming: {len(files) - len(todo)} of {len(files)} files are already in {out_path}.")
         if not todo:
             self.stdout.write(self.style.SUCCESS(f"Nothing to do: every file of {root} is in {out_path}."))
+            return
+
+        if generation.purpose == "decorative":  # no model call: every image's alt text is empty
+            rows = [_row(_relative(path, root), status="ok", purpose="decorative") for path in todo]
+            output.append(rows)
+            self.stdout.write(self.style.SUCCESS(f"{len(rows)} decorative (empty alt text) -> {out_path}"))
             return
 
         spec = model or captioning_defaults().model_spec
@@ -104,7 +117,8 @@ class Command(BaseCommand):
                         counts["failed"] += len(names)
                         progress.write(f"failed {len(names)} files ({', '.join(names[:3])}...): {error}")
                     else:
-                        for name, result in zip(names, results, strict=True):
+                        descriptions = _descriptions(captioner, images, generation, results)
+                        for name, result, description in zip(names, results, descriptions, strict=True):
                             if not result.ok:  # no words (e.g. a tags answer with nothing usable)
                                 reason = _empty_reason(result)
                                 rows.append(_row(name, status="failed", reason=reason, model_id=result.model_id,
@@ -124,6 +138,10 @@ class Command(BaseCommand):
                                     style=result.style,
                                     language=result.language,
                                     tags=_tags_value(result.tags, fmt),
+                                    purpose=generation.purpose,
+                                    extended_description=description,
+                                    warnings="; ".join(f.rule for f in check_alt_text(
+                                        result.text, purpose=generation.purpose, filename=name)),
                                 )
                             )
                 output.append(rows)
@@ -160,12 +178,34 @@ def _relative(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _with_style(generation, *, style: str | None, language: str | None):
-    """--style / --language over --params (custom styles of the admin registered first)."""
+def _descriptions(captioner, images, generation, results) -> list[str]:
+    """For --purpose complex, the extended description of each captioned image (a second call in
+    the description style; "" where the model cannot write it)."""
+    from mlcore.params import InvalidParams
+
+    if generation.purpose != "complex":
+        return [""] * len(images)
+    params = generation.replace(style="description", num_alternatives=1)
+    try:
+        captioner.check_style(params)
+    except (InvalidParams, AttributeError):
+        return [""] * len(images)
+    wanted = [i for i, r in enumerate(results) if r.ok]
+    texts = [""] * len(images)
+    for index, found in zip(wanted, captioner.caption([images[i] for i in wanted], params), strict=True):
+        texts[index] = found.text if found.ok else ""
+    return texts
+
+
+def _with_style(generation, *, style: str | None, language: str | None, purpose: str | None = None,
+                context: str | None = None, action: str | None = None):
+    """--style / --language / --purpose / --context / --action over --params (custom styles of
+    the admin registered first)."""
     from captions.services.styles import custom_styles_sync
     from mlcore.params import InvalidParams
 
-    changes = {k: v for k, v in (("style", style), ("language", language)) if v}
+    changes = {k: v for k, v in (("style", style), ("language", language), ("purpose", purpose),
+                                  ("context", context), ("action", action)) if v}
     if not changes:
         return generation
     custom_styles_sync()
