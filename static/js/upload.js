@@ -168,7 +168,7 @@
       });
       files.forEach((file) => data.append("images", file, file.name));
       const xhr = new XMLHttpRequest();
-      xhr.open("POST", form.action);
+      xhr.open("POST", form.getAttribute("action")); // not form.action: a field named "action" (the link action) shadows it
       xhr.setRequestHeader("Accept", "application/json");
       xhr.upload.onprogress = (event) => {
         if (!event.lengthComputable) return;
