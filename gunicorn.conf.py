@@ -43,7 +43,13 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "200"))
+# The proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: their addresses or networks
+# (gunicorn reads CIDR), never "*": with "*" every client names its own address, and the per-address
+# sign-in lockout, the rate limits and METRICS_ALLOWED_IPS count whatever it claims.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+if "*" in [part.strip() for part in forwarded_allow_ips.split(",")]:
+    raise SystemExit("FORWARDED_ALLOW_IPS must list the proxy's addresses or networks (such as 10.0.0.0/8), "
+                     "not '*': with '*' any client can choose the address the site sees.")
 # The heartbeat files live in memory when /dev/shm exists (containers: /tmp may be a slow overlay).
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 

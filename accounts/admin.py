@@ -6,7 +6,7 @@ from accounts import services
 from accounts.forms import ThrottledAdminAuthenticationForm
 from accounts.models import ApiKey, User
 
-# The admin's sign-in page shows the login throttle's "try again in N minutes".
+# The admin's sign-in page shows the sign-in lockout's "try again in N minutes".
 admin.site.login_form = ThrottledAdminAuthenticationForm
 
 

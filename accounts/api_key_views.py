@@ -31,6 +31,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
                     owner=request.user,
                     name=form.cleaned_data["name"],
                     expires_at=timezone.now() + timedelta(days=days) if days else None,
+                    scopes=form.cleaned_data["scopes"] or None,
                 )
             except ValidationError as error:
                 add_service_errors(form, error)

@@ -3,8 +3,9 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
-from accounts import throttle
+from accounts import lockout
 from accounts.models import User
+from accounts.services import email_reserved_reason
 
 
 class SignupForm(forms.Form):
@@ -23,7 +24,11 @@ class SignupForm(forms.Form):
 
     def clean_email(self) -> str:
         # Whether the address already has an account is never said here (see accounts.views.signup).
-        return User.objects.normalize_email(self.cleaned_data["email"]).lower()
+        email = User.objects.normalize_email(self.cleaned_data["email"]).lower()
+        reason = email_reserved_reason(email)
+        if reason:
+            raise forms.ValidationError(reason, code="reserved")
+        return email
 
     def clean(self):
         cleaned = super().clean()
@@ -51,11 +56,11 @@ class EmailAuthenticationForm(AuthenticationForm):
 
 
 def throttled_login_error(request) -> forms.ValidationError | None:
-    """The lockout message when the login throttle refused this request's attempt."""
-    seconds = throttle.locked_for(request)
+    """The lockout message when the sign-in lockout refused this request's attempt."""
+    seconds = lockout.locked_for(request)
     if not seconds:
         return None
-    return forms.ValidationError(throttle.lockout_message(seconds), code="throttled")
+    return forms.ValidationError(lockout.lockout_message(seconds), code="throttled")
 
 
 class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
@@ -72,6 +77,12 @@ class ApiKeyForm(forms.Form):
     )
     expires_in_days = forms.TypedChoiceField(
         label="Expires", choices=EXPIRY_CHOICES, coerce=int, empty_value=None, required=False
+    )
+    scopes = forms.MultipleChoiceField(
+        label="It may", widget=forms.CheckboxSelectMultiple, initial=["read", "write"], required=False,
+        help_text="None ticked: read and write.",
+        choices=[("read", "read (list and download)"), ("write", "write (upload, delete, give feedback)"),
+                 ("keys", "manage API keys")],
     )
 
 

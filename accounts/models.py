@@ -54,8 +54,13 @@ class ApiKey(models.Model):
     """A key for scripts, sent as `Authorization: Api-Key <prefix>.<secret>`.
 
     Only the prefix (to find the key) and a hash of the secret are stored; the full key is shown
-    once, when it is made. A key acts as its owner, nothing more.
+    once, when it is made. A key acts as its owner within its scopes: "read" (GET and other safe
+    requests), "write" (uploads, deletes, feedback, ...), "keys" (list, make and revoke keys). A
+    key made by a key has at most its maker's scopes and is revoked with it (`parent`).
     """
+
+    SCOPES = ("read", "write", "keys")
+    DEFAULT_SCOPES = "read,write"
 
     owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100)
@@ -65,6 +70,9 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.CharField(max_length=40, default=DEFAULT_SCOPES, db_default=DEFAULT_SCOPES)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
+                               help_text="The key that made this one through the API (revoked with it).")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -73,9 +81,27 @@ class ApiKey(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(part for part in self.scopes.split(",") if part)
+
     def state_at(self, moment) -> str:
         if self.revoked_at is not None:
             return "revoked"
         if self.expires_at is not None and self.expires_at <= moment:
             return "expired"
         return "active"
+
+
+class SignInSession(models.Model):
+    """One browser session of a user, recorded when it signs in, so that the user can see and end
+    it (the "Sign-ins" page): the session itself stays Django's (django.contrib.sessions)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sign_in_sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ip_address = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

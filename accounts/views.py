@@ -1,3 +1,6 @@
+import math
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth import views as auth_views
@@ -5,12 +8,29 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 
-from accounts import throttle
+from accounts import lockout
 from accounts.forms import AccountDeleteForm, CaptionLanguageForm, EmailAuthenticationForm, SignupForm
-from accounts.services import user_caption_language_set, user_delete, user_signup
+from accounts.services import (
+    user_caption_language_set,
+    user_credentials_revoke,
+    user_delete,
+    user_email_verified,
+    user_signup,
+)
+from core import throttle
 from core.forms import add_service_errors
+from core.throttle import client_address
+
+
+def _too_many(request, template: str, context: dict, wait: int, what: str) -> HttpResponse:
+    """The page again with a 429 and Retry-After, saying how long to wait."""
+    minutes = max(1, math.ceil(wait / 60))
+    messages.error(request, f"{what}; try again in {minutes} minute{'s' if minutes != 1 else ''}.")
+    response = render(request, template, context, status=429)
+    response["Retry-After"] = str(wait)
+    return response
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -24,9 +44,24 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("captions:gallery")
     form = SignupForm(request.POST or None)
+    if request.method == "POST":
+        wait = throttle.hit("signup", client_address(request), settings.ACCOUNT_RATE_SIGNUP)
+        if wait:
+            return _too_many(request, "accounts/signup.html", {"form": SignupForm()}, wait,
+                             "Too many sign-ups from this address")
     if request.method == "POST" and form.is_valid():
         email, password = form.cleaned_data["email"], form.cleaned_data["password1"]
-        user = user_signup(email=email, password=password)
+        verify = settings.ACCOUNT_EMAIL_VERIFICATION
+        try:
+            user = user_signup(email=email, password=password, active=not verify)
+        except ValidationError as error:
+            add_service_errors(form, error)
+            return render(request, "accounts/signup.html", {"form": form}, status=400)
+        if verify:
+            # The same answer for a new and a taken address: a link goes only to a new one.
+            if user is not None:
+                _verification_mail(request, user)
+            return render(request, "accounts/verify_sent.html", {"email": email})
         if user is None:
             user = authenticate(request, username=email, password=password)
         if user is not None:
@@ -38,6 +73,38 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
 
 
+def _verification_mail(request, user) -> None:
+    from django.contrib.auth.tokens import default_token_generator
+    from django.core.mail import send_mail
+    from django.template.loader import render_to_string
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    link = request.build_absolute_uri(reverse("accounts:verify", kwargs={
+        "uidb64": urlsafe_base64_encode(force_bytes(user.pk)), "token": default_token_generator.make_token(user)}))
+    body = render_to_string("accounts/verify_email.txt", {"email": user.email, "link": link})
+    send_mail("Confirm your captionsite account", body, None, [user.email])
+
+
+def verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """The link mailed at sign-up: a valid one activates the account and signs it in."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.http import urlsafe_base64_decode
+
+    from accounts.models import User
+
+    try:
+        user = User.objects.get(pk=int(urlsafe_base64_decode(uidb64).decode()))
+    except (ValueError, TypeError, OverflowError, User.DoesNotExist):
+        user = None
+    if user is None or user.has_usable_password() is False or not default_token_generator.check_token(user, token):
+        return render(request, "accounts/verify_sent.html", {"invalid": True}, status=400)
+    user_email_verified(user=user)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    messages.success(request, "Your address is confirmed: welcome.")
+    return redirect("captions:gallery")
+
+
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = EmailAuthenticationForm
@@ -45,9 +112,9 @@ class LoginView(auth_views.LoginView):
 
     def form_invalid(self, form):
         response = super().form_invalid(form)
-        if throttle.locked_for(self.request):
+        if lockout.locked_for(self.request):
             response.status_code = 429
-            response["Retry-After"] = str(throttle.locked_for(self.request))
+            response["Retry-After"] = str(lockout.locked_for(self.request))
         return response
 
 
@@ -74,7 +141,9 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
+        user_credentials_revoke(user=form.user)  # tokens and keys made with the old password go
         messages.success(self.request, "Your password was changed.")
+        messages.info(self.request, "Your API keys and the apps signed in with your old password were revoked.")
         return response
 
 
@@ -87,6 +156,21 @@ class PasswordResetView(auth_views.PasswordResetView):
     subject_template_name = "accounts/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
 
+    def post(self, request, *args, **kwargs):
+        wait = throttle.hit("password-reset-address", client_address(request), settings.ACCOUNT_RATE_PASSWORD_RESET)
+        if wait:
+            return _too_many(request, self.template_name, {"form": self.get_form_class()()}, wait,
+                             "Too many reset requests from this address")
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        # Per address above; per account here, answered like a sent mail (no account is revealed)
+        # but not sent: nobody can fill an inbox with reset mails.
+        email = form.cleaned_data["email"].strip().lower()
+        if throttle.hit("password-reset-account", email, settings.ACCOUNT_RATE_PASSWORD_RESET):
+            return redirect(self.get_success_url())
+        return super().form_valid(form)
+
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
@@ -94,6 +178,8 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
+        lockout.unlock_account(form.user.email)  # the owner proved it: sign-in locks go
+        user_credentials_revoke(user=form.user)
         messages.success(self.request, "Your password was set: log in with it.")
         return response
 

@@ -4,6 +4,7 @@ from django import forms
 from django.conf import settings
 from django.core.validators import MinValueValidator
 
+from captions.models import MODEL_SPEC_MAX_LENGTH
 from mlcore.params import PARAM_RANGES
 from mlcore.styles import get_style
 
@@ -150,13 +151,22 @@ class UploadForm(forms.Form):
         help_text="The most word pieces (tokens, about ¾ of a word each) a caption may have, {low} to {high}. "
         "Default: {default}. " + _STYLE_BUDGETS,
     )
+    file_alt_text = forms.ChoiceField(
+        label="Alt text already in the files",
+        required=False,
+        choices=[("", "The site's default"), ("keep", "Keep the file's alt text"),
+                 ("compare", "Caption again and compare"), ("off", "Ignore it")],
+        help_text="Alt text or a description embedded in a file (IPTC, XMP, EXIF): kept as the alt text "
+        "(the model's caption becomes a suggestion), or captioned again with the file's text in the history.",
+        widget=forms.Select(attrs={"aria-describedby": "id_file_alt_text-hint"}),
+    )
     # issue 12: which model, style and language. clean() checks them together against the model
     # (captions.services.caption_request_clean, the check every surface uses): a field error
     # before any file is stored.
     model = forms.CharField(
         label="Model",
         required=False,
-        max_length=500,
+        max_length=MODEL_SPEC_MAX_LENGTH,
         help_text="Empty: the site's model. A name from the list, or ensemble:<a>,<b> of them.",
         widget=forms.TextInput(attrs={"list": "caption-model-choices", "autocomplete": "off"}),
     )

@@ -4,6 +4,10 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 
+# The longest model spec (a name, an engine, ensemble:/fallback: of them) an image can store: every
+# place a person names a model (the API, the forms) refuses a longer one with a 400 / form error,
+# so a worker never computes a caption it cannot store.
+MODEL_SPEC_MAX_LENGTH = 300
 
 class Batch(models.Model):
     """The images of one multi-file upload, so they can be followed and exported together."""
@@ -58,15 +62,25 @@ class Image(models.Model):
     # requested caption style and language live here, as "style" and "language") and,
     # when not the configured default, the model spec.
     params = models.JSONField(default=dict, blank=True)
-    model_spec = models.CharField(max_length=300, blank=True)
+    model_spec = models.CharField(max_length=MODEL_SPEC_MAX_LENGTH, blank=True)
 
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     available_at = models.DateTimeField(db_index=True, help_text="Not claimed before this time (retry back-off).")
+
+    class Priority(models.IntegerChoices):
+        BULK = 0, "Bulk (uploads, batches, re-captions)"
+        INTERACTIVE = 1, "Interactive (predict and the demo: somebody waits)"
+
+    # Claimed before every bulk image, whoever owns them (captions.services.queue.images_claim).
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.BULK, db_default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
     claim_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     claim_token = models.CharField(max_length=64, blank=True, db_index=True)
     error = models.TextField(blank=True)
+    # Metadata of the uploaded file that could not be read (damaged, too large, refused XML) and
+    # was ignored: said on the image's page, never a failure of the upload.
+    file_metadata_note = models.TextField(blank=True)
     # What kind of failure `error` describes (set by the worker when it records the failure), so
     # the owner is told the right thing without guessing from the words (captions_tags.plain_failure).
     error_kind = models.CharField(max_length=24, choices=FailureKind.choices, blank=True)

@@ -391,13 +391,61 @@ def images_export_rows(images: QuerySet[Image]) -> list[dict]:
                 "reviewed": bool(caption and (caption.approved_at or caption.source == Caption.Source.HUMAN)),
                 "warnings": "; ".join(c.get("rule", "") for c in (caption.checks or [])) if caption else "",
                 "ocr_text": image.ocr_text,
-                "confidence": caption.confidence if caption else None,
+                "confidence": round(caption.confidence, 3) if caption and caption.confidence is not None else None,
                 "style": caption.style if caption else (image.params or {}).get("style", "alt"),
                 "language": caption.language if caption else (image.params or {}).get("language", "en"),
                 "tags": list(caption.tags) if caption and caption.tags is not None else None,
             }
         )
     return rows
+
+
+# Caption styles whose text is an extended description (IPTC Extended Description
+# (Accessibility)), not alt text: an image's newest caption of such a style goes into
+# ExtDescrAccessibility when its files are exported with metadata.
+EXTENDED_DESCRIPTION_STYLES = frozenset({"extended"})
+
+
+@dataclass(frozen=True)
+class EmbedItem:
+    """One image of an export with metadata: its stored file, uploaded name and format, and what
+    to write (alt_text: language -> text, primary: the current caption's language, extended:
+    language -> extended description). alt_text is empty while the image has no caption;
+    needs_review is the current caption's flag (False without one)."""
+
+    image: Image
+    alt_text: dict[str, str]
+    primary: str
+    extended: dict[str, str]
+    needs_review: bool
+
+
+def images_embed_items(images: QuerySet[Image]):
+    """The images (in upload order) as EmbedItems, read in chunks so a large export holds a few
+    hundred rows at a time. Per language the newest caption of the current caption's style
+    (a person's correction is a newer caption: it wins); x-default is the current caption."""
+    queryset = images.select_related("current_caption").order_by("created_at", "id")
+    for image in queryset.iterator(chunk_size=200):
+        current = image.current_caption
+        alt_text: dict[str, str] = {}
+        extended: dict[str, str] = {}
+        if current is not None:
+            alt_text[current.language] = current.text
+            if current.extended_description:
+                extended[current.language] = current.extended_description
+            rows = image.captions.order_by("-created_at", "-id").values_list("language", "style", "text")
+            for language, style, text in rows:
+                if style in EXTENDED_DESCRIPTION_STYLES:
+                    extended.setdefault(language, text)
+                elif style == current.style:
+                    alt_text.setdefault(language, text)
+        yield EmbedItem(
+            image=image,
+            alt_text=alt_text,
+            primary=current.language if current else "",
+            extended=extended,
+            needs_review=bool(current and current.needs_review),
+        )
 
 
 def image_wait_final(image: Image, *, timeout_seconds: float, poll_seconds: float = 0.1) -> Image | None:

@@ -18,6 +18,7 @@ urlpatterns = [
     path("images/<uuid:public_id>/alt-settings/", views.image_alt_settings, name="image_alt_settings"),
     path("images/<uuid:public_id>/suggestions/<int:caption_id>/use/", views.image_suggestion_use, name="image_suggestion_use"),
     path("images/<uuid:public_id>/delete/", views.image_delete, name="image_delete"),
+    path("images/<uuid:public_id>/download/", views.image_download, name="image_download"),
     path("images/<uuid:public_id>/original/", views.image_file, {"variant": "original"}, name="image_original"),
     path("images/<uuid:public_id>/thumbnail/", views.image_file, {"variant": "thumbnail"}, name="image_thumbnail"),
 ]

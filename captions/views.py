@@ -13,11 +13,12 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
-from captions import exports, selectors
+from captions import embedding, exports, selectors
 from captions.api.common import submit_answer
 from captions.forms import PAGE_SIZES, AltSettingsForm, BulkRecaptionForm, ImageSearchForm, UploadForm
+from captions.limits import QueueLimitReached, queue_files_take
 from captions.models import Image
-from captions.responses import image_file_response
+from captions.responses import export_response, image_file_response, image_with_alt_text_response
 from captions.selection import search_form_for, selected_images_for
 from captions.services import queue
 from captions.services.bulk import BULK_LIMIT, images_bulk_delete, images_bulk_recaption, images_bulk_retry
@@ -38,14 +39,14 @@ def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _form_error_json(form: UploadForm) -> JsonResponse:
+def _form_error_json(form: UploadForm, status: int = 400) -> JsonResponse:
     """The API's error format for a form that stored nothing: `errors` keyed by the form's field
     names ("images" for the files), `detail` the first message."""
     errors = {("images" if field == "__all__" else field): list(messages) for field, messages in form.errors.items()}
     first = next(iter(errors.items()), ("images", ["Nothing was stored."]))
     detail = first[1][0] if first[0] == "images" else f"{first[0]}: {first[1][0]}"
-    code = "files_refused" if set(errors) == {"images"} else "invalid"
-    return JsonResponse(error_body(detail, code, errors), status=400)
+    code = "throttled" if status == 429 else "files_refused" if set(errors) == {"images"} else "invalid"
+    return JsonResponse(error_body(detail, code, errors), status=status)
 
 
 def _queued_notice(count: int) -> str:
@@ -135,18 +136,24 @@ def _upload(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "POST"):
         return HttpResponseNotAllowed(["GET", "POST"])
     form = UploadForm(owner=request.user)
+    limited = False  # the user's queued-files budget is spent (429)
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES, owner=request.user)
         if form.is_valid():
             oversize = oversize_refusals(request)
             try:
+                queue_files_take(owner=request.user, count=len(request.FILES.getlist("images")))
                 result = upload_submit(  # .zip archives: their images, as the API's batches
                     owner=request.user,
                     files=request.FILES.getlist("images"),
                     params=form.generation_params(),
                     model_spec=form.model_spec(),
                     oversize_filenames=oversize,
+                    file_alt_text=form.cleaned_data.get("file_alt_text", ""),
                 )
+            except QueueLimitReached as error:
+                form.add_error("images", error.messages[0])
+                limited = True
             except UploadRejected as error:
                 form.add_error("images", str(error))
             except ValidationError as error:
@@ -164,9 +171,10 @@ def _upload(request: HttpRequest) -> HttpResponse:
                 for refusal in result.refused:
                     form.add_error("images", f"{refusal.filename}: {refusal.reason}")
         if _wants_json(request):
-            return _form_error_json(form)
+            return _form_error_json(form, status=429 if limited else 400)
     # Only a POST that stored nothing comes here with errors (400): nothing to repeat on reload.
-    return render(request, "captions/upload.html", {"form": form, **_upload_limits()}, status=400 if form.errors else 200)
+    status = 429 if limited else 400 if form.errors else 200
+    return render(request, "captions/upload.html", {"form": form, **_upload_limits()}, status=status)
 
 
 def _page_size(request: HttpRequest, search_form: ImageSearchForm) -> int:
@@ -377,19 +385,23 @@ def image_file(request: HttpRequest, public_id, variant: str) -> FileResponse:
 
 
 BULK_ACTIONS = ("retry", "recaption", "delete", "export")
-EXPORT_FORMATS = ("csv", "json", "html")
 
 
-def export_response(rows: list[dict], fmt: str, stem: str) -> HttpResponse:
-    """The alt-text rows as a download: CSV, JSON or a ready-to-paste HTML list of <img> tags."""
-    if fmt == "json":
-        response = JsonResponse(exports.batch_rows_json(rows), safe=False, json_dumps_params={"ensure_ascii": False})
-    elif fmt == "html":
-        response = HttpResponse(exports.rows_html(rows), content_type="text/html; charset=utf-8")
-    else:
-        response = HttpResponse(exports.batch_rows_csv(rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{exports.download_filename(stem, fmt)}"'
-    return response
+def _export_download(images, query, stem: str) -> HttpResponse:
+    """The export a query asks for (format: a key of exports.EXPORT_FORMATS, and the
+    ExportOptions parameters): 400 with the reason for a bad value, 503 naming the tool when
+    the format needs one that is not installed."""
+    fmt = query.get("format") or exports.DEFAULT_EXPORT_FORMAT
+    if fmt not in exports.EXPORT_FORMATS:
+        names = ", ".join(exports.EXPORT_FORMATS)
+        return HttpResponse(f"format must be one of {names}.", status=400, content_type="text/plain")
+    try:
+        options = exports.ExportOptions.from_query(query)
+        return export_response(images, fmt, stem, options)
+    except ValueError as error:
+        return HttpResponse(str(error), status=400, content_type="text/plain")
+    except embedding.MetadataToolMissing as error:
+        return HttpResponse(str(error), status=503, content_type="text/plain")
 
 
 def _back_to_gallery(request: HttpRequest) -> HttpResponse:
@@ -412,12 +424,11 @@ def images_bulk(request: HttpRequest) -> HttpResponse:
         images = selected_images_for(request.user, request.POST)
         count = images.count()
         if action == "export":
-            fmt = request.POST.get("format", "csv")
-            if fmt not in EXPORT_FORMATS:
-                raise ValidationError("Export as CSV, JSON or HTML.")
+            if request.POST.get("format", exports.DEFAULT_EXPORT_FORMAT) not in exports.EXPORT_FORMATS:
+                raise ValidationError("Export as " + ", ".join(f.label for f in exports.EXPORT_FORMATS.values()) + ".")
             if count > BULK_LIMIT:
                 raise ValidationError(f"{count} images are selected; at most {BULK_LIMIT} can be exported at once.")
-            return export_response(selectors.images_export_rows(images), fmt, "selection")
+            return _export_download(images, request.POST, "selection")
         if action == "delete" and request.POST.get("confirm") != "1":
             if count == 0:
                 raise ValidationError("Select at least one image.")
@@ -425,6 +436,8 @@ def images_bulk(request: HttpRequest) -> HttpResponse:
                 "count": count, "names": [i.original_filename for i in images[:10]], "post": request.POST,
                 "too_many": count > BULK_LIMIT, "bulk_limit": BULK_LIMIT,
             })
+        if action in ("retry", "recaption"):
+            queue_files_take(owner=request.user, count=min(count, BULK_LIMIT))
         if action == "retry":
             done = images_bulk_retry(owner=request.user, images=images)
             notice = f"{done} failed image{'s' if done != 1 else ''} queued again."
@@ -477,16 +490,20 @@ def batch_detail(request: HttpRequest, batch_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def batch_export(request: HttpRequest, batch_id: int) -> HttpResponse:
-    """The batch's alt text as ?format=csv (default), json or html (a list of <img src alt>)."""
+    """The batch's alt text in a format of exports.EXPORT_FORMATS (?format=, csv by default)."""
     batch = selectors.batch_for(request.user, batch_id)
-    fmt = request.GET.get("format", "csv")
-    if fmt == "report":  # the alt-text coverage figures and warnings per rule
-        images = batch.images.all()
-        response = HttpResponse(exports.coverage_report_csv(selectors.alt_coverage(images),
-                                                            selectors.alt_warning_counts(images)),
-                                content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-alt-text-report.csv"'
-        return response
-    if fmt not in EXPORT_FORMATS:
-        return HttpResponse("format must be csv, json, html or report.", status=400, content_type="text/plain")
-    return export_response(selectors.batch_export_rows(batch), fmt, f"batch-{batch.pk}")
+    return _export_download(batch.images.all(), request.GET, f"batch-{batch.pk}")
+
+
+@login_required
+@require_GET
+def image_download(request: HttpRequest, public_id) -> HttpResponse:
+    """The image's file with its alt text embedded (a GIF or BMP: a zip with its XMP sidecar);
+    the stored original is not changed. 503 naming the tool when it is not installed."""
+    image = selectors.image_for(request.user, public_id)
+    try:
+        return image_with_alt_text_response(image, exports.ExportOptions.from_query(request.GET))
+    except ValueError as error:
+        return HttpResponse(str(error), status=400, content_type="text/plain")
+    except embedding.MetadataToolMissing as error:
+        return HttpResponse(str(error), status=503, content_type="text/plain")

@@ -5,6 +5,7 @@ media and the local-memory cache. `DATABASE_URL` and `REDIS_URL` switch to the p
 """
 
 import logging
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +19,30 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _private_dir(path: Path) -> None:
+    """VAR_DIR holds the secret key, the SQLite database and the uploads: only its owner (the
+    account the site runs as) may list or read it."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+
+
+def _private_file(path: Path, text: str | None = None) -> None:
+    """Create `path` readable by its owner only from the first byte (no window where it is 0644);
+    an existing file others can read is closed to them."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        return
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text or "")
+
+
+_private_dir(VAR_DIR)
 
 
 def _secret_key() -> str:
@@ -27,9 +51,7 @@ def _secret_key() -> str:
     if configured:
         return configured
     key_file = VAR_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(64))
-        key_file.chmod(0o600)
+    _private_file(key_file, secrets.token_urlsafe(64))
     return key_file.read_text().strip()
 
 
@@ -60,6 +82,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_ratelimit",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -106,6 +129,10 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The database file (and so SQLite's -wal and -shm files, made with its mode) is its owner's only.
+    if str(DATABASES["default"]["NAME"]) not in ("", ":memory:"):
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(DATABASES["default"]["NAME"]))
     # WAL lets the web process read while the worker writes; IMMEDIATE transactions take the
     # write lock up front so two workers claiming images serialise instead of deadlocking.
     DATABASES["default"]["OPTIONS"] = {
@@ -169,21 +196,49 @@ PASSWORD_HASHERS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    # 12 characters at least (OWASP ASVS level 2); the common-password list is Django's own,
+    # offline (20,000 passwords from breaches): no password leaves the server to be checked.
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # Every password sign-in (the sign-in page, the admin's, POST /api/v1/auth/token/) goes through
-# the login throttle first (accounts.throttle): after LOGIN_FAILURES_PER_ACCOUNT failed attempts
-# for one e-mail, or LOGIN_FAILURES_PER_ADDRESS from one client address, within
-# LOGIN_LOCKOUT_MINUTES, attempts are refused (even with the right password) until the window ends.
+# the sign-in lockout first (accounts.lockout, on django-axes): after LOGIN_FAILURES_PER_ACCOUNT
+# failed attempts for one e-mail from one client address, that (account, address) pair is refused
+# (even with the right password) for LOGIN_LOCKOUT_MINUTES, doubling with each further lockout of
+# the pair that day; LOGIN_FAILURES_PER_ADDRESS failures from one address (any accounts) refuse
+# that address for the rest of its window. A completed password reset clears the account's locks.
 AUTHENTICATION_BACKENDS = [
-    "accounts.throttle.LoginThrottleBackend",
+    "accounts.lockout.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
 LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=20)
 LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = "accounts.lockout.failure_limit"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_COOLOFF_TIME = "accounts.lockout.cool_off"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+AXES_USERNAME_CALLABLE = "accounts.lockout.account_name"
+AXES_RESET_ON_SUCCESS = True
+# A refused attempt during a lockout does not extend it (no lockout renewable forever).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2", "new_password1", "new_password2"]
+AXES_VERBOSE = False
+# Successful sign-ins are listed on the user's Sign-ins page (accounts.SignInSession), not in a
+# second ever-growing log; failures are kept (the cool-off grows with them), at most 1,000 per
+# e-mail, and `manage.py axes_reset_failure_logs --age N` trims old ones.
+AXES_DISABLE_ACCESS_LOG = True
+# Sign-ups per client address, and password-reset requests per address and per account (a reset
+# asked for once more is answered as sent but not sent): N/s, N/m, N/h or N/d.
+# true: a new account stays inactive until its owner opens the link mailed to the address
+# (accounts.views.signup); false: the account works at once.
+ACCOUNT_EMAIL_VERIFICATION = env.bool("ACCOUNT_EMAIL_VERIFICATION", default=False)
+ACCOUNT_RATE_SIGNUP = env.str("ACCOUNT_RATE_SIGNUP", default="10/h")
+ACCOUNT_RATE_PASSWORD_RESET = env.str("ACCOUNT_RATE_PASSWORD_RESET", default="5/h")
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "captions:gallery"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -272,6 +327,9 @@ WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 # 50 MiB: a 200-megapixel phone JPEG is 20 to 40 MiB.
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
 MAX_FILES_PER_UPLOAD = env.int("MAX_FILES_PER_UPLOAD", default=50)
+# Images one user may queue through the site's pages (uploads, bulk retry and re-caption, the
+# review queue's re-caption), counted in files: N/m, N/h or N/d (captions.limits).
+QUEUE_RATE_FILES = env.str("QUEUE_RATE_FILES", default="1000/h")
 # 250 megapixels: the largest phone sensors (200 MP) fit. Memory stays bounded whatever the size
 # (reduced decoding, see docs/formats.md).
 MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=250_000_000)
@@ -384,7 +442,10 @@ REST_FRAMEWORK = {
         "accounts.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",  # the Swagger UI of a signed-in user
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "accounts.permissions.ApiKeyScopes",  # an API key acts within its scopes (read, write, keys)
+    ],
     "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],  # a key given twice is a 400
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",  # StrictSerializer: additionalProperties false
@@ -433,6 +494,9 @@ SILENCED_SYSTEM_CHECKS = [
     "django_ratelimit.W001",
     # Without REDIS_URL the local-memory cache counts per process (docs/security.md says so).
     *([] if REDIS_URL else ["django_ratelimit.E003"]),
+    # The sign-in views answer a lockout themselves (the form's message, 429, Retry-After), on
+    # the sign-in page, the admin and the token endpoint alike, instead of AxesMiddleware.
+    "axes.W002",
 ]
 # How long POST /api/v1/predict/ waits for the worker before answering 202 with a URL to poll.
 # Keep it below GUNICORN_TIMEOUT.
@@ -442,6 +506,15 @@ DEMO_ENABLED = env.bool("DEMO_ENABLED", default=True)
 DEMO_MAX_UPLOAD_BYTES = env.int("DEMO_MAX_UPLOAD_BYTES", default=2 * 1024 * 1024)
 DEMO_RETENTION_MINUTES = env.int("DEMO_RETENTION_MINUTES", default=10)
 DEMO_USER_EMAIL = env.str("DEMO_USER_EMAIL", default="demo@captionsite.invalid")
+# Downloads with alt text embedded in the files: also write dc:description (what most DAMs and
+# photo managers show), and IPTC-IIM Caption-Abstract + EXIF ImageDescription (older readers).
+# A download's own ?dc_description= / ?legacy_fields= overrides them.
+ALT_TEXT_EMBED_DC_DESCRIPTION = env.bool("ALT_TEXT_EMBED_DC_DESCRIPTION", default=True)
+ALT_TEXT_EMBED_LEGACY_FIELDS = env.bool("ALT_TEXT_EMBED_LEGACY_FIELDS", default=False)
+# Alt text already embedded in an uploaded file: keep (it becomes the alt text; the model's caption
+# is a suggestion), compare (the model's caption becomes the alt text; the file's is in the
+# history), off (not read). An upload's own file_alt_text overrides it.
+ALT_TEXT_FROM_FILE = env.str("ALT_TEXT_FROM_FILE", default="keep")
 # A batch may be sent as .zip files of up to this size (members obey MAX_UPLOAD_BYTES each).
 BATCH_MAX_ZIP_BYTES = env.int("BATCH_MAX_ZIP_BYTES", default=100 * 1024 * 1024)
 # /health/ready/ wants a worker heartbeat (sent every minute) younger than this.

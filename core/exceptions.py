@@ -69,6 +69,15 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
+class ToolMissing(exceptions.APIException):
+    """A tool one feature needs is not installed on this server (the detail names it); the rest
+    of the API works."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A tool this request needs is not installed on this server."
+    default_code = "tool_missing"
+
+
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state of the resource."

@@ -57,3 +57,19 @@ class OptionalBooleanField(serializers.BooleanField):
     TRUE_VALUES = {True, "true"}
     FALSE_VALUES = {False, "false"}
     NULL_VALUES = set()
+
+    def to_internal_value(self, data):
+        # 1 == True and 0 == False in Python's sets: a JSON number is refused, not read as a boolean.
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return super().to_internal_value(data)
+
+
+class UUIDStringField(serializers.UUIDField):
+    """A UUID given as text. DRF's UUIDField also takes an integer (and so a JSON true/false or
+    number) as UUID(int=...); an id in JSON is a string, anything else a 400."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)

@@ -1,4 +1,4 @@
-"""Counters for rate limits and login throttles: in the shared cache (Redis when REDIS_URL is
+"""Counters for rate limits (the API's, and the per-address sign-in limit): in the shared cache (Redis when REDIS_URL is
 set, so every web process counts together), falling back to a counter in this process when the
 cache is unreachable. A cache outage never fails a request: it logs a warning (at most once a
 minute per process) and keeps limiting per process until the cache answers again.
@@ -45,7 +45,7 @@ def warn_cache_down(error: BaseException, what: str) -> None:
 
 def client_address(request) -> str:
     """The peer address, or the proxy's header named by RATELIMIT_IP_META_KEY ("" when absent):
-    who the API rate limits and the login throttle count."""
+    who the rate limits and the sign-in lockout count."""
     return str(request.META.get(settings.RATELIMIT_IP_META_KEY or "REMOTE_ADDR", "") or "")
 
 
@@ -96,10 +96,28 @@ def clear_local() -> None:
     _local.clear()
 
 
-def reset(scope: str, ident: str) -> None:
-    key = _key(scope, ident)
-    for backend in (cache, _local):
-        try:
-            backend.delete_many([key, f"{key}:until"])
-        except INFRASTRUCTURE_ERRORS as error:
-            warn_cache_down(error, scope)
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def rate_parse(rate: str) -> tuple[int, int]:
+    """"10/h" -> (10, 3600); "5/15m" -> (5, 900). ValueError for anything else."""
+    number, _, period = str(rate).strip().partition("/")
+    unit = period[-1:].lower()
+    if unit not in _PERIODS:
+        raise ValueError(f"A rate is N/s, N/m, N/h or N/d (optionally N/15m): got {rate!r}.")
+    multiple = int(period[:-1] or 1)
+    return int(number), multiple * _PERIODS[unit]
+
+
+def hit(scope: str, ident: str, rate: str, *, amount: int = 1) -> int:
+    """Take `amount` events for (scope, ident) from `rate`; 0 when they fit (and are counted),
+    otherwise the seconds until the window ends (nothing is counted: the caller answers 429 with
+    Retry-After). `amount` > 1 counts files, not requests."""
+    limit, period = rate_parse(rate)
+    used = count(scope, ident, period=period, increment=False)
+    if used.count + max(1, amount) > limit:
+        return used.seconds_left
+    for _ in range(max(1, amount) - 1):
+        count(scope, ident, period=period, increment=True)
+    count(scope, ident, period=period, increment=True)
+    return 0

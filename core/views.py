@@ -19,17 +19,20 @@ def safe_next(request) -> str:
     return ""
 
 
-def staff_required(view=None, *, message: str = STAFF_ONLY):
-    """Logged out: the login page. Logged in without staff rights: 403 with `message`.
+def staff_required(view=None, *, message: str = STAFF_ONLY, permission: str = ""):
+    """Logged out: the login page. Logged in without the `permission` ("app.codename", given to
+    the user or a group; superusers have all), or without staff rights when none is named: 403
+    with `message`.
 
-    Use as `@staff_required` or `@staff_required(message="...")`.
+    Use as `@staff_required(permission="app.codename", message="...")`.
     """
 
     def decorate(view):
         @login_required
         @wraps(view)
         def wrapper(request, *args, **kwargs):
-            if not request.user.is_staff:
+            allowed = request.user.has_perm(permission) if permission else request.user.is_staff
+            if not allowed:
                 raise PermissionDenied(message)
             return view(request, *args, **kwargs)
 

@@ -1,11 +1,10 @@
 """The feedback data set as a file: JSON Lines, CSV or COCO captions JSON, one file with a split
 field. Used by `manage.py export_feedback`, the admin action and the fine-tuning run."""
 
-import csv
-import io
 import json
 from pathlib import Path
 
+from core.spreadsheet import csv_text
 from feedback.selectors import TrainingExample
 
 FORMATS = ("jsonl", "csv", "coco")
@@ -31,12 +30,8 @@ def dataset_text(examples: list[TrainingExample], fmt: str) -> str:
         raise ValueError(f"Unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
     if fmt == "jsonl":
         return "".join(json.dumps(_row(e), ensure_ascii=False) + "\n" for e in examples)
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        writer.writerows(_row(e) for e in examples)
-        return buffer.getvalue()
+    if fmt == "csv":  # captions are user text: cells escaped against formula injection
+        return csv_text(CSV_FIELDS, (_row(e) for e in examples))
     return json.dumps(_coco(examples), ensure_ascii=False, indent=1)
 
 

@@ -45,6 +45,9 @@ class ReviewAction(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["action", "created_at"])]
+        # Given to a user or a group (the "reviewers" group has it by membership): review every
+        # user's images, originals included. is_staff alone (the admin's door) does not.
+        permissions = [("review_all_images", "Can review every user's images")]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} by {self.reviewer}: {self.text_before[:40]}"

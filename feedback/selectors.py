@@ -27,10 +27,11 @@ MODEL_SOURCES = (Caption.Source.MODEL, Caption.Source.CACHE)
 
 
 def user_reviews_everything(user) -> bool:
-    """Staff and members of the "reviewers" group review every image; others only their own."""
-    if not user.is_authenticated:
+    """Members of the "reviewers" group and users given the review_all_images permission (a
+    superuser has every permission) review every image; others, staff included, only their own."""
+    if not user.is_authenticated or not user.is_active:
         return False
-    return user.is_staff or user.groups.filter(name=REVIEWERS_GROUP).exists()
+    return user.has_perm("feedback.review_all_images") or user.groups.filter(name=REVIEWERS_GROUP).exists()
 
 
 def reviewable_images_for(user) -> QuerySet[Image]:

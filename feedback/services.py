@@ -188,7 +188,8 @@ def image_recaption(
 
 
 def feedback_save(*, user, caption: Caption, rating, corrected_caption: str | None = "") -> tuple[Feedback, bool]:
-    """Create or replace the user's one feedback on this caption. Returns (feedback, created)."""
+    """Create or replace the user's one feedback on this caption. Returns (feedback, created).
+    corrected_caption None (left out) keeps an earlier correction; "" removes it."""
     errors = {}
     if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
         errors["rating"] = ["Give a rating from 1 to 5 stars."]
@@ -200,9 +201,12 @@ def feedback_save(*, user, caption: Caption, rating, corrected_caption: str | No
             errors.update(error.message_dict)
     if errors:
         raise ValidationError(errors)
+    defaults = {"rating": rating}
+    if corrected_caption is not None:
+        defaults["corrected_caption"] = correction
     with transaction.atomic():
         saved = Feedback.objects.update_or_create(
-            user=user, caption=caption, defaults={"rating": rating, "corrected_caption": correction}
+            user=user, caption=caption, defaults=defaults, create_defaults={"rating": rating, "corrected_caption": correction}
         )
     metrics.observe_rating(rating)
     return saved

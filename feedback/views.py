@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from captions.limits import queue_files_take
 from captions.responses import image_file_response
 from captions.selection import selected_images_for
 from captions.selectors import caption_model_choices, captioning_defaults
@@ -203,6 +204,7 @@ def caption_recaption(request: HttpRequest, caption_id: int) -> HttpResponse:
     reject = request.POST.get("decision", "reject") != "recaption"
     if form.is_valid():
         try:
+            queue_files_take(owner=request.user, count=1)
             services.image_recaption(
                 caption=caption,
                 reviewer=request.user,
@@ -336,7 +338,8 @@ def review_image_file(request: HttpRequest, public_id, variant: str) -> FileResp
 # --- Models ----------------------------------------------------------------------------------------
 
 
-staff_only = staff_required(message="Only staff can manage caption models.")
+staff_only = staff_required(message="Only staff allowed to switch models can manage caption models.",
+                            permission="feedback.add_modelactivation")
 
 
 @staff_only

@@ -133,6 +133,26 @@ def offered_models() -> list[str]:
     return out
 
 
+# An ensemble runs every member on every image: its cost is the sum of theirs. A member named twice
+# only doubles the cost (the same model answers the same caption), and members beyond this many
+# make one image cost more than a batch. Checked where a person names a model (the site's forms
+# and API, captions.services.styles.model_spec_clean); code may still build any ensemble.
+MAX_ENSEMBLE_MEMBERS = 4
+
+
+def ensemble_members_problem(members: list[str]) -> str | None:
+    """Why these ensemble members (names or model ids) are refused, or None."""
+    seen: set[str] = set()
+    for member in members:
+        key = member.strip().lower()
+        if key in seen:
+            return f"the ensemble names {member.strip()!r} twice: each member once"
+        seen.add(key)
+    if len(members) > MAX_ENSEMBLE_MEMBERS:
+        return f"an ensemble has at most {MAX_ENSEMBLE_MEMBERS} members ({len(members)} were named)"
+    return None
+
+
 def resolve_spec(spec: str | None) -> ModelSpec:
     """Resolve a spec string (registry name, hub id, local folder, 'ensemble:a,b[;pick=consensus]',
     'inhouse:/path', 'openai:http://host/v1#model', 'fallback:spec|spec|...') to a ModelSpec. Loads nothing; raises ModelLoadError for an unusable spec."""

@@ -37,7 +37,7 @@ def metrics_access_allowed(*, authorization: str, remote_addr: str, user=None) -
     a client can write that header itself) in METRICS_ALLOWED_IPS."""
     if token_matches(authorization):
         return True
-    if user is not None and user.is_authenticated and user.is_staff:
+    if operator(user):
         return True
     try:
         address = ipaddress.ip_address(remote_addr or "")
@@ -48,4 +48,10 @@ def metrics_access_allowed(*, authorization: str, remote_addr: str, user=None) -
 
 def details_allowed(*, authorization: str, user=None) -> bool:
     """Health details (engines, versions, paths, hosts) go to the metrics token or staff only."""
-    return token_matches(authorization) or bool(user is not None and user.is_authenticated and user.is_staff)
+    return token_matches(authorization) or operator(user)
+
+
+def operator(user) -> bool:
+    """A signed-in user given the view_operations permission (directly, by a group, or as a
+    superuser): is_staff alone only opens the admin's door."""
+    return bool(user is not None and user.is_authenticated and user.has_perm("monitoring.view_operations"))

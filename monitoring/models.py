@@ -56,6 +56,8 @@ class WorkerHeartbeat(models.Model):
     class Meta:
         db_table = "captions_workerheartbeat"  # made by the captions app; moved here with its rows
         ordering = ["-seen_at"]
+        # /metrics, the dashboard, health details and engine details of captions: operators only.
+        permissions = [("view_operations", "Can see metrics, the dashboard and health details")]
 
     def __str__(self) -> str:
         return f"{self.worker_id} seen {self.seen_at:%Y-%m-%d %H:%M:%S}"

@@ -27,7 +27,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@staff_required(message="The dashboard is for staff.")
+@staff_required(message="The dashboard is for operators (the view_operations permission).",
+                permission="monitoring.view_operations")
 def dashboard(request: HttpRequest) -> HttpResponse:
     run_ids = int_params_or_404(request.GET.getlist("run"), name="run")
     data = selectors.dashboard_for(period=request.GET.get("period"), run_ids=run_ids)

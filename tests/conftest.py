@@ -56,10 +56,17 @@ def tiny_model(settings, tiny_blip_dir) -> str:
 def make_user(db):
     from accounts.models import User
 
-    def make(email: str = "ada@example.com", **extra) -> User:
+    def make(email: str = "ada@example.com", perms=(), **extra) -> User:
+        """`perms`: "app.codename" permissions given to the user (staff pages need them: is_staff
+        alone only opens the admin's door)."""
+        from django.contrib.auth.models import Permission
+
         user = User(email=email, **extra)
         user.set_unusable_password()  # bcrypt is slow; the sign-up tests cover real hashing
         user.save()
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
         return user
 
     return make

@@ -1,30 +1,33 @@
 """Batches: many images (or .zip archives of images) at once, the list of them, their progress
 and the alt-text export."""
 
-from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from captions import exports, selectors
+from captions import embedding, exports, selectors
 from captions.api.common import (
     AnyFileField,
     BatchMultiPartParser,
     CaptionRequestFields,
+    FileAltTextField,
     SubmitResultSerializer,
     generation_params_of,
     idempotent_upload,
     model_spec_of,
+    queue_files_take_or_429,
 )
 from captions.api.images import ACCEPTED_EXAMPLE, UPLOAD_ERRORS
 from captions.models import Image
+from captions.responses import export_response
 from captions.services.submission import batch_submit, oversize_archives_refused
 from captions.uploads import oversize_refusals
 from core.api import MAX_PAGE_NUMBER, Pagination, error_responses, paginated, paginated_response, rate_limit
+from core.exceptions import ToolMissing
 from core.serializers import StrictSerializer
 
 
@@ -38,6 +41,7 @@ class BatchCreateInputSerializer(CaptionRequestFields):
         ),
     )
     name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    file_alt_text = FileAltTextField()
 
 
 class BatchCreateApi(APIView):
@@ -57,6 +61,8 @@ class BatchCreateApi(APIView):
         def submit():
             serializer = BatchCreateInputSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
+            queue_files_take_or_429(request, len(serializer.validated_data.get("files", []))
+                                    + len(oversize_refusals(request)))
             # A dropped archive is named with its own limit, not the per-image one.
             refused, oversize_images = oversize_archives_refused(oversize_refusals(request))
             return batch_submit(
@@ -64,6 +70,7 @@ class BatchCreateApi(APIView):
                 files=serializer.validated_data.get("files", []),
                 params=generation_params_of(serializer.validated_data),
                 model_spec=model_spec_of(serializer.validated_data),
+                file_alt_text=serializer.validated_data.get("file_alt_text", ""),
                 name=serializer.validated_data.get("name", ""),
                 oversize_filenames=oversize_images,
                 refused=refused,
@@ -217,8 +224,42 @@ class ExportRowSerializer(serializers.Serializer):
 
 
 class ExportQuerySerializer(StrictSerializer):
+    """The export's query: its format (exports.EXPORT_FORMATS) and ExportOptions."""
+
     reject_blank = True
-    format = serializers.ChoiceField(choices=["csv", "json", "html", "report"], default="csv")
+    format = serializers.ChoiceField(
+        choices=list(exports.EXPORT_FORMATS), default=exports.DEFAULT_EXPORT_FORMAT,
+        help_text=" ".join(f"`{f.name}`: {f.description}" for f in exports.EXPORT_FORMATS.values()))
+    bom = serializers.BooleanField(required=False, help_text="CSV: start with a UTF-8 byte-order mark (for Excel).")
+    reviewed_only = serializers.BooleanField(
+        required=False, help_text="zip: leave out images without a caption or whose caption needs review.")
+    dc_description = serializers.BooleanField(
+        required=False, help_text="zip: also write dc:description (default: ALT_TEXT_EMBED_DC_DESCRIPTION).")
+    legacy_fields = serializers.BooleanField(
+        required=False,
+        help_text="zip: also write IPTC-IIM Caption-Abstract and EXIF ImageDescription (default: ALT_TEXT_EMBED_LEGACY_FIELDS).")
+
+    def export_options(self) -> exports.ExportOptions:
+        return exports.ExportOptions.from_query({
+            name: "1" if value else "0" for name, value in self.validated_data.items() if name != "format"})
+
+
+def export_responses() -> dict:
+    """The export's 200 answers, one per format's media type (from the table)."""
+    answers = {}
+    for export_format in exports.EXPORT_FORMATS.values():
+        media_type = export_format.media_type.split(";")[0]
+        body = ExportRowSerializer(many=True) if media_type == "application/json" else (
+            OpenApiTypes.BINARY if export_format.needs_metadata_tool else OpenApiTypes.STR)
+        answers[(200, media_type)] = OpenApiResponse(body, description=export_format.description)
+    return answers
+
+
+def export_api_response(images, query: ExportQuerySerializer, stem: str):
+    try:
+        return export_response(images, query.validated_data["format"], stem, query.export_options())
+    except embedding.MetadataToolMissing as error:
+        raise ToolMissing(str(error)) from None
 
 
 class FirstRenderer(BaseContentNegotiation):
@@ -239,18 +280,8 @@ class BatchExportApi(APIView):
     @extend_schema(
         operation_id="batches_export",
         tags=["batches"],
-        parameters=[
-            OpenApiParameter("format", str, enum=["csv", "json", "html", "report"], default="csv",
-                             description="CSV (default), JSON, or html: one `<img src=\"FILE\" alt=\"CAPTION\">` line "
-                             "per image, both values HTML-escaped, ready to paste; report: the batch's alt-text "
-                             "coverage figures and warnings per rule as CSV (figure, count, share).")
-        ],
-        responses={
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="A CSV file with a header row."),
-            (200, "text/html"): OpenApiResponse(OpenApiTypes.STR, description="format=html: the <img> lines."),
-            (200, "application/json"): ExportRowSerializer(many=True),
-            **error_responses(400, 401, 404),
-        },
+        parameters=[ExportQuerySerializer],
+        responses={**export_responses(), **error_responses(400, 401, 404, 503)},
         examples=[
             OpenApiExample(
                 "JSON",
@@ -265,17 +296,4 @@ class BatchExportApi(APIView):
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         batch = selectors.batch_for(request.user, batch_id)
-        rows = selectors.batch_export_rows(batch)
-        fmt = query.validated_data["format"]
-        if fmt == "json":
-            response = Response(exports.batch_rows_json(rows))
-        elif fmt == "html":
-            response = HttpResponse(exports.rows_html(rows), content_type="text/html; charset=utf-8")
-        elif fmt == "report":
-            images = batch.images.all()
-            response = HttpResponse(exports.coverage_report_csv(
-                selectors.alt_coverage(images), selectors.alt_warning_counts(images)), content_type="text/csv; charset=utf-8")
-        else:
-            response = HttpResponse(exports.batch_rows_csv(rows), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{exports.download_filename(f"batch-{batch.pk}", fmt)}"'
-        return response
+        return export_api_response(batch.images.all(), query, f"batch-{batch.pk}")

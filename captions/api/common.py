@@ -1,6 +1,7 @@
 """Serializers and parsers shared by the captions API views."""
 
 import dataclasses
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.urls import reverse
@@ -8,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 
 from captions.api.schema import LANGUAGE_PATTERN
-from captions.models import Caption, Image
+from captions.models import MODEL_SPEC_MAX_LENGTH, Caption, Image
 from captions.uploads import SizeLimitedUploadHandler, archive_byte_limit
 from core.serializers import OptionalBooleanField, StrictSerializer
 from mlcore.params import PARAM_RANGES, GenerationParams, check_param
@@ -93,7 +94,7 @@ class _GenerationParamsSerializer(StrictSerializer):
         try:
             return super().to_internal_value(data)
         except serializers.ValidationError as error:
-            if not isinstance(error.detail, dict):
+            if not isinstance(error.detail, dict) or not isinstance(data, Mapping):  # e.g. a JSON body `false`
                 raise
             detail = dict(error.detail)
         for name in PARAM_RANGES:
@@ -153,12 +154,24 @@ class CaptionRequestFields(GenerationParamsFields):
     model = serializers.CharField(
         required=False,
         allow_blank=True,
-        max_length=500,
+        max_length=MODEL_SPEC_MAX_LENGTH,
         help_text=(
             "A model by name: a registry name (blip-base, smolvlm-256m, qwen2.5-vl-3b, ...), a spec of "
             "CAPTION_MODEL_CHOICES (openai:..., fallback:...), or ensemble:<a>,<b> of them. Default: the active model."
         ),
     )
+
+
+class FileAltTextField(serializers.ChoiceField):
+    """An upload's choice for alt text already embedded in its files."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            choices=["keep", "compare", "off"], required=False,
+            help_text="Alt text or a description embedded in a file (IPTC Alt Text, XMP dc:description, "
+            "IPTC-IIM Caption-Abstract, EXIF ImageDescription): keep (it becomes the alt text; the model's "
+            "caption is a suggestion), compare (the model's caption becomes the alt text; the file's is in "
+            "the history) or off (not read). Default: the site's ALT_TEXT_FROM_FILE.", **kwargs)
 
 
 def model_spec_of(validated: dict) -> str:
@@ -251,7 +264,7 @@ class CaptionSerializer(serializers.ModelSerializer):
     def get_details(self, caption) -> dict:
         details = caption.details or {}
         request = self.context.get("request")
-        if request is not None and getattr(request.user, "is_staff", False):
+        if request is not None and request.user.is_authenticated and request.user.has_perm("monitoring.view_operations"):
             return details
         return {k: details[k] for k in ("confidence_source",) if k in details}
 
@@ -379,6 +392,18 @@ def upload_rejected_error(error) -> "serializers.ValidationError":
     return serializers.ValidationError({"files": [str(error)]}, code="upload_rejected")
 
 
+def queue_files_take_or_429(request, count: int) -> None:
+    """The user's queued-files budget (captions.limits) for an API upload: counted in files; over
+    it, a 429 with the reason and Retry-After (nothing is stored)."""
+    from captions.limits import QueueLimitReached, queue_files_take
+    from core.exceptions import ThrottledWithReason
+
+    try:
+        queue_files_take(owner=request.user, count=count)
+    except QueueLimitReached as error:
+        raise ThrottledWithReason(error.messages[0], wait=error.wait) from None
+
+
 IDEMPOTENCY_PARAMETER_HELP = (
     "Idempotency-Key header (optional, up to 255 printable ASCII characters, a UUID is ideal): a "
     "retry with the same key within 24 hours returns the first answer (header Idempotent-Replayed: "
@@ -422,3 +447,4 @@ def idempotent_upload(request, *, endpoint: str, submit):
             "Another request with this Idempotency-Key was committed first; send this one again to get its answer."
         ) from None
     return Response(body, status=status_code)
+

@@ -11,6 +11,7 @@ from captions.api.common import (
     AnyFileField,
     CaptionRequestFields,
     CaptionSerializer,
+    FileAltTextField,
     ImageSerializer,
     LimitedMultiPartParser,
     RefusalSerializer,
@@ -19,6 +20,7 @@ from captions.api.common import (
     generation_params_of,
     idempotent_upload,
     model_spec_of,
+    queue_files_take_or_429,
 )
 from captions.models import Image
 from captions.search import MAX_QUERY_LENGTH
@@ -114,6 +116,7 @@ class ImageUploadInputSerializer(CaptionRequestFields):
     files = serializers.ListField(
         child=AnyFileField(), required=False, help_text="One or more images (repeat the field)."
     )
+    file_alt_text = FileAltTextField()
 
 
 class ImageUploadApi(APIView):
@@ -133,11 +136,14 @@ class ImageUploadApi(APIView):
         def submit():
             serializer = ImageUploadInputSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
+            queue_files_take_or_429(request, len(serializer.validated_data.get("files", []))
+                                    + len(oversize_refusals(request)))
             return image_submit(
                 owner=request.user,
                 files=serializer.validated_data.get("files", []),
                 params=generation_params_of(serializer.validated_data),
                 model_spec=model_spec_of(serializer.validated_data),
+                file_alt_text=serializer.validated_data.get("file_alt_text", ""),
                 oversize_filenames=oversize_refusals(request),
             )
 

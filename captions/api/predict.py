@@ -49,10 +49,24 @@ class PredictInputSerializer(CaptionRequestFields):
     file = AnyFileField(required=False, help_text="One image.")
 
 
+# The anonymous demo's own ceilings (the signed-in API allows up to mlcore's PARAM_RANGES): the
+# demo is for trying the site, and each of these multiplies the cost of one caption.
+DEMO_PARAM_CAPS = {"num_beams": 3, "max_length": 40, "min_length": 20, "num_alternatives": 1}
+
+
 class DemoInputSerializer(PredictInputSerializer):
-    """The demo captions with the site's model: no `model` field (an unknown field is a 400)."""
+    """The demo captions with the site's model: no `model` field (an unknown field is a 400), and
+    generation settings at most DEMO_PARAM_CAPS (an account may ask for more)."""
 
     model = None
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        errors = {name: [f"The demo allows at most {cap}; sign up to ask for more."]
+                  for name, cap in DEMO_PARAM_CAPS.items() if (attrs.get(name) or 0) > cap}
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
 
 
 def _image_answer(request, image: Image, poll_url: str, body: dict) -> Response:
@@ -77,6 +91,10 @@ def _submit_one(request, *, owner, limit_text: str | None = None, demo: bool = F
             params=generation_params_of(serializer.validated_data),
             model_spec=model_spec,
             oversize_filenames=oversize,
+            # A prediction answers with the model's caption; alt text found in the file stays in
+            # the image's history (the demo keeps nothing at all).
+            file_alt_text="off" if demo else "compare",
+            interactive=True,
         )
     except UploadRejected as error:
         raise upload_rejected_error(error) from None

@@ -11,16 +11,9 @@ from captions.services.queue import image_delete
 
 def demo_owner_get():
     """The system account that owns anonymous demo uploads; it cannot sign in."""
-    from django.contrib.auth import get_user_model
+    from accounts.services import demo_owner_ensure
 
-    User = get_user_model()
-    owner, created = User.objects.get_or_create(
-        email=settings.DEMO_USER_EMAIL.lower(), defaults={"is_active": False}
-    )
-    if created:
-        owner.set_unusable_password()
-        owner.save(update_fields=["password"])
-    return owner
+    return demo_owner_ensure()
 
 
 def demo_image_discard(*, image: Image) -> bool:

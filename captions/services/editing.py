@@ -29,8 +29,12 @@ def caption_human_set(
     if (not keep_model and caption_text_unchanged(current=current, text=text)
             and extended_description == current.extended_description):
         return current
+    # The person's text is in the language and style of the caption it corrects.
+    shown = based_on or current
     with transaction.atomic():
         human = Caption.objects.create(
+            style=shown.style if shown else "alt",
+            language=shown.language if shown else "en",
             image=image,
             text=text,
             raw_text=text,

@@ -19,6 +19,7 @@ from captions.models import Image
 from captions.selectors import captioning_defaults
 from captions.services.media import media_files_delete
 from captions.services.results import SweepSummary, WorkerRunSummary
+from core.errors import user_safe
 from core.tasks import enqueue
 
 logger = logging.getLogger(__name__)
@@ -202,24 +203,48 @@ def images_lease_renew(*, claim_token: str, lease_seconds: int | None = None) ->
     )
 
 
+# How many ranked candidates a claim looks at per image it takes: rows another worker holds
+# (SKIP LOCKED) are passed over without leaving this claim short.
+CLAIM_OVERSAMPLE = 4
+
+
 def images_claim(*, worker_id: str, limit: int, lease_seconds: int | None = None) -> tuple[str, list[Image]]:
     """Take up to `limit` queued images for this worker, with a lease that expires.
 
-    On PostgreSQL the candidate rows are locked with SKIP LOCKED so concurrent workers take
-    different images; on SQLite the IMMEDIATE transaction holds the database write lock. In both
-    cases the status guard on the UPDATE makes a double claim impossible.
+    Fair between owners: the candidates are ranked in the query itself by their place in their
+    owner's own queue (ROW_NUMBER() OVER (PARTITION BY owner ORDER BY available_at, id)), so a batch
+    takes every waiting owner's first image before anybody's second: a user with 5 images waits at
+    most about one batch behind another's backlog of thousands, instead of behind all of it.
+    Interactive images (predict, the demo: somebody waits for the answer) go before all bulk work,
+    in their owner's queue and overall.
+
+    On PostgreSQL the chosen rows are then locked with SKIP LOCKED so concurrent workers take
+    different images (a window query cannot be locked itself, so the ranking is a subquery over
+    CLAIM_OVERSAMPLE x `limit` candidates); on SQLite the IMMEDIATE transaction holds the database
+    write lock. In both cases the status guard on the UPDATE makes a double claim impossible.
     """
+    from django.db.models import Window
+    from django.db.models.functions import RowNumber
+
     lease = timedelta(seconds=lease_seconds or settings.CAPTION_LEASE_SECONDS)
     token = f"{worker_id}:{uuid.uuid4().hex[:12]}"
     now = timezone.now()
     images_leases_expired_release(now)
     with transaction.atomic():
-        candidates = Image.objects.filter(status=Image.Status.QUEUED, available_at__lte=now).order_by(
-            "available_at", "id"
+        ranked = (
+            Image.objects.filter(status=Image.Status.QUEUED, available_at__lte=now)
+            .annotate(owner_rank=Window(RowNumber(), partition_by=[F("owner_id")],
+                                        order_by=[F("priority").desc(), F("available_at").asc(), F("id").asc()]))
+            .order_by("-priority", "owner_rank", "available_at", "id")
+            .values_list("id", "owner_rank")[: limit * CLAIM_OVERSAMPLE]
         )
+        order = {image_id: place for place, (image_id, _) in enumerate(ranked)}
+        if not order:
+            return token, []
+        candidates = Image.objects.filter(id__in=list(order), status=Image.Status.QUEUED)
         if connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True)
-        ids = list(candidates.values_list("id", flat=True)[:limit])
+        ids = sorted(candidates.values_list("id", flat=True), key=order.__getitem__)[:limit]
         if not ids:
             return token, []
         Image.objects.filter(id__in=ids, status=Image.Status.QUEUED).update(
@@ -239,7 +264,9 @@ def image_attempt_failed(
     """Record a failed attempt: back to the queue after a delay, or failed for good once the
     attempts are spent (or at once when retrying cannot help, such as a model that won't load).
     `kind` (an Image.FailureKind) is stored beside the reason, so the owner is told what happened
-    without the page guessing from the words."""
+    without the page guessing from the words. The reason is shown to the owner: server paths in it
+    are replaced (core.errors.user_safe), whatever raised it."""
+    reason = user_safe(reason)
     now = timezone.now()
     current = Image.objects.filter(pk=image.pk, claim_token=claim_token, status=Image.Status.PROCESSING)
     attempts = current.values_list("attempts", flat=True).first()

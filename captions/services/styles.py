@@ -153,6 +153,24 @@ def model_spec_clean(spec: str | None) -> str:
             {"model": [f"Unknown model {unknown[0] if unknown else spec!r}. Choose one of: {', '.join(choices)} "
                        "(or ensemble:<a>,<b> of them)."]}
         )
+    if spec.startswith("ensemble:"):
+        from mlcore.catalog import MODELS, entry_for_hub_id
+        from mlcore.registry import ModelLoadError, ensemble_members_problem, resolve_spec
+
+        def identity(member: str) -> str:  # two names of one model (registry name, hub id) are one member
+            name = member.strip()
+            if name in MODELS:
+                return name
+            if entry := entry_for_hub_id(name):
+                return entry.name
+            try:
+                return resolve_spec(name).model_id
+            except ModelLoadError:
+                return name
+
+        problem = ensemble_members_problem([identity(m) for m in members])
+        if problem:
+            raise ValidationError({"model": [problem[0].upper() + problem[1:] + "."]})
     return spec
 
 

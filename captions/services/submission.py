@@ -34,8 +34,9 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from PIL import Image as PILImage
 
+from captions.embedding import FoundText, read_found_text
 from captions.imaging import ALLOWED_FORMATS, FORMAT_EXTENSIONS, ImageRejected, decode_image, make_thumbnail
-from captions.models import Batch, Image
+from captions.models import Batch, Caption, Image
 from captions.services.media import StagedFile, file_stage, staged_atomic, staged_discard
 from captions.services.queue import caption_workers_wake
 from captions.services.results import Refusal, SubmitResult, UploadRejected
@@ -65,13 +66,19 @@ def image_submit(
     params: dict | None = None,
     model_spec: str = "",
     oversize_filenames: list[str] | None = None,
+    file_alt_text: str = "",
+    interactive: bool = False,
 ) -> SubmitResult:
     """Store every acceptable file as a queued Image and wake a worker; refuse the rest by name.
+    `interactive`: somebody waits for the answer (predict, the demo): claimed before bulk work.
 
     `files`: UploadedFiles of the request or captions.uploads.UploadSource (lazy zip members),
     processed one at a time in that order. A refused file leaves no row and no file behind; the
     accepted ones of the same upload go on. Raises UploadRejected when nothing can be considered
     (no file, more than MAX_FILES_PER_UPLOAD) and ValidationError for bad `params`.
+
+    `file_alt_text` ("keep", "compare" or "off"; "" for the site's ALT_TEXT_FROM_FILE): what to do
+    with alt text already embedded in a file (file_captions_store).
     """
     sources = [item if isinstance(item, UploadSource) else UploadedFileSource(item) for item in files]
     # An empty part without a name is a file input left empty (what browsers send), not a file.
@@ -92,7 +99,9 @@ def image_submit(
     for name in oversize_filenames:
         result.refused.append(Refusal(name, f"The file is larger than the {limit_mib:g} MiB limit."))
 
-    context = _SubmitContext(owner=owner, params=clean_params, model_spec=model_spec, want_batch=total > 1)
+    context = _SubmitContext(owner=owner, params=clean_params, model_spec=model_spec, want_batch=total > 1,
+                             file_alt_text=file_alt_text_choice(file_alt_text),
+                             priority=Image.Priority.INTERACTIVE if interactive else Image.Priority.BULK)
     with staged_atomic() as staged:
         context.staged = staged
         for number, source in enumerate(sources, start=1):
@@ -120,12 +129,65 @@ def image_submit(
     return result
 
 
+FILE_ALT_TEXT_KEEP, FILE_ALT_TEXT_COMPARE, FILE_ALT_TEXT_OFF = "keep", "compare", "off"
+FILE_ALT_TEXT_CHOICES = (FILE_ALT_TEXT_KEEP, FILE_ALT_TEXT_COMPARE, FILE_ALT_TEXT_OFF)
+
+
+def file_alt_text_choice(choice: str = "") -> str:
+    """What to do with alt text embedded in uploaded files: keep (it becomes the image's alt
+    text; the model's caption is kept as a suggestion), compare (the model's caption becomes the
+    alt text; the file's is in the history to compare), off (not read). "" is the site's
+    ALT_TEXT_FROM_FILE. ValidationError for anything else."""
+    choice = choice or settings.ALT_TEXT_FROM_FILE
+    if choice not in FILE_ALT_TEXT_CHOICES:
+        raise ValidationError({"file_alt_text": [f"Choose one of {', '.join(FILE_ALT_TEXT_CHOICES)}."]})
+    return choice
+
+
+def file_captions_store(*, image: Image, found: FoundText, make_current: bool) -> list[Caption]:
+    """Store what the file said about itself as captions with source "file": the alt text in each
+    of its languages (x-default: the upload's language), else the best other description;
+    extended descriptions as the "extended" style. With make_current the alt text of the upload's
+    language (or the first found) becomes the image's current caption. A note about unreadable
+    metadata is kept on the image."""
+    language = (image.params or {}).get("language") or "en"
+    style = (image.params or {}).get("style") or "alt"
+    texts = {lang: text for lang, text in found.alt_text.items() if lang != "x-default"}
+    default = found.alt_text.get("x-default")
+    if default and default not in texts.values():  # x-default alone, or a text no language repeats
+        texts.setdefault(language, default)
+    field_name = "IPTC Alt Text (Accessibility)"
+    if not texts and found.description:
+        texts, field_name = {language: found.description}, found.description_field
+    captions = [
+        Caption.objects.create(image=image, text=text, raw_text=text, source=Caption.Source.FILE, style=style,
+                               language=lang, needs_review=False, details={"file_field": field_name})
+        for lang, text in texts.items()
+    ]
+    for lang, text in found.extended.items():
+        Caption.objects.create(image=image, text=text, raw_text=text, source=Caption.Source.FILE, style="extended",
+                               language=language if lang == "x-default" else lang, needs_review=False,
+                               details={"file_field": "IPTC Extended Description (Accessibility)"})
+    updates = {}
+    if make_current and captions:
+        updates["current_caption"] = next((c for c in captions if c.language == language), captions[0])
+    if found.notes:
+        updates["file_metadata_note"] = " ".join(found.notes)[:2000]
+    if updates:
+        Image.objects.filter(pk=image.pk).update(**updates)
+        for name, value in updates.items():
+            setattr(image, name, value)
+    return captions
+
+
 @dataclass
 class _SubmitContext:
     owner: object
     params: dict
     model_spec: str
     want_batch: bool
+    file_alt_text: str = ""
+    priority: int = 0
     batch: Batch | None = None
     pixels: int = 0
     staged: list[StagedFile] = field(default_factory=list)
@@ -160,6 +222,9 @@ class _Unclosable:
 
     def read(self, *args):
         return self._handle.read(*args)
+
+    def readline(self, *args):
+        return self._handle.readline(*args)
 
     def seek(self, *args):
         return self._handle.seek(*args)
@@ -230,6 +295,8 @@ def _submit_one(source: UploadSource, *, display: str, number: int, context: _Su
             del loaded  # the decoded pixels go before the next file is read
             handle.seek(0)
             sha256 = _sha256_of(handle)
+            found = read_found_text(_Unclosable(handle)) if context.file_alt_text != FILE_ALT_TEXT_OFF else None
+            handle.seek(0)
             stem = uuid.uuid4().hex
             month = timezone.now().strftime("%Y/%m")
             file_name = f"images/{month}/{stem}.{FORMAT_EXTENSIONS[fmt]}"
@@ -259,7 +326,10 @@ def _submit_one(source: UploadSource, *, display: str, number: int, context: _Su
             status=Image.Status.DONE if decorative else Image.Status.QUEUED,
             finished_at=timezone.now() if decorative else None,
             available_at=timezone.now(),
+            priority=context.priority,
         )
+        if found is not None:
+            file_captions_store(image=image, found=found, make_current=context.file_alt_text == FILE_ALT_TEXT_KEEP)
     except BaseException:
         staged_discard(staged)
         raise
@@ -276,6 +346,7 @@ def batch_submit(
     oversize_filenames: list[str] | None = None,
     refused: list[Refusal] | None = None,
     model_spec: str = "",
+    file_alt_text: str = "",
 ) -> SubmitResult:
     """Like image_submit, but the accepted images always form a batch (one file included),
     .zip archives among `files` are expanded into their images (captions.zipimport: unsafe or
@@ -286,18 +357,21 @@ def batch_submit(
     unpacked = zipimport.uploads_expand(list(files))
     try:
         return _batch_submit(owner=owner, unpacked=unpacked, params=params, name=name,
-                             oversize_filenames=oversize_filenames, refused=refused, model_spec=model_spec)
+                             oversize_filenames=oversize_filenames, refused=refused, model_spec=model_spec,
+                             file_alt_text=file_alt_text)
     finally:
         unpacked.close()
 
 
-def _batch_submit(*, owner, unpacked, params, name, oversize_filenames, refused, model_spec="") -> SubmitResult:
+def _batch_submit(*, owner, unpacked, params, name, oversize_filenames, refused, model_spec="",
+                  file_alt_text="") -> SubmitResult:
     files = unpacked.files
     earlier = list(refused or []) + unpacked.refused
     with staged_atomic():
         try:
             result = image_submit(
-                owner=owner, files=files, params=params, oversize_filenames=oversize_filenames, model_spec=model_spec
+                owner=owner, files=files, params=params, oversize_filenames=oversize_filenames, model_spec=model_spec,
+                file_alt_text=file_alt_text,
             )
         except UploadRejected:
             if files or oversize_filenames or not earlier:
@@ -331,6 +405,7 @@ def upload_submit(
     params: dict | None = None,
     model_spec: str = "",
     oversize_filenames: list[str] | None = None,
+    file_alt_text: str = "",
 ) -> SubmitResult:
     """What the web upload form sends: images and/or .zip archives of images. Without an archive,
     image_submit; with one (or one dropped for its size), batch_submit, as the API's batches
@@ -341,6 +416,6 @@ def upload_submit(
     refused, oversize_filenames = oversize_archives_refused(list(oversize_filenames or []))
     if not refused and not any(zipimport.is_zip(upload) for upload in files):
         return image_submit(owner=owner, files=files, params=params, model_spec=model_spec,
-                            oversize_filenames=oversize_filenames)
+                            oversize_filenames=oversize_filenames, file_alt_text=file_alt_text)
     return batch_submit(owner=owner, files=files, params=params, model_spec=model_spec,
-                        oversize_filenames=oversize_filenames, refused=refused)
+                        oversize_filenames=oversize_filenames, refused=refused, file_alt_text=file_alt_text)

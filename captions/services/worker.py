@@ -289,11 +289,18 @@ def _caption_with_model(
                     permanent=False,
                 )
         except Exception as error:  # a missing or damaged stored file fails those images only
+            logger.warning("Stored file of image %s unreadable: %r", same_images[0].pk, error)
+            if isinstance(error, FileNotFoundError):
+                said = "it is missing from storage"
+            elif isinstance(error, OSError) and not type(error).__module__.startswith("PIL"):
+                said = "the storage could not read it"
+            else:
+                said = str(error)
             for image in same_images:
                 summary += image_attempt_failed(
                     image=image,
                     claim_token=claim_token,
-                    reason=f"The stored image file could not be read: {error}",
+                    reason=f"The stored image file could not be read: {said}",
                     kind=Image.FailureKind.IMAGE_UNREADABLE,
                     permanent=True,
                 )

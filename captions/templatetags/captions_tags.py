@@ -74,3 +74,12 @@ def highlight(text, query) -> str:
     text = str(text or "")
     parts = highlight_spans(text, search_terms(str(query or "")))
     return format_html_join("", "{}", ((format_html("<mark>{}</mark>", piece) if hit else piece,) for piece, hit in parts))
+
+
+@register.simple_tag
+def export_formats():
+    """The export formats (captions.exports.EXPORT_FORMATS), in the table's order, for the
+    templates' download links and format menus."""
+    from captions.exports import EXPORT_FORMATS
+
+    return list(EXPORT_FORMATS.values())

@@ -97,8 +97,8 @@ def load_table(folder_or_file: str, image_root: str | None = None) -> list[Capti
         with open(path, encoding="utf-8") as fh:
             rows = [json.loads(line) for line in fh if line.strip()]
     else:
-        with open(path, encoding="utf-8", newline="") as fh:
-            rows = list(csv.DictReader(fh))
+        with open(path, encoding="utf-8-sig", newline="") as fh:  # with or without a byte-order mark
+            rows = [{key: _csv_cell(value) for key, value in row.items()} for row in csv.DictReader(fh)]
     out = []
     for r in rows:
         img = r.get("image") or r.get("file_name") or r.get("filename") or r.get("image_path")
@@ -106,6 +106,15 @@ def load_table(folder_or_file: str, image_root: str | None = None) -> list[Capti
         if img and cap:
             out.append(CaptionRecord(_join(root, str(img)), str(cap).strip()))
     return out
+
+
+# A CSV written for spreadsheets prefixes a cell that starts like a formula with a single quote
+# (formula-injection escaping); the text is the cell without it.
+_ESCAPED_FORMULA_START = ("'=", "'+", "'-", "'@", "'\t", "'\r", "'\n")
+
+
+def _csv_cell(value):
+    return value[1:] if isinstance(value, str) and value.startswith(_ESCAPED_FORMULA_START) else value
 
 
 def load_records(path: str, image_root: str | None = None, fmt: str = "auto") -> list[CaptionRecord]:

@@ -278,7 +278,7 @@ def test_batch_reads_need_authentication(anon, user):
     assert_error_format(anon.get(reverse("api:batch-export", args=[result.batch.pk])), 401)
 
 
-@pytest.mark.parametrize("fmt,name", [("csv", "alt-text.csv"), ("json", "alt-text.json"), ("html", "alt-text.html")])
+@pytest.mark.parametrize("fmt,name", [("csv", "alt-text.csv"), ("json", "alt-text.json"), ("html", "alt-text.html"), ("zip", "alt-text.zip")])
 def test_an_export_downloads_under_the_same_name_from_the_website_and_the_api(client, api, captioned_batch, fmt, name):
     client.force_login(captioned_batch.owner)
     web = client.get(reverse("captions:batch_export", args=[captioned_batch.pk]), {"format": fmt})

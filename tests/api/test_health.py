@@ -54,7 +54,7 @@ def test_anonymous_callers_get_the_readiness_status_only(client, tiny_model, set
     # Without a token configured, nobody anonymous gets details either; staff do.
     settings.METRICS_TOKEN = ""
     assert client.get("/health/ready/", HTTP_AUTHORIZATION="Bearer ").json() == {"status": "not ready"}
-    client.force_login(make_user("staff@example.com", is_staff=True))
+    client.force_login(make_user("staff@example.com", is_staff=True, perms=["monitoring.view_operations"]))
     assert "checks" in client.get("/health/ready/").json()
     client.force_login(make_user("plain@example.com"))
     assert client.get("/health/ready/").json() == {"status": "not ready"}

@@ -93,7 +93,7 @@ def test_review_caption_paths_out_of_range_are_404(reviewer_client, path):
 
 @pytest.fixture
 def staff_client(client, make_user):
-    client.force_login(make_user("boss@example.com", is_staff=True))
+    client.force_login(make_user("boss@example.com", is_staff=True, perms=["monitoring.view_operations", "feedback.add_modelactivation", "feedback.review_all_images"]))
     return client
 
 

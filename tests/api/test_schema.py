@@ -158,6 +158,8 @@ def _model_cannot_do_it(response) -> bool:
         body = response.json()
     except ValueError:
         return False
+    if not isinstance(body, dict):  # a JSON list (an export): no error body
+        return False
     errors = body.get("errors") or {}
     return (
         response.status_code == 400

@@ -180,15 +180,20 @@ def check_page(page, name: str) -> None:
     assert not problems, "\n".join(problems)
 
 
-def make_user(email: str = "ada@example.com", **extra):
+def make_user(email: str = "ada@example.com", perms=(), **extra):
     """A user with no usable password (the browser signs in with sign_in), saved from a thread
-    of its own (the live server's database access rules)."""
+    of its own (the live server's database access rules); `perms`: "app.codename" permissions."""
+    from django.contrib.auth.models import Permission
+
     from accounts.models import User
 
     def make():
         user = User(email=email, **extra)
         user.set_unusable_password()
         user.save()
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
         return user
 
     return in_own_thread(make)

@@ -55,6 +55,7 @@ def assert_tables_readable(page, name: str) -> None:
 def make_everything():
     """A staff user with a batch (long alt text), an image with a caption history, an API key used
     once, a fine-tuning run and two evaluation runs."""
+    from django.contrib.auth.models import Permission
     from django.utils import timezone
 
     from accounts.models import ApiKey, User
@@ -67,6 +68,8 @@ def make_everything():
     user = User(email="trial@example.com", is_staff=True)
     user.set_unusable_password()
     user.save()
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_operations", "add_modelactivation",
+                                                                         "review_all_images"]))
     files = [upload(f"holiday-photo-{i}.jpg", image_bytes("JPEG", size=(64, 48), color=(30 * i, 90, 120))) for i in range(3)]
     images = image_submit(owner=user, files=files).accepted
     for image in images:

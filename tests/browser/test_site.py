@@ -53,7 +53,15 @@ def test_sign_up_upload_watch_captions_copy_alt_text_and_open_the_dashboard(page
     assert page.evaluate("navigator.clipboard.readText()") == alt_text
 
     expect(page.get_by_role("link", name="Dashboard")).to_have_count(0)
-    in_own_thread(lambda: User.objects.filter(email="grace@example.com").update(is_staff=True))
+    def make_operator():
+        from django.contrib.auth.models import Permission
+
+        grace = User.objects.get(email="grace@example.com")
+        grace.is_staff = True
+        grace.save(update_fields=["is_staff"])
+        grace.user_permissions.add(Permission.objects.get(codename="view_operations"))
+
+    in_own_thread(make_operator)
     page.goto("/")
     page.get_by_role("link", name="Dashboard").click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()

@@ -129,3 +129,21 @@ def test_a_reason_recorded_without_a_kind_is_shown_as_it_is(logged_in_client, us
     Image.objects.filter(pk=image.pk).update(status=Image.Status.FAILED, error=reason)
     page = detail_of(logged_in_client, image)
     assert reason in page and "was not available" not in page and "could not be loaded" not in page
+
+
+def test_server_path_disclosure_a_missing_stored_file_names_no_path(logged_in_client, user, settings, tiny_model):
+    """The class: a reason shown to the owner never carries a server path or internal detail."""
+    from django.core.files.storage import default_storage
+
+    settings.CAPTION_MAX_ATTEMPTS = 1
+    (image,) = submit(user, upload("a.png", image_bytes("PNG")))
+    default_storage.delete(image.file.name)
+    run_task()
+    image.refresh_from_db()
+    assert image.status == Image.Status.FAILED and image.error_kind == Image.FailureKind.IMAGE_UNREADABLE
+    assert "missing from storage" in image.error
+    page = detail_of(logged_in_client, image)
+    for secret in (str(settings.MEDIA_ROOT), image.file.name, "Errno"):
+        assert secret not in image.error and secret not in page
+    api = logged_in_client.get(f"/api/v1/images/{image.public_id}/")
+    assert str(settings.MEDIA_ROOT) not in api.content.decode()

@@ -279,7 +279,7 @@ def test_the_engine_record_is_shown_to_staff_on_the_detail_page(client, make_use
         Image.objects.filter(pk=image.pk).update(current_caption=caption)
         return image
 
-    staff = make_user("staff@example.com", is_staff=True)
+    staff = make_user("staff@example.com", is_staff=True, perms=["monitoring.view_operations"])
     for owner, shown in ((staff, True), (user, False)):
         client.force_login(owner)
         image = captioned_image(owner)

@@ -82,7 +82,8 @@ def reviewer(make_user):
 
 @pytest.fixture
 def staff(make_user):
-    return make_user("staff@example.com", is_staff=True)
+    return make_user("staff@example.com", is_staff=True,
+                     perms=["feedback.review_all_images", "feedback.add_modelactivation"])
 
 
 def client_for(client, user):

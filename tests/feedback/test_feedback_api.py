@@ -32,11 +32,29 @@ def test_post_creates_then_replaces_the_one_feedback(owner, captioned):
         caption.pk, "a cat", str(caption.image.public_id), 2, "a black cat"
     )
 
+    # As on the website, the owner's correction of the current caption becomes the alt text.
+    image = caption.image
+    image.refresh_from_db()
+    assert (image.current_caption.text, image.current_caption.source) == ("a black cat", "human")
+
     updated = api.post(feedback_url(caption), {"rating": 4}, format="json")
     assert updated.status_code == 200
     assert updated.json()["id"] == body["id"]
-    assert (updated.json()["rating"], updated.json()["corrected_caption"]) == (4, "")
+    # A later post with only a rating keeps the correction (and the alt text).
+    assert (updated.json()["rating"], updated.json()["corrected_caption"]) == (4, "a black cat")
+    image.refresh_from_db()
+    assert image.current_caption.text == "a black cat"
     assert Feedback.objects.count() == 1
+
+    removed = api.post(feedback_url(caption), {"rating": 4, "corrected_caption": ""}, format="json")
+    assert (removed.status_code, removed.json()["corrected_caption"]) == (200, "")
+
+
+def test_another_reviewers_correction_stays_feedback(owner, reviewer, captioned):
+    caption = captioned(owner, text="a cat", confidence=0.3)
+    assert api_for(reviewer).post(feedback_url(caption), {"rating": 2, "corrected_caption": "a dog"}, format="json").status_code == 201
+    caption.image.refresh_from_db()
+    assert caption.image.current_caption_id == caption.pk
 
 
 @pytest.mark.parametrize(

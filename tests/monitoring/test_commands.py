@@ -298,3 +298,26 @@ def test_metrics_exporter_needs_the_multiprocess_folder(tmp_path):
                             env={**env, "VAR_DIR": str(tmp_path)}, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "Set PROMETHEUS_MULTIPROC_DIR" in result.stderr
+
+
+def test_caption_folder_reports_alt_text_embedded_in_files_and_escapes_formulas(tmp_path, tiny_blip_dir):
+    import pyexiv2
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    with pyexiv2.ImageData(image_bytes("JPEG")) as editor:
+        editor.modify_xmp({"Xmp.iptc.AltTextAccessibility": {'lang="x-default"': "Ein Leuchtturm bei Nacht"}})
+        (folder / "=lighthouse.jpg").write_bytes(editor.get_bytes())
+    with pyexiv2.ImageData(image_bytes("JPEG", color=(1, 2, 3))) as editor:
+        editor.modify_exif({"Exif.Image.ImageDescription": "OLYMPUS DIGITAL CAMERA"})
+        (folder / "camera.jpg").write_bytes(editor.get_bytes())
+    out = tmp_path / "captions.csv"
+    run("caption_folder", str(folder), "--out", str(out), "--model", tiny_blip_dir, "--params", "num_beams=1,max_length=8")
+
+    rows = read_csv(out)
+    assert sorted(rows) == ["'=lighthouse.jpg", "camera.jpg"]  # no formula runs in a spreadsheet
+    assert rows["'=lighthouse.jpg"]["file_alt_text"] == "Ein Leuchtturm bei Nacht"
+    assert rows["'=lighthouse.jpg"]["file_alt_text_field"] == "IPTC Alt Text (Accessibility)"
+    assert rows["camera.jpg"]["file_alt_text"] == ""  # camera boilerplate is not alt text
+    again = run("caption_folder", str(folder), "--out", str(out), "--model", tiny_blip_dir)
+    assert "Nothing to do" in again  # the escaped name is recognised when resuming

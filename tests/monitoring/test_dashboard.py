@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def staff_client(client, make_user):
-    client.force_login(make_user("boss@example.com", is_staff=True))
+    client.force_login(make_user("boss@example.com", is_staff=True, perms=["monitoring.view_operations"]))
     return client
 
 
@@ -54,7 +54,7 @@ def test_the_dashboard_needs_a_staff_account(client, user):
 def test_the_nav_links_to_the_dashboard_for_staff_only(client, user, make_user):
     client.force_login(user)
     assert 'href="/dashboard/"' not in client.get("/").content.decode()
-    client.force_login(make_user("boss@example.com", is_staff=True))
+    client.force_login(make_user("boss@example.com", is_staff=True, perms=["monitoring.view_operations"]))
     assert 'href="/dashboard/"' in client.get("/").content.decode()
 
 

@@ -126,7 +126,10 @@ def test_by_default_anonymous_scrapes_are_refused_even_from_localhost(client, se
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 403
     client.force_login(make_user("plain@example.com"))
     assert client.get("/metrics").status_code == 403
+    # Staff status alone (the admin's door) is not enough: the view_operations permission is.
     client.force_login(make_user("staff@example.com", is_staff=True))
+    assert client.get("/metrics").status_code == 403
+    client.force_login(make_user("ops@example.com", is_staff=True, perms=["monitoring.view_operations"]))
     assert client.get("/metrics").status_code == 200
 
 

@@ -37,7 +37,7 @@ def test_the_heartbeat_records_the_auto_choice_and_the_dashboard_shows_it(client
     assert stored["dtype"] == expected
     assert stored["dtype_reason"] == reason and reason.startswith("auto: ")
     assert stored["device"] == "cpu"
-    client.force_login(make_user("boss@example.com", is_staff=True))
+    client.force_login(make_user("boss@example.com", is_staff=True, perms=["monitoring.view_operations"]))
     page = client.get("/dashboard/").content.decode()
     block = page[page.index('id="worker-dtypes"'):]
     block = block[: block.index("</dd>")]
@@ -51,7 +51,7 @@ def test_float32_keeps_exact_fp32_and_the_dashboard_says_so(client, make_user, t
 
     info = WorkerHeartbeat.objects.get(worker_id="host-2:7").model_info
     assert info["dtype"] == "float32" and info["dtype_reason"] == "explicit"
-    client.force_login(make_user("boss@example.com", is_staff=True))
+    client.force_login(make_user("boss@example.com", is_staff=True, perms=["monitoring.view_operations"]))
     page = client.get("/dashboard/").content.decode()
     assert "<strong>float32</strong>" in page
 
@@ -62,6 +62,6 @@ def test_a_worker_that_cannot_load_the_model_reports_no_dtype(client, make_user,
     heartbeat = services.worker_heartbeat_record(check_model=True, worker_id="host-3:1")
 
     assert heartbeat.model_ok is False and heartbeat.model_info == {}
-    client.force_login(make_user("boss@example.com", is_staff=True))
+    client.force_login(make_user("boss@example.com", is_staff=True, perms=["monitoring.view_operations"]))
     page = client.get("/dashboard/").content.decode()
     assert "no worker has reported its model yet" in page

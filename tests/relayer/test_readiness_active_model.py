@@ -20,7 +20,10 @@ def test_activated_model_heartbeat_makes_it_ready(client, tiny_model, tmp_path):
     run = TrainingRun.objects.create(
         base_model=tiny_model, output_dir=finetuned, status=TrainingRun.Status.SUCCEEDED, model_id=finetuned
     )
+    from django.contrib.auth.models import Permission
+
     staff = User.objects.create(email="staff@example.com", is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_operations", "add_modelactivation"]))
     client.force_login(staff)
 
     async_task("monitoring.tasks.worker_heartbeat", sync=True)  # a worker reports on CAPTION_MODEL

@@ -7,14 +7,18 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from captions.embedding import read_found_text
 from captions.imaging import ImageRejected, decode_image
 from captions.params import generation_params_parse
 from captions.selectors import captioning_defaults
+from core import csvsafe
+from core.spreadsheet import safe_cell, unescape_cell
 from mlcore.alttext import check_alt_text
 
 FIELDS = [
     "file", "status", "caption", "confidence", "model_id", "model_version", "inference_ms", "reason",
-    "style", "language", "tags", "purpose", "extended_description", "warnings",
+    "style", "language", "tags", "purpose", "extended_description", "warnings", "file_alt_text",
+    "file_alt_text_field",
 ]
 FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
 
@@ -100,12 +104,13 @@ class Command(BaseCommand):
         try:
             for start in range(0, len(todo), batch_size):
                 chunk = todo[start : start + batch_size]
-                rows, names, images = [], [], []
+                rows, names, images, found = [], [], [], {}
                 for path in chunk:
                     name = _relative(path, root)
                     try:
                         images.append(decode_image(path.read_bytes(), max_pixels=settings.MAX_IMAGE_PIXELS, target_size=target).image)
                         names.append(name)
+                        found[name] = _file_alt_text(path)
                     except (ImageRejected, OSError) as error:
                         rows.append(_row(name, status="skipped", reason=str(error)))
                         progress.write(f"skipped {name}: {error}")
@@ -121,7 +126,7 @@ class Command(BaseCommand):
                         for name, result, description in zip(names, results, descriptions, strict=True):
                             if not result.ok:  # no words (e.g. a tags answer with nothing usable)
                                 reason = _empty_reason(result)
-                                rows.append(_row(name, status="failed", reason=reason, model_id=result.model_id,
+                                rows.append(_row(name, status="failed", reason=reason, model_id=result.model_id, **found[name],
                                                  model_version=result.model_version, style=result.style,
                                                  language=result.language))
                                 progress.write(f"failed {name}: {reason}")
@@ -142,6 +147,7 @@ class Command(BaseCommand):
                                     extended_description=description,
                                     warnings="; ".join(f.rule for f in check_alt_text(
                                         result.text, purpose=generation.purpose, filename=name)),
+                                    **found[name],
                                 )
                             )
                 output.append(rows)
@@ -221,6 +227,22 @@ def _tags_value(tags, fmt: str):
     return "; ".join(tags) if fmt == "csv" else list(tags)
 
 
+def _csv_safe(row: dict) -> dict:
+    """Cells a spreadsheet would run as a formula (file names and captions are text from outside)
+    escaped as every CSV of the site is (core.spreadsheet)."""
+    return {key: safe_cell(row.get(key)) for key in FIELDS}
+
+
+def _file_alt_text(path: Path) -> dict:
+    """The alt text (or description) embedded in the file, and the field it came from."""
+    with path.open("rb") as handle:
+        found = read_found_text(handle)
+    alt_text = found.alt_text.get("x-default") or next(iter(found.alt_text.values()), "")
+    if alt_text:
+        return {"file_alt_text": alt_text, "file_alt_text_field": "IPTC Alt Text (Accessibility)"}
+    return {"file_alt_text": found.description, "file_alt_text_field": found.description_field}
+
+
 def _row(name: str, **values) -> dict:
     row = dict.fromkeys(FIELDS, "")
     row["file"] = name
@@ -250,7 +272,8 @@ class OutputFile:
                         raise CommandError(
                             f"{self.path} has other columns than this command writes; choose another --out."
                         )
-                    self.rows = [row for row in reader if row.get("status")]
+                    self.rows = [{key: unescape_cell(value) for key, value in row.items()}
+                                 for row in reader if row.get("status")]
             elif self.fmt == "jsonl":
                 self._trim_partial_line()
                 with self.path.open(encoding="utf-8") as handle:
@@ -273,9 +296,9 @@ class OutputFile:
         partial = self.path.with_name(self.path.name + ".partial")
         if self.fmt == "csv":
             with partial.open("w", newline="", encoding="utf-8") as handle:
-                writer = csv.DictWriter(handle, fieldnames=FIELDS)
+                writer = csvsafe.DictWriter(handle, fieldnames=FIELDS)
                 writer.writeheader()
-                writer.writerows(self.rows)
+                writer.writerows(_csv_safe(row) for row in self.rows)
         elif self.fmt == "jsonl":
             partial.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in self.rows), encoding="utf-8")
         else:
@@ -288,10 +311,10 @@ class OutputFile:
         if self.fmt == "csv":
             new = not self.path.exists() or self.path.stat().st_size == 0
             with self.path.open("a", newline="", encoding="utf-8") as handle:
-                writer = csv.DictWriter(handle, fieldnames=FIELDS)
+                writer = csvsafe.DictWriter(handle, fieldnames=FIELDS)
                 if new:
                     writer.writeheader()
-                writer.writerows(rows)
+                writer.writerows(_csv_safe(row) for row in rows)
         elif self.fmt == "jsonl":
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)

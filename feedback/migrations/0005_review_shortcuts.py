@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('feedback', '0003_captioning_defaults_to_captions'),
+        ('feedback', '0004_review_all_images_permission'),
     ]
 
     operations = [
