@@ -155,7 +155,7 @@ def user_delete(*, user: User, password: str) -> None:
 def user_caption_language_set(*, user: User, language: str) -> User:
     """Set the user's default caption language (BCP 47, canonicalised: "pt-br" -> "pt-BR"; "" =
     the model's default, English). Raises ValidationError({"caption_language": [...]}) for a
-    malformed tag. Used where a request names no language (captions.services.caption_request_clean)."""
+    malformed tag. Used where a request names no language (captions.caption_request.caption_request_check)."""
     from mlcore.styles import InvalidLanguage, check_language
 
     language = (language or "").strip()

@@ -139,6 +139,7 @@ def _worker(owner, paths: list[str], params: dict, spec: str) -> PathFigures:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from benchmarks.bench import peak_mib, peak_reset
+    from captions.caption_request import caption_request_check
     from captions.models import Image
     from captions.services.submission import image_submit
     from captions.services.worker import caption_pending_run
@@ -148,13 +149,14 @@ def _worker(owner, paths: list[str], params: dict, spec: str) -> PathFigures:
     started = time.perf_counter()
     cpu = time.process_time()
     accepted = 0
+    request = caption_request_check({"model": spec, **params}, offered_model=False)
     step = max(1, settings.MAX_FILES_PER_UPLOAD)
     for first in range(0, len(paths), step):
         files = []
         for path in paths[first:first + step]:
             with open(path, "rb") as handle:
                 files.append(SimpleUploadedFile(os.path.basename(path), handle.read()))
-        result = image_submit(owner=owner, files=files, params=params, model_spec=spec)
+        result = image_submit(owner=owner, files=files, request=request)
         if result.refused:
             raise RuntimeError("; ".join(f"{r.filename}: {r.reason}" for r in result.refused))
         accepted += len(result.accepted)

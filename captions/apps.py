@@ -27,6 +27,13 @@ class CaptionsConfig(AppConfig):
 
         request_started.connect(_styles_sync_on_request, dispatch_uid="captions.custom_styles_sync")
 
+        # The API's rate settings are read per request: a typo is a system check error at start.
+        from django.core import checks
+
+        from core.api import rate_settings_check
+
+        checks.register(rate_settings_check, checks.Tags.security)
+
 
 def _worker_started(sender, proc_name=None, **kwargs) -> None:
     """A django-q2 worker process started: release the images claimed by dead worker processes of

@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 
 from captions import embedding, selectors
 from captions.models import Image
-from core import csvsafe
+from core import spreadsheet
 from core.spreadsheet import csv_text
 
 # One row per image: {"id": str uuid, "filename": str, "status": str, "caption": str (empty until
@@ -294,7 +294,7 @@ def coverage_report_csv(coverage: dict, warnings_by_rule: dict[str, int]) -> str
     """A batch's alt-text report (captions.selectors.alt_coverage and alt_warning_counts) as CSV:
     one row per figure (figure, count, share of the images), then one per checker rule."""
     buffer = io.StringIO()
-    writer = csvsafe.Writer(buffer)
+    writer = spreadsheet.Writer(buffer)
     writer.writerow(["figure", "count", "share"])
     total = coverage.get("total") or 0
     writer.writerow(["images", total, 1.0 if total else 0.0])

@@ -112,7 +112,7 @@ def model_ability_text(ability, *, owner_words: str, suggestion: str = "") -> st
     only; choose a vision-language model such as smolvlm-256m for description, tags or other
     languages." `ability`: a captions.selectors.ModelAbility; `suggestion`: a model that can write
     any style and language, named when this one cannot."""
-    from mlcore.styles import LANGUAGE_NAMES
+    from mlcore.styles import language_name
 
     who = f"{owner_words}, {ability.name},"
     if not ability.known:
@@ -122,11 +122,36 @@ def model_ability_text(ability, *, owner_words: str, suggestion: str = "") -> st
     styles = "every style" if ability.styles is None else (
         "alt text" if ability.styles == ("alt",) else f"the styles {_listed(ability.styles)}")
     languages = "any language" if ability.languages is None else (
-        _listed([LANGUAGE_NAMES.get(code, code) for code in ability.languages], "or") + " only")
+        _listed([language_name(code) for code in ability.languages], "or") + " only")
     text = f"{who} writes {styles} in {languages}"
     if suggestion:
         text += f"; choose a vision-language model such as {suggestion} for other styles or languages"
     return text + "."
+
+
+def caption_request_form_check(form: forms.Form, *, owner=None, model_field: str = "model"):
+    """The one check of the caption request a form carries (captions.caption_request
+    .caption_request_check) from its cleaned fields: the CaptionRequest, or None with every field
+    at fault added to the form as a field error. The fields the form refused itself are not
+    judged again. `model_field`: the form's name for the model field; a list of the offered
+    models (a ChoiceField) has checked the model already, a text field has not."""
+    from django.core.exceptions import ValidationError
+
+    from captions.caption_request import REQUEST_FIELDS, caption_request_check
+
+    names = {name: ("model" if name == model_field else name) for name in form.fields}
+    refused = {names.get(name, name) for name in form.errors}
+    values = {names[name]: value for name, value in form.cleaned_data.items()
+              if names.get(name) in REQUEST_FIELDS and names[name] not in refused}
+    try:
+        offered = not isinstance(form.fields.get(model_field), forms.ChoiceField)
+        return caption_request_check(values, owner=owner, refused=refused, model_field=model_field,
+                                     offered_model=offered)
+    except ValidationError as error:
+        for field, messages in error.message_dict.items():
+            if field not in form.errors:
+                form.add_error(field if field in form.fields else None, messages)
+        return None
 
 
 class UploadForm(forms.Form):
@@ -160,9 +185,9 @@ class UploadForm(forms.Form):
         "(the model's caption becomes a suggestion), or captioned again with the file's text in the history.",
         widget=forms.Select(attrs={"aria-describedby": "id_file_alt_text-hint"}),
     )
-    # issue 12: which model, style and language. clean() checks them together against the model
-    # (captions.services.caption_request_clean, the check every surface uses): a field error
-    # before any file is stored.
+    # Which model, style and language: clean() checks them together against the model
+    # (captions.caption_request.caption_request_check, the check every surface uses): a field
+    # error before any file is stored.
     model = forms.CharField(
         label="Model",
         required=False,
@@ -191,7 +216,7 @@ class UploadForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.owner = owner
-        self.request_params: dict | None = None  # the checked generation parameters once valid
+        self.caption_request = None  # the checked CaptionRequest once the form is valid
         self.model_choices = caption_model_choices()
         self.abilities = model_abilities(self.model_choices)
         site = self.abilities[self.model_choices[0]] if self.model_choices else None
@@ -225,10 +250,11 @@ class UploadForm(forms.Form):
 
     def abilities_json(self) -> dict:
         """For upload.js (json_script): each offered model's styles and languages, the site's model."""
-        from mlcore.styles import LANGUAGE_NAMES
+        from mlcore.styles import language_name
 
+        codes = {code for ability in self.abilities.values() for code in (ability.languages or ())}
         return {
-            "language_names": LANGUAGE_NAMES,
+            "language_names": {code: language_name(code) for code in sorted(codes)},
             "site": self.model_choices[0] if self.model_choices else "",
             "suggestion": self.any_style_model,
             "models": {name: ability.as_dict() for name, ability in self.abilities.items()},
@@ -239,37 +265,11 @@ class UploadForm(forms.Form):
         """The bound style, language and model fields, in the order the page shows them."""
         return [self[name] for name in REQUEST_FIELDS]
 
-    def clean_model(self) -> str:
-        from django.core.exceptions import ValidationError
-
-        from captions.services.styles import model_spec_clean
-
-        try:
-            return model_spec_clean(self.cleaned_data.get("model"))
-        except ValidationError as error:
-            raise ValidationError(error.message_dict["model"]) from None
-
     def clean(self):
-        """Style and language against the chosen model (or the site's): a field error here, so
-        that an upload that cannot be captioned as asked stores nothing."""
-        from django.core.exceptions import ValidationError
-
-        from captions.services.styles import caption_request_clean
-
+        """The one check of the caption request: an upload that cannot be captioned as asked
+        stores nothing (caption_request_form_check)."""
         data = super().clean()
-        # Every field at fault at once: what the fields refused themselves, and the service's
-        # verdict on the rest (style and language against the model only when the model is valid).
-        refused = set(self.errors)
-        try:
-            self.request_params = caption_request_clean(
-                params={k: v for k, v in self.generation_params().items() if k not in refused},
-                model_spec="" if "model" in refused else self.model_spec(), owner=self.owner,
-                model_known="model" not in refused,
-            )
-        except ValidationError as error:
-            for field, messages in error.message_dict.items():
-                if field not in refused:
-                    self.add_error(field if field in self.fields else None, messages)
+        self.caption_request = caption_request_form_check(self, owner=self.owner)
         return data
 
     def full_clean(self):
@@ -280,12 +280,6 @@ class UploadForm(forms.Form):
                     {"aria-invalid": "true", "aria-describedby": f"upload-{name}-error upload-{name}-hint"}
                 )
 
-    def generation_params(self) -> dict:
-        names = ("num_beams", "max_length", "style", "language", *ALT_FIELDS)
-        return {k: v for k in names if (v := self.cleaned_data.get(k)) not in (None, "")}
-
-    def model_spec(self) -> str:
-        return self.cleaned_data.get("model") or ""
 
 
 PAGE_SIZES = (24, 48, 96, 200)  # the gallery's page sizes; the first is the default
@@ -315,13 +309,15 @@ class ImageSearchForm(forms.Form):
     sort = forms.ChoiceField(required=False, label="Sort")
     size = forms.TypedChoiceField(required=False, label="Per page", coerce=int, empty_value=None,
                                   choices=[("", "As before")] + [(str(n), str(n)) for n in PAGE_SIZES])
+    mode = forms.ChoiceField(required=False, label="Match", choices=[("", "Automatic")])
 
-    def __init__(self, data=None, *, batches=(), models=(), orderings=None, statuses=()):
+    def __init__(self, data=None, *, batches=(), models=(), orderings=None, statuses=(), modes=None):
         super().__init__(data)
         self.fields["status"].choices = [("", "Any status"), *statuses]
         self.fields["batch"].choices = [("", "Any upload"), *((str(b.pk), str(b)) for b in batches)]
         self.fields["model"].choices = [("", "Any model"), *((m, m) for m in models)]
         self.fields["sort"].choices = [("", "Best match (newest without words)"), *(orderings or {}).items()]
+        self.fields["mode"].choices = [("", "Automatic (meaning and words where available)"), *(modes or {}).items()]
 
     def clean(self):
         data = super().clean()
@@ -338,7 +334,7 @@ class ImageSearchForm(forms.Form):
 
     def is_search(self) -> bool:
         """True when any field narrows the images (the page then says how many match)."""
-        return any(self.cleaned_data.get(name) not in (None, "") for name in self.fields if name not in ("sort", "size"))
+        return any(self.cleaned_data.get(name) not in (None, "") for name in self.fields if name not in ("sort", "size", "mode"))
 
     def filters(self):
         from datetime import datetime, time, timedelta
@@ -393,19 +389,18 @@ class BulkRecaptionForm(forms.Form):
         help_text="Needed with \"Replace human text too\".",
     )
 
-    def __init__(self, *args, model_choices: list[str], **kwargs):
+    def __init__(self, *args, model_choices: list[str], owner=None, **kwargs):
         from captions.services.styles import style_choices
 
         super().__init__(*args, **kwargs)
+        self.owner = owner
+        self.caption_request = None  # the checked CaptionRequest once the form is valid
         self.fields["model_spec"].choices = [(m, m) for m in model_choices]
         self.fields["style"].choices = [("", "alt (default)")] + [(n, n) for n in style_choices()]
         for name, field in self.fields.items():
             if field.help_text and isinstance(self.auto_id, str):
                 field.widget.attrs["aria-describedby"] = (self.auto_id % name) + "-hint"
 
-    def generation_params(self) -> dict:
-        names = ("num_beams", "max_length", "style", "language", "purpose", "context")
-        return {k: v for k in names if (v := self.cleaned_data.get(k)) not in (None, "")}
 
     def clean(self):
         from django.core.exceptions import ValidationError
@@ -418,6 +413,8 @@ class BulkRecaptionForm(forms.Form):
         except ValidationError as error:
             for field, messages in error.message_dict.items():
                 self.add_error(field, messages)
+        # The one check of the re-caption request (model, settings, style, language, purpose, context)
+        self.caption_request = caption_request_form_check(self, owner=self.owner, model_field="model_spec")
         return data
 
     def error_text(self, errors: dict) -> str:

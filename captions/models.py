@@ -275,3 +275,18 @@ class IdempotentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint} {self.key}"
+
+
+class ImageEmbedding(models.Model):
+    """The semantic-search vector of an image's current alt text (+ its OCR text): a unit-length
+    float32 vector (mlcore.embeddings) stored as bytes, with the model that made it and the hash of
+    the text it embeds (an unchanged text is not embedded again)."""
+
+    image = models.OneToOneField(Image, on_delete=models.CASCADE, related_name="embedding")
+    model_name = models.CharField(max_length=200)
+    text_hash = models.CharField(max_length=64)
+    vector = models.BinaryField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"embedding of image {self.image_id} ({self.model_name})"

@@ -12,6 +12,7 @@ from captions import selectors
 from captions.forms import ImageSearchForm
 from captions.models import Image
 from captions.services.bulk import BULK_LIMIT
+from mlcore.errors import ModelLoadError
 
 
 def search_form_for(user, data) -> ImageSearchForm:
@@ -27,6 +28,7 @@ def search_form_for(user, data) -> ImageSearchForm:
         models=selectors.image_model_choices_for(user),
         orderings={key: label for key, (label, _) in selectors.IMAGE_ORDERINGS.items()},
         statuses=Image.Status.choices,
+        modes=selectors.search_modes_available(),
     )
 
 
@@ -37,7 +39,12 @@ def selected_images_for(user, data) -> QuerySet[Image]:
         form = search_form_for(user, data)
         if not form.is_valid():
             raise ValidationError("The search of this selection is not valid any more; search again.")
-        return selectors.images_search_for(user, form.cleaned_data.get("q", ""), form.filters())
+        try:
+            return selectors.images_search_for(
+                user, form.cleaned_data.get("q", ""), form.filters(), mode=form.cleaned_data.get("mode") or ""
+            )
+        except (selectors.SemanticSearchUnavailable, ModelLoadError) as error:
+            raise ValidationError("Semantic search is unavailable now; search with the keyword mode.") from error
     raw_ids = data.getlist("ids")
     if len(raw_ids) > BULK_LIMIT:
         raise ValidationError(f"At most {BULK_LIMIT} images can be changed at once.")

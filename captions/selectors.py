@@ -279,18 +279,130 @@ def _full_text_match(images: QuerySet[Image], terms: list[str]) -> QuerySet[Imag
     return images.annotate(search_rank=Value(0.0, output_field=FloatField()))
 
 
+SEARCH_MODES = {
+    "keyword": "Keyword (every word must appear)",
+    "semantic": "Semantic (similar meaning)",
+    "combined": "Combined (keyword and meaning)",
+}
+# Semantic search: the images whose alt text is at least this similar to the query (cosine of
+# all-MiniLM-L6-v2 vectors), the most similar SEMANTIC_TOP_K of them.
+SEMANTIC_MIN_SIMILARITY = 0.25
+SEMANTIC_TOP_K = 200
+SEMANTIC_CHUNK = 5000  # vectors read and scored at a time: memory stays bounded for any gallery
+RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al.)
+KEYWORD_FUSION_LIMIT = 1000  # keyword matches that take part in the fusion
+
+
+def search_modes_available() -> dict[str, str]:
+    """SEARCH_MODES, or only keyword where semantic search is turned off."""
+    if settings.SEARCH_SEMANTIC_ENABLED:
+        return dict(SEARCH_MODES)
+    return {"keyword": SEARCH_MODES["keyword"]}
+
+
+class SemanticSearchUnavailable(ValueError):
+    """Semantic search is turned off on this server (SEARCH_SEMANTIC_ENABLED)."""
+
+
+def search_mode_default(user) -> str:
+    """combined where semantic search is on and the user has vectors; keyword otherwise."""
+    from captions.models import ImageEmbedding
+
+    if settings.SEARCH_SEMANTIC_ENABLED and ImageEmbedding.objects.filter(image__owner=user).exists():
+        return "combined"
+    return "keyword"
+
+
+def _semantic_ranking(images: QuerySet[Image], query: str) -> list[tuple[int, float]]:
+    """(image id, cosine) of the images most similar to `query`, best first: exact cosine over
+    the stored vectors with numpy, SEMANTIC_CHUNK vectors at a time (see docs/search.md for the
+    measured cost per 10k vectors). ModelLoadError when the query cannot be embedded."""
+    import numpy as np
+
+    from captions.models import ImageEmbedding
+    from mlcore import embeddings
+
+    query_vector = embeddings.embed_one(query, settings.SEARCH_EMBEDDING_MODEL_DIR or None)
+    rows = (
+        ImageEmbedding.objects.filter(image__in=images.order_by().values("pk"), model_name=embeddings.MODEL_NAME)
+        .order_by().values_list("image_id", "vector")
+    )
+    best_ids = np.zeros(0, dtype=np.int64)
+    best_scores = np.zeros(0, dtype=np.float32)
+    ids, blobs = [], []
+
+    def flush():
+        nonlocal best_ids, best_scores
+        if not ids:
+            return
+        matrix = np.frombuffer(b"".join(bytes(b) for b in blobs), dtype="<f4").reshape(len(ids), -1)
+        scores = matrix @ query_vector
+        keep = scores >= SEMANTIC_MIN_SIMILARITY
+        best_ids = np.concatenate([best_ids, np.asarray(ids, dtype=np.int64)[keep]])
+        best_scores = np.concatenate([best_scores, scores[keep]])
+        if len(best_ids) > SEMANTIC_TOP_K:
+            top = np.argpartition(-best_scores, SEMANTIC_TOP_K)[:SEMANTIC_TOP_K]
+            best_ids, best_scores = best_ids[top], best_scores[top]
+        ids.clear()
+        blobs.clear()
+
+    for image_id, blob in rows.iterator(chunk_size=SEMANTIC_CHUNK):
+        if len(blob) != embeddings.DIMENSIONS * 4:
+            continue  # a vector of another size (another model): never compared
+        ids.append(image_id)
+        blobs.append(blob)
+        if len(ids) >= SEMANTIC_CHUNK:
+            flush()
+    flush()
+    return sorted(zip(best_ids.tolist(), best_scores.tolist(), strict=True), key=lambda p: (-p[1], -p[0]))
+
+
+def _ranked(images: QuerySet[Image], ranking: list[tuple[int, float]]) -> QuerySet[Image]:
+    """The images of `ranking` ((id, score) best first), annotated with `search_rank` = score."""
+    from django.db.models import Case, When
+
+    if not ranking:
+        return images.none().annotate(search_rank=Value(0.0, output_field=FloatField()))
+    return images.filter(pk__in=[pk for pk, _ in ranking]).annotate(
+        search_rank=Case(
+            *(When(pk=pk, then=Value(float(score))) for pk, score in ranking),
+            default=Value(0.0), output_field=FloatField(),
+        )
+    )
+
+
+def _fused(keyword: list[int], semantic: list[int]) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion of two rankings (ids best first): score = sum of 1 / (RRF_K + rank)."""
+    scores: dict[int, float] = {}
+    for ranking in (keyword, semantic):
+        for rank, pk in enumerate(ranking, start=1):
+            scores[pk] = scores.get(pk, 0.0) + 1.0 / (RRF_K + rank)
+    return sorted(scores.items(), key=lambda p: (-p[1], -p[0]))
+
+
 def images_search_for(
-    user, query: str = "", filters: ImageFilters | None = None, ordering: str = "newest"
+    user, query: str = "", filters: ImageFilters | None = None, ordering: str = "newest", mode: str = ""
 ) -> QuerySet[Image]:
     """The user's images that match `query` (full text over file names and every caption's text,
     human corrections included: each word must appear, as a word prefix, case and accents
     ignored) and `filters`, in `ordering` (a key of IMAGE_ORDERINGS; ValueError for another).
     An empty query (or one without any word) leaves the text out. The engine is FTS5 on SQLite and
-    PostgreSQL's tsvector/GIN on PostgreSQL (captions.search); no query can make it fail."""
+    PostgreSQL's tsvector/GIN on PostgreSQL (captions.search); no query can make it fail.
+
+    `mode` (a key of SEARCH_MODES; "" for search_mode_default): keyword is the full-text search
+    above; semantic finds the images whose current alt text (+ OCR text) means something similar
+    (stored all-MiniLM-L6-v2 vectors, captions.services.embeddings), and combined fuses both
+    rankings (reciprocal rank fusion); `search_rank` is the cosine or the fused score.
+    SemanticSearchUnavailable when semantic search is off; mlcore's ModelLoadError when the query
+    cannot be embedded."""
     from captions.search import search_terms
 
     if ordering not in IMAGE_ORDERINGS:
         raise ValueError(f"Unknown ordering {ordering!r}; use one of {', '.join(IMAGE_ORDERINGS)}.")
+    if mode and mode not in SEARCH_MODES:
+        raise ValueError(f"Unknown search mode {mode!r}; use one of {', '.join(SEARCH_MODES)}.")
+    if mode in ("semantic", "combined") and not settings.SEARCH_SEMANTIC_ENABLED:
+        raise SemanticSearchUnavailable("Semantic search is turned off on this server; use the keyword mode.")
     filters = filters or ImageFilters()
     images = gallery_images_for(user)
     if filters.status:
@@ -316,6 +428,19 @@ def images_search_for(
     images = _toggle(images, _REVIEWED, filters.reviewed)
     images = _toggle(images, _DECORATIVE, filters.decorative)
     terms = search_terms(query)
+    if terms and (mode or search_mode_default(user)) != "keyword":
+        mode = mode or search_mode_default(user)
+        semantic = _semantic_ranking(images, " ".join(str(query).split()))
+        if mode == "combined":
+            keyword = list(_full_text_match(images, terms).order_by("-search_rank", "-created_at", "-id")
+                           .values_list("pk", flat=True)[:KEYWORD_FUSION_LIMIT])
+            ranking = _fused(keyword, [pk for pk, _ in semantic])
+        else:
+            ranking = semantic
+        images = _ranked(images, ranking)
+        if ordering == "relevance":
+            return images.order_by("-search_rank", "-created_at", "-id")
+        return images.order_by(*IMAGE_ORDERINGS[ordering][1])
     if terms:
         images = _full_text_match(images, terms)
         if ordering == "relevance":

@@ -26,8 +26,8 @@ from captions.services.results import UploadRejected
 from captions.services.submission import upload_submit
 from captions.uploads import archive_upload_handlers_install, oversize_refusals
 from core.exceptions import error_body
-from core.forms import add_service_errors
 from core.views import safe_next
+from mlcore.errors import ModelLoadError
 
 GALLERY_PAGE_SIZE = PAGE_SIZES[0]
 PAGE_SIZE_SESSION_KEY = "gallery_page_size"
@@ -146,8 +146,7 @@ def _upload(request: HttpRequest) -> HttpResponse:
                 result = upload_submit(  # .zip archives: their images, as the API's batches
                     owner=request.user,
                     files=request.FILES.getlist("images"),
-                    params=form.generation_params(),
-                    model_spec=form.model_spec(),
+                    request=form.caption_request,
                     oversize_filenames=oversize,
                     file_alt_text=form.cleaned_data.get("file_alt_text", ""),
                 )
@@ -156,8 +155,6 @@ def _upload(request: HttpRequest) -> HttpResponse:
                 limited = True
             except UploadRejected as error:
                 form.add_error("images", str(error))
-            except ValidationError as error:
-                add_service_errors(form, error)
             else:
                 if result.accepted:
                     messages.success(request, _queued_notice(len(result.accepted)))
@@ -192,7 +189,15 @@ def search_results(user, search_form: ImageSearchForm):
     invalid; the page shows the form's errors then) and whether anything narrows them."""
     if search_form.is_bound and search_form.is_valid():
         ordering = search_form.cleaned_data.get("sort") or ("relevance" if search_form.cleaned_data.get("q") else "newest")
-        images = selectors.images_search_for(user, search_form.cleaned_data.get("q", ""), search_form.filters(), ordering)
+        try:
+            images = selectors.images_search_for(
+                user, search_form.cleaned_data.get("q", ""), search_form.filters(), ordering,
+                search_form.cleaned_data.get("mode") or "",
+            )
+        except (selectors.SemanticSearchUnavailable, ModelLoadError) as error:
+            search_form.add_error("mode", str(error) if isinstance(error, ValueError)
+                                  else "Semantic search is unavailable now; choose Keyword.")
+            return selectors.gallery_images_for(user), False
         return images, search_form.is_search()
     return selectors.gallery_images_for(user), False
 
@@ -442,18 +447,11 @@ def images_bulk(request: HttpRequest) -> HttpResponse:
             done = images_bulk_retry(owner=request.user, images=images)
             notice = f"{done} failed image{'s' if done != 1 else ''} queued again."
         elif action == "recaption":
-            form = BulkRecaptionForm(request.POST, model_choices=selectors.caption_model_choices())
+            form = BulkRecaptionForm(request.POST, model_choices=selectors.caption_model_choices(), owner=request.user)
             if not form.is_valid():
                 raise ValidationError("Nothing was queued. " + form.error_text(form.errors))
-            try:
-                done = images_bulk_recaption(
-                    owner=request.user, images=images, params=form.generation_params(),
-                    model_spec=form.cleaned_data["model_spec"], replace_human=form.cleaned_data["replace_human"],
-                )
-            except ValidationError as error:
-                if not hasattr(error, "error_dict"):
-                    raise
-                raise ValidationError("Nothing was queued. " + form.error_text(error.message_dict)) from None
+            done = images_bulk_recaption(owner=request.user, images=images, request=form.caption_request,
+                                         replace_human=form.cleaned_data["replace_human"])
             notice = f"{done} image{'s' if done != 1 else ''} queued for a new caption."
         else:
             done = images_bulk_delete(owner=request.user, images=images)

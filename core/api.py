@@ -2,14 +2,15 @@
 routing several one-operation views to one URL."""
 
 import functools
+import re
 
 from django.conf import settings
-from django_ratelimit import ALL
-from django_ratelimit.core import _split_rate, get_usage
+from django.core import checks
+from django.core.cache import cache as default_cache
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.throttling import BaseThrottle
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from core import throttle
@@ -44,52 +45,84 @@ def _positive_int(values: list[str], name: str, high: int | None) -> int:
 # --- Rate limits ------------------------------------------------------------------------------
 
 
-class RateLimit(BaseThrottle):
-    """A django-ratelimit counter in the cache, as a DRF throttle: over the limit DRF raises
-    Throttled, which answers 429 with Retry-After (django-ratelimit's own decorator gives 403).
+RATE_PATTERN = re.compile(r"^(\d+)/(\d*)(s|sec|m|min|h|hour|d|day)$")
+_PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """"N/period" -> (N, seconds): period s, m, h or d (or sec, min, hour, day), optionally with a
+    multiple ("100/5m"). ValueError for anything else."""
+    match = RATE_PATTERN.match(str(rate).strip())
+    if not match:
+        raise ValueError(f"{rate!r} is not a rate such as 10/m, 100/h or 30/5m")
+    count, multiple, unit = match.groups()
+    return int(count), int(multiple or 1) * _PERIOD_SECONDS[unit[0]]
+
+
+class RateLimit(SimpleRateThrottle):
+    """DRF's own throttle (a sliding window of request times in the cache), with the rate read from
+    the setting `rate_setting` per request and the client address from core.throttle: over the
+    limit DRF raises Throttled, answered 429 with Retry-After (the time until a slot frees).
 
     It runs after authentication, so a per-user limit counts the key's or token's owner.
     With the cache (Redis) unreachable it logs a warning and counts in this process
-    (core.throttle), so an outage never turns a request into a 500.
+    (core.throttle's fallback cache), so an outage never turns a request into a 500.
+    RATELIMIT_ENABLE=False turns every limit off.
     """
 
-    group: str = ""
     rate_setting: str = ""  # the name of the setting that holds the rate, read per request
-    key: str = "user_or_ip"
+    key: str = "user_or_ip"  # "user_or_ip" | "ip"
     methods: tuple[str, ...] = ("POST",)
 
-    def allow_request(self, request, view) -> bool:
-        if request.method not in self.methods:
-            return True
-        rate = getattr(settings, self.rate_setting)
-        try:
-            usage = get_usage(request, group=self.group, key=self.key, rate=rate, method=ALL, increment=True)
-        except INFRASTRUCTURE_ERRORS as error:
-            throttle.warn_cache_down(error, f"the {self.group} rate limit")
-            usage = self._local_usage(request, rate)
-        if usage is None:  # RATELIMIT_ENABLE is off
-            return True
-        self._wait = max(1, usage["time_left"])
-        return not usage["should_limit"]
+    def __init__(self):  # the rate is read per request (settings change at run time in tests)
+        pass
 
-    def wait(self) -> float:
-        return self._wait
+    def get_rate(self) -> str:
+        return getattr(settings, self.rate_setting)
 
-    def _local_usage(self, request, rate) -> dict | None:
-        if not getattr(settings, "RATELIMIT_ENABLE", True):
-            return None
-        limit, period = _split_rate(rate)
+    def parse_rate(self, rate):
+        return parse_rate(rate)
+
+    def get_cache_key(self, request, view) -> str | None:
         user = getattr(request, "user", None)
         if self.key == "ip" or not (user and user.is_authenticated):
             ident = f"ip:{throttle.client_address(request)}"
         else:
             ident = f"user:{user.pk}"
-        used = throttle.count_local(f"api:{self.group}", ident, period=period)
-        return {"should_limit": used.count > limit, "time_left": used.seconds_left}
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+    def allow_request(self, request, view) -> bool:
+        if request.method not in self.methods or not getattr(settings, "RATELIMIT_ENABLE", True):
+            return True
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        self.cache = default_cache
+        try:
+            return super().allow_request(request, view)
+        except INFRASTRUCTURE_ERRORS as error:
+            throttle.warn_cache_down(error, f"the {self.scope} rate limit")
+            self.cache = throttle.fallback_cache()
+            return super().allow_request(request, view)
+
+    def wait(self) -> float:
+        return max(1.0, super().wait() or 1.0)
 
 
 def rate_limit(group: str, rate_setting: str, *, key: str = "user_or_ip") -> type[RateLimit]:
-    return type(f"RateLimit_{group}", (RateLimit,), {"group": group, "rate_setting": rate_setting, "key": key})
+    """The RateLimit of one API operation: `group` names its counters, `rate_setting` its rate."""
+    return type(f"RateLimit_{group}", (RateLimit,), {"scope": group, "rate_setting": rate_setting, "key": key})
+
+
+def rate_settings_check(app_configs=None, **kwargs) -> list:
+    """A Django system check (registered by captions.apps): every API_RATE_* setting is a rate
+    parse_rate reads, so a typo is an error at start-up, not a 500 on the first request."""
+    errors = []
+    for name in sorted(n for n in dir(settings) if n.startswith("API_RATE_")):
+        try:
+            parse_rate(getattr(settings, name))
+        except ValueError as error:
+            errors.append(checks.Error(f"{name}: {error}", id="core.E001"))
+    return errors
 
 
 # --- Errors in the schema -----------------------------------------------------------------------

@@ -25,7 +25,6 @@ from django.db.utils import InterfaceError as DatabaseInterfaceError
 from django.db.utils import OperationalError as DatabaseOperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
-from django_ratelimit.exceptions import Ratelimited
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
@@ -151,8 +150,6 @@ def _as_api_exception(exc):
         return exceptions.ValidationError(detail=as_serializer_error(exc))
     if isinstance(exc, Http404):
         return exceptions.NotFound()
-    if isinstance(exc, Ratelimited):
-        return exceptions.Throttled()
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge(str(exc) or None)
     if isinstance(exc, TooManyFilesSent):

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 # Spreadsheets run a cell that starts like a formula; file names and captions are user text
 # (OWASP, "CSV Injection": such a cell is prefixed with a single quote, which the spreadsheet hides).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+# Full-width forms too (some spreadsheets normalise them), and a formula behind leading white space.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 # Excel on Windows reads a CSV without a byte-order mark in the system's code page and garbles
 # every non-ASCII letter; with it, UTF-8. Other readers (Python, pandas, LibreOffice) accept both.
@@ -28,7 +29,9 @@ def safe_cell(value) -> str:
     if isinstance(value, (list, tuple)):
         value = "; ".join(str(item) for item in value)
     text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    if text.startswith(_FORMULA_START) or text.lstrip(" \t\r\n").startswith(_FORMULA_START[:4]):
+        return "'" + text
+    return text
 
 
 def csv_text(fieldnames: Sequence[str], rows: Iterable[Mapping], *, bom: bool = False) -> str:
@@ -42,6 +45,31 @@ def csv_text(fieldnames: Sequence[str], rows: Iterable[Mapping], *, bom: bool = 
     for row in rows:
         writer.writerow([safe_cell(row.get(name)) for name in fieldnames])
     return buffer.getvalue()
+
+
+class DictWriter(csv.DictWriter):
+    """csv.DictWriter whose every cell (the header row too) goes through safe_cell."""
+
+    def writerow(self, rowdict):
+        return super().writerow({key: safe_cell(value) for key, value in rowdict.items()})
+
+    def writerows(self, rowdicts):
+        for row in rowdicts:
+            self.writerow(row)
+
+
+class Writer:
+    """csv.writer whose every cell goes through safe_cell."""
+
+    def __init__(self, stream, **options):
+        self._writer = csv.writer(stream, **options)
+
+    def writerow(self, row):
+        return self._writer.writerow([safe_cell(value) for value in row])
+
+    def writerows(self, rows):
+        for row in rows:
+            self.writerow(row)
 
 
 def unescape_cell(text: str) -> str:

@@ -91,6 +91,11 @@ def count_local(scope: str, ident: str, *, period: int) -> Count:
     return _count_in(_local, _key(scope, ident), period, True)
 
 
+def fallback_cache() -> LocMemCache:
+    """This process's cache for counters while the shared cache is down (core.api.RateLimit)."""
+    return _local
+
+
 def clear_local() -> None:
     """Forget this process's fallback counts (tests; or once the shared cache is back)."""
     _local.clear()

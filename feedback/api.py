@@ -11,8 +11,6 @@ from captions.api.common import (
     CaptionRequestFields,
     CaptionSerializer,
     ImageSerializer,
-    generation_params_of,
-    model_spec_of,
 )
 from captions.api.exports import images_selected_for
 from captions.api.images import ImageFilterSerializer
@@ -162,12 +160,12 @@ class CaptionPickApi(APIView):
 
 def _recaption(request, caption_id: int, *, reject: bool) -> Response:
     caption = selectors.reviewable_caption_for(request.user, caption_id)
-    serializer = RecaptionInputSerializer(data=request.data)
+    serializer = RecaptionInputSerializer(data=request.data, context={"owner": request.user})
     serializer.is_valid(raise_exception=True)
     try:
         services.image_recaption(
-            caption=caption, reviewer=request.user, params=generation_params_of(serializer.validated_data),
-            model_spec=(serializer.validated_data.get("model") or "").strip(), reject=reject,
+            caption=caption, reviewer=request.user, request=serializer.validated_data["caption_request"],
+            reject=reject,
         )
     except ValidationError as error:
         if hasattr(error, "error_dict") and "model_spec" in error.error_dict:
@@ -262,13 +260,11 @@ class ImagesBulkApi(APIView):
     @extend_schema(operation_id="images_bulk", tags=["images"], request=BulkActionInputSerializer,
                    responses={200: BulkActionAnswerSerializer, **error_responses(400, 401, 429)})
     def post(self, request):
-        serializer = BulkActionInputSerializer(data=request.data)
+        # The caption request is checked by the serializer whatever the selection holds (as on
+        # upload: a bad style, language or model is a 400 naming it).
+        serializer = BulkActionInputSerializer(data=request.data, context={"owner": request.user})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        request_fields = set(data) - {"action", "ids", "filter"}
-        # The caption request is checked whenever one is given, whatever the selection holds (as
-        # on upload: a bad style, language or model is a 400 naming it).
-        model_spec = model_spec_of(data) if request_fields else ""
         images = images_selected_for(request.user, data.get("filter", {}))
         if data.get("ids"):
             images = images.filter(public_id__in=data["ids"])
@@ -284,8 +280,7 @@ class ImagesBulkApi(APIView):
             count = images_bulk_retry(owner=request.user, images=images)
         elif action == "recaption":
             try:
-                count = images_bulk_recaption(owner=request.user, images=images, params=generation_params_of(data),
-                                              model_spec=model_spec)
+                count = images_bulk_recaption(owner=request.user, images=images, request=data["caption_request"])
             except ValidationError as error:
                 if hasattr(error, "error_dict") and "model_spec" in error.error_dict:
                     raise ValidationError({"model": error.message_dict["model_spec"]}) from None

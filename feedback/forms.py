@@ -1,6 +1,6 @@
 from django import forms
 
-from captions.forms import generation_param_field
+from captions.forms import caption_request_form_check, generation_param_field
 from feedback.models import Feedback
 from feedback.shortcuts import ACTIONS
 from mlcore.params import PARAM_RANGES
@@ -41,7 +41,7 @@ class RecaptionForm(forms.Form):
         label="More varied wording", required=False,
         help_text="Pick words with some chance instead of always the likeliest one.",
     )
-    # issue 12: re-caption in another style / language (checked against the model by the service)
+    # Re-caption in another style / language (checked against the model with the rest, once)
     style = forms.ChoiceField(label="Style", required=False, choices=())
     language = forms.CharField(label="Language", required=False, max_length=35, help_text="BCP 47, e.g. en, fr.")
 
@@ -72,11 +72,12 @@ class RecaptionForm(forms.Form):
             },
         )
 
-    def generation_params(self) -> dict:
-        data = self.cleaned_data
-        params = {k: data[k] for k in ("num_beams", "max_length", "num_alternatives", "do_sample")}
-        params.update({k: data[k] for k in ("style", "language") if data.get(k)})
-        return params
+    def clean(self):
+        """The one check of the re-caption request (captions.forms.caption_request_form_check):
+        self.caption_request, or every field at fault a field error."""
+        data = super().clean()
+        self.caption_request = caption_request_form_check(self, model_field="model_spec")
+        return data
 
 
 class FeedbackForm(forms.Form):

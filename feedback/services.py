@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from captions.caption_request import CaptionRequest
 from captions.models import Caption, Image
 from captions.selectors import captioning_defaults
 from captions.services.alttext import image_recaption_queue, recaption_params
@@ -19,7 +20,6 @@ from captions.services.editing import (
     caption_text_unchanged,
     captions_review_clear,
 )
-from captions.services.styles import caption_request_clean, model_spec_clean
 from core.tasks import enqueue
 from feedback import metrics
 from feedback.models import (
@@ -144,24 +144,19 @@ def _model_id_of(spec: str) -> str | None:
 
 
 def image_recaption(
-    *, caption: Caption, reviewer, params: dict | None, model_spec: str = "", reject: bool, replace_human: bool = False
+    *, caption: Caption, reviewer, request: CaptionRequest, reject: bool, replace_human: bool = False
 ) -> ReviewAction:
-    """Queue the image for a new caption with other generation parameters or another model.
+    """Queue the image for a new caption as `request` asks: other generation parameters or another
+    model (checked where it entered: captions.caption_request.caption_request_check; its model
+    "" = the active one). The image keeps its own purpose and context unless the request names them.
 
     The worker picks it up as it does an upload (status queued, a fresh attempt budget, a wake-up
     message once committed); until it finishes, the current caption stays. With `reject` the judged
     caption also counts as wrong for calibration.
     """
     active_spec = captioning_defaults().model_spec
-    # The one list of models (captions.selectors.caption_model_choices) and the one check of
-    # style / language against the model (a field error, nothing queued), as on upload.
-    try:
-        spec = model_spec_clean(model_spec) or active_spec
-    except ValidationError as error:
-        raise ValidationError({"model_spec": error.message_dict["model"]}) from None
-    clean_params = caption_request_clean(params=params, model_spec=spec)
-    given = {name for name, value in (params or {}).items() if value not in (None, "")}
-    clean_params = recaption_params(image=caption.image, clean=clean_params, given=given)
+    spec = request.model_spec or active_spec
+    clean_params = recaption_params(image=caption.image, clean=request.params_dict(), given=set(request.named))
     if clean_params == caption.params and _model_id_of(spec) == caption.model_id:
         raise ValidationError(
             "These are the settings that made this caption, so they would give the same caption again. "

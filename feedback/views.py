@@ -206,11 +206,7 @@ def caption_recaption(request: HttpRequest, caption_id: int) -> HttpResponse:
         try:
             queue_files_take(owner=request.user, count=1)
             services.image_recaption(
-                caption=caption,
-                reviewer=request.user,
-                params=form.generation_params(),
-                model_spec=form.cleaned_data["model_spec"],
-                reject=reject,
+                caption=caption, reviewer=request.user, request=form.caption_request, reject=reject
             )
         except ValidationError as error:
             add_service_errors(form, error)

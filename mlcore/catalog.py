@@ -282,7 +282,7 @@ _PUBLISHED: list[ModelEntry] = [
                                   num_attention_heads=12, image_size=384, patch_size=16),
                text_config=dict(_BERT_BASE_TEXT, encoder_hidden_size=768)),
           dict(image_size=384),
-          "config.json of Salesforce/blip-image-captioning-base (/work/shared/fixtures/blip-image-captioning-base)",
+          "config.json of Salesforce/blip-image-captioning-base (a copy is in benchmarks/fixtures/blip-image-captioning-base)",
           published_counts_tied=True),
     _entry("blip-large", "Salesforce/blip-image-captioning-large", "blip", 470_000_000,
           dict(vision_config=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,

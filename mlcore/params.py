@@ -105,6 +105,14 @@ def _default(name: str) -> Any:
     return PARAM_FIELDS[name].default
 
 
+#: field -> the fields its cross-field rule compares (itself included): the rule is judged only
+#: where all of them are valid (a caller that refused one of them itself leaves the rule out).
+CROSS_FIELD_RULES: dict[str, frozenset[str]] = {
+    "min_length": frozenset({"min_length", "max_length"}),
+    "num_alternatives": frozenset({"num_alternatives", "num_beams", "do_sample"}),
+}
+
+
 @dataclass(frozen=True)
 class GenerationParams:
     """How captions are generated. Validated on construction against ``PARAM_RANGES``; raises
@@ -164,9 +172,9 @@ class GenerationParams:
         if not isinstance(self.do_sample, bool):
             errors["do_sample"] = f"must be true or false, got {self.do_sample!r}"
         # Cross-field rules, where the fields they compare are themselves valid.
-        if not errors.keys() & {"min_length", "max_length"} and self.min_length > self.max_length:
+        if not errors.keys() & CROSS_FIELD_RULES["min_length"] and self.min_length > self.max_length:
             errors["min_length"] = f"must not exceed max_length ({self.max_length}), got {self.min_length}"
-        if (not errors.keys() & {"do_sample", "num_alternatives", "num_beams"} and not self.do_sample
+        if (not errors.keys() & CROSS_FIELD_RULES["num_alternatives"] and not self.do_sample
                 and self.num_alternatives > self.num_beams):
             errors["num_alternatives"] = (
                 f"must not exceed num_beams ({self.num_beams}) when not sampling, got {self.num_alternatives}"

@@ -38,7 +38,6 @@ __all__ = [
     "STYLES",
     "DEFAULT_STYLE",
     "DEFAULT_LANGUAGE",
-    "LANGUAGE_NAMES",
     "UnknownStyle",
     "UnsupportedStyle",
     "InvalidLanguage",
@@ -98,46 +97,24 @@ class InvalidStyle(MLCoreError, ValueError):
 
 
 # -- languages ------------------------------------------------------------------------------
+# The BCP 47 grammar, the IANA subtag registry and language names come from langcodes (its names
+# from the language_data package, shipped with it: no network).
 
-# RFC 5646 (BCP 47) "langtag" production, simplified to what people write: language (2-3 letters;
-# 4 letters are reserved and 5-8 for registration, and the IANA registry holds none, so "english"
-# is refused with a hint), optional extlang, script (4 letters), region (2 letters or 3 digits),
-# variants (5-8 alphanumerics or digit + 3), extensions (singleton + 2-8), private use (x-...).
-_BCP47_RE = re.compile(
-    r"""^(?:
-        (?P<lang>[a-z]{2,3}(?:-[a-z]{3}){0,3})
-        (?:-(?P<script>[a-z]{4}))?
-        (?:-(?P<region>[a-z]{2}|[0-9]{3}))?
-        (?:-(?:[a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*
-        (?:-[a-wyz0-9](?:-[a-z0-9]{2,8})+)*
-        (?:-x(?:-[a-z0-9]{1,8})+)?
-        |x(?:-[a-z0-9]{1,8})+
-    )$""",
-    re.VERBOSE | re.IGNORECASE,
-)
-
-#: primary language subtag -> English name used in prompts (unknown tags are used as they are)
-LANGUAGE_NAMES: dict[str, str] = {
-    "ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "ca": "Catalan", "cs": "Czech", "cy": "Welsh",
-    "da": "Danish", "de": "German", "el": "Greek", "en": "English", "es": "Spanish", "et": "Estonian",
-    "eu": "Basque", "fa": "Persian", "fi": "Finnish", "fr": "French", "ga": "Irish", "gl": "Galician",
-    "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian", "id": "Indonesian", "is": "Icelandic",
-    "it": "Italian", "ja": "Japanese", "ko": "Korean", "lt": "Lithuanian", "lv": "Latvian", "ms": "Malay",
-    "nb": "Norwegian Bokmål", "nl": "Dutch", "nn": "Norwegian Nynorsk", "no": "Norwegian", "pl": "Polish",
-    "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sk": "Slovak", "sl": "Slovenian", "sr": "Serbian",
-    "sv": "Swedish", "sw": "Swahili", "ta": "Tamil", "th": "Thai", "tr": "Turkish", "uk": "Ukrainian",
-    "ur": "Urdu", "vi": "Vietnamese", "zh": "Chinese",
-}
-_REGION_NAMES = {"BR": "Brazilian", "PT": "European", "US": "American", "GB": "British", "MX": "Mexican",
-                 "CA": "Canadian", "AU": "Australian", "CH": "Swiss", "AT": "Austrian"}
-_SCRIPT_NAMES = {"Hans": "Simplified", "Hant": "Traditional", "Latn": "Latin-script", "Cyrl": "Cyrillic"}
+# Region / script subtags a prompt names as an adjective ("Brazilian Portuguese", "Simplified
+# Chinese"): how people ask a writer for a variant. Others are named as langcodes names them.
+_REGION_ADJECTIVES = {"BR": "Brazilian", "PT": "European", "US": "American", "GB": "British", "MX": "Mexican",
+                      "CA": "Canadian", "AU": "Australian", "CH": "Swiss", "AT": "Austrian"}
+_SCRIPT_ADJECTIVES = {"Hans": "Simplified", "Hant": "Traditional", "Latn": "Latin-script", "Cyrl": "Cyrillic"}
 
 
 def check_language(tag: object) -> str:
     """Validate a BCP 47 tag and return it in canonical case ('pt-br' -> 'pt-BR', 'ZH-hans' -> 'zh-Hans').
 
     Raises InvalidLanguage for a non-string, an empty string, more than 35 characters (RFC 5646
-    section 4.4.1's minimum buffer) or a tag that does not match the RFC 5646 grammar."""
+    section 4.4.1's minimum buffer), or a tag that is not well-formed or uses a subtag the IANA
+    registry does not hold (langcodes.tag_is_valid). "_" is taken for "-"."""
+    import langcodes
+
     if not isinstance(tag, str):
         raise InvalidLanguage(tag, f"a {type(tag).__name__}, not a language tag string")
     value = tag.strip().replace("_", "-")
@@ -145,52 +122,44 @@ def check_language(tag: object) -> str:
         raise InvalidLanguage(tag, "empty")
     if len(value) > 35:
         raise InvalidLanguage(tag, "longer than 35 characters")
-    if not _BCP47_RE.match(value):
+    if not langcodes.tag_is_valid(value):
         primary = value.split("-")[0]
         if primary.isalpha() and len(primary) >= 4:  # a name ("english", "Deutsch"), not a code
             raise InvalidLanguage(tag, "not a BCP 47 language tag: a language is named by its code of 2 or 3 "
                                        f"letters{_code_hint(primary)}, e.g. en, de, pt-BR")
         raise InvalidLanguage(tag)
-    parts = value.split("-")
-    out = [parts[0].lower()]
-    singleton = False
-    for p in parts[1:]:
-        if singleton or len(p) == 1:
-            singleton = True
-            out.append(p.lower())
-        elif len(p) == 4 and p.isalpha():
-            out.append(p.title())
-        elif len(p) == 2 and p.isalpha():
-            out.append(p.upper())
-        else:
-            out.append(p.lower())
-    return "-".join(out)
-
-
-_ENDONYMS = {"deutsch": "de", "francais": "fr", "français": "fr", "espanol": "es", "español": "es",
-              "italiano": "it", "nederlands": "nl", "portugues": "pt", "português": "pt", "svenska": "sv",
-              "polski": "pl", "norsk": "no", "dansk": "da", "suomi": "fi", "turkce": "tr", "türkçe": "tr"}
+    return langcodes.Language.get(value, normalize=False).to_tag()
 
 
 def _code_hint(name: str) -> str:
-    """" ('en' for English)" when `name` is a language's English or own name the table knows."""
-    lowered = name.lower()
-    code = _ENDONYMS.get(lowered) or next((c for c, n in LANGUAGE_NAMES.items() if n.lower() == lowered), None)
-    return f" ('{code}' for {LANGUAGE_NAMES[code]})" if code else ""
+    """" ('en' for English)" when `name` is a language's name in English or in itself."""
+    import langcodes
+
+    try:
+        found = langcodes.find(name)
+    except LookupError:
+        return ""
+    return f" ('{found.language}' for {found.language_name('en')})"
 
 
 def language_name(tag: str) -> str:
     """A readable English name for prompts: 'de' -> 'German', 'pt-BR' -> 'Brazilian Portuguese',
-    'zh-Hans' -> 'Simplified Chinese'; a tag outside the table -> 'the language with BCP 47 tag xx'."""
+    'zh-Hans' -> 'Simplified Chinese', 'es-419' -> 'Spanish (Latin America)'; a tag langcodes has
+    no name for -> 'the language with BCP 47 tag xx'."""
+    import langcodes
+
     tag = check_language(tag)
-    parts = tag.split("-")
-    base = LANGUAGE_NAMES.get(parts[0])
-    if base is None:
+    parsed = langcodes.Language.get(tag, normalize=False)
+    if not parsed.language or not parsed.has_name_data():
         return f"the language with BCP 47 tag {tag}"
-    prefix = ""
-    for p in parts[1:3]:
-        prefix = _SCRIPT_NAMES.get(p) or _REGION_NAMES.get(p) or prefix
-    return f"{prefix} {base}".strip()
+    base = parsed.language_name("en")
+    adjective = _SCRIPT_ADJECTIVES.get(parsed.script or "") or _REGION_ADJECTIVES.get(parsed.territory or "")
+    if adjective:
+        return f"{adjective} {base}"
+    if parsed.script or parsed.territory:
+        return langcodes.Language.make(language=parsed.language, script=parsed.script,
+                                       territory=parsed.territory).display_name("en")
+    return base
 
 
 # -- post-processing helpers ----------------------------------------------------------------

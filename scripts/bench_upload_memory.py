@@ -1,4 +1,4 @@
-"""Peak memory growth of one gunicorn web worker per upload request (issue 10, item 5).
+"""Peak memory growth of one gunicorn web worker per upload request.
 
 Starts the site under gunicorn (the project's gunicorn.conf.py, one worker, one thread) on a free
 port with a throw-away VAR_DIR, warms the worker up with one small upload, then sends one request

@@ -9,7 +9,7 @@ import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["mlcore", "core", "accounts", "captions", "feedback", "monitoring", "captionsite"]
+PACKAGES = ["mlcore", "core", "accounts", "captions", "feedback", "monitoring", "captionsite", "benchmarks"]
 
 
 def import_cycles(graph) -> list[list[str]]:

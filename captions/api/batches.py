@@ -16,9 +16,7 @@ from captions.api.common import (
     CaptionRequestFields,
     FileAltTextField,
     SubmitResultSerializer,
-    generation_params_of,
     idempotent_upload,
-    model_spec_of,
     queue_files_take_or_429,
 )
 from captions.api.images import ACCEPTED_EXAMPLE, UPLOAD_ERRORS
@@ -59,7 +57,7 @@ class BatchCreateApi(APIView):
     )
     def post(self, request):
         def submit():
-            serializer = BatchCreateInputSerializer(data=request.data)
+            serializer = BatchCreateInputSerializer(data=request.data, context={"owner": request.user})
             serializer.is_valid(raise_exception=True)
             queue_files_take_or_429(request, len(serializer.validated_data.get("files", []))
                                     + len(oversize_refusals(request)))
@@ -68,8 +66,7 @@ class BatchCreateApi(APIView):
             return batch_submit(
                 owner=request.user,
                 files=serializer.validated_data.get("files", []),
-                params=generation_params_of(serializer.validated_data),
-                model_spec=model_spec_of(serializer.validated_data),
+                request=serializer.validated_data["caption_request"],
                 file_alt_text=serializer.validated_data.get("file_alt_text", ""),
                 name=serializer.validated_data.get("name", ""),
                 oversize_filenames=oversize_images,

@@ -8,31 +8,33 @@ from django.urls import reverse
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 
-from captions.api.schema import LANGUAGE_PATTERN
 from captions.models import MODEL_SPEC_MAX_LENGTH, Caption, Image
 from captions.uploads import SizeLimitedUploadHandler, archive_byte_limit
 from core.serializers import OptionalBooleanField, StrictSerializer
-from mlcore.params import PARAM_RANGES, GenerationParams, check_param
+from mlcore.params import PARAM_RANGES, GenerationParams
 
 # --- Input ----------------------------------------------------------------------------------------
 
 
-class LanguageTagField(serializers.RegexField):
-    """A BCP 47 tag exactly as the schema's pattern states it. A refusal says why in mlcore's words
-    ("english" -> "... ('en' for English) ..."), or the field's message for a tag mlcore would take
-    but the schema does not (surrounding spaces, "_")."""
+class LanguageTagField(serializers.CharField):
+    """A BCP 47 tag, judged by mlcore.styles.check_language (langcodes): a refusal says why in
+    mlcore's words ("english" -> "... ('en' for English) ..."). The API takes the tag as sent:
+    surrounding spaces are refused, not trimmed (the schema states the tag's shape)."""
+
+    default_error_messages = {"invalid": "Not a BCP 47 language tag: use one such as en, fr, de or pt-BR."}
 
     def run_validators(self, value):
-        try:
-            super().run_validators(value)
-        except serializers.ValidationError:
-            from mlcore.styles import InvalidLanguage, check_language
+        super().run_validators(value)
+        if not value:
+            return
+        from mlcore.styles import InvalidLanguage, check_language
 
-            try:
-                check_language(value)
-            except InvalidLanguage as error:  # mlcore's words, without its "language: " (the field is named)
-                raise serializers.ValidationError(str(error).removeprefix("language: ")) from None
-            raise  # mlcore would take it (padding, "_"): the API wants the tag exactly as the schema says
+        try:
+            check_language(value)
+        except InvalidLanguage as error:  # mlcore's words, without its "language: " (the field is named)
+            raise serializers.ValidationError(str(error).removeprefix("language: ")) from None
+        if value != value.strip():
+            self.fail("invalid")
 
 
 def _generation_param_fields() -> dict[str, serializers.Field]:
@@ -48,12 +50,10 @@ def _generation_param_fields() -> dict[str, serializers.Field]:
         fields[spec.name] = kind(required=False, help_text=help_text, **extra)
     # The API takes a language tag exactly as its schema states it (no padding, at most 35).
     fields["language"] = LanguageTagField(
-        LANGUAGE_PATTERN, max_length=35, trim_whitespace=False, required=False, allow_blank=True,
-        help_text=fields["language"].help_text,
-        error_messages={
-            "invalid": "Not a BCP 47 language tag: use one such as en, fr, de or pt-BR.",
-            "max_length": "A BCP 47 language tag has at most 35 characters.",
-        },
+        max_length=35, trim_whitespace=False, required=False, allow_blank=True,
+        help_text=fields["language"].help_text + " A BCP 47 tag (en, de, pt-BR, zh-Hans) whose subtags the IANA "
+        "language subtag registry holds.",
+        error_messages={"max_length": "A BCP 47 language tag has at most 35 characters."},
     )
     fields.update(alt_request_fields())
     return fields
@@ -85,56 +85,44 @@ def alt_request_fields() -> dict[str, serializers.Field]:
 
 
 class _GenerationParamsSerializer(StrictSerializer):
-    """Reports every bad generation parameter at once: when some fields are refused here (not a
-    number, an unknown field), the numbers that did parse are range-checked by mlcore too, so
-    `max_length=-5&num_beams=1.5` names both. (Without such errors the service checks them all,
-    cross-field rules included, through GenerationParams.)"""
+    """The caption request's fields, checked once: the fields parse what they can (numbers,
+    lengths, the language tag); then captions.caption_request.caption_request_check judges the
+    request as a whole (ranges, cross-field rules, the model, style and language against it) with
+    the fields refused here left out, so one 400 names every field at fault. The checked
+    CaptionRequest is validated_data["caption_request"]; the request's owner comes from the
+    serializer's context ("owner": the owner's default language)."""
 
     def to_internal_value(self, data):
+        from django.core.exceptions import ValidationError as DjangoValidationError
+
+        from captions.caption_request import REQUEST_FIELDS, caption_request_check
+
+        detail: dict = {}
         try:
-            return super().to_internal_value(data)
+            values = super().to_internal_value(data)
         except serializers.ValidationError as error:
             if not isinstance(error.detail, dict) or not isinstance(data, Mapping):  # e.g. a JSON body `false`
                 raise
             detail = dict(error.detail)
-        for name in PARAM_RANGES:
-            if name in detail or name not in data or name not in self.fields:
-                continue
-            try:
-                value = self.fields[name].run_validation(data.get(name))
-            except serializers.ValidationError:
-                continue
-            if value is not None:
-                message = check_param(name, value)[1]
-                if message:
-                    detail[name] = [message]
-        detail.update({field: messages for field, messages in self._request_errors(data, detail).items()
-                       if field not in detail})
-        raise serializers.ValidationError(detail)
-
-    def _request_errors(self, data, refused) -> dict:
-        """The service's verdict on the request fields these fields did not refuse (style, model,
-        style and language against the model), so one answer names every field at fault."""
-        from django.core.exceptions import ValidationError
-
-        from captions.services.styles import caption_request_clean
-
-        parsed = {}
-        for name in ("style", "language", "model"):
-            if name in refused or name not in data or name not in self.fields:
-                continue
-            try:
-                parsed[name] = self.fields[name].run_validation(data.get(name))
-            except serializers.ValidationError:
-                continue
-        model = parsed.pop("model", "") or ""
+            values = {}
+            for name in REQUEST_FIELDS:  # the request fields that did parse, for the one check
+                if name in detail or name not in data or name not in self.fields:
+                    continue
+                try:
+                    values[name] = self.fields[name].run_validation(data.get(name))
+                except serializers.ValidationError:
+                    continue
+        asked = {name: values[name] for name in REQUEST_FIELDS if name in values}
         try:
-            caption_request_clean(params={k: v for k, v in parsed.items() if v}, model_spec=model,
-                                  model_known="model" not in refused, offered_model=True)
-        except ValidationError as error:
-            return {field: messages for field, messages in error.message_dict.items() if field in parsed
-                    or field == "model"}
-        return {}
+            request = caption_request_check(asked, owner=self.context.get("owner"), offered_model=True,
+                                            refused=detail.keys())
+        except DjangoValidationError as error:
+            detail.update({name: messages for name, messages in error.message_dict.items() if name not in detail})
+        if detail:
+            raise serializers.ValidationError(detail)
+        values = {name: value for name, value in values.items() if name not in REQUEST_FIELDS}
+        values["caption_request"] = request
+        return values
 
 
 GenerationParamsFields = type(
@@ -143,11 +131,10 @@ GenerationParamsFields = type(
     {"__module__": __name__, "__doc__": "The mlcore GenerationParams fields, all optional (left out, not blank).",
      "reject_blank": True, **_generation_param_fields()},
 )
-GENERATION_PARAM_NAMES = tuple(f.name for f in dataclasses.fields(GenerationParams))
 
 
 class CaptionRequestFields(GenerationParamsFields):
-    """GenerationParams fields plus the model to caption with (issue 12). `style` (alt,
+    """GenerationParams fields plus the model to caption with. `style` (alt,
     description, tags or a custom style) and `language` (BCP 47) are among the GenerationParams
     fields; a model that cannot write them is a 400 naming the field, before anything is queued."""
 
@@ -172,22 +159,6 @@ class FileAltTextField(serializers.ChoiceField):
             "IPTC-IIM Caption-Abstract, EXIF ImageDescription): keep (it becomes the alt text; the model's "
             "caption is a suggestion), compare (the model's caption becomes the alt text; the file's is in "
             "the history) or off (not read). Default: the site's ALT_TEXT_FROM_FILE.", **kwargs)
-
-
-def model_spec_of(validated: dict) -> str:
-    """The model spec among validated input ("" = the active model), checked with the generation
-    parameters: ValidationError (a 400) naming every field at fault, `model` (not offered)
-    included, before anything is stored (captions.services.caption_request_clean)."""
-    from captions.services.styles import caption_request_clean
-
-    spec = (validated.get("model") or "").strip()
-    caption_request_clean(params=generation_params_of(validated), model_spec=spec, offered_model=True)
-    return spec
-
-
-def generation_params_of(validated: dict) -> dict:
-    """The generation parameters among validated input (ranges are checked by the service)."""
-    return {name: validated[name] for name in GENERATION_PARAM_NAMES if name in validated and validated[name] != ""}
 
 
 class AnyFileField(serializers.FileField):

@@ -17,14 +17,12 @@ from captions.api.common import (
     RefusalSerializer,
     SubmitResultSerializer,
     alt_request_fields,
-    generation_params_of,
     idempotent_upload,
-    model_spec_of,
     queue_files_take_or_429,
 )
 from captions.models import Image
 from captions.search import MAX_QUERY_LENGTH
-from captions.selectors import IMAGE_ORDERINGS
+from captions.selectors import IMAGE_ORDERINGS, SEARCH_MODES
 from captions.services.queue import image_delete, image_retry
 from captions.services.submission import image_submit
 from captions.uploads import oversize_refusals
@@ -38,9 +36,10 @@ from core.api import (
     paginated_response,
     rate_limit,
 )
-from core.exceptions import Conflict
+from core.exceptions import Conflict, ServiceUnavailable
 from core.params import MAX_DB_INT
 from core.serializers import OptionalBooleanField, StrictSerializer
+from mlcore.errors import ModelLoadError
 
 
 class UploadErrorSerializer(ErrorSerializer):
@@ -134,15 +133,14 @@ class ImageUploadApi(APIView):
     )
     def post(self, request):
         def submit():
-            serializer = ImageUploadInputSerializer(data=request.data)
+            serializer = ImageUploadInputSerializer(data=request.data, context={"owner": request.user})
             serializer.is_valid(raise_exception=True)
             queue_files_take_or_429(request, len(serializer.validated_data.get("files", []))
                                     + len(oversize_refusals(request)))
             return image_submit(
                 owner=request.user,
                 files=serializer.validated_data.get("files", []),
-                params=generation_params_of(serializer.validated_data),
-                model_spec=model_spec_of(serializer.validated_data),
+                request=serializer.validated_data["caption_request"],
                 file_alt_text=serializer.validated_data.get("file_alt_text", ""),
                 oversize_filenames=oversize_refusals(request),
             )
@@ -158,6 +156,13 @@ class ImageFilterSerializer(StrictSerializer):
             "Words to find in the file name or any caption's text (human corrections included): "
             "every word must appear, as a word prefix; case, accents and punctuation are ignored."
         ),
+    )
+    search_mode = serializers.ChoiceField(
+        choices=list(SEARCH_MODES), required=False,
+        help_text="How `search` finds images: keyword (every word, as a word prefix), semantic "
+        "(alt text of similar meaning, by sentence embeddings) or combined (both rankings fused). "
+        "Default: combined where your images have embeddings, keyword otherwise. Where semantic "
+        "search is turned off on the server, keyword is the only choice.",
     )
     ordering = serializers.ChoiceField(
         choices=list(IMAGE_ORDERINGS), required=False, default="newest",
@@ -187,6 +192,11 @@ class ImageFilterSerializer(StrictSerializer):
         required=False, min_value=1, max_value=Pagination.max_page_size, help_text="Items per page."
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The modes this server offers now: the schema and the validation follow the setting.
+        self.fields["search_mode"].choices = list(selectors.search_modes_available())
+
     def validate(self, attrs):
         after, before = attrs.get("created_after"), attrs.get("created_before")
         if after and before and after > before:  # equal: an empty window, answered with no images
@@ -207,7 +217,18 @@ class ImageListApi(APIView):
         filters = ImageFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
-        images = selectors.images_search_for(
+        try:
+            images = self.search(request, data)
+        except selectors.SemanticSearchUnavailable as error:
+            raise serializers.ValidationError({"search_mode": [str(error)]}) from error
+        except ModelLoadError as error:
+            raise ServiceUnavailable("Semantic search is unavailable now (its model cannot be loaded); "
+                                     "use search_mode=keyword.") from error
+        return paginated_response(request, self, images, ImageSerializer)
+
+    @staticmethod
+    def search(request, data):
+        return selectors.images_search_for(
             request.user,
             data.get("search", ""),
             selectors.ImageFilters(
@@ -223,8 +244,8 @@ class ImageListApi(APIView):
                 created_before=data.get("created_before"),
             ),
             data["ordering"],
+            data.get("search_mode", ""),
         )
-        return paginated_response(request, self, images, ImageSerializer)
 
 
 class ImageDetailApi(APIView):
@@ -305,13 +326,13 @@ class ImageRecaptionApi(APIView):
         from captions.services.bulk import images_bulk_recaption
 
         image = selectors.image_for(request.user, public_id)
-        serializer = ImageRecaptionInputSerializer(data=request.data)
+        serializer = ImageRecaptionInputSerializer(data=request.data, context={"owner": request.user})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         replace = replace_human_clean(data.get("replace_human"), data.get("replace_human_confirm"))
         done = images_bulk_recaption(
             owner=request.user, images=Image.objects.filter(pk=image.pk),
-            params=generation_params_of(data), model_spec=(data.get("model") or "").strip(), replace_human=replace,
+            request=data["caption_request"], replace_human=replace,
         )
         if not done:
             raise Conflict("This image is already waiting for a caption; re-caption it once it is done.")

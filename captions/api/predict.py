@@ -29,9 +29,7 @@ from captions.api.common import (
     DemoMultiPartParser,
     ImageSerializer,
     LimitedMultiPartParser,
-    generation_params_of,
     image_api_url,
-    model_spec_of,
     submit_response,
     upload_rejected_error,
 )
@@ -77,9 +75,8 @@ def _image_answer(request, image: Image, poll_url: str, body: dict) -> Response:
 
 def _submit_one(request, *, owner, limit_text: str | None = None, demo: bool = False):
     """Validate the input and store the one image; (image, None) or (None, error response)."""
-    serializer = (DemoInputSerializer if demo else PredictInputSerializer)(data=request.data)
+    serializer = (DemoInputSerializer if demo else PredictInputSerializer)(data=request.data, context={"owner": owner})
     serializer.is_valid(raise_exception=True)
-    model_spec = "" if demo else model_spec_of(serializer.validated_data)
     oversize = oversize_refusals(request)
     if oversize and limit_text:
         raise PayloadTooLarge(f"{oversize[0]}: {limit_text}")
@@ -88,8 +85,7 @@ def _submit_one(request, *, owner, limit_text: str | None = None, demo: bool = F
         result = image_submit(
             owner=owner,
             files=[upload] if upload else [],
-            params=generation_params_of(serializer.validated_data),
-            model_spec=model_spec,
+            request=serializer.validated_data["caption_request"],
             oversize_filenames=oversize,
             # A prediction answers with the model's caption; alt text found in the file stays in
             # the image's history (the demo keeps nothing at all).

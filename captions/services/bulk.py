@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 
+from captions.caption_request import CaptionRequest
 from captions.models import Image
 from captions.selectors import captioning_defaults
 from captions.services.media import media_files_delete
@@ -39,31 +40,23 @@ def images_bulk_retry(*, owner, images: QuerySet[Image]) -> int:
         return sum(image_requeue(image_id=i.pk, from_status=Image.Status.FAILED) for i in chosen if i.status == Image.Status.FAILED)
 
 
-def images_bulk_recaption(
-    *, owner, images: QuerySet[Image], params: dict | None, model_spec: str = "", replace_human: bool = False
-) -> int:
-    """Queue every finished (done or failed) image of the selection for a new caption with these
-    generation parameters, style and language included (validated as on upload, against the model:
-    captions.services.caption_request_clean) and this model (captions.services.model_spec_clean:
-    one of captions.selectors.caption_model_choices or an ensemble of them; "" = the active one).
-    ValidationError by field (model_spec, style, language, ...) before any change. The current caption stays until
-    the new one is written. Returns how many were queued; images still queued or processing are
-    left alone. Each image keeps its own purpose and context unless `params` names them; an image
-    whose current text came from a person gets the new caption as a suggestion unless
-    `replace_human` (confirmed by the caller) says to replace it (captions.services.alttext)."""
+def images_bulk_recaption(*, owner, images: QuerySet[Image], request: CaptionRequest, replace_human: bool = False) -> int:
+    """Queue every finished (done or failed) image of the selection for a new caption as `request`
+    asks (checked where it entered: captions.caption_request.caption_request_check; its model ""
+    = the active one). The current caption stays until the new one is written. Returns how many
+    were queued; images still queued or processing are left alone. Each image keeps its own
+    purpose and context unless the request names them; an image whose current text came from a
+    person gets the new caption as a suggestion unless `replace_human` (confirmed by the caller)
+    says to replace it (captions.services.alttext)."""
     from captions.services.alttext import image_recaption_queue, recaption_params
-    from captions.services.styles import caption_request_clean, model_spec_clean
 
     active = captioning_defaults().model_spec
-    try:  # the one list of models and the one style / language check, as on upload
-        spec = model_spec_clean(model_spec) or active
-    except ValidationError as error:
-        raise ValidationError({"model_spec": error.message_dict["model"]}) from None
-    clean = caption_request_clean(params=params, model_spec=spec, owner=owner)
+    spec = request.model_spec or active
     stored_spec = "" if spec == active else spec
+    clean = request.params_dict()
+    given = set(request.named)
     with transaction.atomic():
         chosen = bulk_images_checked(images, owner=owner)
-        given = {name for name, value in (params or {}).items() if value not in (None, "")}
         return sum(
             image_recaption_queue(
                 image=i, from_status=i.status, params=recaption_params(image=i, clean=clean, given=given),

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from captions.models import Caption, Image
+from captions.services.embeddings import image_embedding_refresh
 
 
 def caption_human_set(
@@ -51,6 +52,7 @@ def caption_human_set(
             Caption.objects.filter(pk=based_on.pk).update(needs_review=False)
         Image.objects.filter(pk=image.pk).update(current_caption=human, updated_at=timezone.now())
         image.current_caption = human
+    image_embedding_refresh(image_id=image.pk)
     return human
 
 
@@ -81,4 +83,5 @@ def caption_suggestion_use(*, image: Image, caption: Caption) -> Caption:
         caption_approve_mark(caption=caption)
         Image.objects.filter(pk=image.pk).update(current_caption=caption, updated_at=timezone.now())
         image.current_caption = caption
+    image_embedding_refresh(image_id=image.pk)
     return caption

@@ -1,4 +1,4 @@
-"""Caption styles, languages and model choice of a captioning request (issue 12, the host side).
+"""Caption styles, languages and model choice of a captioning request (the host side).
 
 - Custom styles are rows of CaptionStyleDefinition written by staff in the admin; mlcore knows a
   style only once it is registered in the process (mlcore.register_style). custom_styles_sync()
@@ -6,10 +6,8 @@
   again at most every STYLE_SYNC_SECONDS (captions.apps), on every save/delete (here), before
   every upload's validation; a worker runs it before every batch (captions.services.worker), so a
   new style reaches running workers without a restart.
-- caption_request_clean() is the one validation of what an upload / batch / re-caption asks for:
-  generation parameters (mlcore GenerationParams, style and language included), the owner's default
-  language, and whether the model can write that style and language (mlcore.capabilities, no model
-  load: a 400 before anything is queued).
+- A request's style and language are checked with the rest of it, once, by
+  captions.caption_request.caption_request_check.
 - model_spec_clean() accepts a model by name from caption_model_choices() (captions.selectors) or
   an ensemble of them.
 """
@@ -22,7 +20,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from captions.models import CaptionStyleDefinition
-from mlcore.params import GenerationParams, InvalidParams
 
 logger = logging.getLogger(__name__)
 
@@ -86,12 +83,6 @@ def custom_styles_sync(*, force: bool = True) -> list[str]:
             _registered[name] = definition
         _last_sync = time.monotonic()
     return sorted(_registered)
-
-
-def _builtin_styles() -> frozenset[str]:
-    from mlcore.styles import BUILTIN_STYLES
-
-    return BUILTIN_STYLES
 
 
 def _in_mlcore(name: str, definition: tuple) -> bool:
@@ -172,89 +163,3 @@ def model_spec_clean(spec: str | None) -> str:
         if problem:
             raise ValidationError({"model": [problem[0].upper() + problem[1:] + "."]})
     return spec
-
-
-def caption_request_clean(*, params: dict | None, model_spec: str = "", owner=None,
-                          model_known: bool = True, offered_model: bool = False) -> dict:
-    """Validated generation parameters (a plain dict, GenerationParams.to_dict()) for captioning
-    with `model_spec` ("" = the active default model).
-
-    The owner's caption_language fills in a missing `language`. Raises ValidationError with EVERY
-    field at fault at once: `model` (with offered_model, for a model a person named: not one of
-    caption_model_choices, model_spec_clean; the site's own callers, a fine-tuning run or the
-    benchmark, name any spec), each bad
-    generation parameter (`style` unknown, `language` not BCP 47, ranges), and `style` and/or
-    `language` that the model certainly cannot write (mlcore.capabilities.check_spec_style, each
-    checked on its own so both are named; no model is loaded). A caller that refused the model
-    itself passes model_known=False: the style and language are then not checked against a model
-    (the site's would mislead). A spec mlcore cannot resolve in this process is left to the worker
-    (it fails the image with the reason and the operator's hint).
-    """
-    import mlcore
-    from captions.selectors import captioning_defaults
-    from mlcore.capabilities import check_spec_style
-
-    errors: dict[str, list[str]] = {}
-    if offered_model:
-        try:
-            model_spec = model_spec_clean(model_spec)
-        except ValidationError as error:
-            errors.update(error.message_dict)
-            model_known = False
-    raw = dict(params or {})
-    # The owner's default language applies where the model can write it; a language the request
-    # names itself is checked strictly (a model that cannot write it is a 400).
-    user_language = "" if raw.get("language") else (getattr(owner, "caption_language", "") or "")
-    if raw.get("style") and raw["style"] not in _builtin_styles():
-        custom_styles_sync(force=True)  # a style defined a moment ago in another process
-    generation = None
-    try:
-        generation = GenerationParams.from_dict(raw)
-    except InvalidParams as error:  # every field at fault
-        errors.update({field: [message] for field, message in error.errors.items()})
-    spec = model_spec or captioning_defaults().model_spec
-    if model_known:
-        errors.update({field: messages for field, messages in _ability_errors(spec, raw).items()
-                       if field not in errors})
-    if errors:
-        raise ValidationError(errors)
-    if user_language:
-        try:
-            with_default = generation.replace(language=user_language)
-            check_spec_style(spec, with_default)
-            generation = with_default
-        except (InvalidParams, mlcore.ModelLoadError):
-            pass  # the model cannot write the user's language: its default (English) it is
-    return generation.to_dict()
-
-
-def _ability_errors(spec: str, raw: dict) -> dict[str, list[str]]:
-    """{"style"/"language": [why]} for what `spec` certainly cannot write of the style and the
-    language `raw` asks for, each checked on its own (so "tags in German" with BLIP names both);
-    a value that is itself invalid is skipped (its own error says why)."""
-    import mlcore
-    from mlcore.capabilities import check_spec_style
-    from mlcore.styles import UnsupportedStyle
-
-    found: dict[str, list[str]] = {}
-    for field in ("style", "language"):
-        if not raw.get(field):
-            continue
-        try:
-            check_spec_style(spec, GenerationParams(**{field: raw[field]}))
-        except UnsupportedStyle as error:  # names "style" or "language"
-            found.setdefault(error.field, [error.message])
-        except InvalidParams:
-            continue  # the value itself is invalid: GenerationParams' own error says why
-        except mlcore.ModelLoadError:
-            return {}  # a spec mlcore cannot resolve here: the worker reports it on the image
-    if not found and raw.get("style") and raw.get("language"):
-        try:  # the pair (a custom style's prompt in that language): the combined check too
-            check_spec_style(spec, GenerationParams(style=raw["style"], language=raw["language"]))
-        except UnsupportedStyle as error:
-            found.setdefault(error.field, [error.message])
-        except InvalidParams:
-            pass  # each value was valid on its own: the pair is judged by the worker
-        except mlcore.ModelLoadError:
-            return {}
-    return found

@@ -34,16 +34,15 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from PIL import Image as PILImage
 
+from captions.caption_request import CaptionRequest
 from captions.embedding import FoundText, read_found_text
 from captions.imaging import ALLOWED_FORMATS, FORMAT_EXTENSIONS, ImageRejected, decode_image, make_thumbnail
 from captions.models import Batch, Caption, Image
 from captions.services.media import StagedFile, file_stage, staged_atomic, staged_discard
 from captions.services.queue import caption_workers_wake
 from captions.services.results import Refusal, SubmitResult, UploadRejected
-from captions.services.styles import caption_request_clean
 from captions.uploads import UNNAMED_UPLOAD, SourceRefused, UploadedFileSource, UploadSource
 from core.exceptions import StorageFull, is_infrastructure_error
-from mlcore.params import GenerationParams, InvalidParams
 
 logger = logging.getLogger(__name__)
 
@@ -51,20 +50,11 @@ INTERNAL_ERROR_REASON = (
     "The file could not be processed because of an error on our side (it has been logged); "
     "the other files were not affected. Try again later or send it in another format."
 )
-def generation_params_clean(raw: dict | None) -> dict:
-    """Validated generation parameters as a plain dict; raises ValidationError naming every field at fault."""
-    try:
-        return GenerationParams.from_dict(dict(raw or {})).to_dict()
-    except InvalidParams as error:  # every field at fault
-        raise ValidationError({field: [message] for field, message in error.errors.items()}) from None
-
-
 def image_submit(
     *,
     owner,
     files: list,
-    params: dict | None = None,
-    model_spec: str = "",
+    request: CaptionRequest | None = None,
     oversize_filenames: list[str] | None = None,
     file_alt_text: str = "",
     interactive: bool = False,
@@ -73,9 +63,11 @@ def image_submit(
     `interactive`: somebody waits for the answer (predict, the demo): claimed before bulk work.
 
     `files`: UploadedFiles of the request or captions.uploads.UploadSource (lazy zip members),
-    processed one at a time in that order. A refused file leaves no row and no file behind; the
-    accepted ones of the same upload go on. Raises UploadRejected when nothing can be considered
-    (no file, more than MAX_FILES_PER_UPLOAD) and ValidationError for bad `params`.
+    processed one at a time in that order. `request`: what to caption them with, checked where
+    it entered (captions.caption_request.caption_request_check; None: the defaults and the active
+    model). A refused file leaves no row and no file behind; the accepted ones of the same upload
+    go on. Raises UploadRejected when nothing can be considered (no file, more than
+    MAX_FILES_PER_UPLOAD).
 
     `file_alt_text` ("keep", "compare" or "off"; "" for the site's ALT_TEXT_FROM_FILE): what to do
     with alt text already embedded in a file (file_captions_store).
@@ -91,16 +83,15 @@ def image_submit(
         raise UploadRejected(
             f"{total} files were sent; at most {settings.MAX_FILES_PER_UPLOAD} can be uploaded at once."
         )
-    # style / language / model checks (issue 12): captions.services.styles
-    clean_params = caption_request_clean(params=params, model_spec=model_spec, owner=owner)
+    request = request or CaptionRequest()
 
     result = SubmitResult()
     limit_mib = settings.MAX_UPLOAD_BYTES / (1024 * 1024)
     for name in oversize_filenames:
         result.refused.append(Refusal(name, f"The file is larger than the {limit_mib:g} MiB limit."))
 
-    context = _SubmitContext(owner=owner, params=clean_params, model_spec=model_spec, want_batch=total > 1,
-                             file_alt_text=file_alt_text_choice(file_alt_text),
+    context = _SubmitContext(owner=owner, params=request.params_dict(), model_spec=request.model_spec,
+                             want_batch=total > 1, file_alt_text=file_alt_text_choice(file_alt_text),
                              priority=Image.Priority.INTERACTIVE if interactive else Image.Priority.BULK)
     with staged_atomic() as staged:
         context.staged = staged
@@ -341,11 +332,10 @@ def batch_submit(
     *,
     owner,
     files: list,
-    params: dict | None = None,
+    request: CaptionRequest | None = None,
     name: str = "",
     oversize_filenames: list[str] | None = None,
     refused: list[Refusal] | None = None,
-    model_spec: str = "",
     file_alt_text: str = "",
 ) -> SubmitResult:
     """Like image_submit, but the accepted images always form a batch (one file included),
@@ -356,23 +346,19 @@ def batch_submit(
 
     unpacked = zipimport.uploads_expand(list(files))
     try:
-        return _batch_submit(owner=owner, unpacked=unpacked, params=params, name=name,
-                             oversize_filenames=oversize_filenames, refused=refused, model_spec=model_spec,
-                             file_alt_text=file_alt_text)
+        return _batch_submit(owner=owner, unpacked=unpacked, request=request, name=name,
+                             oversize_filenames=oversize_filenames, refused=refused, file_alt_text=file_alt_text)
     finally:
         unpacked.close()
 
 
-def _batch_submit(*, owner, unpacked, params, name, oversize_filenames, refused, model_spec="",
-                  file_alt_text="") -> SubmitResult:
+def _batch_submit(*, owner, unpacked, request, name, oversize_filenames, refused, file_alt_text="") -> SubmitResult:
     files = unpacked.files
     earlier = list(refused or []) + unpacked.refused
     with staged_atomic():
         try:
-            result = image_submit(
-                owner=owner, files=files, params=params, oversize_filenames=oversize_filenames, model_spec=model_spec,
-                file_alt_text=file_alt_text,
-            )
+            result = image_submit(owner=owner, files=files, request=request, oversize_filenames=oversize_filenames,
+                                  file_alt_text=file_alt_text)
         except UploadRejected:
             if files or oversize_filenames or not earlier:
                 raise
@@ -402,8 +388,7 @@ def upload_submit(
     *,
     owner,
     files: list,
-    params: dict | None = None,
-    model_spec: str = "",
+    request: CaptionRequest | None = None,
     oversize_filenames: list[str] | None = None,
     file_alt_text: str = "",
 ) -> SubmitResult:
@@ -415,7 +400,7 @@ def upload_submit(
 
     refused, oversize_filenames = oversize_archives_refused(list(oversize_filenames or []))
     if not refused and not any(zipimport.is_zip(upload) for upload in files):
-        return image_submit(owner=owner, files=files, params=params, model_spec=model_spec,
-                            oversize_filenames=oversize_filenames, file_alt_text=file_alt_text)
-    return batch_submit(owner=owner, files=files, params=params, model_spec=model_spec,
-                        oversize_filenames=oversize_filenames, refused=refused, file_alt_text=file_alt_text)
+        return image_submit(owner=owner, files=files, request=request, oversize_filenames=oversize_filenames,
+                            file_alt_text=file_alt_text)
+    return batch_submit(owner=owner, files=files, request=request, oversize_filenames=oversize_filenames,
+                        refused=refused, file_alt_text=file_alt_text)

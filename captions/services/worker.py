@@ -30,6 +30,7 @@ from captions.services.alttext import (
     decorative_finish,
     image_ocr_run,
 )
+from captions.services.embeddings import image_embedding_refresh
 from captions.services.queue import (
     caption_workers_wake,
     image_attempt_failed,
@@ -511,6 +512,7 @@ def _caption_store(*, image: Image, claim_token: str, **fields) -> Caption | Non
             claim_expires_at=None,
             updated_at=now,
         )
+    image_embedding_refresh(image_id=image.pk)  # semantic search; an error never fails the caption
     return caption
 
 

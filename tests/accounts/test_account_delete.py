@@ -1,4 +1,4 @@
-"""Account deletion (issue 11, item 12): confirmed by the password, it removes the user's images,
+"""Account deletion: confirmed by the password, it removes the user's images,
 their files and thumbnails, captions, batches, feedback and API keys, logs out and says so."""
 
 import pytest

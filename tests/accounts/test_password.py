@@ -1,4 +1,4 @@
-"""Password change, password reset by e-mail and the logged-out notice (issue 11, item 12)."""
+"""Password change, password reset by e-mail and the logged-out notice."""
 
 import re
 

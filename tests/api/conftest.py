@@ -1,13 +1,9 @@
 import threading
-import time
 from contextlib import contextmanager
 
 import pytest
 from django.db import connection
-from django.test import RequestFactory
 from django_q.tasks import async_task
-from django_ratelimit import ALL
-from django_ratelimit.core import get_usage
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -111,14 +107,3 @@ def assert_error_format(response, status: int, *, field: str | None = None) -> d
         assert field in body["errors"], body
         assert all(isinstance(m, str) for m in body["errors"][field])
     return body
-
-
-def start_in_a_fresh_window(*, group: str, rate: str, user, needed_seconds: float = 30) -> None:
-    """django-ratelimit counts in fixed windows; when the user's current one ends within
-    `needed_seconds`, wait for the next, so that a test counting up to the limit is not reset
-    half-way by the window rolling over."""
-    request = RequestFactory().post("/")
-    request.user = user
-    usage = get_usage(request, group=group, key="user", rate=rate, method=ALL, increment=False)
-    if usage is not None and usage["time_left"] < needed_seconds:
-        time.sleep(usage["time_left"] + 0.5)

@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from captions.caption_request import caption_request_check
 from captions.models import Batch, Caption, Image
 from captions.services.submission import image_submit
 from tests.api.conftest import assert_error_format, run_worker_once
@@ -30,7 +31,8 @@ def detail_url(image) -> str:
 
 
 def submit(owner, *files, params=None) -> list[Image]:
-    return image_submit(owner=owner, files=list(files), params=params).accepted
+    request = caption_request_check(params or {}, owner=owner, offered_model=False)
+    return image_submit(owner=owner, files=list(files), request=request).accepted
 
 
 # --- Upload ------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from accounts.models import User
 from captions.models import Caption, Image
 from captions.services.queue import image_delete
 from captions.services.submission import image_submit
-from tests.api.conftest import assert_error_format, run_worker_once, start_in_a_fresh_window, worker_in_background
+from tests.api.conftest import assert_error_format, run_worker_once, worker_in_background
 from tests.captions.test_upload import BAD_FILES, stored_files
 from tests.images import image_bytes, upload
 
@@ -116,7 +116,6 @@ def test_predict_needs_authentication(anon):
 def test_predict_is_rate_limited_per_user_at_10_a_minute_by_default(api, user, settings):
     settings.PREDICT_WAIT_SECONDS = 0
     assert settings.API_RATE_PREDICT == "10/m"
-    start_in_a_fresh_window(group="predict", rate="10/m", user=user)
     started = time.monotonic()
     for _ in range(10):
         assert post_file(api).status_code == 202

@@ -117,7 +117,7 @@ def test_the_worker_captions_real_world_photos(api, tiny_model):
     assert sorted(Image.objects.values_list("status", flat=True)) == [Image.Status.DONE] * 3
 
 
-# --- issue 9: identical pixels through serving, evaluation and training ----------------------------
+# --- identical pixels through serving, evaluation and training ----------------------------
 
 
 def rotated_transparent_png() -> tuple[bytes, np.ndarray]:

@@ -94,8 +94,11 @@ def auth_headers(user) -> dict:
 def _rule_beyond_json_schema(case) -> bool:
     """Input that JSON Schema cannot call invalid but the server rightly refuses with a 400 (the
     field descriptions state each rule): an API key expiring in the past, a window whose start is
-    after its end, a minimum caption length above the maximum, more alternatives than beams."""
+    after its end, a minimum caption length above the maximum, more alternatives than beams, a
+    language tag of the right shape with subtags the IANA registry does not hold."""
     from datetime import datetime
+
+    import langcodes
 
     def moment(text):
         try:
@@ -106,6 +109,9 @@ def _rule_beyond_json_schema(case) -> bool:
 
     body = case.body if isinstance(case.body, dict) else {}
     query = case.query or {}
+    language = body.get("language")
+    if isinstance(language, str) and language and not langcodes.tag_is_valid(language.replace("_", "-")):
+        return True
     expires = moment(body.get("expires_at")) if body.get("expires_at") else None
     if expires and expires <= datetime.now(UTC):
         return True
@@ -124,7 +130,7 @@ def _rule_beyond_json_schema(case) -> bool:
 def _refused_per_file(response) -> bool:
     """An upload of several files answers for each file: the good ones are stored (202) and each
     bad one is listed in `refused` with its reason, so a request with one bad file is not refused
-    as a whole (issue 10, item 6)."""
+    as a whole."""
     try:
         return response.status_code == 202 and bool(response.json().get("refused"))
     except ValueError:
@@ -133,7 +139,7 @@ def _refused_per_file(response) -> bool:
 
 def _empty_file_among_others(case) -> bool:
     """A list of files with an empty one among them: an empty file is refused by name while the
-    others are stored (issue 10, item 6), and an empty part may not even reach the server (the
+    others are stored, and an empty part may not even reach the server (the
     multipart encoder drops it), so such a request is not refused as a whole."""
     body = case.body if isinstance(case.body, dict) else {}
     files = body.get("files")

@@ -1,4 +1,4 @@
-"""Item 6 of issue 10: every file of a request is independent (any exception refuses only its
+"""Every file of a request is independent (any exception refuses only its
 file, logged), and file names survive: empty, Latin-1 in the multipart header, legacy code pages
 in zip archives."""
 

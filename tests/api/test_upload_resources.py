@@ -1,4 +1,4 @@
-"""Items 5 and 7 of issue 10: the web process stays small (one file at a time, a pixel budget per
+"""The web process stays small (one file at a time, a pixel budget per
 request, zip bombs refused from the central directory) and nothing is orphaned on disk (staging,
 the media sweep, a SIGKILLed gunicorn worker)."""
 

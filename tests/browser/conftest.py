@@ -131,7 +131,7 @@ def caption_worker(transactional_db, tiny_model):
     assert not errors, f"the worker thread failed: {errors[0]!r}"
 
 
-# --- Accessibility and layout checks (issue 11) ------------------------------------------------------
+# --- Accessibility and layout checks ------------------------------------------------------
 
 AXE_JS = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]

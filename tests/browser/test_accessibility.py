@@ -1,6 +1,6 @@
 """Every page in every state the issue names, at 390 and 1280 px: axe-core finds no violation of
 the WCAG 2.0/2.1/2.2 A and AA rules, nothing scrolls sideways, and a screenshot of each is kept in
-test-artifacts/screenshots/ (issue 11)."""
+test-artifacts/screenshots/."""
 
 import pytest
 from playwright.sync_api import expect

@@ -1,6 +1,6 @@
 """The site's own Content-Security-Policy (django-csp) is on every response, and every page
 loads under it without a single violation: no inline script or style, no eval, nothing from
-another origin. The Swagger UI (/api/docs/) renders under it too (issue 10, item 18)."""
+another origin. The Swagger UI (/api/docs/) renders under it too."""
 
 import pytest
 from playwright.sync_api import expect

@@ -1,4 +1,4 @@
-"""Finding, selecting many and batches in a real browser (issue 11, items 7, 8, 9, 12): every new
+"""Finding, selecting many and batches in a real browser: every new
 page and state through check_page at 390 and 1280 px (axe-core, no sideways scroll, screenshots),
 under the strict CSP; selection and a bulk approve with the keyboard alone."""
 

@@ -1,4 +1,4 @@
-"""The whole path with the keyboard alone (issue 11): log in, choose files and upload, watch the
+"""The whole path with the keyboard alone: log in, choose files and upload, watch the
 real worker caption them (one page-level poll, no per-card polling), review every caption (a
 shortcut, a focused button, an edit), and export the upload's alt text. Only Tab, Shift+Tab,
 Enter, Space and typed text; no click, no mouse."""

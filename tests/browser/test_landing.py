@@ -1,5 +1,5 @@
 """A visitor's first page: what the site does, and the public demo captioning one image with the
-real worker; checked with axe-core at 390 and 1280 px like every page (issue 11, item 12)."""
+real worker; checked with axe-core at 390 and 1280 px like every page."""
 
 import pytest
 from playwright.sync_api import expect

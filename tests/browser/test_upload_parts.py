@@ -1,6 +1,6 @@
 """The upload script (static/js/upload.js): more files than MAX_FILES_PER_UPLOAD go in several
 requests, a progress bar counts bytes and files, the button is disabled while sending, and each
-refused file is listed as its part comes back (issue 11)."""
+refused file is listed as its part comes back."""
 
 import re
 

@@ -1,4 +1,4 @@
-"""The upload form's style, language and model in a real browser (issue 12, the new-user trial):
+"""The upload form's style, language and model in a real browser:
 the page says what the site's model writes, the Style list marks what the chosen model cannot
 write, and a style the model cannot write is an error AT the Style field (focus there, nothing
 stored, no further part sent), with no axe-core violation at 390 and 1280 px."""

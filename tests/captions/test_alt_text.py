@@ -16,6 +16,7 @@ from django_q.tasks import async_task
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from captions.caption_request import caption_request_check
 from captions.models import Caption, Image
 from captions.services.submission import image_submit
 from tests.images import image_bytes, upload
@@ -110,10 +111,10 @@ def test_upload_form_and_zip_batch_carry_purpose_and_context(logged_in_client, a
 
 def test_context_is_part_of_the_cache_key(user, tiny_model):
     data = image_bytes("PNG", color=(40, 50, 60))
-    first = image_submit(owner=user, files=[upload("a.png", data, "image/png")], params={"context": CONTEXT}).accepted[0]
+    first = image_submit(owner=user, files=[upload("a.png", data, "image/png")], request=caption_request_check({"context": CONTEXT}, offered_model=False)).accepted[0]
     run_worker()
-    same = image_submit(owner=user, files=[upload("b.png", data, "image/png")], params={"context": CONTEXT}).accepted[0]
-    other = image_submit(owner=user, files=[upload("c.png", data, "image/png")], params={"context": "A news story"}).accepted[0]
+    same = image_submit(owner=user, files=[upload("b.png", data, "image/png")], request=caption_request_check({"context": CONTEXT}, offered_model=False)).accepted[0]
+    other = image_submit(owner=user, files=[upload("c.png", data, "image/png")], request=caption_request_check({"context": "A news story"}, offered_model=False)).accepted[0]
     run_worker()
     first, same, other = (Image.objects.get(pk=i.pk) for i in (first, same, other))
     assert same.current_caption.source == Caption.Source.CACHE and same.current_caption.reused_from_id == first.current_caption_id
@@ -123,7 +124,7 @@ def test_context_is_part_of_the_cache_key(user, tiny_model):
 
 def test_prompt_less_model_captions_and_the_page_says_context_not_used(logged_in_client, user, tiny_model):
     image = image_submit(owner=user, files=[upload("a.png", image_bytes("PNG"), "image/png")],
-                         params={"context": CONTEXT}).accepted[0]
+                         request=caption_request_check({"context": CONTEXT}, offered_model=False)).accepted[0]
     run_worker()
     image.refresh_from_db()
     assert image.status == Image.Status.DONE and image.current_caption.text
@@ -225,7 +226,7 @@ def test_complex_gets_an_extended_description_reviewed_and_exported(api, logged_
 
 def test_complex_with_a_prompt_less_model_says_the_description_is_missing(logged_in_client, user, tiny_model):
     image = image_submit(owner=user, files=[upload("map.png", image_bytes("PNG"), "image/png")],
-                         params={"purpose": "complex"}).accepted[0]
+                         request=caption_request_check({"purpose": "complex"}, offered_model=False)).accepted[0]
     run_worker()
     image.refresh_from_db()
     assert image.status == Image.Status.DONE and image.current_caption.extended_description == ""

@@ -1,4 +1,4 @@
-"""Batches (issue 11, item 9): the uploads page with counts and progress, a batch's page with its
+"""Batches: the uploads page with counts and progress, a batch's page with its
 images and its alt-text export (CSV, JSON, HTML <img> list), GET /api/v1/batches/; and item 1:
 the owner's saved correction is what every one of them shows."""
 

@@ -1,4 +1,4 @@
-"""Select many (issue 11, item 8): bulk approve, retry, re-caption, delete and export over the
+"""Select many: bulk approve, retry, re-caption, delete and export over the
 ticked images or the whole search ("select all N matching"), from the gallery and the review
 queue; each one transaction with a hard cap; a refused selection is a message, never a 500."""
 

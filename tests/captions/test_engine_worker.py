@@ -1,4 +1,4 @@
-"""Issue 12 through the WORKER against a REAL inference server: `transformers serve` with a tiny
+"""Styles and languages through the WORKER against a REAL inference server: `transformers serve` with a tiny
 random LLaVA folder on a free local port, CAPTION_MODEL = openai:http://127.0.0.1:PORT/v1#<folder>.
 The server is then killed mid-batch: no image may be lost (each is captioned, or queued again /
 failed with a reason; none is done without a caption), and with a fallback spec to a local tiny

@@ -1,4 +1,4 @@
-"""Style, language and model on every surface (issue 12, the new-user trial): the upload form shows a
+"""Style, language and model on every surface: the upload form shows a
 request the model cannot caption as FIELD errors (with and without JavaScript, nothing stored), says
 up front what the site's model writes, and the review queue, the gallery's bulk re-caption and the
 API take model, style and language through the same checks, naming the field (and an ensemble's
@@ -226,11 +226,10 @@ def test_review_queue_recaption_refuses_with_the_field_named(signed_in, user, bl
     if model.startswith("ensemble:"):  # the review queue's list offers names; an ensemble is for the API
         from django.core.exceptions import ValidationError
 
-        from feedback import services as feedback_services
+        from captions.caption_request import caption_request_check
 
-        with pytest.raises(ValidationError) as refused:
-            feedback_services.image_recaption(caption=caption, reviewer=user, model_spec=model, reject=True,
-                                              params={"num_beams": 4, **fields})
+        with pytest.raises(ValidationError) as refused:  # the re-caption's one check (its form's)
+            caption_request_check({"model": model, "num_beams": 4, **fields}, model_field="model_spec")
         assert words[0] in " ".join(refused.value.message_dict[field])
         return
     form = {"model_spec": model, "num_beams": 4, "max_length": 20, "num_alternatives": 1, "decision": "reject",

@@ -1,4 +1,4 @@
-"""Finding images (issue 11, item 7): full-text search over file names, captions and human
+"""Finding images: full-text search over file names, captions and human
 corrections, filters and orderings, through the gallery page and GET /api/v1/images/. The
 same tests run on SQLite (FTS5) and PostgreSQL (tsvector + GIN): set DATABASE_URL for the latter."""
 

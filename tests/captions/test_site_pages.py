@@ -1,4 +1,4 @@
-"""The site's frame over HTTP (issue 11): error pages in the layout, the favicon, the
+"""The site's frame over HTTP: error pages in the layout, the favicon, the
 paused-captioning banner, who sees the Admin link, post/redirect/get, the upload script's JSON."""
 
 from datetime import timedelta

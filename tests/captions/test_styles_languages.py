@@ -1,4 +1,4 @@
-"""Issue 12, the site's side: caption styles, languages and model choice through the API, the
+"""The site's side: caption styles, languages and model choice through the API, the
 upload form, the admin and the worker, with a tiny random LLaVA (benchmarks.testing_vlm) and a tiny
 BLIP (prompt-less: alt in English only)."""
 

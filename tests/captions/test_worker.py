@@ -12,6 +12,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 import mlcore
+from captions.caption_request import caption_request_check
 from captions.models import Caption, Image
 from captions.services.queue import image_retry, images_claim, images_requeue_stale
 from captions.services.submission import image_submit
@@ -25,7 +26,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def submit(owner, *files, params=None):
-    return image_submit(owner=owner, files=list(files), params=params).accepted
+    request = caption_request_check(params or {}, owner=owner, offered_model=False)
+    return image_submit(owner=owner, files=list(files), request=request).accepted
 
 
 def run_task_like_the_cluster(func: str = "captions.tasks.caption_pending"):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.db.models import Count
 
+from captions.caption_request import caption_request_check
 from captions.models import Caption, Image
 from captions.services.submission import image_submit
 from tests.images import image_bytes, upload
@@ -65,7 +66,7 @@ def _kill_mid_batch(user, settings, tiny_model, log_path) -> tuple[float, int]:
     images = image_submit(
         owner=user,
         files=[upload(f"{i}.png", image_bytes("PNG", color=(i * 9 % 256, i * 31 % 256, 40))) for i in range(8)],
-        params=params,
+        request=caption_request_check(params, offered_model=False),
     ).accepted
     assert len(images) == 8
     first = start_qcluster(settings, tiny_model, log_path)
@@ -121,7 +122,7 @@ def test_runs_past_their_budget_hand_over_to_follow_up_tasks_on_the_loaded_model
     images = image_submit(
         owner=user,
         files=[upload(f"{i}.png", image_bytes("PNG", color=(i * 40, 200, i * 7))) for i in range(6)],
-        params={"num_beams": 2, "max_length": 30, "min_length": 20},
+        request=caption_request_check({"num_beams": 2, "max_length": 30, "min_length": 20}, offered_model=False),
     ).accepted
     log_path = tmp_path / "qcluster.log"
     cluster = start_qcluster(settings, tiny_model, log_path, CAPTION_TASK_BUDGET_SECONDS="1")

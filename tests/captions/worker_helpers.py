@@ -3,6 +3,7 @@
 
 from django_q.tasks import async_task
 
+from captions.caption_request import caption_request_check
 from captions.services.submission import image_submit
 
 CULPRIT = (255, 0, 255)  # the content a test's captioner cannot take (or leaves without words)
@@ -10,7 +11,8 @@ CULPRIT = (255, 0, 255)  # the content a test's captioner cannot take (or leaves
 
 def submit(owner, *files, params=None):
     """The accepted Images of one image_submit of `files`."""
-    return image_submit(owner=owner, files=list(files), params=params).accepted
+    request = caption_request_check(params or {}, owner=owner, offered_model=False)
+    return image_submit(owner=owner, files=list(files), request=request).accepted
 
 
 def run_task():

@@ -6,6 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from captions.caption_request import caption_request_check
 from captions.models import Caption
 from captions.selectors import captioning_defaults
 from feedback import services
@@ -29,7 +30,8 @@ def judge(owner, reviewer, captioned, good: list[float], bad: list[float]) -> No
         if kind == 0:
             services.caption_edit(caption=caption, reviewer=reviewer, text="what it really shows")
         elif kind == 1:
-            services.image_recaption(caption=caption, reviewer=reviewer, params={"num_beams": 5}, reject=True)
+            services.image_recaption(caption=caption, reviewer=reviewer, reject=True,
+                                     request=caption_request_check({"num_beams": 5}, offered_model=False))
         else:
             Feedback.objects.create(user=owner, caption=caption, rating=1)
     # Say-nothing signals: a 3-star rating, and a rating of a human caption (no confidence).

@@ -86,7 +86,7 @@ def test_widget_tag_renders_the_users_rating(client, owner, captioned):
 
 
 def test_the_owners_correction_becomes_the_alt_text_everywhere(client, owner, captioned):
-    """Defect 1 of issue 11: the detail page's "better caption" is the image's caption from then
+    """A defect found by a trial: the detail page's "better caption" is the image's caption from then
     on (source human), the model's caption stays in the history, and the feedback is kept."""
     from captions.models import Caption, Image
 

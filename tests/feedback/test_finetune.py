@@ -7,6 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django_q.tasks import async_task
 
+from captions.caption_request import caption_request_check
 from captions.models import Image
 from captions.services.submission import image_submit
 from feedback import services
@@ -54,7 +55,8 @@ def test_finetune_learns_from_corrections_and_new_captions_carry_the_new_model(o
     assert "BLEU-4" in stdout.getvalue() and "CIDEr" in stdout.getvalue()
 
     fresh = image_submit(
-        owner=owner, files=[upload("new.png", image_bytes("PNG", size=(64, 64), color=(100, 50, 150)))], model_spec=run.output_dir
+        owner=owner, files=[upload("new.png", image_bytes("PNG", size=(64, 64), color=(100, 50, 150)))],
+        request=caption_request_check({"model": run.output_dir}, offered_model=False),
     ).accepted[0]
     run_worker()
     caption = Image.objects.get(pk=fresh.pk).current_caption

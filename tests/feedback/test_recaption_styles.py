@@ -1,4 +1,4 @@
-"""Re-caption in the review queue with another style and language (issue 12): refused with a form
+"""Re-caption in the review queue with another style and language: refused with a form
 error when the model cannot write it, queued with the style and language otherwise."""
 
 import html

@@ -1,5 +1,5 @@
 """Tokens that are not words never reach a caption, an empty caption is never a success, and one
-failing image never fails its neighbours (issue 10, items 8 and 10)."""
+failing image never fails its neighbours."""
 
 from __future__ import annotations
 

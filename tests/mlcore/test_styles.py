@@ -199,3 +199,37 @@ def test_styles_engines_and_capabilities_import_without_torch():
             "print('torch' in sys.modules, 'transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("tag", ["xx", "en-JJ", "de-Abcd", "zz-Latn"])
+def test_a_tag_of_the_right_shape_with_unregistered_subtags_is_refused(tag):
+    with pytest.raises(InvalidLanguage) as exc:
+        check_language(tag)
+    assert exc.value.field == "language" and "not a BCP 47 language tag" in exc.value.message
+
+
+@pytest.mark.parametrize("tag, name", [("es-419", "Spanish (Latin America)"), ("fr-CA", "Canadian French"),
+                                       ("gsw", "Swiss German"), ("sr-Latn-RS", "Latin-script Serbian"),
+                                       ("nb", "Norwegian Bokmål"), ("sw", "Swahili"), ("x-klingon",
+                                       "the language with BCP 47 tag x-klingon")])
+def test_language_names_come_from_the_language_registry(tag, name):
+    assert language_name(tag) == name
+
+
+def test_language_tags_and_names_need_no_network():
+    """langcodes' names ship in language_data: a process without sockets names and checks tags."""
+    import subprocess
+    import sys
+
+    code = ("import socket\n"
+            "def refuse(*a, **k): raise OSError('no network here')\n"
+            "socket.socket = refuse; socket.create_connection = refuse; socket.getaddrinfo = refuse\n"
+            "from mlcore.styles import check_language, language_name\n"
+            "print(check_language('pt-br'), language_name('pt-BR'), language_name('ja'))\n"
+            "try:\n    check_language('english')\nexcept Exception as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.splitlines() == [
+        "pt-BR Brazilian Portuguese Japanese",
+        "language: 'english' is not a BCP 47 language tag: a language is named by its code of 2 or 3 letters "
+        "('en' for English), e.g. en, de, pt-BR",
+    ]

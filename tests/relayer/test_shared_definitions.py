@@ -22,7 +22,8 @@ def test_upload_form_ranges_are_param_ranges(name):
 
 
 def test_recaption_form_ranges_are_param_ranges():
-    valid = {"model_spec": "m", "num_beams": 1, "max_length": 5, "num_alternatives": 1}
+    # Sampling: more alternatives than beams is allowed (the form checks the whole request now).
+    valid = {"model_spec": "m", "num_beams": 1, "max_length": 5, "num_alternatives": 1, "do_sample": True}
     assert RecaptionForm(valid, model_choices=["m"]).is_valid()
     for name in ("num_beams", "max_length", "num_alternatives"):
         _, low, high, _ = PARAM_RANGES[name]

@@ -9,9 +9,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from captions.embedding import read_found_text
 from captions.imaging import ImageRejected, decode_image
-from captions.params import generation_params_parse
+from captions.params import caption_request_parse
 from captions.selectors import captioning_defaults
-from core import csvsafe
+from core import spreadsheet
 from core.spreadsheet import safe_cell, unescape_cell
 from mlcore.alttext import check_alt_text
 
@@ -64,9 +64,11 @@ class Command(BaseCommand):
         batch_size = batch_size or settings.CAPTION_BATCH_SIZE
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
-        generation = generation_params_parse(params)
-        generation = _with_style(generation, style=style, language=language, purpose=purpose, context=context,
-                                 action=action)
+        # The request, checked once before minutes of model loading (the style and language
+        # against the model too, without loading it).
+        caption_request = caption_request_parse(params, model=model, style=style, language=language,
+                                                purpose=purpose, context=context, action=action)
+        generation = caption_request.params
         output = OutputFile(out_path, fmt)
         done = output.load()
 
@@ -84,15 +86,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"{len(rows)} decorative (empty alt text) -> {out_path}"))
             return
 
-        spec = model or captioning_defaults().model_spec
-        try:
-            from mlcore.capabilities import check_spec_style
-
-            check_spec_style(spec, generation)  # before minutes of model loading
-        except mlcore.InvalidParams as error:
-            raise CommandError("; ".join(f"--{field}: {message}" for field, message in error.errors.items())) from None
-        except mlcore.ModelLoadError as error:
-            raise CommandError(str(error)) from None
+        spec = caption_request.model_spec or captioning_defaults().model_spec
         try:
             captioner = mlcore.load_captioner(spec, device=settings.CAPTION_DEVICE, dtype=settings.CAPTION_DTYPE)
         except mlcore.ModelLoadError as error:
@@ -203,24 +197,6 @@ def _descriptions(captioner, images, generation, results) -> list[str]:
     return texts
 
 
-def _with_style(generation, *, style: str | None, language: str | None, purpose: str | None = None,
-                context: str | None = None, action: str | None = None):
-    """--style / --language / --purpose / --context / --action over --params (custom styles of
-    the admin registered first)."""
-    from captions.services.styles import custom_styles_sync
-    from mlcore.params import InvalidParams
-
-    changes = {k: v for k, v in (("style", style), ("language", language), ("purpose", purpose),
-                                  ("context", context), ("action", action)) if v}
-    if not changes:
-        return generation
-    custom_styles_sync()
-    try:
-        return generation.replace(**changes)
-    except InvalidParams as error:
-        raise CommandError("; ".join(f"--{field}: {message}" for field, message in error.errors.items())) from None
-
-
 def _tags_value(tags, fmt: str):
     if tags is None:
         return ""
@@ -296,7 +272,7 @@ class OutputFile:
         partial = self.path.with_name(self.path.name + ".partial")
         if self.fmt == "csv":
             with partial.open("w", newline="", encoding="utf-8") as handle:
-                writer = csvsafe.DictWriter(handle, fieldnames=FIELDS)
+                writer = spreadsheet.DictWriter(handle, fieldnames=FIELDS)
                 writer.writeheader()
                 writer.writerows(_csv_safe(row) for row in self.rows)
         elif self.fmt == "jsonl":
@@ -311,7 +287,7 @@ class OutputFile:
         if self.fmt == "csv":
             new = not self.path.exists() or self.path.stat().st_size == 0
             with self.path.open("a", newline="", encoding="utf-8") as handle:
-                writer = csvsafe.DictWriter(handle, fieldnames=FIELDS)
+                writer = spreadsheet.DictWriter(handle, fieldnames=FIELDS)
                 if new:
                     writer.writeheader()
                 writer.writerows(_csv_safe(row) for row in rows)
