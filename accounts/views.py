@@ -66,6 +66,9 @@ def signup(request: HttpRequest) -> HttpResponse:
             user = authenticate(request, username=email, password=password)
         if user is not None:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        else:  # says no more than landing signed out already does (see docs/security.md)
+            messages.info(request, "You are not signed in. If this address already has an account, sign in "
+                                   "with its password, or reset the password from the sign-in page.")
         return redirect("captions:gallery")
     return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
 

@@ -5,6 +5,19 @@ from captions.models import Batch, Caption, CaptionStyleDefinition, Image
 from core.forms import add_service_errors
 
 
+class ModelIdFilter(admin.AllValuesFieldListFilter):
+    """The model filter with its empty choice named: a human caption has no model id, and an
+    unnamed link is no use to anyone (WCAG 2.4.4 Link Purpose)."""
+
+    EMPTY = "(none: human captions)"
+
+    def choices(self, changelist):
+        for choice in super().choices(changelist):
+            if not str(choice["display"]).strip() or str(choice["display"]).startswith(" ("):
+                choice = {**choice, "display": f"{self.EMPTY}{choice['display']}"}
+            yield choice
+
+
 class CaptionInline(admin.TabularInline):
     model = Caption
     extra = 0
@@ -28,7 +41,7 @@ class ImageAdmin(admin.ModelAdmin):
 @admin.register(Caption)
 class CaptionAdmin(admin.ModelAdmin):
     list_display = ["text", "image", "source", "style", "language", "confidence", "model_id", "needs_review", "created_at"]
-    list_filter = ["source", "needs_review", "style", "language", "model_id", "created_at"]
+    list_filter = ["source", "needs_review", "style", "language", ("model_id", ModelIdFilter), "created_at"]
     search_fields = ["text", "raw_text", "image__original_filename", "image__owner__email", "model_id"]
     raw_id_fields = ["image", "reused_from", "created_by"]
     date_hierarchy = "created_at"

@@ -106,8 +106,9 @@ def rows_html(rows: list[dict]) -> str:
     """A ready-to-paste HTML list: one `<img src="FILENAME" alt="CAPTION">` line per row (src: the
     file name as a relative URL, relative_url), both attribute values HTML-escaped (quotes
     included), so no caption or file name can break out of its attribute. A decorative image gets
-    alt="" on purpose (marked <!-- decorative -->); an image without a caption yet gets alt="" too,
-    with a comment saying so for the person pasting it; a complex image's extended description
+    alt="" on purpose (marked <!-- decorative -->). An image without a caption yet is never written
+    with alt="" (which says "decorative" to a screen reader): its <img> line is inside an HTML
+    comment, so nothing wrong is pasted and the gap shows. A complex image's extended description
     follows in a <figure> with a <details> caption."""
     lines = []
     for row in rows:
@@ -115,8 +116,8 @@ def rows_html(rows: list[dict]) -> str:
         line = f'<img src="{src}" alt="{alt}">'
         if row.get("decorative"):
             line += " <!-- decorative -->"
-        elif not row.get("caption"):
-            line += " <!-- no caption yet -->"
+        elif not row.get("caption"):  # "--" cannot end the comment early: escape() leaves it, so it is spaced out
+            line = f"<!-- no caption yet: <img src=\"{src.replace('--', '- -')}\"> -->"
         elif row.get("extended_description"):
             line = (f'<figure>{line}<figcaption><details><summary>Description</summary>'
                     f'{escape(row["extended_description"])}</details></figcaption></figure>')

@@ -282,6 +282,9 @@ class UploadForm(forms.Form):
 
 
 
+PAGE_SIZES = (24, 48, 96, 200)  # the gallery's page sizes; the first is the default
+
+
 class ImageSearchForm(forms.Form):
     """The gallery's search (a GET form: the URL holds the whole search, to bookmark or share).
     Every field is optional; `filters()` gives captions.selectors.ImageFilters."""
@@ -304,6 +307,8 @@ class ImageSearchForm(forms.Form):
     start = forms.DateField(required=False, label="Uploaded from", widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, label="Uploaded until", widget=forms.DateInput(attrs={"type": "date"}))
     sort = forms.ChoiceField(required=False, label="Sort")
+    size = forms.TypedChoiceField(required=False, label="Per page", coerce=int, empty_value=None,
+                                  choices=[("", "As before")] + [(str(n), str(n)) for n in PAGE_SIZES])
     mode = forms.ChoiceField(required=False, label="Match", choices=[("", "Automatic")])
 
     def __init__(self, data=None, *, batches=(), models=(), orderings=None, statuses=(), modes=None):
@@ -329,7 +334,7 @@ class ImageSearchForm(forms.Form):
 
     def is_search(self) -> bool:
         """True when any field narrows the images (the page then says how many match)."""
-        return any(self.cleaned_data.get(name) not in (None, "") for name in self.fields if name not in ("sort", "mode"))
+        return any(self.cleaned_data.get(name) not in (None, "") for name in self.fields if name not in ("sort", "size", "mode"))
 
     def filters(self):
         from datetime import datetime, time, timedelta

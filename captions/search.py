@@ -53,3 +53,23 @@ def tsquery_raw(terms: list[str]) -> str:
     """A to_tsquery expression: 'term':* joined with &. Terms are letters and digits only (see
     search_terms); quotes are doubled and each is quoted as a lexeme anyway."""
     return " & ".join("'" + term.replace("'", "''").replace("\\", "") + "':*" for term in terms)
+
+
+def highlight_spans(text: str, terms: list[str]) -> list[tuple[str, bool]]:
+    """`text` cut into (piece, matched) parts: a word is matched when, folded as the index folds
+    it (lower case, no accents), it starts with one of the query's terms (search_terms), which is
+    why the search found it. The pieces join back to `text` exactly."""
+    if not terms:
+        return [(text, False)] if text else []
+    parts: list[tuple[str, bool]] = []
+    at = 0
+    for word in _WORD.finditer(text):
+        folded = "".join(ch for ch in unicodedata.normalize("NFKD", word.group().lower()) if not unicodedata.combining(ch))
+        if any(folded.startswith(term) for term in terms):
+            if word.start() > at:
+                parts.append((text[at:word.start()], False))
+            parts.append((word.group(), True))
+            at = word.end()
+    if at < len(text):
+        parts.append((text[at:], False))
+    return parts

@@ -632,9 +632,9 @@ def demo_image_for(public_id) -> Image:
 
 
 def unfinished_work_for(user, *, since=None) -> dict:
-    """{"total", "finished", "failed", "since"}: the user's images uploaded since `since` (a
+    """{"total", "finished", "captioned", "failed", "since"}: the user's images uploaded since `since` (a
     datetime; by default the start of the oldest upload that still has a queued or processing
-    image), so "finished of total done" says how far the work under way has got. The gallery
+    image), so "finished of total finished: captioned, failed" says how far the work under way has got. The gallery
     keeps the same `since` while it polls, so the total stays put as images finish. All zero and
     since None when nothing is under way and no `since` is given."""
     if since is None:
@@ -643,12 +643,12 @@ def unfinished_work_for(user, *, since=None) -> dict:
             .select_related("batch").order_by("created_at").first()
         )
         if oldest is None:
-            return {"total": 0, "finished": 0, "failed": 0, "since": None}
+            return {"total": 0, "finished": 0, "captioned": 0, "failed": 0, "since": None}
         since = oldest.batch.created_at if oldest.batch else oldest.created_at
     scope = Image.objects.filter(owner=user, created_at__gte=since)
     counts = {row["status"]: row["n"] for row in scope.order_by().values("status").annotate(n=Count("id"))}
     done, failed = counts.get(Image.Status.DONE, 0), counts.get(Image.Status.FAILED, 0)
-    return {"total": sum(counts.values()), "finished": done + failed, "failed": failed, "since": since}
+    return {"total": sum(counts.values()), "finished": done + failed, "captioned": done, "failed": failed, "since": since}
 
 
 def images_by_public_id_for(user, public_ids) -> QuerySet[Image]:

@@ -6,6 +6,7 @@ app_name = "captions"
 
 urlpatterns = [
     path("", views.gallery, name="gallery"),
+    path("upload/", views.upload, name="upload"),
     path("images/poll/", views.gallery_poll, name="gallery_poll"),
     path("images/bulk/", views.images_bulk, name="images_bulk"),
     path("batches/", views.batch_list, name="batches"),

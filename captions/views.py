@@ -4,10 +4,9 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
@@ -15,7 +14,8 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from captions import embedding, exports, selectors
-from captions.forms import AltSettingsForm, BulkRecaptionForm, ImageSearchForm, UploadForm
+from captions.api.common import submit_answer
+from captions.forms import PAGE_SIZES, AltSettingsForm, BulkRecaptionForm, ImageSearchForm, UploadForm
 from captions.limits import QueueLimitReached, queue_files_take
 from captions.models import Image
 from captions.responses import export_response, image_file_response, image_with_alt_text_response
@@ -25,10 +25,12 @@ from captions.services.bulk import BULK_LIMIT, images_bulk_delete, images_bulk_r
 from captions.services.results import UploadRejected
 from captions.services.submission import upload_submit
 from captions.uploads import archive_upload_handlers_install, oversize_refusals
+from core.exceptions import error_body
 from core.views import safe_next
 from mlcore.errors import ModelLoadError
 
-GALLERY_PAGE_SIZE = 24
+GALLERY_PAGE_SIZE = PAGE_SIZES[0]
+PAGE_SIZE_SESSION_KEY = "gallery_page_size"
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -37,55 +39,115 @@ def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _upload_json(
-    accepted: int, refused: list[dict], errors: list[str], status: int, field_errors: dict | None = None
-) -> JsonResponse:
-    return JsonResponse(
-        {"accepted": accepted, "refused": refused, "errors": errors, "field_errors": field_errors or {}},
-        status=status,
-    )
+def _form_error_json(form: UploadForm, status: int = 400) -> JsonResponse:
+    """The API's error format for a form that stored nothing: `errors` keyed by the form's field
+    names ("images" for the files), `detail` the first message."""
+    errors = {("images" if field == "__all__" else field): list(messages) for field, messages in form.errors.items()}
+    first = next(iter(errors.items()), ("images", ["Nothing was stored."]))
+    detail = first[1][0] if first[0] == "images" else f"{first[0]}: {first[1][0]}"
+    code = "throttled" if status == 429 else "files_refused" if set(errors) == {"images"} else "invalid"
+    return JsonResponse(error_body(detail, code, errors), status=status)
 
 
 def _queued_notice(count: int) -> str:
     return f"{count} image{'s' if count != 1 else ''} queued for captioning."
 
 
-@csrf_exempt  # checked by _gallery: the CSRF check reads the body, after which its upload handlers are set
+def _upload_limits() -> dict:
+    return {
+        "max_files": settings.MAX_FILES_PER_UPLOAD,
+        "max_bytes": settings.MAX_UPLOAD_BYTES,
+        "max_zip_bytes": settings.BATCH_MAX_ZIP_BYTES,
+    }
+
+
+@require_GET
 def gallery(request: HttpRequest) -> HttpResponse:
-    """The home page; an upload's .zip archives may be as large as BATCH_MAX_ZIP_BYTES."""
+    """The home page: a visitor's is the landing page (what the site does, and the public demo);
+    a signed-in user's, the gallery (search, filters, cards; the upload form, folded away once the
+    user has images)."""
+    if not request.user.is_authenticated:
+        return landing(request)
+    if any(value == "" for _, values in request.GET.lists() for value in values):
+        # A search form sent without script carries every empty field: the same search, shorter.
+        kept = [(key, value) for key, values in request.GET.lists() for value in values if value != ""]
+        return redirect(f"{request.path}?{urlencode(kept)}" if kept else request.path)
+    return gallery_page(request, UploadForm(owner=request.user))
+
+
+def landing(request: HttpRequest) -> HttpResponse:
+    return render(request, "captions/landing.html", {
+        "demo_enabled": settings.DEMO_ENABLED,
+        "demo_max_mib": settings.DEMO_MAX_UPLOAD_BYTES / (1024 * 1024),
+    })
+
+
+def gallery_page(request: HttpRequest, form: UploadForm, status: int = 200) -> HttpResponse:
+    """The signed-in user's images: the search form, a page of cards, the bulk bar."""
+    search_form = search_form_for(request.user, request.GET)
+    images, searching = search_results(request.user, search_form)
+    if search_form.errors:
+        status = 400
+    page = Paginator(images, _page_size(request, search_form)).get_page(request.GET.get("page"))
+    watch = _watch_value([image for image in page if not image.is_final])
+    has_images = searching or page.paginator.count > 0
+    return render(
+        request,
+        "captions/gallery.html",
+        {
+            "form": form,
+            "has_images": has_images,
+            "images_heading": "h1" if has_images else "h2",
+            "search_form": search_form,
+            "searching": searching,
+            "query_string": search_query_string(search_form),
+            "search_q": search_form.cleaned_data.get("q", "") if search_form.is_bound and search_form.is_valid() else "",
+            "search_keys": list(search_form.fields),
+            "bulk_limit": BULK_LIMIT,
+            "recaption_form": BulkRecaptionForm(model_choices=selectors.caption_model_choices(), auto_id="bulk-%s"),
+            "page": page,
+            "watch": watch,
+            "progress": selectors.unfinished_work_for(request.user) if watch else None,
+            **_upload_limits(),
+        },
+        status=status,
+    )
+
+
+@csrf_exempt  # checked by _upload: the CSRF check reads the body, after which its upload handlers are set
+def upload(request: HttpRequest) -> HttpResponse:
+    """The upload form on its own page (GET) and its POST; an upload's .zip archives may be as
+    large as BATCH_MAX_ZIP_BYTES."""
     if request.method == "POST":
         archive_upload_handlers_install(request)
-    return _gallery(request)
+    return _upload(request)
 
 
 @csrf_protect
-def _gallery(request: HttpRequest) -> HttpResponse:
-    """A visitor's GET: the landing page (what the site does, and the public demo); any other
-    visitor's request goes to the login page. Signed in, GET: the upload form and the user's images. POST: an upload, answered with a redirect
-    (post/redirect/get: a reload never stores the files twice), or 400 with the form's errors when
-    nothing was stored; JSON ({"accepted": int, "refused": [{"filename", "reason"}], "errors": [str],
-    "field_errors": {field: [str]}}) for the page's upload script. A style, language or model the
-    request cannot have (or a bad generation setting) is a field error of the form (400, nothing
-    stored): in `field_errors` under the field's name, and in `errors` as "field: message"."""
-    if not request.user.is_authenticated:
-        if request.method == "GET":
-            return render(request, "captions/landing.html", {
-                "demo_enabled": settings.DEMO_ENABLED,
-                "demo_max_mib": settings.DEMO_MAX_UPLOAD_BYTES / (1024 * 1024),
-            })
-        return redirect_to_login(request.get_full_path())
+@login_required
+def _upload(request: HttpRequest) -> HttpResponse:
+    """POST: an upload, answered with a redirect to the gallery (post/redirect/get: a reload never
+    stores the files twice), or 400 with the form's errors when nothing was stored. The page's
+    upload script asks for JSON and gets the API's answer to an upload (POST /api/v1/images/):
+    202 {"batch", "images": [...], "refused": [{"filename", "reason"}]}, or 400/413 in the error
+    format ({"detail", "code", "errors": {field: [messages]}}, refusals listed in "refused"). A
+    style, language or model the request cannot have (or a bad generation setting) is a field
+    error (400, nothing stored): in `errors` under the form field's name."""
+    if request.method not in ("GET", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
     form = UploadForm(owner=request.user)
-    limited = False
+    limited = False  # the user's queued-files budget is spent (429)
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES, owner=request.user)
         if form.is_valid():
+            oversize = oversize_refusals(request)
             try:
                 queue_files_take(owner=request.user, count=len(request.FILES.getlist("images")))
                 result = upload_submit(  # .zip archives: their images, as the API's batches
                     owner=request.user,
                     files=request.FILES.getlist("images"),
                     request=form.caption_request,
-                    oversize_filenames=oversize_refusals(request),
+                    oversize_filenames=oversize,
                     file_alt_text=form.cleaned_data.get("file_alt_text", ""),
                 )
             except QueueLimitReached as error:
@@ -94,50 +156,32 @@ def _gallery(request: HttpRequest) -> HttpResponse:
             except UploadRejected as error:
                 form.add_error("images", str(error))
             else:
-                refused = [{"filename": r.filename, "reason": r.reason} for r in result.refused]
                 if result.accepted:
                     messages.success(request, _queued_notice(len(result.accepted)))
-                    for refusal in refused:
-                        messages.error(request, f"{refusal['filename']} was not stored: {refusal['reason']}")
-                    if _wants_json(request):
-                        return _upload_json(len(result.accepted), refused, [], 201)
+                    for refusal in result.refused:
+                        messages.error(request, f"{refusal.filename} was not stored: {refusal.reason}")
+                if _wants_json(request):
+                    body, status_code = submit_answer(request, result, oversize=oversize)
+                    return JsonResponse(body, status=status_code)
+                if result.accepted:
                     return redirect("captions:gallery")
-                for refusal in refused:
-                    form.add_error("images", f"{refusal['filename']}: {refusal['reason']}")
+                for refusal in result.refused:
+                    form.add_error("images", f"{refusal.filename}: {refusal.reason}")
         if _wants_json(request):
-            errors = [f"{field}: {e}" if field != "images" and field != "__all__" else str(e)
-                      for field, field_errors in form.errors.items() for e in field_errors]
-            field_errors = {field: list(field_errors) for field, field_errors in form.errors.items()
-                            if field in form.fields and field != "images"}
-            return _upload_json(0, [], errors, 429 if limited else 400, field_errors)
+            return _form_error_json(form, status=429 if limited else 400)
     # Only a POST that stored nothing comes here with errors (400): nothing to repeat on reload.
     status = 429 if limited else 400 if form.errors else 200
-    search_form = search_form_for(request.user, request.GET if request.method == "GET" else None)
-    images, searching = search_results(request.user, search_form)
-    if search_form.errors:
-        status = 400
-    page = Paginator(images, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
-    watch = _watch_value([image for image in page if not image.is_final])
-    return render(
-        request,
-        "captions/gallery.html",
-        {
-            "form": form,
-            "search_form": search_form,
-            "searching": searching,
-            "query_string": search_query_string(search_form),
-            "search_keys": list(search_form.fields),
-            "bulk_limit": BULK_LIMIT,
-            "recaption_form": BulkRecaptionForm(model_choices=selectors.caption_model_choices(), auto_id="bulk-%s"),
-            "page": page,
-            "watch": watch,
-            "progress": selectors.unfinished_work_for(request.user) if watch else None,
-            "max_files": settings.MAX_FILES_PER_UPLOAD,
-            "max_bytes": settings.MAX_UPLOAD_BYTES,
-            "max_zip_bytes": settings.BATCH_MAX_ZIP_BYTES,
-        },
-        status=status,
-    )
+    return render(request, "captions/upload.html", {"form": form, **_upload_limits()}, status=status)
+
+
+def _page_size(request: HttpRequest, search_form: ImageSearchForm) -> int:
+    """The page size asked for (then remembered in the session), else the remembered one."""
+    asked = search_form.cleaned_data.get("size") if search_form.is_bound and search_form.is_valid() else None
+    if asked in PAGE_SIZES:
+        request.session[PAGE_SIZE_SESSION_KEY] = asked
+        return asked
+    remembered = request.session.get(PAGE_SIZE_SESSION_KEY)
+    return remembered if remembered in PAGE_SIZES else GALLERY_PAGE_SIZE
 
 
 def search_results(user, search_form: ImageSearchForm):
@@ -165,7 +209,7 @@ def search_query_string(search_form: ImageSearchForm) -> str:
     return urlencode([(k, v) for k, v in search_form.data.items() if k in search_form.fields and v])
 
 
-MAX_WATCHED = GALLERY_PAGE_SIZE
+MAX_WATCHED = max(PAGE_SIZES)  # every unfinished card of the largest page
 
 
 def _watch_value(images) -> str:
@@ -214,6 +258,7 @@ def gallery_poll(request: HttpRequest) -> HttpResponse:
         "captions/_gallery_poll.html",
         {
             "changed": changed,
+            "search_q": "",  # a card that changed state is shown without search marks
             "watch": watch,
             "progress": selectors.unfinished_work_for(request.user, since=since),
         },
@@ -224,19 +269,49 @@ def gallery_poll(request: HttpRequest) -> HttpResponse:
 @require_GET
 def image_card(request: HttpRequest, public_id) -> HttpResponse:
     image = selectors.image_for(request.user, public_id)
-    return render(request, "captions/_image_card.html", {"image": image})
+    return render(request, "captions/_image_card.html", {"image": image, "search_q": ""})
 
 
 @login_required
 @require_GET
 def image_detail(request: HttpRequest, public_id) -> HttpResponse:
+    """One image; its query string is the gallery search it was opened from (search, filters,
+    sort, page size), which gives previous / next within that list and a way back to its page."""
     image = selectors.image_for(request.user, public_id)
     history = selectors.caption_history_for(image)
     alt = selectors.alt_text_state(image)
     form = AltSettingsForm(initial={"purpose": alt["purpose"], "context": alt["context"], "action": alt["action"]})
     return render(request, "captions/image_detail.html", {
         "image": image, "caption": image.current_caption, "history": history, "alt": alt, "alt_form": form,
+        "walk": _walk(request, image),
     })
+
+
+WALK_LIMIT = 10_000  # the longest list walked image by image (ids only)
+
+
+def _walk(request: HttpRequest, image: Image) -> dict:
+    """back_url, and where the list has the image: position, total, prev_url, next_url."""
+    search_form = search_form_for(request.user, request.GET)
+    images, _ = search_results(request.user, search_form)
+    query = search_query_string(search_form) if search_form.is_valid() else ""
+    gallery_url = reverse("captions:gallery")
+    walk = {"back_url": f"{gallery_url}?{query}" if query else gallery_url, "query": query}
+    ids = list(images.values_list("public_id", flat=True)[:WALK_LIMIT])
+    if image.public_id not in ids:
+        return walk
+    at = ids.index(image.public_id)
+    page = at // _page_size(request, search_form) + 1
+    suffix = f"?{query}" if query else ""
+    if page > 1:
+        walk["back_url"] = f"{gallery_url}?{query + '&' if query else ''}page={page}"
+    walk["back_url"] += f"#image-{image.public_id}"
+    walk.update(position=at + 1, total=len(ids))
+    if at > 0:
+        walk["prev_url"] = reverse("captions:image_detail", args=[ids[at - 1]]) + suffix
+    if at + 1 < len(ids):
+        walk["next_url"] = reverse("captions:image_detail", args=[ids[at + 1]]) + suffix
+    return walk
 
 
 @login_required
@@ -394,7 +469,8 @@ def batch_list(request: HttpRequest) -> HttpResponse:
     """The user's uploads (batches), newest first, with counts by status and progress."""
     page = Paginator(selectors.batches_for(request.user), 25).get_page(request.GET.get("page"))
     coverage = selectors.alt_coverage(selectors.gallery_images_for(request.user))
-    return render(request, "captions/batches.html", {"page": page, "coverage": coverage})
+    loose = 0 if page.object_list else selectors.gallery_images_for(request.user).filter(batch__isnull=True).count()
+    return render(request, "captions/batches.html", {"page": page, "coverage": coverage, "loose_images": loose})
 
 
 @login_required

@@ -2,6 +2,7 @@ from django import forms
 
 from captions.forms import caption_request_form_check, generation_param_field
 from feedback.models import Feedback
+from feedback.shortcuts import ACTIONS
 from mlcore.params import PARAM_RANGES
 
 
@@ -99,6 +100,23 @@ def feedback_form_for(user, caption, known: dict | None = None) -> FeedbackForm:
     existing = known.get(caption.pk) if known is not None else feedback_of(user, caption)
     initial = {"rating": existing.rating, "corrected_caption": existing.corrected_caption} if existing else {}
     return FeedbackForm(initial=initial)
+
+
+class ShortcutSettingsForm(forms.Form):
+    """The review queue's single-key shortcuts: on or off, and the key of each action (key_ACTION)."""
+
+    enabled = forms.BooleanField(label="Single-key shortcuts on", required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for action, (default, words) in ACTIONS.items():
+            self.fields[f"key_{action}"] = forms.CharField(
+                label=f"Key for {words.split(' (')[0]}", max_length=1, strip=False,
+                help_text=f"Default {default}.", widget=forms.TextInput(attrs={"size": 2, "autocomplete": "off"}),
+            )
+
+    def keys(self) -> dict[str, str]:
+        return {action: self.cleaned_data[f"key_{action}"] for action in ACTIONS}
 
 
 class ReviewerSettingsForm(forms.Form):

@@ -82,6 +82,10 @@ class ReviewerSettings(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_settings")
     review_threshold = models.FloatField(null=True, blank=True)
+    # The review queue's single-key shortcuts (WCAG 2.1.4): on or off, and each action's key where
+    # the user changed it ({"approve": "y", ...}; the others keep feedback.shortcuts.DEFAULT_KEYS).
+    shortcuts_enabled = models.BooleanField(default=True)
+    shortcut_keys = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name_plural = "reviewer settings"

@@ -18,6 +18,7 @@ from feedback.models import (
     ReviewerSettings,
     TrainingRun,
 )
+from feedback.shortcuts import DEFAULT_KEYS, Shortcuts
 
 MODEL_SOURCES = (Caption.Source.MODEL, Caption.Source.CACHE)
 
@@ -59,6 +60,15 @@ def reviewable_image_for(user, public_id) -> Image:
 class ReviewThreshold:
     value: float
     source: str  # "user", "calibration" or "settings"
+
+
+def review_shortcuts_for(user) -> Shortcuts:
+    """The user's review shortcuts: on unless turned off; each action's own key or the default."""
+    row = ReviewerSettings.objects.filter(user=user).values("shortcuts_enabled", "shortcut_keys").first()
+    if row is None:
+        return Shortcuts(True, dict(DEFAULT_KEYS))
+    own = row["shortcut_keys"] if isinstance(row["shortcut_keys"], dict) else {}
+    return Shortcuts(row["shortcuts_enabled"], {action: own.get(action) or key for action, key in DEFAULT_KEYS.items()})
 
 
 def review_threshold_for(user) -> ReviewThreshold:

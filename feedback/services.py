@@ -31,6 +31,7 @@ from feedback.models import (
     TrainingRun,
 )
 from feedback.selectors import corrections_since
+from feedback.shortcuts import DEFAULT_KEYS, shortcut_keys_check
 
 logger = logging.getLogger(__name__)
 
@@ -253,6 +254,19 @@ def reviewer_settings_update(*, user, review_threshold: float | None) -> Reviewe
         raise ValidationError({"review_threshold": ["The threshold is a confidence between 0 and 1."]})
     reviewer_settings, _ = ReviewerSettings.objects.update_or_create(
         user=user, defaults={"review_threshold": review_threshold}
+    )
+    return reviewer_settings
+
+
+def reviewer_shortcuts_update(*, user, enabled: bool, keys: dict[str, str]) -> ReviewerSettings:
+    """Turn the review queue's single-key shortcuts on or off and set their keys (all actions)."""
+    keys = {action: key.lower() for action, key in keys.items()}
+    errors = shortcut_keys_check(keys)
+    if errors:
+        raise ValidationError(errors)
+    stored = {action: key for action, key in keys.items() if DEFAULT_KEYS[action] != key}
+    reviewer_settings, _ = ReviewerSettings.objects.update_or_create(
+        user=user, defaults={"shortcuts_enabled": enabled, "shortcut_keys": stored}
     )
     return reviewer_settings
 

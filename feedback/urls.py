@@ -13,6 +13,7 @@ urlpatterns = [
     path("captions/<id:caption_id>/recaption/", views.caption_recaption, name="recaption"),
     path("captions/<id:caption_id>/feedback/", views.caption_feedback, name="feedback"),
     path("settings/", views.reviewer_settings, name="settings"),
+    path("shortcuts/", views.reviewer_shortcuts, name="shortcuts"),
     path("approve/", views.captions_bulk_approve, name="bulk_approve"),
     path("images/<uuid:public_id>/original/", views.review_image_file, {"variant": "original"}, name="image_original"),
     path("images/<uuid:public_id>/thumbnail/", views.review_image_file, {"variant": "thumbnail"}, name="image_thumbnail"),

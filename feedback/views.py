@@ -25,6 +25,7 @@ from feedback.forms import (
     PickForm,
     RecaptionForm,
     ReviewerSettingsForm,
+    ShortcutSettingsForm,
     feedback_form_for,
 )
 
@@ -79,6 +80,7 @@ def _panel_context(request: HttpRequest, place: QueuePlace, **extra) -> dict:
         "image": caption.image if caption else None,
         "prev_url": place.url(place.position - 1) if place.position > 0 else "",
         "next_url": place.url(place.position + 1) if place.position + 1 < remaining else "",
+        "shortcuts": selectors.review_shortcuts_for(request.user),
     }
     if caption:
         context["alternatives"] = selectors.caption_alternatives(caption)
@@ -105,6 +107,10 @@ def _render_panel(request: HttpRequest, place: QueuePlace, status: int = 200, **
     context["threshold"] = selectors.review_threshold_for(request.user)
     own_threshold = context["threshold"].value if context["threshold"].source == "user" else None
     context["settings_form"] = ReviewerSettingsForm(initial={"review_threshold": own_threshold})
+    shortcuts = context["shortcuts"]
+    context["shortcut_form"] = ShortcutSettingsForm(
+        initial={"enabled": shortcuts.enabled, **{f"key_{action}": key for action, key in shortcuts.keys.items()}}
+    )
     return render(request, "feedback/review.html", context, status=status)
 
 
@@ -293,6 +299,28 @@ def reviewer_settings(request: HttpRequest) -> HttpResponse:
             return redirect("feedback:queue")
     messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
     return redirect("feedback:queue")
+
+
+@login_required
+@require_POST
+def reviewer_shortcuts(request: HttpRequest) -> HttpResponse:
+    """Turn the review queue's single-key shortcuts on or off, or change their keys."""
+    form = ShortcutSettingsForm(request.POST)
+    back = safe_next(request) or reverse("feedback:queue")
+    if form.is_valid():
+        try:
+            services.reviewer_shortcuts_update(user=request.user, enabled=form.cleaned_data["enabled"], keys=form.keys())
+        except ValidationError as error:  # by action: on that action's key field
+            for name, errors in error.message_dict.items():
+                form.add_error(f"key_{name}" if f"key_{name}" in form.fields else None, errors)
+        else:
+            messages.success(request, "Your shortcuts were saved." if form.cleaned_data["enabled"]
+                             else "Single-key shortcuts are off.")
+            return redirect(back)
+    faults = [f"{form.fields[name].label}: {m}" if name in form.fields else m
+              for name, errors in form.errors.items() for m in errors]
+    messages.error(request, "Shortcuts not saved. " + " ".join(faults))
+    return redirect(back)
 
 
 @login_required

@@ -337,24 +337,31 @@ class SubmitResultSerializer(serializers.Serializer):
 # --- Answers to an upload -------------------------------------------------------------------------
 
 
-def submit_response(request, result, *, oversize: list[str] = ()):
-    """202 with each accepted image and each refused file; when nothing was accepted, 400 (or
-    413 when every file was refused for its size), in the error format, refusals listed too."""
-    from rest_framework import status
-    from rest_framework.response import Response
-
+def submit_answer(request, result, *, oversize: list[str] = ()) -> tuple[dict, int]:
+    """(body, status) of the answer to an upload: 202 with each accepted image and each refused
+    file; when nothing was accepted, 400 (or 413 when every file was refused for its size), in the
+    error format, refusals listed too. The API and the site's upload form (its script) both answer
+    with it: one upload protocol."""
     from core.exceptions import error_body
 
-    refused = RefusalSerializer(result.refused, many=True).data
     if result.accepted:
-        return Response(SubmitResultSerializer(result, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+        return SubmitResultSerializer(result, context={"request": request}).data, 202
+    refused = RefusalSerializer(result.refused, many=True).data
     too_large = bool(oversize) and len(oversize) == len(result.refused)
     messages = [f"{r.filename}: {r.reason}" for r in result.refused] or ["No file was sent."]
     body = error_body(
         f"No file was accepted. {messages[0]}", "too_large" if too_large else "files_refused", {"files": messages}
     )
     body["refused"] = refused
-    return Response(body, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if too_large else status.HTTP_400_BAD_REQUEST)
+    return body, 413 if too_large else 400
+
+
+def submit_response(request, result, *, oversize: list[str] = ()):
+    """submit_answer as a DRF response."""
+    from rest_framework.response import Response
+
+    body, status_code = submit_answer(request, result, oversize=oversize)
+    return Response(body, status=status_code)
 
 
 def upload_rejected_error(error) -> "serializers.ValidationError":

@@ -1,6 +1,8 @@
 from django import template
+from django.utils.html import format_html, format_html_join
 
 from captions.models import Image
+from captions.search import highlight_spans, search_terms
 
 register = template.Library()
 
@@ -64,6 +66,14 @@ def plain_failure(image) -> str:
     if not reason or kind in _OPERATOR_REASONS:
         return f"{headline} {hint}"
     return f"{headline} {hint} Reason: {reason}"
+
+
+@register.filter
+def highlight(text, query) -> str:
+    """`text` with the words the search `query` matched in <mark> (escaped, safe to show)."""
+    text = str(text or "")
+    parts = highlight_spans(text, search_terms(str(query or "")))
+    return format_html_join("", "{}", ((format_html("<mark>{}</mark>", piece) if hit else piece,) for piece, hit in parts))
 
 
 @register.simple_tag

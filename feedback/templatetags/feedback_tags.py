@@ -39,3 +39,12 @@ def caption_feedback(context, caption):
         "request": request,
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.simple_tag(takes_context=True)
+def review_shortcuts(context):
+    """The user's single-key shortcuts (on/off and keys), for pages outside the review queue that
+    offer the same next/previous keys: {% review_shortcuts as shortcuts %}."""
+    from feedback.selectors import review_shortcuts_for
+
+    return review_shortcuts_for(context["request"].user)

@@ -1,5 +1,6 @@
 // The landing page's demo: send one image to the public demo API and show its caption (polling
-// while the worker is still at it).
+// while the worker is still at it). The result shows the image (from the visitor's own file: the
+// server deletes its copy) with the caption as its alt text, and the caption beside it.
 (function () {
   "use strict";
   const form = document.getElementById("demo-form");
@@ -39,7 +40,18 @@
         await new Promise((resolve) => setTimeout(resolve, 2000));
         body = await answer(await fetch(body.url, { headers: { Accept: "application/json" } }));
       }
-      if (body && body.caption) show("Caption: " + body.caption.text);
+      if (body && body.caption) {
+        show("Caption: " + body.caption.text);
+        const figure = document.createElement("figure");
+        figure.className = "demo-figure";
+        const img = document.createElement("img");
+        img.src = URL.createObjectURL(file);
+        img.alt = body.caption.text;
+        img.id = "demo-image";
+        img.addEventListener("load", () => URL.revokeObjectURL(img.src), { once: true });
+        figure.appendChild(img);
+        result.prepend(figure);
+      }
       else if (body && body.status === "failed") show("The image could not be captioned: " + (body.error || "no reason given") + ".", true);
       else if (body) show("The caption is taking long; try again in a minute.", true);
     } catch (error) {

@@ -1,5 +1,9 @@
 // The review queue's keyboard: every shortcut clicks the control that carries its data-key, so a
 // key does exactly what the visible button does (htmx sends it and swaps in the next item).
+// Single-key shortcuts act only while the focus is inside the review panel, and not at all when
+// the user turned them off (the panel's data-shortcuts="off"; keys are the user's own, rendered
+// into data-key). After each swap the focus moves to the new item's first action (WCAG 2.4.3),
+// and the live region says what happened.
 (function () {
   "use strict";
 
@@ -48,7 +52,11 @@
       }
       return;
     }
-    if (event.key === "r") {
+    // Single characters: only in the panel, only when the user has them on (WCAG 2.1.4).
+    if (event.key.length === 1 && (root.dataset.shortcuts === "off" || !root.contains(event.target))) return;
+    if (!root.contains(event.target) && event.key !== "Escape") return;
+    const reject = root.querySelector('[data-action="reject"]');
+    if (reject && event.key === reject.dataset.key) {
       event.preventDefault();
       openRejectPanel(root);
       return;
@@ -92,6 +100,11 @@
     const root = panel();
     const live = document.getElementById("review-live");
     if (!root || !live) return;
+    // The focus was on a control that is gone: put it on the new item's first action (the edit
+    // field when editing, the first button otherwise; the panel itself when the queue is empty).
+    const target = root.querySelector("#edit-text") || root.querySelector("[data-first-action]") ||
+      root.querySelector(".review-actions button, .review-actions a, button, a[href]") || root;
+    if (!root.contains(document.activeElement) || document.activeElement === root) target.focus();
     const notice = root.querySelector("#review-notice, #review-error");
     const left = root.querySelector("#review-remaining");
     live.textContent = (notice ? notice.textContent.trim() + " " : "") + (left ? left.textContent.trim() + " left to review." : "");

@@ -41,9 +41,34 @@
     if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
   }, true);
 
-  // Selects that apply at once: data-autosubmit sends their form on change.
+  // Filters that apply at once: data-autosubmit on a select, or on a form (its selects and date
+  // fields), sends the form on change; the form's own button is the fallback without script.
   document.addEventListener("change", (event) => {
-    const select = event.target.closest("select[data-autosubmit]");
-    if (select && select.form) select.form.requestSubmit();
+    const field = event.target.closest("select[data-autosubmit], form[data-autosubmit] select, form[data-autosubmit] input[type=date]");
+    if (field && field.form) field.form.requestSubmit();
+  });
+
+  // A GET form with data-drop-empty leaves its empty fields out of the URL (the server redirects
+  // such a URL to its short form too, for a form sent without script).
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!form.matches || !form.matches("form[data-drop-empty]") || event.defaultPrevented) return;
+    const emptied = Array.from(form.elements).filter((field) => field.name && !field.disabled && field.value === "");
+    emptied.forEach((field) => { field.disabled = true; });
+    setTimeout(() => emptied.forEach((field) => { field.disabled = false; }), 0); // back as they were for a return visit
+  });
+
+  // The image page's previous / next within the list it came from: the user's review keys (the
+  // same setting turns them off), while the focus is not in a field.
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.key.length !== 1) return;
+    const walk = document.querySelector('nav.walk[data-shortcuts="on"]');
+    if (!walk) return;
+    if (event.target.closest && event.target.closest("input, textarea, select, [contenteditable]")) return;
+    const link = Array.from(walk.querySelectorAll("a[data-walk-key]")).find((a) => a.dataset.walkKey === event.key);
+    if (link) {
+      event.preventDefault();
+      window.location.assign(link.href);
+    }
   });
 })();

@@ -1,10 +1,12 @@
 // The upload form: drag and drop, and sending with progress. Files go in parts of at most
-// data-max-files each (one request per part, XHR for upload progress); each part's refusals are
-// listed as they come; the button is disabled while sending; at the end the gallery reloads (or,
-// when some files were refused, only its images section, so that the list of refusals stays). A 400
-// with field_errors (a style, language or model the request cannot have) stops the sending: the
-// fields are marked and the first gets the focus. The Style list says which styles the model
-// chosen in the Model field cannot write (upload-model-abilities, from mlcore.capabilities).
+// data-max-files each (one request per part, XHR for upload progress); the answer is the API's
+// answer to an upload (202 {images, refused}; 400/413 {detail, code, errors, refused}); each part's
+// refusals are listed as they come; the button is disabled while sending; at the end the gallery
+// (data-done) loads (or, when some files were refused, only its images section is fetched, so that
+// the list of refusals stays). A 400 whose errors name a field (a style, language or model the
+// request cannot have) stops the sending: the fields are marked and the first gets the focus. The
+// Style list says which styles the model chosen in the Model field cannot write
+// (upload-model-abilities, from mlcore.capabilities).
 (function () {
   "use strict";
   const form = document.getElementById("upload-form");
@@ -18,6 +20,7 @@
   const progressText = document.getElementById("upload-progress-text");
   const status = document.getElementById("upload-status");
   const refusals = document.getElementById("upload-refusals");
+  const galleryUrl = form.dataset.done || "/";
   const maxFiles = parseInt(form.dataset.maxFiles, 10) || 50;
   const maxBytes = parseInt(form.dataset.maxBytes, 10) || 0;
   const maxZipBytes = parseInt(form.dataset.maxZipBytes, 10) || maxBytes;
@@ -165,7 +168,7 @@
       });
       files.forEach((file) => data.append("images", file, file.name));
       const xhr = new XMLHttpRequest();
-      xhr.open("POST", form.action);
+      xhr.open("POST", form.getAttribute("action")); // not form.action: a field named "action" (the link action) shadows it
       xhr.setRequestHeader("Accept", "application/json");
       xhr.upload.onprogress = (event) => {
         if (!event.lengthComputable) return;
@@ -176,22 +179,33 @@
           " of " + totalFiles + ": " + mib(sent) + " of " + mib(totalBytes);
       };
       xhr.onload = () => {
+        // The API's answer to an upload: 202 {images, refused}; 400/413 {detail, code, errors, refused}.
         let body = null;
         try { body = JSON.parse(xhr.responseText); } catch (error) { body = null; }
-        const fieldErrors = body && body.field_errors && Object.keys(body.field_errors).length ? body.field_errors : null;
-        if (xhr.status === 400 && fieldErrors) {
+        const errors = body && body.errors && typeof body.errors === "object" ? body.errors : {};
+        const fieldErrors = {};
+        Object.keys(errors).forEach((name) => { if (FIELD_IDS[name]) fieldErrors[name] = errors[name]; });
+        if (xhr.status === 400 && Object.keys(fieldErrors).length) {
           // The settings are wrong for every part: nothing was stored, nothing more is sent.
           resolve({ accepted: 0, fieldErrors: fieldErrors });
           return;
         }
         if (body) {
-          (body.refused || []).forEach((r) => refuse(r.filename + ": " + r.reason));
-          (body.errors || []).forEach((e) => refuse(e));
+          const refused = body.refused || [];
+          refused.forEach((r) => refuse(r.filename + ": " + r.reason));
+          Object.keys(errors).forEach((name) => {
+            if (name === "files" && refused.length) return; // the same refusals, listed above
+            errors[name].forEach((message) => refuse(message));
+          });
+          if (xhr.status >= 400 && !refused.length && !Object.keys(errors).length) {
+            refuse(body.detail || "The server refused files " + (filesBefore + 1) + "–" + (filesBefore + files.length) +
+              " (HTTP " + xhr.status + ").");
+          }
         } else {
           refuse("The server refused files " + (filesBefore + 1) + "–" + (filesBefore + files.length) +
             " (HTTP " + xhr.status + ").");
         }
-        resolve({ accepted: body && body.accepted ? body.accepted : 0, fieldErrors: null });
+        resolve({ accepted: body && Array.isArray(body.images) ? body.images.length : 0, fieldErrors: null });
       };
       xhr.onerror = () => {
         refuse("Files " + (filesBefore + 1) + "–" + (filesBefore + files.length) + " could not be sent: the connection failed.");
@@ -244,7 +258,7 @@
     status.textContent = accepted + " image" + (accepted === 1 ? "" : "s") + " queued for captioning" +
       (refusedCount ? "; " + refusedCount + " refused (listed below)." : ".");
     if (accepted && !refusedCount) {
-      window.location.assign(form.action); // the new cards, and the notices
+      window.location.assign(galleryUrl); // the new cards, and the notices
     } else if (accepted) {
       // Some files were refused: the list stays on screen, and the images section below is
       // fetched again so that the new cards (and the poll that updates them) appear.
@@ -252,7 +266,7 @@
         status.append(" The new images are shown below.");
       } else {
         const link = document.createElement("a");
-        link.href = form.action;
+        link.href = galleryUrl;
         link.textContent = "Show the new images";
         status.append(" ", link);
       }
@@ -263,7 +277,7 @@
     const section = document.getElementById("images-section");
     if (!section || !window.fetch || !window.DOMParser) return false;
     try {
-      const response = await fetch(form.action, { credentials: "same-origin", headers: { Accept: "text/html" } });
+      const response = await fetch(galleryUrl, { credentials: "same-origin", headers: { Accept: "text/html" } });
       if (!response.ok) return false;
       const fresh = new DOMParser().parseFromString(await response.text(), "text/html").getElementById("images-section");
       if (!fresh) return false;

@@ -59,6 +59,9 @@ def test_signup_answers_a_taken_address_exactly_like_a_new_one(client, make_user
     taken.refresh_from_db()
     assert taken.password == before  # nobody took the account over
     assert "_auth_user_id" not in client.session  # not signed in as ada without her password
+    landing = client.get(again["Location"]).content.decode()  # the visitor is told what to do next
+    assert "You are not signed in. If this address already has an account, sign in" in landing
+    assert reverse("accounts:login") in landing
 
 
 def test_signup_again_with_the_right_password_signs_the_owner_in(client):
@@ -113,6 +116,7 @@ def test_gallery_requires_login_and_visitors_get_the_landing_page(client):
     html = landing.content.decode()
     assert "Try it with one image" in html and reverse("api:demo-caption") in html and reverse("accounts:signup") in html
     assert "Upload images" not in html
-    response = client.post(reverse("captions:gallery"), {})
+    assert client.post(reverse("captions:gallery"), {}).status_code == 405  # the upload has its own address
+    response = client.post(reverse("captions:upload"), {})
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("accounts:login"))

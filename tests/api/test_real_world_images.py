@@ -100,7 +100,7 @@ def test_a_zip_of_camera_files_is_stored_whole(api):
 
 
 def test_the_web_form_accepts_an_mpo(logged_in_client):
-    response = logged_in_client.post(reverse("captions:gallery"), {"images": [upload("dsc.jpg", mpo_bytes())]})
+    response = logged_in_client.post(reverse("captions:upload"), {"images": [upload("dsc.jpg", mpo_bytes())]})
     assert response.status_code == 302
     assert Image.objects.get().format == "JPEG"
 

@@ -49,6 +49,8 @@ def test_swagger_ui_is_served_from_our_own_static_files(client):
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
     assert "cdn" not in page.lower() and "unpkg" not in page.lower()
     assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+    assert page.startswith("<!DOCTYPE html>") and '<html lang="en">' in page  # a language for screen readers
+    assert '<a href="/" id="back-to-site">' in page and '<main id="swagger-ui">' in page  # a way back to the site
 
 
 @pytest.fixture

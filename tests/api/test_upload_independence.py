@@ -87,7 +87,7 @@ def test_a_zip_member_failing_unexpectedly_refuses_only_that_member(api, setting
 def test_the_web_form_refuses_the_failing_file_and_keeps_the_others(logged_in_client, settings):
     settings.UPLOAD_IMAGE_VALIDATORS = ["tests.captions.upload_hooks.explode_on_boom"]
     response = logged_in_client.post(
-        "/", {"images": [upload("boom.jpg", image_bytes("JPEG")), upload("ok.jpg", image_bytes("JPEG"))]}, follow=True
+        "/upload/", {"images": [upload("boom.jpg", image_bytes("JPEG")), upload("ok.jpg", image_bytes("JPEG"))]}, follow=True
     )
     assert response.redirect_chain and response.status_code == 200
     assert "boom.jpg was not stored" in response.content.decode()
@@ -130,7 +130,7 @@ def test_legacy_and_utf8_file_names_are_kept_in_the_api(api, raw_name, stored):
 
 def test_a_latin1_file_name_is_kept_by_the_web_form(logged_in_client):
     body = multipart([("images", b"caf\xe9.png", image_bytes("PNG"))])
-    response = post_raw(logged_in_client, "/", body)
+    response = post_raw(logged_in_client, "/upload/", body)
     assert response.status_code == 302
     assert list(Image.objects.values_list("original_filename", flat=True)) == ["café.png"]
 
@@ -151,7 +151,7 @@ def test_an_empty_file_name_alone_is_stored_too(api):
 
 def test_an_empty_unnamed_part_is_an_empty_file_input_not_a_file(logged_in_client):
     """What a browser sends for a file input left empty: no file, the usual form error."""
-    response = post_raw(logged_in_client, "/", multipart([("images", b"", b"")]))
+    response = post_raw(logged_in_client, "/upload/", multipart([("images", b"", b"")]))
     assert response.status_code == 400
     assert not Image.objects.exists()
 

@@ -135,7 +135,7 @@ def caption_worker(transactional_db, tiny_model):
 
 AXE_JS = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
-WIDTHS = (390, 1280)
+WIDTHS = (320, 390, 1280)  # 320 CSS px is what 400% zoom of 1280 gives (WCAG 1.4.10 Reflow)
 SCREENSHOTS = ARTIFACTS / "screenshots"
 
 
@@ -158,7 +158,7 @@ def axe_violations(page) -> list[dict]:
 
 
 def check_page(page, name: str) -> None:
-    """At 390 and 1280 px wide: a screenshot in test-artifacts/screenshots/NAME-WIDTH.png, no
+    """At 320, 390 and 1280 px wide: a screenshot in test-artifacts/screenshots/NAME-WIDTH.png, no
     sideways scrolling, and no axe-core violation. The viewport is left at 1280 px."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     problems = []

@@ -130,7 +130,7 @@ def test_signed_in_pages_empty_and_full(page, live_server, tmp_path):
     ids, caption_id = fill_gallery(owner)
     page.goto("/")
     expect(page.locator(".image-card")).to_have_count(5)
-    expect(page.locator("#gallery-progress")).to_contain_text("of 5 done")
+    expect(page.locator("#gallery-progress")).to_contain_text("of 5 finished")
     check_page(page, "gallery-full")
     assert assert_focus_visible(page) >= 20
     page.goto(f"/images/{ids[0]}/")
@@ -165,6 +165,7 @@ def test_signed_in_pages_empty_and_full(page, live_server, tmp_path):
     expect(page.locator("#review-caption")).to_have_text("a dog")
     check_page(page, "review-item")
     assert assert_focus_visible(page) >= 10
+    page.locator("#review-panel button.approve").focus()  # single keys act only in the review panel
     page.keyboard.press("e")
     expect(page.locator("#edit-text")).to_be_focused()
     check_page(page, "review-editing")

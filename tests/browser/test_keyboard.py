@@ -54,7 +54,7 @@ def test_upload_review_and_export_with_the_keyboard_only(page, caption_worker, t
     expect(page.get_by_text("3 images queued for captioning.")).to_be_visible(timeout=20_000)
     # One poll for the page swaps the cards in as the worker finishes them, with a summary.
     expect(page.locator('.image-card[data-status="done"]')).to_have_count(3, timeout=90_000)
-    expect(page.locator("#gallery-progress")).to_contain_text("3 of 3 done")
+    expect(page.locator("#gallery-progress")).to_contain_text("3 of 3 finished.")
     polls = [url for url in requests if "/images/poll/" in url]
     assert not [url for url in requests if url.endswith("/card/")], "cards must not poll one by one"
     page.wait_for_timeout(3500)  # longer than the poll interval: polling has stopped
@@ -74,11 +74,18 @@ def test_upload_review_and_export_with_the_keyboard_only(page, caption_worker, t
     remaining = page.locator("#review-remaining")
     expect(remaining).to_have_text("3")
 
-    page.keyboard.press("a")  # the shortcut
+    page.keyboard.press("a")  # the focus is not in the review panel: a single key does nothing
+    page.wait_for_timeout(500)
+    expect(remaining).to_have_text("3")
+    tab_to(page, "#review-panel button.approve")
+    page.keyboard.press("a")  # the shortcut, from inside the panel
     expect(remaining).to_have_text("2")
-    tab_to(page, "#review-panel button.approve")  # the button itself
-    page.keyboard.press("Enter")
+    approve = page.locator("#review-panel button.approve")
+    expect(approve).to_be_focused()  # the next item's first action, not <body>
+    page.keyboard.press("Enter")  # the button itself
     expect(remaining).to_have_text("1")
+    expect(approve).to_be_focused()
+    expect(page.locator("#review-live")).to_contain_text("1 left to review.")
     tab_to(page, "#review-panel a[data-key=e]")
     page.keyboard.press("Enter")
     editor = page.locator("#edit-text")
@@ -89,9 +96,11 @@ def test_upload_review_and_export_with_the_keyboard_only(page, caption_worker, t
     expect(remaining).to_have_text("0")
 
     # Export the upload's alt text from an image's page.
+    expect(page.locator("#review-panel")).to_be_focused()  # the queue is empty: the panel says so
     tab_to(page, "a[href='/']", backwards=True)
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Upload images")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your images")).to_be_visible()
+    expect(page.locator("#upload-disclosure")).not_to_have_attribute("open", "")  # folded away once there are images
     tab_to(page, ".image-card a[href*='/images/']")
     page.keyboard.press("Enter")
     page.wait_for_url("**/images/*/")

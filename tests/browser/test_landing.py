@@ -22,6 +22,10 @@ def test_a_visitor_reads_the_landing_page_and_tries_the_demo(page, caption_worke
     page.get_by_label("Image", exact=True).set_input_files(str(photo))
     page.get_by_role("button", name="Caption it").click()
     expect(page.locator("#demo-result")).to_contain_text("Caption: ", timeout=90_000)
+    shown = page.locator("#demo-result img#demo-image")  # the image itself, its caption as alt text
+    expect(shown).to_be_visible()
+    assert shown.get_attribute("alt") == page.locator("#demo-result p").inner_text().removeprefix("Caption: ")
+    assert page.evaluate("document.getElementById('demo-image').naturalWidth") > 0
     expect(page.get_by_role("button", name="Caption it")).to_be_enabled()
     check_page(page, "landing-demo-captioned")
 

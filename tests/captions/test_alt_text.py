@@ -84,7 +84,7 @@ def test_a_megabyte_of_context_is_a_clear_refusal(api, tiny_model):
 
 
 def test_upload_form_and_zip_batch_carry_purpose_and_context(logged_in_client, api, tiny_model):
-    response = logged_in_client.post(reverse("captions:gallery"), {
+    response = logged_in_client.post(reverse("captions:upload"), {
         "images": [upload("form.png", image_bytes("PNG", color=(1, 2, 3)), "image/png")],
         "purpose": "complex", "context": CONTEXT,
     })
@@ -104,7 +104,7 @@ def test_upload_form_and_zip_batch_carry_purpose_and_context(logged_in_client, a
         image = Image.objects.get(original_filename=name)
         assert (image.params["purpose"], image.params["context"]) == ("text", "Slides of a talk")
 
-    response = logged_in_client.post(reverse("captions:gallery"), {
+    response = logged_in_client.post(reverse("captions:upload"), {
         "images": [upload("bad.png", image_bytes("PNG"), "image/png")], "purpose": "ornamental"})
     assert not Image.objects.filter(original_filename="bad.png").exists()
 

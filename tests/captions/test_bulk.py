@@ -132,9 +132,13 @@ def test_bulk_export_of_a_selection_in_three_formats(logged_in_client, gallery):
     assert [r["filename"] for r in rows] == ["photo-0.jpg", "photo-3.jpg"]
     as_json = json.loads(logged_in_client.post(reverse("captions:images_bulk"), {"action": "export", "format": "json", "ids": ids}).content)
     assert as_json[0]["caption"] == 'a "quoted" <b>cat</b> & =SUM(1)'
-    html = logged_in_client.post(reverse("captions:images_bulk"), {"action": "export", "format": "html", "ids": ids}).content.decode()
+    as_html = logged_in_client.post(reverse("captions:images_bulk"), {"action": "export", "format": "html", "ids": ids})
+    assert as_html["Content-Type"] == "text/html; charset=utf-8" and as_html["Content-Disposition"].endswith('.html"')
+    assert as_html["Content-Disposition"].startswith("attachment;")
+    html = as_html.content.decode()
     assert html.splitlines()[0] == '<img src="photo-0.jpg" alt="a &quot;quoted&quot; &lt;b&gt;cat&lt;/b&gt; &amp; =SUM(1)">'
-    assert html.splitlines()[1].startswith('<img src="photo-3.jpg" alt="">')
+    assert html.splitlines()[1] == '<!-- no caption yet: <img src="photo-3.jpg"> -->'  # never alt="" (decorative)
+    assert 'alt=""' not in html
 
 
 @pytest.mark.django_db

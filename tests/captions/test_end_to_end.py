@@ -22,7 +22,7 @@ def test_sign_up_upload_three_images_and_see_three_captions(client, qcluster):
     client.post(reverse("accounts:signup"), {"email": "ada@example.com", "password1": password, "password2": password})
     colours = [(220, 20, 20), (20, 220, 20), (20, 20, 220)]
     response = client.post(
-        reverse("captions:gallery"),
+        reverse("captions:upload"),
         {"images": [upload(f"photo-{i}.jpg", image_bytes("JPEG", color=c)) for i, c in enumerate(colours)]},
     )
     assert response.status_code == 302
@@ -38,7 +38,7 @@ def test_sign_up_upload_three_images_and_see_three_captions(client, qcluster):
     assert gallery.count("badge-done") == 3
 
     # The same photo again: the stored caption is reused, not recomputed.
-    client.post(reverse("captions:gallery"), {"images": [upload("again.jpg", image_bytes("JPEG", color=colours[0]))]})
+    client.post(reverse("captions:upload"), {"images": [upload("again.jpg", image_bytes("JPEG", color=colours[0]))]})
     qcluster(4)
     again = Image.objects.get(original_filename="again.jpg")
     assert again.current_caption.source == Caption.Source.CACHE
@@ -62,7 +62,7 @@ user = User.objects.create_user(email="web@example.com", password=None)
 client = Client(HTTP_HOST="localhost")
 client.force_login(user)
 assert client.get("/").status_code == 200
-assert client.post("/", {{"images": [upload("a.jpg", image_bytes("JPEG"))]}}).status_code == 302
+assert client.post("/upload/", {{"images": [upload("a.jpg", image_bytes("JPEG"))]}}).status_code == 302
 loaded = sorted(m for m in ("torch", "transformers") if m in sys.modules)
 print("LOADED", loaded)
 """

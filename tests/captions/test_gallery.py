@@ -47,7 +47,7 @@ def test_gallery_lists_own_images_newest_first_with_badges(logged_in_client, use
     assert "A red square." in html
     assert "badge-queued" in html and "badge-done" in html
     assert html.count('hx-trigger="every 3s"') == 1  # one page-level poll, not one per card
-    assert "0 of 1 done" in html  # the work under way: since the oldest unfinished upload
+    assert "0 of 1 finished" in html  # the work under way: since the oldest unfinished upload
 
 
 def test_gallery_is_paginated(logged_in_client, user):
@@ -69,20 +69,20 @@ def test_one_poll_swaps_the_changed_cards_and_stops_when_all_are_final(logged_in
     assert f"since={quote(since)}" in page
     watch = f"{first.public_id}:queued,{second.public_id}:queued"
     unchanged = logged_in_client.get(poll_url, {"watch": watch, "since": since}, headers={"HX-Request": "true"}).content.decode()
-    assert "hx-swap-oob" not in unchanged and "every 3s" in unchanged and "0 of 2 done" in unchanged
+    assert "hx-swap-oob" not in unchanged and "every 3s" in unchanged and "0 of 2 finished" in unchanged
 
     Image.objects.filter(pk=second.pk).update(status=Image.Status.PROCESSING, claim_expires_at=timezone.now())
     finish_with_caption(first, "A cat asleep.")
     answer = logged_in_client.get(poll_url, {"watch": watch, "since": since}, headers={"HX-Request": "true"}).content.decode()
     assert answer.count("hx-swap-oob") == 2  # both changed: one is done, one is being captioned
-    assert "A cat asleep." in answer and "Captioning…" in answer and "1 of 2 done" in answer
+    assert "A cat asleep." in answer and "Captioning…" in answer and "1 of 2 finished" in answer
     next_poll = answer.split('hx-get="')[1].split('"')[0]
     assert f"watch={second.public_id}%3Aprocessing&amp;" in next_poll and str(first.public_id) not in next_poll
 
     finish_with_caption(second, "A dog.")
     last = logged_in_client.get(poll_url, {"watch": f"{second.public_id}:processing", "since": since}).content.decode()
     assert "A dog." in last and "every 3s" not in last  # polling stops
-    assert "2 of 2 done" in last
+    assert "2 of 2 finished" in last
 
 
 @pytest.mark.parametrize("watch", ["nonsense", "123:queued", "{uuid}:bogus", ",".join(["{uuid}:queued"] * 1) + ",x:y"])

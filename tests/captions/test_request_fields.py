@@ -19,6 +19,7 @@ from tests.images import image_bytes, upload
 pytestmark = pytest.mark.django_db(transaction=True)
 
 GALLERY = "/"
+UPLOAD = "/upload/"
 JSON = {"HTTP_ACCEPT": "application/json"}
 
 
@@ -90,7 +91,7 @@ def test_the_upload_form_shows_a_request_the_model_cannot_caption_at_the_field(
     fields = _fields(fields)
 
     # Without JavaScript: the form again, 400, the error at the field, nothing stored.
-    response = signed_in.post(GALLERY, {"images": files(), **fields})
+    response = signed_in.post(UPLOAD, {"images": files(), **fields})
     assert response.status_code == 400
     form = response.context["form"]
     assert set(form.errors) == {field}, form.errors
@@ -105,28 +106,29 @@ def test_the_upload_form_shows_a_request_the_model_cannot_caption_at_the_field(
     assert "upload-refusals" in page and "was not stored" not in page
     assert not Image.objects.exists()
 
-    # With JavaScript (upload.js asks for JSON): the field named in field_errors; `errors` as before.
-    response = signed_in.post(GALLERY, {"images": files(2), **fields}, **JSON)
+    # With JavaScript (upload.js asks for JSON): the API's error format, the field named in `errors`.
+    response = signed_in.post(UPLOAD, {"images": files(2), **fields}, **JSON)
     assert response.status_code == 400
     body = response.json()
-    assert list(body["field_errors"]) == [field] and words[0] in body["field_errors"][field][0]
-    assert body["errors"] == [f"{field}: {body['field_errors'][field][0]}"]
-    assert (body["accepted"], body["refused"]) == (0, [])
+    assert list(body["errors"]) == [field] and words[0] in body["errors"][field][0]
+    assert body["detail"] == f"{field}: {body['errors'][field][0]}" and body["code"] == "invalid"
+    assert "refused" not in body and "images" not in body
     assert not Image.objects.exists()
 
 
 def test_the_upload_form_accepts_what_the_chosen_model_can_write(signed_in, blip_site, tiny_vlm_dir, user):
-    response = signed_in.post(GALLERY, {"images": files(), "style": "tags", "language": "de", "model": tiny_vlm_dir},
+    response = signed_in.post(UPLOAD, {"images": files(), "style": "tags", "language": "de", "model": tiny_vlm_dir},
                               **JSON)
-    assert response.status_code == 201, response.content
-    assert response.json() == {"accepted": 1, "refused": [], "errors": [], "field_errors": {}}
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert (len(body["images"]), body["refused"], body["batch"]) == (1, [], None)
     image = Image.objects.get()
     assert (image.params["style"], image.params["language"], image.model_spec) == ("tags", "de", tiny_vlm_dir)
 
     # A file refusal is still a refusal, not a field error.
-    response = signed_in.post(GALLERY, {"images": [upload("notes.txt", b"hello")]}, **JSON)
+    response = signed_in.post(UPLOAD, {"images": [upload("notes.txt", b"hello")]}, **JSON)
     assert response.status_code == 400
-    assert response.json()["field_errors"] == {} and "notes.txt" in response.json()["errors"][0]
+    assert list(response.json()["errors"]) == ["files"] and "notes.txt" in response.json()["errors"]["files"][0]
 
 
 def test_the_page_says_what_each_model_can_write(signed_in, blip_site, tiny_vlm_dir):
@@ -276,8 +278,8 @@ def test_an_offered_folder_with_a_broken_config_is_unknown_not_a_500(signed_in, 
     data = json.loads(re.search(r'<script id="upload-model-abilities" type="application/json">(.*?)</script>',
                                 response.content.decode(), re.S).group(1))
     assert data["models"][str(broken)] == {"styles": None, "languages": None, "known": False}
-    response = signed_in.post(GALLERY, {"images": files(), "style": "tags", "model": str(broken)}, **JSON)
-    assert response.status_code == 201, response.content
+    response = signed_in.post(UPLOAD, {"images": files(), "style": "tags", "model": str(broken)}, **JSON)
+    assert response.status_code == 202, response.content
     assert Image.objects.get().model_spec == str(broken)
 
 
@@ -307,8 +309,8 @@ def test_the_api_names_every_field_at_fault_at_once(api, blip_site, fields, expe
 @pytest.mark.parametrize("fields,expected", [SEVERAL_BAD[4], ({"style": "tags", "language": "de", "model": "nope"},
                                                                 {"model"})], ids=["blip-tags-de", "bad-model"])
 def test_the_upload_form_marks_every_field_at_fault(signed_in, blip_site, fields, expected):
-    response = signed_in.post("/", {"images": [upload("a.png", image_bytes("PNG"))], **fields},
+    response = signed_in.post(UPLOAD, {"images": [upload("a.png", image_bytes("PNG"))], **fields},
                               HTTP_ACCEPT="application/json")
     assert response.status_code == 400
-    assert set(response.json()["field_errors"]) == expected
+    assert set(response.json()["errors"]) == expected
     assert not Image.objects.exists()

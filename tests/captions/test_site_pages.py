@@ -103,7 +103,7 @@ def test_no_banner_when_a_worker_can_caption_or_for_visitors(logged_in_client, d
 
 
 def test_an_upload_redirects_and_a_reload_stores_nothing_more(logged_in_client):
-    response = logged_in_client.post(reverse("captions:gallery"), {"images": [upload("a.jpg", image_bytes("JPEG"))]})
+    response = logged_in_client.post(reverse("captions:upload"), {"images": [upload("a.jpg", image_bytes("JPEG"))]})
     assert response.status_code == 302
     assert Image.objects.count() == 1
     reloaded = logged_in_client.get(response["Location"])  # what a reload after the redirect does
@@ -111,25 +111,29 @@ def test_an_upload_redirects_and_a_reload_stores_nothing_more(logged_in_client):
     assert [str(m) for m in reloaded.context["messages"]] == ["1 image queued for captioning."]
 
 
-def test_the_upload_script_gets_json_with_each_refusal(logged_in_client):
+def test_the_upload_script_gets_the_apis_upload_answer(logged_in_client):
     response = logged_in_client.post(
-        reverse("captions:gallery"),
+        reverse("captions:upload"),
         {"images": [upload("good.jpg", image_bytes("JPEG")), upload("bad.jpg", b"nope")]},
         headers={"Accept": "application/json"},
     )
-    assert response.status_code == 201
+    assert response.status_code == 202
     body = response.json()
-    assert body["accepted"] == 1 and body["errors"] == []
+    assert set(body) == {"batch", "images", "refused"}  # the shape of POST /api/v1/images/'s answer
+    assert [image["filename"] for image in body["images"]] == ["good.jpg"]
+    assert body["images"][0]["url"].endswith(f"/api/v1/images/{body['images'][0]['id']}/")
     assert [r["filename"] for r in body["refused"]] == ["bad.jpg"] and body["refused"][0]["reason"]
 
-    nothing = logged_in_client.post(reverse("captions:gallery"), {"images": [upload("bad.jpg", b"nope")]},
+    nothing = logged_in_client.post(reverse("captions:upload"), {"images": [upload("bad.jpg", b"nope")]},
                                     headers={"Accept": "application/json"})
-    assert nothing.status_code == 400 and nothing.json()["accepted"] == 0
-    assert "bad.jpg" in " ".join(nothing.json()["errors"])
+    assert nothing.status_code == 400 and nothing.json()["code"] == "files_refused"
+    assert "bad.jpg" in nothing.json()["detail"] and [r["filename"] for r in nothing.json()["refused"]] == ["bad.jpg"]
+    assert "bad.jpg" in " ".join(nothing.json()["errors"]["files"])
 
-    bad_settings = logged_in_client.post(reverse("captions:gallery"), {"images": [upload("a.jpg", image_bytes("JPEG"))],
+    bad_settings = logged_in_client.post(reverse("captions:upload"), {"images": [upload("a.jpg", image_bytes("JPEG"))],
                                          "num_beams": "99"}, headers={"Accept": "application/json"})
-    assert bad_settings.status_code == 400 and "num_beams" in bad_settings.json()["errors"][0]
+    assert bad_settings.status_code == 400 and list(bad_settings.json()["errors"]) == ["num_beams"]
+    assert bad_settings.json()["detail"].startswith("num_beams: ")
     assert Image.objects.count() == 1
 
 

@@ -20,7 +20,7 @@ def stored_files(settings) -> list[Path]:
 
 
 def post_images(client, *files, **fields):
-    return client.post(reverse("captions:gallery"), {"images": list(files), **fields})
+    return client.post(reverse("captions:upload"), {"images": list(files), **fields})
 
 
 def test_one_image_is_stored_with_its_facts_and_queued(logged_in_client, user, settings):

@@ -18,7 +18,7 @@ JSON = {"HTTP_ACCEPT": "application/json"}
 
 
 def post(client, *files, headers=None, **fields):
-    return client.post(reverse("captions:gallery"), {"images": list(files), **fields}, **(headers or {}))
+    return client.post(reverse("captions:upload"), {"images": list(files), **fields}, **(headers or {}))
 
 
 def names() -> list[str]:
@@ -46,16 +46,17 @@ def test_a_zip_through_the_plain_form_becomes_one_batch_and_its_bad_members_are_
 def test_a_zip_through_the_json_path_lists_member_refusals(logged_in_client):
     data = archive(**{"a.jpg": image_bytes("JPEG"), "b.jpg": b"\xff\xd8 broken"})
     response = post(logged_in_client, upload("one.zip", data, "application/zip"), headers=JSON)
-    assert response.status_code == 201
+    assert response.status_code == 202
     body = response.json()
-    assert body["accepted"] == 1 and [r["filename"] for r in body["refused"]] == ["b.jpg"]
+    assert len(body["images"]) == 1 and [r["filename"] for r in body["refused"]] == ["b.jpg"]
+    assert body["batch"] is not None and body["images"][0]["filename"] == "a.jpg"
     assert names() == ["a.jpg"]
 
 
 def test_a_zip_with_nothing_usable_is_a_400_naming_each_member(logged_in_client):
     response = post(logged_in_client, upload("bad.zip", archive(**{"x.txt": b"text"}), "application/zip"), headers=JSON)
     assert response.status_code == 400
-    assert response.json()["errors"] == ["x.txt: Not a supported image: accepted formats are JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF and HEIC/HEIF."]
+    assert response.json()["errors"]["files"] == ["x.txt: Not a supported image: accepted formats are JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF and HEIC/HEIF."]
     damaged = post(logged_in_client, upload("damaged.zip", b"PK\x03\x04 not really", "application/zip"))
     assert damaged.status_code == 400 and "damaged.zip" in damaged.content.decode()
     assert not Image.objects.exists()
@@ -67,15 +68,15 @@ def test_the_same_limits_as_the_api(logged_in_client, settings):
     members = {f"{i}.bmp": image_bytes("BMP", size=(70, 70), color=(i * 40, 0, 0)) for i in range(4)}  # ~15 KB each
     data = make_zip(members, compression=zipfile.ZIP_STORED)
     assert 30_000 < len(data) < 200_000  # over the per-image limit, under the archive's
-    assert post(logged_in_client, upload("ok.zip", data, "application/zip"), headers=JSON).json()["accepted"] == 4
+    assert post(logged_in_client, upload("ok.zip", data, "application/zip"), headers=JSON).json()["images"].__len__() == 4
     settings.BATCH_MAX_ZIP_BYTES = 40_000
     response = post(logged_in_client, upload("big.zip", data, "application/zip"), headers=JSON)
-    assert response.status_code == 400
-    assert response.json()["errors"][0].startswith("big.zip: The archive is larger than the 0.0381")
+    assert response.status_code == 413 and response.json()["code"] == "too_large"  # as the API answers
+    assert response.json()["errors"]["files"][0].startswith("big.zip: The archive is larger than the 0.0381")
     settings.BATCH_MAX_ZIP_BYTES = 200_000
     settings.MAX_FILES_PER_UPLOAD = 3  # the members count against the files of one upload
     response = post(logged_in_client, upload("many.zip", data, "application/zip"), headers=JSON)
-    assert response.status_code == 400 and "at most 3" in response.json()["errors"][0]
+    assert response.status_code == 400 and "at most 3" in response.json()["errors"]["images"][0]
     assert Image.objects.count() == 4
 
 

@@ -84,6 +84,9 @@ def test_approve_edit_rate_and_pick_with_the_keyboard(browser_context, live_serv
     expect(page.locator("#shortcuts")).to_contain_text("approve")
     # Set a marker that a full page load would wipe: everything below happens without one.
     page.evaluate("window.reviewMarker = 'still here'")
+    page.keyboard.press("j")  # single keys act only while the focus is in the review panel
+    expect(caption).to_have_text("a blurry photo")
+    page.locator("#review-panel").focus()
 
     page.keyboard.press("j")
     expect(caption).to_have_text("a cat on a sofa")
@@ -132,6 +135,7 @@ def test_reject_from_the_keyboard_queues_a_new_caption(browser_context, live_ser
     page = logged_in_page(browser_context, live_server, owner)
     page.goto("/review/")
     expect(page.locator("#review-remaining")).to_have_text("1")
+    page.locator("#review-panel button.approve").focus()
     page.keyboard.press("r")
     beams = page.locator("#reject-panel input[name=num_beams]")
     expect(beams).to_be_focused()

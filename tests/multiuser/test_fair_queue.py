@@ -168,8 +168,8 @@ def test_unlimited_web_writes_files_count_against_one_budget(client, make_user, 
     client.force_login(owner)
     files = lambda start: [upload(f"w{n}.png", image_bytes("PNG", size=(8, 8), color=(n, 60, 60)))  # noqa: E731
                            for n in range(start, start + 3)]
-    assert client.post(reverse("captions:gallery"), {"images": files(0)}).status_code == 302
-    refused = client.post(reverse("captions:gallery"), {"images": files(10)})
+    assert client.post(reverse("captions:upload"), {"images": files(0)}).status_code == 302
+    refused = client.post(reverse("captions:upload"), {"images": files(10)})
     assert refused.status_code == 429 and "as many images as allowed" in refused.content.decode()
     assert Image.objects.filter(owner=owner).count() == 3
     # The bulk re-caption of the three takes from the same budget (one left): refused whole.
@@ -177,7 +177,7 @@ def test_unlimited_web_writes_files_count_against_one_budget(client, make_user, 
     assert "as many images as allowed" in response.content.decode()
     # Another user has a budget of their own.
     client.force_login(make_user("b@example.com"))
-    assert client.post(reverse("captions:gallery"), {"images": files(20)}).status_code == 302
+    assert client.post(reverse("captions:upload"), {"images": files(20)}).status_code == 302
 
 
 def test_api_uploads_count_files_not_requests(make_user, settings):

@@ -285,7 +285,7 @@ def test_text_longer_than_its_column_model_spec_is_a_400_where_it_enters(ada, cl
         assert response.status_code == 400, (url, response.status_code)
         assert "model" in json.dumps(response.json())
     client.force_login(ada)
-    response = client.post(reverse("captions:gallery"), {"files": [upload("p.jpg", image_bytes("JPEG"))], "model": spec})
+    response = client.post(reverse("captions:upload"), {"files": [upload("p.jpg", image_bytes("JPEG"))], "model": spec})
     assert response.status_code in (400, 200) and "at most 300 characters" in response.content.decode()
     assert not Image.objects.filter(owner=ada).exists()
 
