@@ -184,7 +184,8 @@ class ApiKeyCreateInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100, help_text="What the key is for, such as the script that uses it.")
     expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Optional; in the future.")
     scopes = serializers.ListField(
-        child=serializers.ChoiceField(choices=ApiKey.SCOPES), required=False, allow_empty=False, max_length=3,
+        child=serializers.ChoiceField(choices=ApiKey.SCOPES), required=False, allow_empty=False, min_length=1,
+        max_length=3,
         help_text="What the key may do: read (GET), write (uploads, deletes, feedback), keys (manage keys). "
         "Default: read and write. A key making a key needs keys, and gives at most its own scopes.",
     )

@@ -6,7 +6,8 @@ from rest_framework.fields import empty
 
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know: a typo such as `num_beam` is a 400, not silently ignored.
-    In JSON, a text field given a number or a boolean is a 400 too (not turned into text); with
+    In JSON, a text field given a number or a boolean is a 400 too (not turned into text), and so
+    is a number field given true or false (not read as 1 or 0); with
     `reject_blank` (query strings, API forms), `field=` is a 400 instead of meaning "not given"
     (unless the field allows blanks). In a form or query string, a field that takes one value
     given more than once (`-F num_beams=3 -F num_beams=4`, two `file` parts) is a 400 naming it,
@@ -32,6 +33,9 @@ class StrictSerializer(serializers.Serializer):
             elif (not is_form and isinstance(field, serializers.CharField) and value is not None
                   and not isinstance(value, str)):
                 errors[name] = ["Must be a string."]
+            elif (not is_form and isinstance(value, bool) and isinstance(
+                    field, (serializers.IntegerField, serializers.FloatField, serializers.DecimalField))):
+                errors[name] = ["Must be a number, not true or false."]
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as error:

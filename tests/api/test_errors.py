@@ -85,3 +85,10 @@ def test_a_session_post_without_csrf_token_is_a_403_in_the_same_format(user):
     assert browser.get("/api/v1/images/").status_code == 200  # the signed-in Swagger UI can read
     response = browser.post("/api/v1/api-keys/", {"name": "x"}, format="json")
     assert "CSRF" in assert_error_format(response, 403)["detail"]
+
+
+@pytest.mark.parametrize("field, value", [("length_penalty", False), ("num_beams", True), ("max_length", False)])
+def test_a_number_field_given_true_or_false_in_json_is_a_400(api, field, value):
+    """JSON true/false is not read as 1/0 by a number field (Python's bool is an int)."""
+    response = api.post("/api/v1/images/bulk/", {"action": "retry", field: value}, format="json")
+    assert_error_format(response, 400, field=field)
