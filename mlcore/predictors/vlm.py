@@ -50,7 +50,7 @@ __all__ = ["VLMCaptioner", "VLM_ARCHITECTURES", "is_vlm", "VLMRawCandidate", "st
 #: config.model_type -> prompt family ("chat": chat template; "paligemma": task prefixes; "florence2":
 #: task tokens), from the vision-language families of the model catalogue (mlcore.catalog). Tested with
 #: tiny random models: llava, llava_next, qwen2_vl, qwen2_5_vl, qwen3_vl, idefics3, paligemma, gemma3,
-#: florence2 (tests/mlcore/test_vlm.py, and through the worker in tests/captions/test_vlm_architectures.py).
+#: florence2 (tests/mlcore/test_vlm.py, and through the worker in tests/worker/test_vlm_architectures.py).
 VLM_ARCHITECTURES: dict[str, str] = {model_type: family.name for model_type, family in model_types("vlm").items()}
 
 # PaliGemma / Florence-2 location and segmentation tokens (detection outputs, not words)

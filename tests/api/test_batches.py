@@ -12,8 +12,8 @@ from django.urls import reverse
 from captions.models import Batch, Caption, Image
 from captions.services.submission import batch_submit
 from tests.api.conftest import assert_error_format, run_worker_once
-from tests.captions.test_upload import stored_files
 from tests.images import image_bytes, upload
+from tests.upload.test_upload import stored_files
 
 pytestmark = pytest.mark.django_db
 

@@ -29,7 +29,7 @@ def ten_files(kill_at: int = 5) -> list:
 def test_a_terminated_backend_at_the_5th_of_10_files_answers_503_and_commits_nothing(api, settings):
     if connection.vendor != "postgresql":
         pytest.skip("pg_terminate_backend: the PostgreSQL run of the suite")
-    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.captions.upload_hooks.terminate_backend_on_kill"]
+    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.upload.upload_hooks.terminate_backend_on_kill"]
     response = api.post("/api/v1/images/", {"files": ten_files()}, format="multipart")
     assert response.status_code == 503, response.content
     assert int(response["Retry-After"]) > 0 and response.json()["code"] == "unavailable"

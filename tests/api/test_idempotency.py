@@ -47,8 +47,8 @@ def test_a_refused_upload_is_answered_the_same_on_retry(api):
 
 
 def test_a_first_attempt_that_failed_leaves_no_record_and_its_retry_runs(api, settings):
-    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.captions.upload_hooks.stop_storage_on_stop"]
-    from tests.captions import upload_hooks
+    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.upload.upload_hooks.stop_storage_on_stop"]
+    from tests.upload import upload_hooks
 
     def storage_down():
         from core.exceptions import StorageUnavailable

@@ -14,8 +14,8 @@ from captions.caption_request import caption_request_check
 from captions.models import Batch, Caption, Image
 from captions.services.submission import image_submit
 from tests.api.conftest import assert_error_format, run_worker_once
-from tests.captions.test_upload import BAD_FILES, stored_files
 from tests.images import image_bytes, upload
+from tests.upload.test_upload import BAD_FILES, stored_files
 
 pytestmark = pytest.mark.django_db
 

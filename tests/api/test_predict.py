@@ -16,8 +16,8 @@ from captions.models import Caption, Image
 from captions.services.queue import image_delete
 from captions.services.submission import image_submit
 from tests.api.conftest import assert_error_format, run_worker_once, worker_in_background
-from tests.captions.test_upload import BAD_FILES, stored_files
 from tests.images import image_bytes, upload
+from tests.upload.test_upload import BAD_FILES, stored_files
 
 PREDICT = "/api/v1/predict/"
 DEMO = "/api/v1/demo/caption/"

@@ -47,7 +47,7 @@ def stored_files_exist(image: Image) -> bool:
 
 
 def test_an_unexpected_exception_on_one_file_refuses_only_that_file(api, settings, caplog):
-    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.captions.upload_hooks.explode_on_boom"]
+    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.upload.upload_hooks.explode_on_boom"]
     files = [upload("a.jpg", image_bytes("JPEG")), upload("boom.png", image_bytes("PNG")), upload("c.jpg", image_bytes("JPEG"))]
     with caplog.at_level(logging.ERROR, logger="captions.services.submission"):
         response = api.post("/api/v1/images/", {"files": files}, format="multipart")
@@ -64,7 +64,7 @@ def test_an_unexpected_exception_on_one_file_refuses_only_that_file(api, setting
 
 
 def test_the_only_file_failing_unexpectedly_is_a_400_with_its_reason_not_a_500(api, settings):
-    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.captions.upload_hooks.explode_on_boom"]
+    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.upload.upload_hooks.explode_on_boom"]
     response = api.post("/api/v1/images/", {"files": [upload("boom.jpg", image_bytes("JPEG"))]}, format="multipart")
     assert response.status_code == 400
     assert response.json()["refused"] == [{"filename": "boom.jpg", "reason": INTERNAL_ERROR_REASON}]
@@ -72,7 +72,7 @@ def test_the_only_file_failing_unexpectedly_is_a_400_with_its_reason_not_a_500(a
 
 
 def test_a_zip_member_failing_unexpectedly_refuses_only_that_member(api, settings):
-    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.captions.upload_hooks.explode_on_boom"]
+    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.upload.upload_hooks.explode_on_boom"]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("one.jpg", image_bytes("JPEG"))
@@ -85,7 +85,7 @@ def test_a_zip_member_failing_unexpectedly_refuses_only_that_member(api, setting
 
 
 def test_the_web_form_refuses_the_failing_file_and_keeps_the_others(logged_in_client, settings):
-    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.captions.upload_hooks.explode_on_boom"]
+    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.upload.upload_hooks.explode_on_boom"]
     response = logged_in_client.post(
         "/upload/", {"images": [upload("boom.jpg", image_bytes("JPEG")), upload("ok.jpg", image_bytes("JPEG"))]}, follow=True
     )
@@ -95,7 +95,7 @@ def test_the_web_form_refuses_the_failing_file_and_keeps_the_others(logged_in_cl
 
 
 def test_a_validator_refusal_gives_its_own_reason(api, settings):
-    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.captions.upload_hooks.refuse_on_nsfw"]
+    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.upload.upload_hooks.refuse_on_nsfw"]
     files = [upload("nsfw.jpg", image_bytes("JPEG")), upload("fine.jpg", image_bytes("JPEG"))]
     response = api.post("/api/v1/images/", {"files": files}, format="multipart")
     assert response.status_code == 202

@@ -173,7 +173,7 @@ def test_images_that_compress_far_beyond_100_to_1_are_accepted_inside_a_zip(api)
 @pytest.mark.django_db
 def test_a_failing_file_and_a_failing_request_leave_no_file(user, settings):
     media = Path(settings.MEDIA_ROOT)
-    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.captions.upload_hooks.explode_on_boom"]
+    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.upload.upload_hooks.explode_on_boom"]
     with pytest.raises(RuntimeError), transaction.atomic():
         result = image_submit(owner=user, files=[upload("boom.jpg", image_bytes("JPEG")), upload("b.png", image_bytes("PNG"))])
         assert [r.filename for r in result.refused] == ["boom.jpg"]
@@ -329,7 +329,7 @@ def test_a_sigkilled_gunicorn_worker_leaves_nothing_after_the_sweep(settings, us
         "DATABASE_URL": database_url_of_this_test(),
         "MEDIA_ROOT": str(media),
         "FILE_UPLOAD_TEMP_DIR": str(temp),
-        "UPLOAD_IMAGE_VALIDATORS": "tests.captions.upload_hooks.slow_on_slow",
+        "UPLOAD_IMAGE_VALIDATORS": "tests.upload.upload_hooks.slow_on_slow",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": "1",
         "GUNICORN_THREADS": "2",

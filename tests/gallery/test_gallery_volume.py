@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from captions.models import Caption
-from tests.captions.test_gallery import finish_with_caption, make_image
+from tests.gallery.test_gallery import finish_with_caption, make_image
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from captions.models import Image
 from captions.services.media import media_sweep
-from tests.captions import upload_hooks
+from tests.upload import upload_hooks
 from tests.images import image_bytes, upload
 from tests.s3server import SeaweedFS
 
@@ -93,7 +93,7 @@ def test_a_missing_object_is_a_404_not_a_500(api, s3_media, user):
 
 def test_a_refused_file_leaves_no_object(api, s3_media, settings):
     server, bucket = s3_media
-    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.captions.upload_hooks.refuse_on_nsfw"]
+    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.upload.upload_hooks.refuse_on_nsfw"]
     response = upload_files(api, upload("ok.png", image_bytes("PNG")), upload("nsfw.png", image_bytes("PNG")))
     assert response.status_code == 202
     assert [item["filename"] for item in response.json()["refused"]] == ["nsfw.png"]
@@ -163,7 +163,7 @@ def test_storage_going_down_mid_upload_answers_503_and_announces_nothing(api, ow
     """Files 1-2 are written to the bucket, then the server dies: no row is committed, the answer
     is a 503, and the objects already written are removed (now, or by the sweep once the storage
     is back)."""
-    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.captions.upload_hooks.stop_storage_on_stop"]
+    settings.UPLOAD_IMAGE_VALIDATORS = ["tests.upload.upload_hooks.stop_storage_on_stop"]
     upload_hooks.storage_stopper = own_seaweedfs.stop
     files = [upload("1.png", image_bytes("PNG")), upload("2.png", image_bytes("PNG")),
              upload("stop.png", image_bytes("PNG")), upload("4.png", image_bytes("PNG"))]

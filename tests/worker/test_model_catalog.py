@@ -11,8 +11,8 @@ from captions.models import Image
 from captions.selectors import caption_model_choices, model_abilities
 from mlcore.catalog import ModelEntry, add_model, remove_model
 from mlcore.config import reload_config
-from tests.captions.worker_helpers import run_task
 from tests.images import image_bytes, upload
+from tests.worker.worker_helpers import run_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,8 +8,8 @@ from captions.models import Caption, Image
 from captions.selectors import captioning_defaults
 from captions.services.submission import image_submit
 from feedback.models import ModelActivation, ReviewAction, TrainingRun
-from tests.feedback.conftest import HTMX, client_for
 from tests.images import image_bytes, upload
+from tests.review.conftest import HTMX, client_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

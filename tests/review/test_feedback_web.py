@@ -8,7 +8,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from feedback.models import Feedback
-from tests.feedback.conftest import HTMX, client_for
+from tests.review.conftest import HTMX, client_for
 
 pytestmark = pytest.mark.django_db
 

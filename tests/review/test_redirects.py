@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import User
-from tests.feedback.conftest import client_for
+from tests.review.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -24,9 +24,9 @@ from captions.services.queue import (
 )
 from captions.services.worker import caption_pending_run, caption_record
 from mlcore.engines import EngineUnavailable
-from tests.captions.worker_helpers import CULPRIT, is_culprit, run_task, submit
 from tests.images import image_bytes, upload
 from tests.processes import database_url_of_this_test
+from tests.worker.worker_helpers import CULPRIT, is_culprit, run_task, submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,8 +9,8 @@ from django.urls import reverse
 import mlcore
 from accounts.models import User
 from captions.models import Caption, Image
-from tests.captions.worker_helpers import CULPRIT, is_culprit, run_task, submit
 from tests.images import image_bytes, upload
+from tests.worker.worker_helpers import CULPRIT, is_culprit, run_task, submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

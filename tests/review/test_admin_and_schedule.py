@@ -9,7 +9,7 @@ from django.urls import reverse
 from captions.selectors import captioning_defaults
 from feedback import services, tasks
 from feedback.models import Feedback, ModelActivation, TrainingRun
-from tests.feedback.conftest import client_for
+from tests.review.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 

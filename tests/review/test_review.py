@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from captions.models import Caption, Image
 from feedback.models import ReviewAction, ReviewerSettings
-from tests.feedback.conftest import HTMX, QUEUE, client_for, current_item, walk_queue
+from tests.review.conftest import HTMX, QUEUE, client_for, current_item, walk_queue
 
 pytestmark = pytest.mark.django_db
 

@@ -20,8 +20,8 @@ from captions.services.queue import (
     images_release_dead_local_claims,
     worker_identity,
 )
-from tests.captions.worker_helpers import submit
 from tests.images import image_bytes, upload
+from tests.worker.worker_helpers import submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

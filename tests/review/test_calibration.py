@@ -11,7 +11,7 @@ from captions.models import Caption
 from captions.selectors import captioning_defaults
 from feedback import services
 from feedback.models import ConfidenceCalibration, Feedback
-from tests.feedback.conftest import client_for, walk_queue
+from tests.review.conftest import client_for, walk_queue
 
 pytestmark = pytest.mark.django_db
 

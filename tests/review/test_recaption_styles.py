@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from captions.models import Image
 from feedback.models import ReviewAction
-from tests.feedback.conftest import HTMX, QUEUE, client_for
+from tests.review.conftest import HTMX, QUEUE, client_for
 
 pytestmark = pytest.mark.django_db
 
