@@ -58,13 +58,22 @@ class DemoInputSerializer(PredictInputSerializer):
 
     model = None
 
-    def validate(self, attrs):
-        attrs = super().validate(attrs)
-        errors = {name: [f"The demo allows at most {cap}; sign up to ask for more."]
-                  for name, cap in DEMO_PARAM_CAPS.items() if (attrs.get(name) or 0) > cap}
+    def to_internal_value(self, data):
+        # The caps are judged on the values as sent, before the caption request is checked as a
+        # whole (whose cross-field rules would otherwise speak first, about settings the demo
+        # refuses anyway).
+        errors = {}
+        for name, cap in DEMO_PARAM_CAPS.items():
+            raw = data.get(name) if hasattr(data, "get") else None
+            try:
+                value = float(raw) if raw not in (None, "") and not isinstance(raw, bool) else None
+            except (TypeError, ValueError):
+                continue  # not a number: the field itself names it
+            if value is not None and value > cap:
+                errors[name] = [f"The demo allows at most {cap}; sign up to ask for more."]
         if errors:
             raise serializers.ValidationError(errors)
-        return attrs
+        return super().to_internal_value(data)
 
 
 def _image_answer(request, image: Image, poll_url: str, body: dict) -> Response:

@@ -78,7 +78,7 @@ def test_a_body_without_its_closing_boundary_stores_nothing_and_says_why(client,
 @pytest.mark.django_db
 def test_the_upload_form_refuses_an_unreadable_part_too(client, user, settings):
     client.force_login(user)
-    response = client.generic("POST", "/", body(GOOD, ODD_PARTS["dot"]), content_type=CONTENT_TYPE)
+    response = client.generic("POST", "/upload/", body(GOOD, ODD_PARTS["dot"]), content_type=CONTENT_TYPE)
     assert response.status_code == 400
     assert Image.objects.count() == 0 and media_files(settings) == []
 
