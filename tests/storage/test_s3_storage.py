@@ -13,9 +13,9 @@ from django.urls import reverse
 
 from captions.models import Image
 from captions.services.media import media_sweep
-from tests.upload import upload_hooks
 from tests.images import image_bytes, upload
 from tests.s3server import SeaweedFS
+from tests.upload import upload_hooks
 
 pytestmark = pytest.mark.django_db
 

@@ -86,8 +86,8 @@ def test_a_refused_api_upload_names_every_field_after_one_check(api, site, calls
 def test_one_web_form_upload_is_one_request_check_and_one_style_check(client, user, site, calls):
     client.force_login(user)
     calls.update(request=0, style=0)  # the login is no upload
-    response = client.post("/", {"images": [jpeg()], "model": site, "style": "description", "language": "fr"}, **JSON)
-    assert response.status_code == 201, response.content
+    response = client.post("/upload/", {"images": [jpeg()], "model": site, "style": "description", "language": "fr"}, **JSON)
+    assert response.status_code == 202, response.content  # the API's upload answer
     assert calls == {"request": 1, "style": 1}
     assert Image.objects.get().params["language"] == "fr"
 
@@ -95,9 +95,9 @@ def test_one_web_form_upload_is_one_request_check_and_one_style_check(client, us
 def test_a_refused_web_form_upload_names_every_field_after_one_check(client, user, site, calls):
     client.force_login(user)
     calls.update(request=0, style=0)
-    response = client.post("/", {"images": [jpeg()], "style": "tags", "language": "de"}, **JSON)
+    response = client.post("/upload/", {"images": [jpeg()], "style": "tags", "language": "de"}, **JSON)
     assert response.status_code == 400
-    assert {"style", "language"} <= set(response.json()["field_errors"])
+    assert {"style", "language"} <= set(response.json()["errors"])
     assert calls == {"request": 1, "style": 1}
     assert not Image.objects.exists()
 
@@ -118,9 +118,9 @@ def test_an_api_model_spec_longer_than_its_column_is_a_400_naming_model(api, sit
 
 def test_a_web_form_model_spec_longer_than_its_column_is_a_field_error(client, user, site):
     client.force_login(user)
-    response = client.post("/", {"images": [jpeg()], "model": "m" * 400}, **JSON)
+    response = client.post("/upload/", {"images": [jpeg()], "model": "m" * 400}, **JSON)
     assert response.status_code == 400
-    assert "300" in " ".join(response.json()["field_errors"]["model"])
+    assert "300" in " ".join(response.json()["errors"]["model"])
     assert not Image.objects.exists()
 
 
