@@ -237,8 +237,11 @@ class ExportQuerySerializer(StrictSerializer):
         help_text="zip: also write IPTC-IIM Caption-Abstract and EXIF ImageDescription (default: ALT_TEXT_EMBED_LEGACY_FIELDS).")
 
     def export_options(self) -> exports.ExportOptions:
+        # Only the options the query names: DRF reads a boolean missing from a query string as
+        # false, which would override the site's defaults (ALT_TEXT_EMBED_*).
         return exports.ExportOptions.from_query({
-            name: "1" if value else "0" for name, value in self.validated_data.items() if name != "format"})
+            name: "1" if value else "0" for name, value in self.validated_data.items()
+            if name != "format" and name in self.initial_data})
 
 
 def export_responses() -> dict:

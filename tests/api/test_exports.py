@@ -83,3 +83,18 @@ def test_a_selection_above_the_websites_limit_is_refused(api, user):
     Image.objects.bulk_create([Image(**fields) for _ in range(BULK_LIMIT)])  # rows only: refused before any file is read
     body = assert_error_format(api.get(reverse("api:images-export"), {"format": "zip"}), 400)
     assert f"{BULK_LIMIT + 1} images are selected; at most {BULK_LIMIT}" in body["detail"]
+
+
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="ExifTool is the independent reader")
+@pytest.mark.parametrize("query, dc_written", [({}, True), ({"dc_description": "0"}, False), ({"dc_description": "1"}, True)])
+def test_api_downloads_follow_the_sites_defaults_unless_the_query_names_an_option(
+        api, user, tmp_path, settings, query, dc_written):
+    settings.ALT_TEXT_EMBED_DC_DESCRIPTION = True
+    image = captioned(user, "dog.jpg", "A dog on a beach")
+    response = api.get(reverse("api:image-download", args=[image.public_id]), query)
+    assert response.status_code == 200
+    path = tmp_path / "x.jpg"
+    path.write_bytes(response.content)
+    out = subprocess.run(["exiftool", "-s3", "-XMP-dc:Description", str(path)],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert (out == "A dog on a beach") is dc_written, out
