@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 
 from captions.models import MODEL_SPEC_MAX_LENGTH
+from mlcore.images import accepted_formats_text
 from mlcore.params import PARAM_RANGES
 from mlcore.styles import get_style
 
@@ -159,7 +160,7 @@ class UploadForm(forms.Form):
         label="Images",
         required=False,
         help_text=(
-            f"JPEG, PNG, WebP, GIF, BMP or TIFF, or .zip archives of them (up to "
+            f"{accepted_formats_text()} images, or .zip archives of them (up to "
             f"{settings.BATCH_MAX_ZIP_BYTES / (1024 * 1024):g} MiB each); up to {settings.MAX_FILES_PER_UPLOAD} "
             f"images of {settings.MAX_UPLOAD_BYTES / (1024 * 1024):g} MiB each."
         ),

@@ -153,8 +153,9 @@ class ImageFilterSerializer(StrictSerializer):
     search = serializers.CharField(
         required=False, allow_blank=True, max_length=MAX_QUERY_LENGTH,
         help_text=(
-            "Words to find in the file name or any caption's text (human corrections included): "
-            "every word must appear, as a word prefix; case, accents and punctuation are ignored."
+            "Words to find in the file name or any caption's text (human corrections included). In "
+            "keyword mode every word must appear, as a word prefix (case, accents and punctuation are "
+            "ignored); semantic and combined modes also find alt text of similar meaning (`search_mode`)."
         ),
     )
     search_mode = serializers.ChoiceField(
