@@ -135,15 +135,7 @@ def images_release_dead_local_claims() -> int:
     now = timezone.now()
     held = Image.objects.filter(status=Image.Status.PROCESSING, claim_token__in=dead_tokens)
     failed = _attempts_spent_fail(held, now)
-    released = held.update(
-        status=Image.Status.QUEUED,
-        error="The worker captioning this image stopped before finishing; it was queued again.",
-        error_kind=Image.FailureKind.WORKER_STOPPED,
-        available_at=now,
-        claim_token="",
-        claim_expires_at=None,
-        updated_at=now,
-    )
+    released = _claims_ended_requeue(held, now)
     if released or failed:
         logger.warning("Released %d image(s) claimed by dead worker processes on %s (%d failed: attempts spent).",
                        released, host, failed)
@@ -173,15 +165,9 @@ def _attempts_spent_fail(held, now) -> int:
     )
 
 
-def images_leases_expired_release(now=None) -> tuple[int, int]:
-    """(requeued, failed): the images whose claim lease expired (their worker or host died)
-    queued again at once, or failed with the reason once their attempts are spent. Run by every
-    claim (so a live worker takes a dead host's images within one lease, whatever the sweep
-    schedule) and by the sweep."""
-    now = now or timezone.now()
-    expired = Image.objects.filter(status=Image.Status.PROCESSING, claim_expires_at__lt=now)
-    failed = _attempts_spent_fail(expired, now)
-    requeued = expired.update(
+def _claims_ended_requeue(held, now) -> int:
+    """Queue again, at once, the images of `held` whose claim ended without a result."""
+    return held.update(
         status=Image.Status.QUEUED,
         error="The worker captioning this image stopped before finishing; it was queued again.",
         error_kind=Image.FailureKind.WORKER_STOPPED,
@@ -190,6 +176,17 @@ def images_leases_expired_release(now=None) -> tuple[int, int]:
         claim_expires_at=None,
         updated_at=now,
     )
+
+
+def images_leases_expired_release(now=None) -> tuple[int, int]:
+    """(requeued, failed): the images whose claim lease expired (their worker or host died)
+    queued again at once, or failed with the reason once their attempts are spent. Run by every
+    claim (so a live worker takes a dead host's images within one lease, whatever the sweep
+    schedule) and by the sweep."""
+    now = now or timezone.now()
+    expired = Image.objects.filter(status=Image.Status.PROCESSING, claim_expires_at__lt=now)
+    failed = _attempts_spent_fail(expired, now)
+    requeued = _claims_ended_requeue(expired, now)
     return requeued, failed
 
 

@@ -109,7 +109,11 @@ def test_a_dead_hosts_images_are_taken_again_within_the_lease_while_the_only_wor
     # The only worker is busy captioning, and is reported so, alive.
     from django.contrib.auth import get_user_model
 
-    client.force_login(get_user_model().objects.create_user(email="ops@example.com", password="x" * 20, is_staff=True))
+    from django.contrib.auth.models import Permission
+
+    ops = get_user_model().objects.create_user(email="ops@example.com", password="x" * 20, is_staff=True)
+    ops.user_permissions.add(Permission.objects.get(codename="view_operations"))  # health details need it
+    client.force_login(ops)
     wait_until = time.monotonic() + 5  # the watch thread reports every second
     while (ready := client.get("/health/ready/")).status_code != 200 and time.monotonic() < wait_until:
         time.sleep(0.3)
