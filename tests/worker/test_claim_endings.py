@@ -93,7 +93,7 @@ def test_a_dead_hosts_images_are_taken_again_within_the_lease_while_the_only_wor
     user, settings, short_lease, qcluster, client
 ):
     # The only worker is kept busy by a long run (one image per batch, long captions).
-    busy = submit(user, *[upload(f"busy{i}.png", image_bytes("PNG", color=(i * 20, 90, 9))) for i in range(4)],
+    busy = submit(user, *[upload(f"busy{i}.png", image_bytes("PNG", color=(i * 12, 90, 9))) for i in range(16)],
                   params={"num_beams": 4, "max_length": 40, "min_length": 40})
     deadline = time.monotonic() + 120
     while not Image.objects.filter(status=Image.Status.DONE).exists():
@@ -108,7 +108,6 @@ def test_a_dead_hosts_images_are_taken_again_within_the_lease_while_the_only_wor
 
     # The only worker is busy captioning, and is reported so, alive.
     from django.contrib.auth import get_user_model
-
     from django.contrib.auth.models import Permission
 
     ops = get_user_model().objects.create_user(email="ops@example.com", password="x" * 20, is_staff=True)
