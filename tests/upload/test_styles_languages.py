@@ -119,7 +119,7 @@ def test_a_prompt_less_model_refuses_what_it_cannot_write_with_a_400(api, tiny_m
 def test_the_upload_form_refuses_tags_for_blip_and_queues_a_vlm_style(client, user, settings, tiny_model, tiny_vlm_dir):
     client.force_login(user)
     response = client.post(
-        reverse("captions:gallery"), {"images": [upload("a.png", image_bytes("PNG"))], "style": "tags"}
+        reverse("captions:upload"), {"images": [upload("a.png", image_bytes("PNG"))], "style": "tags"}
     )
     assert response.status_code == 400
     assert "cannot write the caption style" in str(response.context["form"].errors["style"])
@@ -127,7 +127,7 @@ def test_the_upload_form_refuses_tags_for_blip_and_queues_a_vlm_style(client, us
 
     settings.CAPTION_MODEL_CHOICES = [tiny_vlm_dir]
     response = client.post(
-        reverse("captions:gallery"),
+        reverse("captions:upload"),
         {"images": [upload("a.png", image_bytes("PNG"))], "style": "tags", "language": "de", "model": tiny_vlm_dir},
     )
     assert response.status_code == 302
@@ -135,7 +135,7 @@ def test_the_upload_form_refuses_tags_for_blip_and_queues_a_vlm_style(client, us
     assert (image.params["style"], image.params["language"], image.model_spec) == ("tags", "de", tiny_vlm_dir)
 
     response = client.post(
-        reverse("captions:gallery"), {"images": [upload("a.png", image_bytes("PNG"))], "model": "no-such-model"}
+        reverse("captions:upload"), {"images": [upload("a.png", image_bytes("PNG"))], "model": "no-such-model"}
     )
     assert response.status_code == 400 and "Unknown model" in str(response.context["form"].errors["model"])
 
