@@ -37,7 +37,7 @@ def test_sign_up_upload_watch_captions_copy_alt_text_and_open_the_dashboard(page
     # htmx re-fetches each unfinished card every 2 s until the worker has captioned it.
     expect(page.locator('.image-card[data-status="done"]')).to_have_count(3, timeout=60_000)
     for index in range(3):
-        expect(cards.nth(index).locator(".badge")).to_have_text("Done")
+        expect(cards.nth(index).locator(".badge-done")).to_have_text("Done")
         expect(cards.nth(index).locator(".caption")).not_to_be_empty()
 
     cards.first.locator("a").first.click()
