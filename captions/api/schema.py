@@ -34,6 +34,12 @@ def document_accepted_input(result, generator, request, public):
             continue
         if "num_beams" in properties:
             _ranges(properties)
+        if name.startswith("DemoInput"):
+            from captions.api.predict import DEMO_PARAM_CAPS
+
+            for field_name, cap in DEMO_PARAM_CAPS.items():  # the demo's own, lower maximums
+                if isinstance(properties.get(field_name), dict):
+                    properties[field_name]["maximum"] = min(properties[field_name].get("maximum", cap), cap)
         for file_field in ("files", "file"):
             if name.endswith("Request") and file_field in properties and "num_beams" in properties:
                 component.setdefault("required", [])
