@@ -93,8 +93,9 @@ def test_a_dead_hosts_images_are_taken_again_within_the_lease_while_the_only_wor
     user, settings, short_lease, qcluster, client
 ):
     # The only worker is kept busy by a long run (one image per batch, long captions).
-    busy = submit(user, *[upload(f"busy{i}.png", image_bytes("PNG", color=(i * 12, 90, 9))) for i in range(16)],
-                  params={"num_beams": 4, "max_length": 40, "min_length": 40})
+    busy = [image for part in range(2) for image in submit(
+        user, *[upload(f"busy{part}-{i}.png", image_bytes("PNG", color=(i * 5, 90 + part, 9))) for i in range(50)],
+        params={"num_beams": 4, "max_length": 60, "min_length": 60})]
     deadline = time.monotonic() + 120
     while not Image.objects.filter(status=Image.Status.DONE).exists():
         assert time.monotonic() < deadline, "the worker never started"
