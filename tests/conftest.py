@@ -78,6 +78,17 @@ def user(make_user):
 
 
 @pytest.fixture
+def api(user):
+    """An API client that sends the user's JWT access token (every feature's API tests use it)."""
+    from rest_framework.test import APIClient
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client
+
+
+@pytest.fixture
 def logged_in_client(client, user):
     client.force_login(user)
     return client

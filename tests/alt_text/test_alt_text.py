@@ -13,8 +13,6 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
-from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from captions.caption_request import caption_request_check
 from captions.models import Caption, Image
@@ -24,13 +22,6 @@ from tests.images import image_bytes, upload
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CONTEXT = "Product page of the Alpine 40 L hiking backpack"
-
-
-@pytest.fixture
-def api(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
-    return client
 
 
 def run_worker():

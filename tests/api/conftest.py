@@ -20,14 +20,6 @@ def anon() -> APIClient:
 
 
 @pytest.fixture
-def api(user) -> APIClient:
-    """A client that sends the user's JWT access token."""
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=bearer(user))
-    return client
-
-
-@pytest.fixture
 def other_user(make_user):
     return make_user("bob@example.com")
 

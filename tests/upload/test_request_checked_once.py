@@ -4,8 +4,6 @@ what the model can write (mlcore.capabilities), refused or not; the services tak
 value. A model spec is checked for length where it enters (never a 500 at the column)."""
 
 import pytest
-from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 import captions.caption_request
 import mlcore.capabilities
@@ -43,13 +41,6 @@ def site(settings, tiny_blip_dir, tiny_vlm_dir):
     settings.CAPTION_MODEL = tiny_blip_dir
     settings.CAPTION_MODEL_CHOICES = [tiny_vlm_dir]
     return tiny_vlm_dir
-
-
-@pytest.fixture
-def api(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
-    return client
 
 
 def jpeg(name="a.jpg"):

@@ -10,8 +10,6 @@ import re
 
 import pytest
 from django.urls import reverse
-from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from captions.models import Caption, Image
 from tests.images import image_bytes, upload
@@ -34,13 +32,6 @@ def blip_site(settings, tiny_blip_dir, tiny_vlm_dir):
 @pytest.fixture
 def signed_in(client, user):
     client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def api(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
     return client
 
 

@@ -8,8 +8,6 @@ import io
 import pytest
 from django.urls import reverse
 from django_q.tasks import async_task
-from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from captions.models import Caption, CaptionStyleDefinition, Image
 from tests.images import image_bytes, upload
@@ -23,13 +21,6 @@ def vlm_site(settings, tiny_vlm_dir, tiny_blip_dir):
     settings.CAPTION_MODEL = tiny_vlm_dir
     settings.CAPTION_MODEL_CHOICES = [tiny_blip_dir]
     return tiny_vlm_dir
-
-
-@pytest.fixture
-def api(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
-    return client
 
 
 @pytest.fixture

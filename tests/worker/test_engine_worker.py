@@ -8,8 +8,6 @@ import pytest
 from django.utils import timezone
 from django_q.tasks import async_task
 from prometheus_client import REGISTRY
-from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from captions.models import Image
 from mlcore.config import reload_config
@@ -47,13 +45,6 @@ def server(served_folder, tmp_path, engine_env):
     s = Server(served_folder, str(tmp_path / "serve.log"))
     yield s
     s.stop()
-
-
-@pytest.fixture
-def api(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
-    return client
 
 
 def run_worker():

@@ -4,8 +4,6 @@ and captioned like any other; the in-house model is offered only where a trained
 import shutil
 
 import pytest
-from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from captions.models import Image
 from captions.selectors import caption_model_choices, model_abilities
@@ -15,13 +13,6 @@ from tests.images import image_bytes, upload
 from tests.worker.worker_helpers import run_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def api(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
-    return client
 
 
 @pytest.fixture

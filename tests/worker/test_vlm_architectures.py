@@ -5,8 +5,6 @@ task code, in this process)."""
 
 import pytest
 from django_q.tasks import async_task
-from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from benchmarks.testing_vlm import VLM_BUILDERS
 from captions.models import Image
@@ -22,13 +20,6 @@ LANGUAGE = {arch: "en" if arch == "florence2" else "de" for arch in VLM_BUILDERS
 def vlm_folder(request, tmp_path_factory):
     arch = request.param
     return arch, str(VLM_BUILDERS[arch](tmp_path_factory.mktemp(arch) / "model"))
-
-
-@pytest.fixture
-def api(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
-    return client
 
 
 def expected_prompt(arch: str, language: str) -> str:
